@@ -1,0 +1,19 @@
+//! The sans-IO model of tinycdn: content hashes, content-defined chunking, volume manifests and their
+//! canonical encoding, signatures, and the rules that names must follow.
+//!
+//! Nothing in this crate touches a file, a socket or a clock: every function takes bytes or values and
+//! returns values, so the model can be tested deterministically and reused by the store, the servers
+//! and the command line alike.
+
+pub mod chunking;
+pub mod encoding;
+pub mod error;
+pub mod id;
+pub mod manifest;
+pub mod media_type;
+pub mod names;
+pub mod sign;
+pub mod tag;
+
+pub use error::{DecodeError, NameError, SignatureError};
+pub use id::{ChunkId, FileId, KeyId, VersionId};

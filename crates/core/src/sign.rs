@@ -1,0 +1,314 @@
+//! Ed25519 keys, their text files, and detached signature sets.
+//!
+//! A signature never covers raw bytes directly: it covers a domain-separated message
+//! (`context`, a zero byte, then a 32-byte hash), so a signature made for a manifest can never be
+//! replayed as one for a tag.
+//!
+//! Key files are one line of text:
+//! ```text
+//! tinycdn-secret-key-v1 ed25519 <64 hex digits of the seed>
+//! tinycdn-public-key-v1 ed25519 <64 hex digits of the public key>
+//! ```
+//! Signature sets are binary: `"TCDNSIG\n"`, u16 count, then per signature a 32-byte key id and a
+//! 64-byte Ed25519 signature, sorted by key id without repeats.
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
+use crate::encoding::{Reader, Writer};
+use crate::{DecodeError, KeyId, SignatureError};
+
+const SECRET_PREFIX: &str = "tinycdn-secret-key-v1 ed25519 ";
+const PUBLIC_PREFIX: &str = "tinycdn-public-key-v1 ed25519 ";
+const SIG_MAGIC: &[u8; 8] = b"TCDNSIG\n";
+
+/// The context string for manifest signatures.
+pub const MANIFEST_CONTEXT: &str = "tinycdn manifest v1";
+/// The context string for tag signatures.
+pub const TAG_CONTEXT: &str = "tinycdn tag v1";
+
+/// A private signing key.
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// A key from 32 random bytes (the caller supplies the randomness).
+    #[must_use]
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(&seed))
+    }
+
+    /// The matching public key.
+    #[must_use]
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key())
+    }
+
+    /// The key file text.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        format!("{SECRET_PREFIX}{}\n", hex::encode(self.0.to_bytes()))
+    }
+
+    /// Parses a key file.
+    ///
+    /// # Errors
+    /// [`SignatureError::BadKey`] when the text is not a secret key file.
+    pub fn from_text(text: &str) -> Result<Self, SignatureError> {
+        let seed = parse_key_line(text, SECRET_PREFIX, "secret")?;
+        Ok(Self::from_seed(seed))
+    }
+
+    /// Signs `hash` under `context`.
+    #[must_use]
+    pub fn sign(&self, context: &str, hash: &[u8; 32]) -> Signature {
+        Signature {
+            key: self.public().id(),
+            sig: self.0.sign(&message(context, hash)).to_bytes(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretKey(public {})", self.public().id().short())
+    }
+}
+
+/// A public verifying key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey(VerifyingKey);
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({})", self.id().short())
+    }
+}
+
+impl PublicKey {
+    /// The key id: BLAKE3 in key-derivation mode over the key bytes.
+    #[must_use]
+    pub fn id(&self) -> KeyId {
+        KeyId::from_bytes(blake3::derive_key("tinycdn key id v1", self.0.as_bytes()))
+    }
+
+    /// The key file text.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        format!("{PUBLIC_PREFIX}{}\n", hex::encode(self.0.as_bytes()))
+    }
+
+    /// Parses a public key file.
+    ///
+    /// # Errors
+    /// [`SignatureError::BadKey`] when the text is not a public key file or not a valid point.
+    pub fn from_text(text: &str) -> Result<Self, SignatureError> {
+        let bytes = parse_key_line(text, PUBLIC_PREFIX, "public")?;
+        VerifyingKey::from_bytes(&bytes)
+            .map(Self)
+            .map_err(|e| SignatureError::BadKey {
+                what: "public",
+                why: e.to_string(),
+            })
+    }
+
+    fn verify(&self, context: &str, hash: &[u8; 32], sig: &[u8; 64]) -> bool {
+        let sig = ed25519_dalek::Signature::from_bytes(sig);
+        self.0.verify_strict(&message(context, hash), &sig).is_ok()
+    }
+}
+
+fn parse_key_line(text: &str, prefix: &str, what: &'static str) -> Result<[u8; 32], SignatureError> {
+    let bad = |why: &str| SignatureError::BadKey {
+        what,
+        why: why.to_owned(),
+    };
+    let line = text.trim_end_matches(['\n', '\r']);
+    let hex_part = line
+        .strip_prefix(prefix)
+        .ok_or_else(|| bad(&format!("the file should start with {:?}", prefix.trim_end())))?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_part, &mut out).map_err(|e| bad(&format!("bad hex: {e}")))?;
+    Ok(out)
+}
+
+fn message(context: &str, hash: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(context.len() + 33);
+    m.extend_from_slice(context.as_bytes());
+    m.push(0);
+    m.extend_from_slice(hash);
+    m
+}
+
+/// One detached signature and the id of the key that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signature {
+    /// Who signed.
+    pub key: KeyId,
+    /// The Ed25519 signature.
+    pub sig: [u8; 64],
+}
+
+/// The signatures over one object, sorted by key id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignatureSet(Vec<Signature>);
+
+impl SignatureSet {
+    /// A set holding one signature.
+    #[must_use]
+    pub fn single(sig: Signature) -> Self {
+        Self(vec![sig])
+    }
+
+    /// The signatures.
+    #[must_use]
+    pub fn signatures(&self) -> &[Signature] {
+        &self.0
+    }
+
+    /// Adds or replaces the signature of `sig.key`.
+    pub fn add(&mut self, sig: Signature) {
+        self.0.retain(|s| s.key != sig.key);
+        self.0.push(sig);
+        self.0.sort_by_key(|s| s.key);
+    }
+
+    /// Canonical bytes.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.bytes(SIG_MAGIC);
+        w.u16(u16::try_from(self.0.len()).unwrap_or(u16::MAX));
+        for s in &self.0 {
+            w.bytes(s.key.as_bytes());
+            w.bytes(&s.sig);
+        }
+        w.finish()
+    }
+
+    /// Decodes canonical bytes.
+    ///
+    /// # Errors
+    /// Bad magic, truncation, unsorted or repeated keys, trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new("signature set", bytes);
+        if r.take("magic", SIG_MAGIC.len())? != SIG_MAGIC {
+            return Err(DecodeError::BadMagic {
+                what: "signature set",
+            });
+        }
+        let n = usize::from(r.u16("count")?);
+        let mut sigs: Vec<Signature> = Vec::with_capacity(n.min(r.remaining() / 96));
+        for _ in 0..n {
+            let key = KeyId::from_bytes(r.array("key id")?);
+            let sig = r.array("signature")?;
+            if sigs.last().is_some_and(|p| p.key >= key) {
+                return Err(r.invalid("key id", "signatures are not sorted by key id"));
+            }
+            sigs.push(Signature { key, sig });
+        }
+        r.finish()?;
+        Ok(Self(sigs))
+    }
+
+    /// Verifies that a trusted key signed `hash` under `context`; returns that key's id.
+    ///
+    /// # Errors
+    /// [`SignatureError::Unsigned`], [`SignatureError::Untrusted`] or, when a trusted key's
+    /// signature fails, [`SignatureError::Invalid`].
+    pub fn verify(
+        &self,
+        context: &str,
+        hash: &[u8; 32],
+        trusted: &[PublicKey],
+        what: &'static str,
+    ) -> Result<KeyId, SignatureError> {
+        if self.0.is_empty() {
+            return Err(SignatureError::Unsigned { what });
+        }
+        for s in &self.0 {
+            if let Some(k) = trusted.iter().find(|k| k.id() == s.key) {
+                return if k.verify(context, hash, &s.sig) {
+                    Ok(s.key)
+                } else {
+                    Err(SignatureError::Invalid {
+                        key: s.key.short(),
+                        what,
+                    })
+                };
+            }
+        }
+        let list = |ids: Vec<String>| {
+            if ids.is_empty() {
+                "none".to_owned()
+            } else {
+                ids.join(", ")
+            }
+        };
+        Err(SignatureError::Untrusted {
+            signers: list(self.0.iter().map(|s| s.key.short()).collect()),
+            trusted: list(trusted.iter().map(|k| k.id().short()).collect()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> SecretKey {
+        SecretKey::from_seed([n; 32])
+    }
+
+    #[test]
+    fn key_files_round_trip() {
+        let k = key(1);
+        let again = SecretKey::from_text(&k.to_text()).expect("parses");
+        assert_eq!(again.public(), k.public());
+        let p = PublicKey::from_text(&k.public().to_text()).expect("parses");
+        assert_eq!(p, k.public());
+        assert!(PublicKey::from_text(&k.to_text()).is_err(), "a secret key is not a public key");
+        assert!(SecretKey::from_text("garbage").is_err());
+    }
+
+    #[test]
+    fn verifies_only_trusted_untampered() {
+        let k = key(1);
+        let h = [7u8; 32];
+        let set = SignatureSet::single(k.sign(MANIFEST_CONTEXT, &h));
+        let set = SignatureSet::from_bytes(&set.to_bytes()).expect("decodes");
+        assert_eq!(
+            set.verify(MANIFEST_CONTEXT, &h, &[k.public()], "manifest").expect("ok"),
+            k.public().id()
+        );
+        assert!(matches!(
+            set.verify(MANIFEST_CONTEXT, &[8u8; 32], &[k.public()], "manifest"),
+            Err(SignatureError::Invalid { .. })
+        ));
+        assert!(matches!(
+            set.verify(TAG_CONTEXT, &h, &[k.public()], "tag"),
+            Err(SignatureError::Invalid { .. })
+        ));
+        assert!(matches!(
+            set.verify(MANIFEST_CONTEXT, &h, &[key(2).public()], "manifest"),
+            Err(SignatureError::Untrusted { .. })
+        ));
+        assert!(matches!(
+            SignatureSet::default().verify(MANIFEST_CONTEXT, &h, &[k.public()], "manifest"),
+            Err(SignatureError::Unsigned { .. })
+        ));
+    }
+
+    #[test]
+    fn signature_set_is_canonical() {
+        let h = [1u8; 32];
+        let mut set = SignatureSet::default();
+        set.add(key(1).sign(MANIFEST_CONTEXT, &h));
+        set.add(key(2).sign(MANIFEST_CONTEXT, &h));
+        let bytes = set.to_bytes();
+        assert_eq!(SignatureSet::from_bytes(&bytes).expect("decodes"), set);
+        // Swap the two signatures: no longer sorted, refused.
+        let mut swapped = bytes[..10].to_vec();
+        swapped.extend_from_slice(&bytes[106..202]);
+        swapped.extend_from_slice(&bytes[10..106]);
+        assert!(SignatureSet::from_bytes(&swapped).is_err());
+    }
+}
