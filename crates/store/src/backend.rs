@@ -1,0 +1,99 @@
+//! The narrow interface every storage backend implements.
+//!
+//! Keys are `/`-separated relative names such as `chunks/ab/ab12…` or `tags/media/stable`. Each
+//! component is non-empty, never `.` or `..`, and holds no NUL or backslash; [`check_key`] enforces
+//! it so a backend never has to.
+
+use std::fmt::Debug;
+use std::path::PathBuf;
+
+use crate::StoreError;
+
+/// When a write must be on stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Durable when `write` returns (metadata: manifests, tags, indexes).
+    Immediate,
+    /// Durable after the next [`Backend::barrier`] (bulk data: chunks). Still atomic: a reader sees
+    /// the whole object or none of it.
+    AtBarrier,
+}
+
+/// A flat, synchronous key-value store of immutable or atomically replaced objects.
+pub trait Backend: Send + Sync + Debug {
+    /// Reads a whole object.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] or an I/O error.
+    fn read(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Writes (creates or replaces) an object atomically.
+    ///
+    /// # Errors
+    /// I/O errors, a full disk among them; nothing partial is left visible.
+    fn write(&self, key: &str, bytes: &[u8], durability: Durability) -> Result<(), StoreError>;
+
+    /// The object's size, or `None` if it does not exist.
+    ///
+    /// # Errors
+    /// I/O errors other than absence.
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Every key that starts with `prefix` followed by `/` (recursively), sorted.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Removes an object; removing a missing object is not an error.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Moves an object to another key atomically (used to quarantine damaged objects).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] or I/O errors.
+    fn rename(&self, from: &str, to: &str) -> Result<(), StoreError>;
+
+    /// Makes every completed write durable.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn barrier(&self) -> Result<(), StoreError>;
+
+    /// The object's path on the local filesystem, when the backend keeps objects as plain files
+    /// (lets checkouts hardlink instead of copy).
+    fn local_path(&self, key: &str) -> Option<PathBuf>;
+}
+
+/// Checks that `key` is a well-formed store key.
+///
+/// # Errors
+/// [`StoreError::BadKey`].
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    let ok = !key.is_empty()
+        && !key.contains(['\0', '\\'])
+        && key.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadKey {
+            key: key.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_key;
+
+    #[test]
+    fn keys_cannot_escape() {
+        assert!(check_key("chunks/ab/cd").is_ok());
+        for k in ["", "../x", "a/../b", "/abs", "a//b", "a\\b", "a/./b", "a/"] {
+            assert!(check_key(k).is_err(), "{k:?}");
+        }
+    }
+}

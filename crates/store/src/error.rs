@@ -1,0 +1,80 @@
+//! Store errors. Messages name the key or path involved and what the caller can do.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+use tinycdn_core::DecodeError;
+
+/// Something went wrong reading or writing the store.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The key does not exist.
+    #[error("{key} is not in the store")]
+    NotFound {
+        /// The key.
+        key: String,
+    },
+    /// An object's bytes do not hash to its name: it was damaged on disk.
+    #[error("{key} is corrupt: its bytes hash to {actual}, not to its name (run `tinycdn fsck` to quarantine it)")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// The hash of the bytes found.
+        actual: String,
+    },
+    /// An operating-system call failed.
+    #[error("could not {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("write", "rename", ...).
+        op: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The directory is not a tinycdn store.
+    #[error("{} is not a tinycdn store (create one with `tinycdn init --store {}`)", path.display(), path.display())]
+    NotAStore {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `init` was asked to create a store where a non-empty directory already is.
+    #[error("{} already exists and is not empty", path.display())]
+    NotEmpty {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Stored bytes could not be decoded.
+    #[error("{key}: {source}")]
+    Decode {
+        /// The key.
+        key: String,
+        /// Why.
+        #[source]
+        source: DecodeError,
+    },
+    /// A key is not a valid store key.
+    #[error("invalid store key {key:?}")]
+    BadKey {
+        /// The key.
+        key: String,
+    },
+}
+
+impl StoreError {
+    /// Whether the error is a missing key.
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+
+    /// Whether the error came from a full disk or exhausted quota.
+    #[must_use]
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Self::Io { source, .. }
+            if source.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
+            || source.raw_os_error() == Some(rustix::io::Errno::DQUOT.raw_os_error()))
+    }
+}

@@ -1,0 +1,565 @@
+//! The typed store every caller uses: chunks, assembled files, manifests, signatures, the version
+//! index, tags and the checkout registry, laid out over a [`Backend`]'s flat key space.
+//!
+//! ```text
+//! tinycdn-store                 marker with the layout version
+//! chunks/<2 hex>/<64 hex>       chunk bytes, named by their BLAKE3
+//! files/<2 hex>/<64 hex>[.x]    whole files of more than one chunk, assembled for hardlinking
+//! manifests/<64 hex>            canonical manifest bytes, named by the version id
+//! signatures/<64 hex>           the manifest's signature set
+//! versions/<volume>/<20 digits> the version id of that volume's version number
+//! tags/<volume>/<tag>           a signed tag record
+//! checkouts/<64 hex>            a checkout made from this store (gc keeps what it uses)
+//! quarantine/...                objects fsck found damaged
+//! tmp/                          temporary files of writes in progress
+//! ```
+//! Every read of content-addressed data is verified against its name before it is returned.
+
+use std::path::{Path, PathBuf};
+
+use tinycdn_core::manifest::Manifest;
+use tinycdn_core::names::VolumeName;
+use tinycdn_core::sign::SignatureSet;
+use tinycdn_core::tag::SignedTag;
+use tinycdn_core::{ChunkId, FileId, VersionId};
+
+use crate::backend::{Backend, Durability};
+use crate::local::LocalBackend;
+use crate::StoreError;
+
+const MARKER: &str = "tinycdn-store";
+const MARKER_TEXT: &[u8] = b"tinycdn store layout 1\n";
+
+/// A checkout that this store's objects back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRecord {
+    /// The symlink the checkout switches (absolute path).
+    pub dest: PathBuf,
+    /// The volume.
+    pub volume: String,
+    /// The version it points at.
+    pub version: VersionId,
+}
+
+impl CheckoutRecord {
+    fn key(dest: &Path) -> String {
+        use std::os::unix::ffi::OsStrExt;
+        format!(
+            "checkouts/{}",
+            blake3::hash(dest.as_os_str().as_bytes()).to_hex()
+        )
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        format!(
+            "version {}\nvolume {}\ndest {}\n",
+            self.version,
+            self.volume,
+            hex::encode(self.dest.as_os_str().as_bytes())
+        )
+        .into_bytes()
+    }
+
+    fn from_bytes(key: &str, bytes: &[u8]) -> Result<Self, StoreError> {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = |why: &str| StoreError::Decode {
+            key: key.to_owned(),
+            source: tinycdn_core::DecodeError::Invalid {
+                what: "checkout record",
+                field: "line",
+                why: why.to_owned(),
+            },
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+        let (mut version, mut volume, mut dest) = (None, None, None);
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("version", v)) => {
+                    version = Some(
+                        v.parse::<VersionId>()
+                            .map_err(|e| StoreError::Decode {
+                                key: key.to_owned(),
+                                source: e,
+                            })?,
+                    );
+                }
+                Some(("volume", v)) => volume = Some(v.to_owned()),
+                Some(("dest", d)) => {
+                    dest = Some(PathBuf::from(std::ffi::OsString::from_vec(
+                        hex::decode(d).map_err(|_| bad("dest is not hex"))?,
+                    )));
+                }
+                _ => return Err(bad("unknown line")),
+            }
+        }
+        Ok(Self {
+            dest: dest.ok_or_else(|| bad("no dest"))?,
+            volume: volume.ok_or_else(|| bad("no volume"))?,
+            version: version.ok_or_else(|| bad("no version"))?,
+        })
+    }
+}
+
+/// A tinycdn store over some backend.
+#[derive(Debug)]
+pub struct Store {
+    backend: Box<dyn Backend>,
+    root: Option<PathBuf>,
+}
+
+fn fanout(prefix: &str, hex: &str) -> String {
+    format!("{prefix}/{}/{hex}", &hex[..2])
+}
+
+impl Store {
+    /// Creates a new local store at `path` (the directory may exist if empty).
+    ///
+    /// # Errors
+    /// [`StoreError::NotEmpty`] when `path` holds something else; I/O errors.
+    pub fn init(path: &Path) -> Result<Self, StoreError> {
+        if path.join(MARKER).exists() {
+            return Self::open(path);
+        }
+        if let Ok(mut entries) = std::fs::read_dir(path) {
+            if entries.next().is_some() {
+                return Err(StoreError::NotEmpty {
+                    path: path.to_owned(),
+                });
+            }
+        }
+        let backend = LocalBackend::open(path, true)?;
+        backend.write(MARKER, MARKER_TEXT, Durability::Immediate)?;
+        Ok(Self {
+            backend: Box::new(backend),
+            root: Some(path.to_owned()),
+        })
+    }
+
+    /// Opens an existing local store.
+    ///
+    /// # Errors
+    /// [`StoreError::NotAStore`] when `path` has no store marker.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        match std::fs::read(path.join(MARKER)) {
+            Ok(m) if m == MARKER_TEXT => {}
+            _ => {
+                return Err(StoreError::NotAStore {
+                    path: path.to_owned(),
+                })
+            }
+        }
+        Ok(Self {
+            backend: Box::new(LocalBackend::open(path, false)?),
+            root: Some(path.to_owned()),
+        })
+    }
+
+    /// A store over any backend (tests, object stores).
+    #[must_use]
+    pub fn with_backend(backend: Box<dyn Backend>) -> Self {
+        Self {
+            backend,
+            root: None,
+        }
+    }
+
+    /// The local root directory, for a local store.
+    #[must_use]
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// The backend underneath.
+    #[must_use]
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// Makes every completed bulk write durable.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn barrier(&self) -> Result<(), StoreError> {
+        self.backend.barrier()
+    }
+
+    // ---- chunks ----
+
+    /// The key of a chunk.
+    #[must_use]
+    pub fn chunk_key(id: &ChunkId) -> String {
+        fanout("chunks", &id.to_hex())
+    }
+
+    /// Whether the chunk is present with the expected length (a cheap check; reads verify fully).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn has_chunk(&self, id: &ChunkId, len: u32) -> Result<bool, StoreError> {
+        Ok(self.backend.size(&Self::chunk_key(id))? == Some(u64::from(len)))
+    }
+
+    /// Stores chunk bytes under `id` unless an intact-looking copy exists; returns whether it wrote.
+    ///
+    /// The caller hashed the bytes; a mismatch here is a programming error caught in debug builds.
+    ///
+    /// # Errors
+    /// I/O errors (a full disk among them).
+    pub fn put_chunk(&self, id: &ChunkId, bytes: &[u8]) -> Result<bool, StoreError> {
+        debug_assert_eq!(ChunkId::of(bytes), *id);
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        if self.has_chunk(id, len)? {
+            return Ok(false);
+        }
+        self.backend
+            .write(&Self::chunk_key(id), bytes, Durability::AtBarrier)?;
+        Ok(true)
+    }
+
+    /// Reads a chunk and verifies its hash.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Corrupt`] or I/O errors.
+    pub fn read_chunk(&self, id: &ChunkId) -> Result<Vec<u8>, StoreError> {
+        let key = Self::chunk_key(id);
+        let bytes = self.backend.read(&key)?;
+        let actual = ChunkId::of(&bytes);
+        if actual != *id {
+            return Err(StoreError::Corrupt {
+                key,
+                actual: actual.to_hex(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Every chunk in the store.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn chunk_ids(&self) -> Result<Vec<ChunkId>, StoreError> {
+        Ok(self
+            .backend
+            .list("chunks")?
+            .iter()
+            .filter_map(|k| k.rsplit('/').next()?.parse().ok())
+            .collect())
+    }
+
+    // ---- assembled files ----
+
+    /// The key of an assembled whole file (`exec` files are kept apart with mode 0555).
+    #[must_use]
+    pub fn file_key(id: &FileId, exec: bool) -> String {
+        let key = fanout("files", &id.to_hex());
+        if exec {
+            format!("{key}.x")
+        } else {
+            key
+        }
+    }
+
+    /// Every assembled file key.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn file_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.backend.list("files")
+    }
+
+    // ---- manifests ----
+
+    /// Stores a manifest's canonical bytes and signatures durably; returns its version id.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_manifest(
+        &self,
+        manifest_bytes: &[u8],
+        signatures: &SignatureSet,
+    ) -> Result<VersionId, StoreError> {
+        let id = VersionId::of(manifest_bytes);
+        let hex = id.to_hex();
+        self.backend.write(
+            &format!("signatures/{hex}"),
+            &signatures.to_bytes(),
+            Durability::Immediate,
+        )?;
+        self.backend.write(
+            &format!("manifests/{hex}"),
+            manifest_bytes,
+            Durability::Immediate,
+        )?;
+        Ok(id)
+    }
+
+    /// Reads a manifest, checking that its bytes hash to `id` and decode canonically.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Corrupt`], [`StoreError::Decode`].
+    pub fn read_manifest(&self, id: &VersionId) -> Result<(Manifest, SignatureSet), StoreError> {
+        let key = format!("manifests/{id}");
+        let bytes = self.backend.read(&key)?;
+        let actual = VersionId::of(&bytes);
+        if actual != *id {
+            return Err(StoreError::Corrupt {
+                key,
+                actual: actual.to_hex(),
+            });
+        }
+        let manifest =
+            Manifest::from_bytes(&bytes).map_err(|source| StoreError::Decode { key, source })?;
+        let sig_key = format!("signatures/{id}");
+        let signatures = match self.backend.read(&sig_key) {
+            Ok(b) => SignatureSet::from_bytes(&b).map_err(|source| StoreError::Decode {
+                key: sig_key,
+                source,
+            })?,
+            Err(e) if e.is_not_found() => SignatureSet::default(),
+            Err(e) => return Err(e),
+        };
+        Ok((manifest, signatures))
+    }
+
+    /// Every manifest id in the store.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn manifest_ids(&self) -> Result<Vec<VersionId>, StoreError> {
+        Ok(self
+            .backend
+            .list("manifests")?
+            .iter()
+            .filter_map(|k| k.rsplit('/').next()?.parse().ok())
+            .collect())
+    }
+
+    /// Removes a manifest and its signatures (gc).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn delete_manifest(&self, id: &VersionId) -> Result<(), StoreError> {
+        self.backend.delete(&format!("manifests/{id}"))?;
+        self.backend.delete(&format!("signatures/{id}"))
+    }
+
+    // ---- version index ----
+
+    /// Records that `volume` version `number` is `id` (after the manifest is durable).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_version(
+        &self,
+        volume: &VolumeName,
+        number: u64,
+        id: &VersionId,
+    ) -> Result<(), StoreError> {
+        self.backend.write(
+            &format!("versions/{volume}/{number:020}"),
+            id.to_hex().as_bytes(),
+            Durability::Immediate,
+        )
+    }
+
+    /// Removes a version from the index (gc).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn delete_version(&self, volume: &str, number: u64) -> Result<(), StoreError> {
+        self.backend.delete(&format!("versions/{volume}/{number:020}"))
+    }
+
+    /// A volume's versions, oldest first.
+    ///
+    /// # Errors
+    /// I/O errors, or an index entry that does not parse.
+    pub fn versions(&self, volume: &str) -> Result<Vec<(u64, VersionId)>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.backend.list(&format!("versions/{volume}"))? {
+            let Some(number) = key.rsplit('/').next().and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            let bytes = self.backend.read(&key)?;
+            let id = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.trim().parse::<VersionId>().ok())
+                .ok_or_else(|| StoreError::Decode {
+                    key: key.clone(),
+                    source: tinycdn_core::DecodeError::Invalid {
+                        what: "version index",
+                        field: "version id",
+                        why: "not 64 hex digits".into(),
+                    },
+                })?;
+            out.push((number, id));
+        }
+        out.sort_by_key(|(n, _)| *n);
+        Ok(out)
+    }
+
+    /// Every volume with at least one version.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn volumes(&self) -> Result<Vec<String>, StoreError> {
+        let mut out: Vec<String> = self
+            .backend
+            .list("versions")?
+            .iter()
+            .filter_map(|k| k.split('/').nth(1).map(str::to_owned))
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
+
+    // ---- tags ----
+
+    /// Writes a signed tag durably.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_tag(&self, tag: &SignedTag) -> Result<(), StoreError> {
+        self.backend.write(
+            &format!("tags/{}/{}", tag.record.volume, tag.record.tag),
+            &tag.to_bytes(),
+            Durability::Immediate,
+        )
+    }
+
+    /// Reads a tag, if it exists.
+    ///
+    /// # Errors
+    /// I/O or decode errors.
+    pub fn read_tag(&self, volume: &str, tag: &str) -> Result<Option<SignedTag>, StoreError> {
+        let key = format!("tags/{volume}/{tag}");
+        match self.backend.read(&key) {
+            Ok(bytes) => SignedTag::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Decode { key, source }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every tag of a volume.
+    ///
+    /// # Errors
+    /// I/O or decode errors.
+    pub fn tags(&self, volume: &str) -> Result<Vec<SignedTag>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.backend.list(&format!("tags/{volume}"))? {
+            let bytes = self.backend.read(&key)?;
+            out.push(
+                SignedTag::from_bytes(&bytes)
+                    .map_err(|source| StoreError::Decode { key, source })?,
+            );
+        }
+        Ok(out)
+    }
+
+    // ---- checkouts ----
+
+    /// Records a checkout durably (before it is switched, so gc never removes what it will use).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_checkout(&self, rec: &CheckoutRecord) -> Result<(), StoreError> {
+        self.backend.write(
+            &CheckoutRecord::key(&rec.dest),
+            &rec.to_bytes(),
+            Durability::Immediate,
+        )
+    }
+
+    /// Every recorded checkout.
+    ///
+    /// # Errors
+    /// I/O or decode errors.
+    pub fn checkouts(&self) -> Result<Vec<CheckoutRecord>, StoreError> {
+        self.backend
+            .list("checkouts")?
+            .into_iter()
+            .map(|key| {
+                let bytes = self.backend.read(&key)?;
+                CheckoutRecord::from_bytes(&key, &bytes)
+            })
+            .collect()
+    }
+
+    /// Forgets a checkout.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn delete_checkout(&self, dest: &Path) -> Result<(), StoreError> {
+        self.backend.delete(&CheckoutRecord::key(dest))
+    }
+
+    // ---- damage ----
+
+    /// Moves a damaged object out of the way, under `quarantine/`; returns its new key.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn quarantine(&self, key: &str) -> Result<String, StoreError> {
+        let to = format!("quarantine/{key}");
+        self.backend.rename(key, &to)?;
+        Ok(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryBackend;
+
+    #[test]
+    fn chunks_verify_on_read() {
+        let store = Store::with_backend(Box::new(MemoryBackend::new()));
+        let id = ChunkId::of(b"abc");
+        assert!(store.put_chunk(&id, b"abc").expect("put"));
+        assert!(!store.put_chunk(&id, b"abc").expect("put again"));
+        assert_eq!(store.read_chunk(&id).expect("read"), b"abc");
+        store
+            .backend()
+            .write(&Store::chunk_key(&id), b"abd", Durability::Immediate)
+            .expect("corrupt it");
+        assert!(matches!(
+            store.read_chunk(&id),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn checkout_records_round_trip() {
+        let store = Store::with_backend(Box::new(MemoryBackend::new()));
+        let rec = CheckoutRecord {
+            dest: PathBuf::from("/srv/vols/a b\nc"),
+            volume: "media".into(),
+            version: VersionId::of(b"x"),
+        };
+        store.put_checkout(&rec).expect("put");
+        assert_eq!(store.checkouts().expect("list"), vec![rec.clone()]);
+        store.delete_checkout(&rec.dest).expect("delete");
+        assert!(store.checkouts().expect("list").is_empty());
+    }
+
+    #[test]
+    fn init_refuses_non_empty_and_open_refuses_non_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("x"), b"x").expect("write");
+        assert!(matches!(
+            Store::init(dir.path()),
+            Err(StoreError::NotEmpty { .. })
+        ));
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::NotAStore { .. })
+        ));
+        let fresh = dir.path().join("s");
+        Store::init(&fresh).expect("init");
+        Store::open(&fresh).expect("open");
+        Store::init(&fresh).expect("init is idempotent");
+    }
+}
