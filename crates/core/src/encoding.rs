@@ -152,7 +152,11 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// If the count cannot fit in the remaining input.
-    pub fn count(&mut self, field: &'static str, min_item_bytes: usize) -> Result<usize, DecodeError> {
+    pub fn count(
+        &mut self,
+        field: &'static str,
+        min_item_bytes: usize,
+    ) -> Result<usize, DecodeError> {
         let n = self.u32(field)? as usize;
         if n.saturating_mul(min_item_bytes) > self.rest.len() {
             return Err(DecodeError::Truncated {

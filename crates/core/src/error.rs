@@ -70,7 +70,9 @@ pub enum NameError {
         scripts: String,
     },
     /// The name looks like another existing name (same UTS #39 skeleton).
-    #[error("the {kind} {name:?} can be confused with the existing {existing:?} (characters {chars})")]
+    #[error(
+        "the {kind} {name:?} can be confused with the existing {existing:?} (characters {chars})"
+    )]
     Confusable {
         /// What kind of name it was.
         kind: &'static str,
@@ -94,7 +96,9 @@ pub enum DecodeError {
         what: &'static str,
     },
     /// The format version is not one this build understands.
-    #[error("{what} format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "{what} format version {found} is not supported (this build reads version {supported})"
+    )]
     UnsupportedVersion {
         /// What was being decoded.
         what: &'static str,

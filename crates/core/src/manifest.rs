@@ -207,14 +207,20 @@ impl Manifest {
                     if sum != f.size {
                         return Err(invalid(
                             "chunks",
-                            format!("{path:?} has chunks adding to {sum} bytes but a size of {}", f.size),
+                            format!(
+                                "{path:?} has chunks adding to {sum} bytes but a size of {}",
+                                f.size
+                            ),
                         ));
                     }
                     if f.chunks.iter().any(|c| c.len == 0) {
                         return Err(invalid("chunks", format!("{path:?} has an empty chunk")));
                     }
                     if f.size == 0 && f.hash != FileId::of(&[]) {
-                        return Err(invalid("hash", format!("{path:?} is empty but has a hash of content")));
+                        return Err(invalid(
+                            "hash",
+                            format!("{path:?} is empty but has a hash of content"),
+                        ));
                     }
                     if f.chunks.len() == 1 && f.chunks[0].id != f.hash.as_chunk() {
                         return Err(invalid(
@@ -226,7 +232,10 @@ impl Manifest {
                         || f.media_type.len() > 255
                         || !f.media_type.bytes().all(|b| b.is_ascii_graphic())
                     {
-                        return Err(invalid("media type", format!("{:?} on {path:?}", f.media_type)));
+                        return Err(invalid(
+                            "media type",
+                            format!("{:?} on {path:?}", f.media_type),
+                        ));
                     }
                 }
                 EntryKind::Symlink { target } => {

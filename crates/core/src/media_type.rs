@@ -52,7 +52,10 @@ mod tests {
     fn signature_beats_extension() {
         assert_eq!(media_type("a.jpg", b"\x89PNG\r\n\x1a\n...."), "image/png");
         assert_eq!(media_type("a.css", b"body{}"), "text/css");
-        assert_eq!(media_type("clip.bin", b"\0\0\0\x20ftypisom...."), "video/mp4");
+        assert_eq!(
+            media_type("clip.bin", b"\0\0\0\x20ftypisom...."),
+            "video/mp4"
+        );
         assert_eq!(media_type("noext", b"zz"), "application/octet-stream");
     }
 }

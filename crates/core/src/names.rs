@@ -7,8 +7,8 @@
 use std::fmt;
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-use unicode_security::mixed_script::AugmentedScriptSet;
 use unicode_security::general_security_profile::IdentifierType;
+use unicode_security::mixed_script::AugmentedScriptSet;
 use unicode_security::{skeleton, GeneralSecurityProfile};
 
 use crate::NameError;
@@ -353,7 +353,12 @@ mod tests {
         for n in ["site-media", "media.v2", "ТВ", "写真", "a_b"] {
             VolumeName::new(n).unwrap_or_else(|e| panic!("{n}: {e}"));
         }
-        for p in ["img/hero.jpg", "clips/Intro Clip (1).mp4", "фото/кот.jpg", "a/b/c"] {
+        for p in [
+            "img/hero.jpg",
+            "clips/Intro Clip (1).mp4",
+            "фото/кот.jpg",
+            "a/b/c",
+        ] {
             VolumePath::new(p).unwrap_or_else(|e| panic!("{p}: {e}"));
         }
     }
@@ -380,7 +385,13 @@ mod tests {
 
     #[test]
     fn refuses_invisible_bidi_and_control() {
-        for s in ["a\u{200B}b", "a\u{202E}b", "a\u{0007}", "a\u{00A0}b", "a\u{2028}b"] {
+        for s in [
+            "a\u{200B}b",
+            "a\u{202E}b",
+            "a\u{0007}",
+            "a\u{00A0}b",
+            "a\u{2028}b",
+        ] {
             assert!(VolumePath::new(s).is_err(), "{s:?}");
             assert!(VolumeName::new(s).is_err(), "{s:?}");
         }
@@ -388,7 +399,17 @@ mod tests {
 
     #[test]
     fn refuses_traversal_and_odd_paths() {
-        for p in ["../x", "a/../b", "/etc/passwd", "a//b", "a/./b", "a\\b", "a/", "", "a\0b"] {
+        for p in [
+            "../x",
+            "a/../b",
+            "/etc/passwd",
+            "a//b",
+            "a/./b",
+            "a\\b",
+            "a/",
+            "",
+            "a\0b",
+        ] {
             assert!(VolumePath::new(p).is_err(), "{p:?}");
         }
         assert!(VolumePath::new(&"x".repeat(256)).is_err());

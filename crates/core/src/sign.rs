@@ -116,15 +116,22 @@ impl PublicKey {
     }
 }
 
-fn parse_key_line(text: &str, prefix: &str, what: &'static str) -> Result<[u8; 32], SignatureError> {
+fn parse_key_line(
+    text: &str,
+    prefix: &str,
+    what: &'static str,
+) -> Result<[u8; 32], SignatureError> {
     let bad = |why: &str| SignatureError::BadKey {
         what,
         why: why.to_owned(),
     };
     let line = text.trim_end_matches(['\n', '\r']);
-    let hex_part = line
-        .strip_prefix(prefix)
-        .ok_or_else(|| bad(&format!("the file should start with {:?}", prefix.trim_end())))?;
+    let hex_part = line.strip_prefix(prefix).ok_or_else(|| {
+        bad(&format!(
+            "the file should start with {:?}",
+            prefix.trim_end()
+        ))
+    })?;
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_part, &mut out).map_err(|e| bad(&format!("bad hex: {e}")))?;
     Ok(out)
@@ -265,7 +272,10 @@ mod tests {
         assert_eq!(again.public(), k.public());
         let p = PublicKey::from_text(&k.public().to_text()).expect("parses");
         assert_eq!(p, k.public());
-        assert!(PublicKey::from_text(&k.to_text()).is_err(), "a secret key is not a public key");
+        assert!(
+            PublicKey::from_text(&k.to_text()).is_err(),
+            "a secret key is not a public key"
+        );
         assert!(SecretKey::from_text("garbage").is_err());
     }
 
@@ -276,7 +286,8 @@ mod tests {
         let set = SignatureSet::single(k.sign(MANIFEST_CONTEXT, &h));
         let set = SignatureSet::from_bytes(&set.to_bytes()).expect("decodes");
         assert_eq!(
-            set.verify(MANIFEST_CONTEXT, &h, &[k.public()], "manifest").expect("ok"),
+            set.verify(MANIFEST_CONTEXT, &h, &[k.public()], "manifest")
+                .expect("ok"),
             k.public().id()
         );
         assert!(matches!(

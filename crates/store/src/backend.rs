@@ -5,6 +5,7 @@
 //! it so a backend never has to.
 
 use std::fmt::Debug;
+use std::io::Read;
 use std::path::PathBuf;
 
 use crate::StoreError;
@@ -32,6 +33,37 @@ pub trait Backend: Send + Sync + Debug {
     /// # Errors
     /// I/O errors, a full disk among them; nothing partial is left visible.
     fn write(&self, key: &str, bytes: &[u8], durability: Durability) -> Result<(), StoreError>;
+
+    /// Writes an object atomically from a reader, without holding it all in memory where the
+    /// backend allows; returns the bytes written.
+    ///
+    /// # Errors
+    /// I/O errors from the reader or the backend; nothing partial is left visible.
+    fn write_stream(
+        &self,
+        key: &str,
+        src: &mut dyn Read,
+        durability: Durability,
+    ) -> Result<u64, StoreError> {
+        let mut bytes = Vec::new();
+        src.read_to_end(&mut bytes)
+            .map_err(|source| StoreError::Io {
+                op: "read source for",
+                path: key.into(),
+                source,
+            })?;
+        self.write(key, &bytes, durability)?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// The BLAKE3 hash of an object's bytes, computed without holding it all in memory where the
+    /// backend allows.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] or I/O errors.
+    fn hash(&self, key: &str) -> Result<[u8; 32], StoreError> {
+        Ok(*blake3::hash(&self.read(key)?).as_bytes())
+    }
 
     /// The object's size, or `None` if it does not exist.
     ///
@@ -75,7 +107,9 @@ pub trait Backend: Send + Sync + Debug {
 pub fn check_key(key: &str) -> Result<(), StoreError> {
     let ok = !key.is_empty()
         && !key.contains(['\0', '\\'])
-        && key.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        && key
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
     if ok {
         Ok(())
     } else {

@@ -14,4 +14,4 @@ pub use backend::{Backend, Durability};
 pub use error::StoreError;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
-pub use store::{CheckoutRecord, Store};
+pub use store::{CheckoutRecord, Store, StoreLock};

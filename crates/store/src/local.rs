@@ -9,7 +9,7 @@
 //! Objects are created read-only (0444) so that checkouts can hardlink them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +35,45 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("sync directory", dir))
+}
+
+/// Writes a file outside a store atomically and durably: a temporary file beside it created with
+/// `mode`, synced, renamed over `path`, and the directory synced. With `replace` false an existing
+/// file is an error.
+///
+/// # Errors
+/// I/O errors (`AlreadyExists` when `replace` is false and the file exists); nothing partial is left.
+pub fn write_file_atomic(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    replace: bool,
+) -> Result<(), StoreError> {
+    if !replace && fs::symlink_metadata(path).is_ok() {
+        return Err(io("create", path)(ErrorKind::AlreadyExists.into()));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        f.write_all(bytes).map_err(io("write", &tmp))?;
+        f.sync_all().map_err(io("sync", &tmp))?;
+        fs::rename(&tmp, path).map_err(io("rename into", path))?;
+        sync_dir(&dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Objects as plain files under a root directory.
@@ -182,6 +221,51 @@ impl Backend for LocalBackend {
         result
     }
 
+    fn write_stream(
+        &self,
+        key: &str,
+        src: &mut dyn Read,
+        durability: Durability,
+    ) -> Result<u64, StoreError> {
+        let path = self.path(key)?;
+        let tmp = self.temp_path();
+        let sync = durability == Durability::Immediate;
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&tmp)
+                .map_err(io("create", &tmp))?;
+            let n = std::io::copy(src, &mut f).map_err(io("write", &tmp))?;
+            if sync {
+                f.sync_all().map_err(io("sync", &tmp))?;
+            }
+            self.rename_into_place(&tmp, &path, sync)?;
+            Ok(n)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn hash(&self, key: &str) -> Result<[u8; 32], StoreError> {
+        let path = self.path(key)?;
+        let file = File::open(&path).map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                StoreError::NotFound {
+                    key: key.to_owned(),
+                }
+            } else {
+                io("open", &path)(e)
+            }
+        })?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(file).map_err(io("read", &path))?;
+        Ok(*hasher.finalize().as_bytes())
+    }
+
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let path = self.path(key)?;
         match fs::metadata(&path) {
@@ -294,6 +378,9 @@ mod tests {
         fs::write(&stale, b"partial").expect("write");
         let _ = LocalBackend::open(dir.path(), false).expect("reopen");
         assert!(!stale.exists());
-        assert!(fs::read_dir(dir.path().join(TMP_DIR)).expect("ls").next().is_none());
+        assert!(fs::read_dir(dir.path().join(TMP_DIR))
+            .expect("ls")
+            .next()
+            .is_none());
     }
 }

@@ -76,13 +76,10 @@ impl CheckoutRecord {
         for line in text.lines() {
             match line.split_once(' ') {
                 Some(("version", v)) => {
-                    version = Some(
-                        v.parse::<VersionId>()
-                            .map_err(|e| StoreError::Decode {
-                                key: key.to_owned(),
-                                source: e,
-                            })?,
-                    );
+                    version = Some(v.parse::<VersionId>().map_err(|e| StoreError::Decode {
+                        key: key.to_owned(),
+                        source: e,
+                    })?);
                 }
                 Some(("volume", v)) => volume = Some(v.to_owned()),
                 Some(("dest", d)) => {
@@ -100,6 +97,10 @@ impl CheckoutRecord {
         })
     }
 }
+
+/// The store's writer lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct StoreLock(#[allow(dead_code)] Option<std::fs::File>);
 
 /// A tinycdn store over some backend.
 #[derive(Debug)]
@@ -182,6 +183,36 @@ impl Store {
     /// I/O errors.
     pub fn barrier(&self) -> Result<(), StoreError> {
         self.backend.barrier()
+    }
+
+    /// Takes the store's writer lock, waiting for another writer (publish, checkout, gc, fsck) to
+    /// finish. Readers need no lock: every object is immutable or replaced atomically.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn lock(&self) -> Result<StoreLock, StoreError> {
+        let Some(root) = &self.root else {
+            return Ok(StoreLock(None));
+        };
+        let path = root.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StoreError::Io {
+                op: "open",
+                path: path.clone(),
+                source,
+            })?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
+            StoreError::Io {
+                op: "lock",
+                path,
+                source: e.into(),
+            }
+        })?;
+        Ok(StoreLock(Some(file)))
     }
 
     // ---- chunks ----
@@ -368,7 +399,8 @@ impl Store {
     /// # Errors
     /// I/O errors.
     pub fn delete_version(&self, volume: &str, number: u64) -> Result<(), StoreError> {
-        self.backend.delete(&format!("versions/{volume}/{number:020}"))
+        self.backend
+            .delete(&format!("versions/{volume}/{number:020}"))
     }
 
     /// A volume's versions, oldest first.

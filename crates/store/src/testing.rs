@@ -33,9 +33,7 @@ impl<B: Backend> FailingBackend<B> {
             Err(StoreError::Io {
                 op: "write",
                 path: PathBuf::from(key),
-                source: std::io::Error::from_raw_os_error(
-                    rustix::io::Errno::NOSPC.raw_os_error(),
-                ),
+                source: std::io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()),
             })
         } else {
             Ok(())
@@ -50,6 +48,15 @@ impl<B: Backend> Backend for FailingBackend<B> {
     fn write(&self, key: &str, bytes: &[u8], d: Durability) -> Result<(), StoreError> {
         self.tick(key)?;
         self.inner.write(key, bytes, d)
+    }
+    fn write_stream(
+        &self,
+        key: &str,
+        src: &mut dyn std::io::Read,
+        d: Durability,
+    ) -> Result<u64, StoreError> {
+        self.tick(key)?;
+        self.inner.write_stream(key, src, d)
     }
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         self.inner.size(key)

@@ -1,1 +1,17 @@
-//! x
+//! Volume operations over a tinycdn store: publish a directory as a signed volume version, resolve
+//! `VOLUME@REF` references, read files, check versions out read-only with an atomic switch, verify
+//! (fsck), collect garbage (gc) and account for space (stats).
+
+pub mod checkout;
+pub mod error;
+pub mod fsck;
+pub mod gc;
+pub mod progress;
+pub mod publish;
+pub mod read;
+pub mod reference;
+pub mod stats;
+pub mod trust;
+
+pub use error::VolumeError;
+pub use progress::{NoProgress, Progress};

@@ -1,0 +1,145 @@
+//! The command-line interface: what the user can type, validated by clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Content-addressed, signed media volumes for the edge.
+#[derive(Debug, Parser)]
+#[command(name = "tinycdn", version, about, long_about = None)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Never draw progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the store is.
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// The store directory.
+    #[arg(long, env = "TINYCDN_STORE", value_name = "DIR")]
+    pub store: PathBuf,
+}
+
+/// Whose signatures to accept.
+#[derive(Debug, Args)]
+pub struct TrustArg {
+    /// A public key file (`*.pub`) whose signatures are trusted; repeat for several. With none,
+    /// signers are shown but not required.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Vec<PathBuf>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an empty local store.
+    Init {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Manage signing keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Publish a directory as a new signed version of a volume.
+    Publish {
+        /// The directory to publish.
+        source: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        /// The volume name.
+        #[arg(long)]
+        volume: String,
+        /// Point this tag at the published version.
+        #[arg(long)]
+        tag: Option<String>,
+        /// The publisher's secret key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Creation time to record, in Unix seconds (default: SOURCE_DATE_EPOCH, else now); the
+        /// same tree, parent and time always give the same version id.
+        #[arg(long, value_name = "SECONDS")]
+        created: Option<i64>,
+        /// Chunk sizes in bytes as MIN,AVG,MAX (default 65536,262144,1048576).
+        #[arg(long, value_name = "MIN,AVG,MAX")]
+        chunk_sizes: Option<String>,
+    },
+    /// List volumes, their versions and tags.
+    Volumes {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Show a version's manifest: files, sizes, hashes, parent and signer.
+    Show {
+        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+        reference: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        trust: TrustArg,
+    },
+    /// Write one file of a version to stdout, verified.
+    Cat {
+        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+        reference: String,
+        /// The path inside the volume.
+        path: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        trust: TrustArg,
+    },
+    /// Materialise a version read-only and switch DEST (a symlink) to it atomically.
+    Checkout {
+        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+        reference: String,
+        /// The symlink to create or switch.
+        dest: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        trust: TrustArg,
+    },
+    /// Verify every object; report and quarantine damaged ones.
+    Fsck {
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        trust: TrustArg,
+    },
+    /// Drop versions beyond the newest N of each volume and every object nothing kept references.
+    Gc {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Versions to keep per volume (tagged and checked-out versions are always kept).
+        #[arg(long, default_value_t = 3)]
+        keep: usize,
+    },
+    /// Logical bytes, physical bytes and the duplication factor.
+    Stats {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate an Ed25519 key pair: FILE (private, 0600) and FILE.pub.
+    Generate {
+        /// Where to write the private key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}

@@ -1,0 +1,528 @@
+//! Running each command: build the objects that do the work from validated arguments, print the
+//! result as text or JSON on stdout.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use tinycdn_core::chunking::ChunkParams;
+use tinycdn_core::manifest::EntryKind;
+use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::sign::SecretKey;
+use tinycdn_store::local::write_file_atomic;
+use tinycdn_store::Store;
+use tinycdn_volume::checkout::checkout;
+use tinycdn_volume::fsck::fsck;
+use tinycdn_volume::gc::gc;
+use tinycdn_volume::publish::{publish, PublishOptions};
+use tinycdn_volume::read::{copy_file, find_file};
+use tinycdn_volume::reference::Reference;
+use tinycdn_volume::stats::stats;
+use tinycdn_volume::trust::{SignatureReport, Trust};
+
+use crate::cli::{Cli, Command, KeyCommand};
+use crate::output::{bytes, Bar, EXIT_INTEGRITY};
+
+/// `println!` that returns an error instead of panicking when stdout is closed.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
+
+fn print_json(v: &Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn open_store(path: &Path) -> Result<Store> {
+    Ok(Store::open(path)?)
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn created_time(flag: Option<i64>) -> Result<i64> {
+    if let Some(t) = flag {
+        return Ok(t);
+    }
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")),
+        Err(_) => Ok(now()),
+    }
+}
+
+fn chunk_params(spec: Option<&str>) -> Result<ChunkParams> {
+    let Some(spec) = spec else {
+        return Ok(ChunkParams::DEFAULT);
+    };
+    let parts: Vec<u32> = spec
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--chunk-sizes {spec:?} is not MIN,AVG,MAX in bytes"))?;
+    let [min, avg, max] = parts[..] else {
+        bail!("--chunk-sizes {spec:?} is not MIN,AVG,MAX in bytes");
+    };
+    Ok(ChunkParams { min, avg, max })
+}
+
+fn signature_json(report: &SignatureReport) -> Value {
+    json!({
+        "signers": report.signers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "verified": match &report.verified {
+            None => Value::Null,
+            Some(Ok(_)) => Value::Bool(true),
+            Some(Err(_)) => Value::Bool(false),
+        },
+        "verified_by": match &report.verified {
+            Some(Ok(k)) => Value::String(k.to_string()),
+            _ => Value::Null,
+        },
+    })
+}
+
+fn signature_text(report: &SignatureReport) -> String {
+    let signers = report
+        .signers
+        .iter()
+        .map(tinycdn_core::KeyId::short)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match &report.verified {
+        None => format!("{signers} (not verified: no --trust given)"),
+        Some(Ok(k)) => format!("{} (verified)", k.short()),
+        Some(Err(e)) => format!("{signers} (NOT VERIFIED: {e})"),
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: &Cli) -> Result<ExitCode> {
+    let bar = Bar::new(!cli.json && !cli.quiet);
+    match &cli.command {
+        Command::Init { store } => {
+            Store::init(&store.store)?;
+            if cli.json {
+                print_json(&json!({ "store": store.store }))?;
+            } else {
+                out!("initialised store {}", store.store.display());
+            }
+        }
+        Command::Key {
+            command: KeyCommand::Generate { out, force },
+        } => key_generate(cli, out, *force)?,
+        Command::Publish {
+            source,
+            store,
+            volume,
+            tag,
+            key,
+            created,
+            chunk_sizes,
+        } => {
+            let volume = VolumeName::new(volume)?;
+            let tag = tag.as_deref().map(TagName::new).transpose()?;
+            let key_text = std::fs::read_to_string(key)
+                .with_context(|| format!("cannot read the key {}", key.display()))?;
+            let key = SecretKey::from_text(&key_text)
+                .with_context(|| format!("{} is not a tinycdn secret key", key.display()))?;
+            let store = open_store(&store.store)?;
+            let opts = PublishOptions {
+                source,
+                volume,
+                tag: tag.clone(),
+                key: &key,
+                created: created_time(*created)?,
+                chunking: chunk_params(chunk_sizes.as_deref())?,
+            };
+            let start = Instant::now();
+            let r = publish(&store, &opts, &bar)?;
+            let secs = start.elapsed().as_secs_f64();
+            if cli.json {
+                print_json(&json!({
+                    "volume": opts.volume.as_str(),
+                    "version": r.version.to_string(),
+                    "number": r.number,
+                    "unchanged": r.unchanged,
+                    "tag": tag.map(|t| t.to_string()),
+                    "files": r.files, "dirs": r.dirs, "symlinks": r.symlinks,
+                    "logical_bytes": r.logical_bytes,
+                    "chunks": r.chunks, "new_chunks": r.new_chunks, "new_bytes": r.new_bytes,
+                    "seconds": secs,
+                }))?;
+            } else {
+                let what = if r.unchanged {
+                    "unchanged at"
+                } else {
+                    "published"
+                };
+                let tagged = tag.map(|t| format!(", tagged {t}")).unwrap_or_default();
+                out!(
+                    "{what} {} version {} ({}){tagged}",
+                    opts.volume,
+                    r.number,
+                    r.version.short()
+                );
+                out!(
+                    "  {} files, {} dirs, {} symlinks, {}; {} new chunks ({}) of {} in {secs:.2}s",
+                    r.files,
+                    r.dirs,
+                    r.symlinks,
+                    bytes(r.logical_bytes),
+                    r.new_chunks,
+                    bytes(r.new_bytes),
+                    r.chunks
+                );
+            }
+        }
+        Command::Volumes { store } => volumes(cli, &open_store(&store.store)?)?,
+        Command::Show {
+            reference,
+            store,
+            trust,
+        } => {
+            let store = open_store(&store.store)?;
+            let trust = Trust::load(&trust.trust)?;
+            let reference: Reference = reference.parse()?;
+            // Show reports a bad signature instead of refusing, so open without trust first.
+            let v = reference.open(&store, &Trust::default())?;
+            let sigs = store.read_manifest(&v.id)?.1;
+            let sig = SignatureReport::check(&v.id, &sigs, &trust);
+            let tag_check = match reference.resolve(&store)?.tag {
+                Some(t) if !trust.is_empty() => {
+                    Some(t.verify(trust.keys()).map_err(|e| e.to_string()))
+                }
+                _ => None,
+            };
+            let failed = matches!(sig.verified, Some(Err(_))) || matches!(tag_check, Some(Err(_)));
+            show(cli, &v, &sig, tag_check)?;
+            if failed {
+                return Ok(ExitCode::from(EXIT_INTEGRITY));
+            }
+        }
+        Command::Cat {
+            reference,
+            path,
+            store,
+            trust,
+        } => {
+            let store = open_store(&store.store)?;
+            let trust = Trust::load(&trust.trust)?;
+            let reference: Reference = reference.parse()?;
+            let v = reference.open(&store, &trust)?;
+            let file = find_file(&v.manifest, path, &reference.to_string())?;
+            let mut out = std::io::stdout().lock();
+            copy_file(&store, file, &reference.to_string(), &mut out)?;
+            out.flush()?;
+        }
+        Command::Checkout {
+            reference,
+            dest,
+            store,
+            trust,
+        } => {
+            let store = open_store(&store.store)?;
+            let trust = Trust::load(&trust.trust)?;
+            let reference: Reference = reference.parse()?;
+            let v = reference.open(&store, &trust)?;
+            let r = checkout(&store, &v, dest, &bar)?;
+            if cli.json {
+                print_json(&json!({
+                    "dest": r.dest, "version_dir": r.version_dir, "version": v.id.to_string(),
+                    "number": v.manifest.version, "files": r.files, "linked": r.linked,
+                    "copied": r.copied, "assembled": r.assembled, "reused": r.reused,
+                }))?;
+            } else {
+                out!(
+                    "{} -> {} version {} ({})",
+                    r.dest.display(),
+                    v.manifest.volume,
+                    v.manifest.version,
+                    v.id.short()
+                );
+                out!(
+                    "  {} files: {} hardlinked, {} copied, {} assembled{}",
+                    r.files,
+                    r.linked,
+                    r.copied,
+                    r.assembled,
+                    if r.reused {
+                        " (version directory reused)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        Command::Fsck { store, trust } => {
+            let store = open_store(&store.store)?;
+            let trust = Trust::load(&trust.trust)?;
+            let r = fsck(&store, &trust, &bar)?;
+            if cli.json {
+                print_json(&json!({
+                    "clean": r.is_clean(), "chunks": r.chunks, "files": r.files,
+                    "manifests": r.manifests, "versions": r.versions, "tags": r.tags,
+                    "unreferenced_chunks": r.unreferenced_chunks,
+                    "problems": r.problems.iter().map(|p| json!({"kind": p.kind, "subject": p.subject, "detail": p.detail})).collect::<Vec<_>>(),
+                    "quarantined": r.quarantined,
+                }))?;
+            } else {
+                out!(
+                    "checked {} chunks, {} assembled files, {} manifests, {} versions, {} tags",
+                    r.chunks,
+                    r.files,
+                    r.manifests,
+                    r.versions,
+                    r.tags
+                );
+                if r.unreferenced_chunks > 0 {
+                    out!(
+                        "{} chunks are unreferenced (`tinycdn gc` removes them)",
+                        r.unreferenced_chunks
+                    );
+                }
+                for p in &r.problems {
+                    out!("{}: {}: {}", p.kind, p.subject, p.detail);
+                }
+                for q in &r.quarantined {
+                    out!("quarantined {q}");
+                }
+                out!("{}", if r.is_clean() { "ok" } else { "DAMAGED" });
+            }
+            if !r.is_clean() {
+                return Ok(ExitCode::from(EXIT_INTEGRITY));
+            }
+        }
+        Command::Gc { store, keep } => {
+            let store = open_store(&store.store)?;
+            let r = gc(&store, *keep, &bar)?;
+            if cli.json {
+                print_json(&json!({
+                    "versions_removed": r.versions_removed, "manifests_removed": r.manifests_removed,
+                    "chunks_removed": r.chunks_removed, "chunk_bytes_freed": r.chunk_bytes_freed,
+                    "files_removed": r.files_removed, "file_bytes_freed": r.file_bytes_freed,
+                    "checkouts_forgotten": r.checkouts_forgotten,
+                }))?;
+            } else {
+                for v in &r.versions_removed {
+                    out!("removed version {v}");
+                }
+                out!(
+                    "freed {} in {} chunks and {} in {} assembled files; {} manifests removed",
+                    bytes(r.chunk_bytes_freed),
+                    r.chunks_removed,
+                    bytes(r.file_bytes_freed),
+                    r.files_removed,
+                    r.manifests_removed
+                );
+            }
+        }
+        Command::Stats { store } => {
+            let s = stats(&open_store(&store.store)?)?;
+            if cli.json {
+                print_json(&json!({
+                    "volumes": s.volumes.iter().map(|v| json!({
+                        "name": v.name, "versions": v.versions, "latest": v.latest,
+                        "latest_bytes": v.latest_bytes, "logical_bytes": v.logical_bytes,
+                    })).collect::<Vec<_>>(),
+                    "logical_bytes": s.logical_bytes, "chunks": s.chunks, "chunk_bytes": s.chunk_bytes,
+                    "assembled_files": s.assembled_files, "assembled_bytes": s.assembled_bytes,
+                    "physical_bytes": s.physical_bytes, "dedup_ratio": s.dedup_ratio,
+                    "duplication_factor": s.duplication_factor,
+                }))?;
+            } else {
+                for v in &s.volumes {
+                    out!(
+                        "{}: {} versions, latest {} ({}), all versions {}",
+                        v.name,
+                        v.versions,
+                        v.latest,
+                        bytes(v.latest_bytes),
+                        bytes(v.logical_bytes)
+                    );
+                }
+                out!(
+                    "logical bytes      {} ({})",
+                    s.logical_bytes,
+                    bytes(s.logical_bytes)
+                );
+                out!(
+                    "chunk bytes        {} ({}) in {} chunks",
+                    s.chunk_bytes,
+                    bytes(s.chunk_bytes),
+                    s.chunks
+                );
+                out!(
+                    "assembled files    {} ({}) in {} files",
+                    s.assembled_bytes,
+                    bytes(s.assembled_bytes),
+                    s.assembled_files
+                );
+                out!(
+                    "physical bytes     {} ({})",
+                    s.physical_bytes,
+                    bytes(s.physical_bytes)
+                );
+                out!("dedup ratio        {:.3}", s.dedup_ratio);
+                out!("duplication factor {:.3}", s.duplication_factor);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn key_generate(cli: &Cli, out: &Path, force: bool) -> Result<()> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    let key = SecretKey::from_seed(seed);
+    let mut pub_path = out.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let pub_path = PathBuf::from(pub_path);
+    write_file_atomic(out, key.to_text().as_bytes(), 0o600, force)
+        .with_context(|| format!("writing {} (use --force to replace a key)", out.display()))?;
+    write_file_atomic(&pub_path, key.public().to_text().as_bytes(), 0o644, force)
+        .with_context(|| format!("writing {}", pub_path.display()))?;
+    let id = key.public().id();
+    if cli.json {
+        print_json(
+            &json!({ "secret_key": out, "public_key": pub_path, "key_id": id.to_string() }),
+        )?;
+    } else {
+        out!(
+            "key {} written to {} and {}",
+            id.short(),
+            out.display(),
+            pub_path.display()
+        );
+    }
+    Ok(())
+}
+
+fn volumes(cli: &Cli, store: &Store) -> Result<()> {
+    let mut all = Vec::new();
+    for name in store.volumes()? {
+        let versions = store.versions(&name)?;
+        let tags = store.tags(&name)?;
+        let mut vs = Vec::new();
+        for (number, id) in &versions {
+            let created = store.read_manifest(id).map(|(m, _)| m.created).ok();
+            let names: Vec<String> = tags
+                .iter()
+                .filter(|t| t.record.version == *id)
+                .map(|t| t.record.tag.to_string())
+                .collect();
+            vs.push(json!({ "number": number, "version": id.to_string(), "created": created, "tags": names }));
+        }
+        all.push(json!({ "name": name, "versions": vs }));
+    }
+    if cli.json {
+        return print_json(&json!({ "volumes": all }));
+    }
+    if all.is_empty() {
+        eprintln!("the store has no volumes yet (publish one with `tinycdn publish`)");
+    }
+    for v in &all {
+        out!("{}", v["name"].as_str().unwrap_or_default());
+        for ver in v["versions"].as_array().into_iter().flatten() {
+            let tags: Vec<&str> = ver["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let id = ver["version"].as_str().unwrap_or_default();
+            out!(
+                "  {:>4}  {}  {}",
+                ver["number"],
+                &id[..12.min(id.len())],
+                tags.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn show(
+    cli: &Cli,
+    v: &tinycdn_volume::trust::OpenedVersion,
+    sig: &SignatureReport,
+    tag_check: Option<Result<tinycdn_core::KeyId, String>>,
+) -> Result<()> {
+    let m = &v.manifest;
+    if cli.json {
+        let entries: Vec<Value> = m
+            .entries
+            .iter()
+            .map(|e| match &e.kind {
+                EntryKind::Dir => json!({"path": e.path.as_str(), "kind": "dir", "mode": format!("{:o}", e.mode)}),
+                EntryKind::Symlink { target } => json!({"path": e.path.as_str(), "kind": "symlink", "mode": format!("{:o}", e.mode), "target": target}),
+                EntryKind::File(f) => json!({
+                    "path": e.path.as_str(), "kind": "file", "mode": format!("{:o}", e.mode),
+                    "size": f.size, "media_type": f.media_type, "hash": f.hash.to_string(),
+                    "chunks": f.chunks.iter().map(|c| json!({"id": c.id.to_string(), "len": c.len})).collect::<Vec<_>>(),
+                }),
+            })
+            .collect();
+        return print_json(&json!({
+            "volume": m.volume.as_str(), "version": v.id.to_string(), "number": m.version,
+            "parent": m.parent.map(|p| p.to_string()), "created": m.created,
+            "chunking": {"min": m.chunking.min, "avg": m.chunking.avg, "max": m.chunking.max},
+            "logical_bytes": m.logical_size(),
+            "signature": signature_json(sig),
+            "tag_verified": tag_check.as_ref().map(Result::is_ok),
+            "entries": entries,
+        }));
+    }
+    out!("volume   {}", m.volume);
+    out!("version  {} ({})", m.version, v.id);
+    out!(
+        "parent   {}",
+        m.parent
+            .map_or_else(|| "none".to_owned(), |p| p.to_string())
+    );
+    out!("created  {}", m.created);
+    out!("signer   {}", signature_text(sig));
+    if let Some(t) = &tag_check {
+        out!(
+            "tag      {}",
+            match t {
+                Ok(_) => "signature verified".to_owned(),
+                Err(e) => format!("NOT VERIFIED: {e}"),
+            }
+        );
+    }
+    out!(
+        "size     {} in {} files",
+        bytes(m.logical_size()),
+        m.files().count()
+    );
+    for e in &m.entries {
+        match &e.kind {
+            EntryKind::Dir => out!("d {:o} {:>12} {}/", e.mode, "", e.path),
+            EntryKind::Symlink { target } => {
+                out!("l {:o} {:>12} {} -> {target}", e.mode, "", e.path)
+            }
+            EntryKind::File(f) => out!(
+                "f {:o} {:>12} {}  {}  {} chunks  {}",
+                e.mode,
+                f.size,
+                f.hash.short(),
+                f.media_type,
+                f.chunks.len(),
+                e.path
+            ),
+        }
+    }
+    Ok(())
+}

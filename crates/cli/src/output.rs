@@ -1,0 +1,117 @@
+//! Presentation: progress bars on a terminal, human sizes, exit codes and hints for errors.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tinycdn_store::StoreError;
+use tinycdn_volume::{Progress, VolumeError};
+
+/// Exit code for an integrity problem.
+pub const EXIT_INTEGRITY: u8 = 3;
+
+/// A progress bar on stderr, drawn only on a terminal and never with `--json` or `--quiet`.
+pub struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    /// A bar, hidden unless stderr is a terminal and `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(ProgressBar::hidden);
+        Self { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, what: &str, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            b.set_length(total);
+            b.set_position(0);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_message(what.to_owned());
+        }
+    }
+    fn advance(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Bytes for humans (binary units).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn volume_error(err: &anyhow::Error) -> Option<&VolumeError> {
+    err.chain().find_map(|e| e.downcast_ref::<VolumeError>())
+}
+
+/// Whether the error is only stdout closing early (`tinycdn cat … | head`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The exit code for an error.
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let integrity = match volume_error(err) {
+        Some(VolumeError::Signature(_) | VolumeError::Damaged { .. }) => true,
+        Some(VolumeError::Store(s)) => {
+            matches!(s, StoreError::Corrupt { .. } | StoreError::Decode { .. })
+        }
+        _ => err.chain().any(|e| {
+            matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::Corrupt { .. })
+            )
+        }),
+    };
+    if integrity {
+        ExitCode::from(EXIT_INTEGRITY)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A `hint:` line for errors where the next step is not obvious.
+pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    let store = err.chain().find_map(|e| e.downcast_ref::<StoreError>());
+    if store.is_some_and(StoreError::is_disk_full) {
+        return Some("the disk is full; free space (`tinycdn gc`) and run the command again: nothing was half-written");
+    }
+    match volume_error(err)? {
+        VolumeError::Signature(_) => Some("check that --trust names the publisher's .pub file"),
+        VolumeError::Store(e) if e.is_disk_full() => {
+            Some("the disk is full; free space (`tinycdn gc`) and run the command again: nothing was half-written")
+        }
+        VolumeError::Changing { .. } => Some("stop whatever is writing to the directory, then publish again"),
+        _ => None,
+    }
+}

@@ -1,0 +1,296 @@
+//! Materialising a version read-only and switching a destination to it atomically.
+//!
+//! `DEST` is a symlink to `.<name>.tinycdn/<version id>/` beside it. A version directory is built
+//! under a temporary name, made read-only (files 0444 or 0555, directories 0555), synced, renamed
+//! into place, recorded in the store, and only then is `DEST` replaced by a new symlink through one
+//! `rename(2)`: a reader sees the old tree or the new one, never a mix.
+//!
+//! Files are hardlinked from the store after their object is verified: a one-chunk file links the
+//! chunk itself (its chunk hash is its file hash); a larger file links an assembled copy kept under
+//! `files/` (built once, shared by every version and checkout that holds the same bytes). Where a
+//! link is impossible (another filesystem, a remote store) the verified bytes are copied.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use tinycdn_core::manifest::{EntryKind, FileContent};
+use tinycdn_core::FileId;
+use tinycdn_store::{CheckoutRecord, Durability, Store};
+
+use crate::read::FileReader;
+use crate::trust::OpenedVersion;
+use crate::{Progress, VolumeError};
+
+/// How many version directories a destination keeps: the current one and the one before it, so a
+/// container still reading the previous tree keeps working and a rollback is instant.
+const KEEP_VERSION_DIRS: usize = 2;
+
+/// What a checkout did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutReport {
+    /// The destination symlink.
+    pub dest: PathBuf,
+    /// The directory it now points at.
+    pub version_dir: PathBuf,
+    /// Regular files in the version.
+    pub files: u64,
+    /// Files hardlinked from the store.
+    pub linked: u64,
+    /// Files copied (no hardlink possible).
+    pub copied: u64,
+    /// Multi-chunk files assembled into the store for this checkout.
+    pub assembled: u64,
+    /// True when the version directory already existed and was reused.
+    pub reused: bool,
+}
+
+/// The directory holding a destination's version directories.
+#[must_use]
+pub fn versions_dir(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map_or_else(|| "volume".into(), |n| n.to_string_lossy().into_owned());
+    dest.with_file_name(format!(".{name}.tinycdn"))
+}
+
+fn make_writable(path: &Path) {
+    // Best effort, for removing our own read-only trees.
+    if let Ok(m) = fs::symlink_metadata(path) {
+        if m.is_dir() {
+            let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o755));
+            if let Ok(entries) = fs::read_dir(path) {
+                for e in entries.flatten() {
+                    make_writable(&e.path());
+                }
+            }
+        }
+    }
+}
+
+/// Removes a read-only tree that a checkout made.
+fn remove_tree(path: &Path) -> Result<(), VolumeError> {
+    make_writable(path);
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(VolumeError::io("remove", path)(e)),
+    }
+}
+
+fn is_exec(mode: u32) -> bool {
+    mode & 0o111 != 0
+}
+
+struct Builder<'a> {
+    store: &'a Store,
+    reference: String,
+    verified: HashSet<String>,
+    report: CheckoutReport,
+}
+
+impl Builder<'_> {
+    fn damaged(&self, why: String) -> VolumeError {
+        VolumeError::Damaged {
+            reference: self.reference.clone(),
+            why,
+        }
+    }
+
+    /// The store key of a verified object holding exactly this file's bytes with the right mode.
+    fn object_for(&mut self, file: &FileContent, exec: bool) -> Result<String, VolumeError> {
+        let key = if file.chunks.len() == 1 && !exec {
+            tinycdn_store::Store::chunk_key(&file.chunks[0].id)
+        } else {
+            Store::file_key(&file.hash, exec)
+        };
+        if self.verified.contains(&key) {
+            return Ok(key);
+        }
+        let backend = self.store.backend();
+        let present = backend.size(&key)? == Some(file.size);
+        let intact = present && FileId::from_bytes(backend.hash(&key)?) == file.hash;
+        if !intact {
+            if key.starts_with("chunks/") {
+                return Err(self.damaged(format!(
+                    "chunk {} is {}",
+                    file.chunks[0].id.short(),
+                    if present { "corrupt" } else { "missing" }
+                )));
+            }
+            // Assemble from verified chunks; the reader checks the whole-file hash at the end.
+            let mut reader = FileReader::new(self.store, file);
+            backend
+                .write_stream(&key, &mut reader, Durability::AtBarrier)
+                .map_err(|e| self.damaged(e.to_string()))?;
+            if exec {
+                if let Some(p) = backend.local_path(&key) {
+                    fs::set_permissions(&p, fs::Permissions::from_mode(0o555))
+                        .map_err(VolumeError::io("set permissions of", &p))?;
+                }
+            }
+            self.report.assembled += 1;
+        }
+        self.verified.insert(key.clone());
+        Ok(key)
+    }
+
+    fn place_file(&mut self, file: &FileContent, mode: u32, dst: &Path) -> Result<(), VolumeError> {
+        let exec = is_exec(mode);
+        let perm = if exec { 0o555 } else { 0o444 };
+        if file.size == 0 {
+            fs::write(dst, b"").map_err(VolumeError::io("create", dst))?;
+            fs::set_permissions(dst, fs::Permissions::from_mode(perm))
+                .map_err(VolumeError::io("set permissions of", dst))?;
+            self.report.copied += 1;
+            return Ok(());
+        }
+        let key = self.object_for(file, exec)?;
+        if let Some(src) = self.store.backend().local_path(&key) {
+            if fs::hard_link(&src, dst).is_ok() {
+                self.report.linked += 1;
+                return Ok(());
+            }
+        }
+        // No link possible: copy verified bytes.
+        let mut out = fs::File::create(dst).map_err(VolumeError::io("create", dst))?;
+        let mut reader = FileReader::new(self.store, file);
+        std::io::copy(&mut reader, &mut out).map_err(VolumeError::io("write", dst))?;
+        fs::set_permissions(dst, fs::Permissions::from_mode(perm))
+            .map_err(VolumeError::io("set permissions of", dst))?;
+        self.report.copied += 1;
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), VolumeError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(VolumeError::io("sync", dir))
+}
+
+/// Checks out `version` at `dest` (a symlink, created or atomically replaced).
+///
+/// # Errors
+/// A destination that is not ours to replace, damaged or missing objects (nothing is switched),
+/// I/O errors.
+pub fn checkout(
+    store: &Store,
+    version: &OpenedVersion,
+    dest: &Path,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport, VolumeError> {
+    let dest = std::path::absolute(dest).map_err(VolumeError::io("resolve", dest))?;
+    let parent = dest.parent().ok_or_else(|| VolumeError::Destination {
+        path: dest.clone(),
+        why: "it has no parent directory".into(),
+    })?;
+    fs::create_dir_all(parent).map_err(VolumeError::io("create", parent))?;
+    let previous = match fs::symlink_metadata(&dest) {
+        Ok(m) if m.file_type().is_symlink() => fs::read_link(&dest).ok(),
+        Ok(_) => {
+            return Err(VolumeError::Destination {
+                path: dest.clone(),
+                why: "it exists and is not a checkout symlink; remove it or choose another path"
+                    .into(),
+            })
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(VolumeError::io("inspect", &dest)(e)),
+    };
+    let vroot = versions_dir(&dest);
+    fs::create_dir_all(&vroot).map_err(VolumeError::io("create", &vroot))?;
+    let hex = version.id.to_hex();
+    let vdir = vroot.join(&hex);
+    let manifest = &version.manifest;
+    let mut builder = Builder {
+        store,
+        reference: format!("{}@{}", manifest.volume, version.id.short()),
+        verified: HashSet::new(),
+        report: CheckoutReport {
+            dest: dest.clone(),
+            version_dir: vdir.clone(),
+            files: manifest.files().count() as u64,
+            linked: 0,
+            copied: 0,
+            assembled: 0,
+            reused: false,
+        },
+    };
+
+    let _lock = store.lock()?;
+    if vdir.is_dir() {
+        builder.report.reused = true;
+    } else {
+        let tmp = vroot.join(format!("{hex}.tmp-{}", std::process::id()));
+        remove_tree(&tmp)?;
+        fs::create_dir(&tmp).map_err(VolumeError::io("create", &tmp))?;
+        progress.start("checking out", manifest.logical_size());
+        let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
+        for entry in &manifest.entries {
+            let dst = tmp.join(entry.path.as_str());
+            match &entry.kind {
+                EntryKind::Dir => {
+                    fs::create_dir(&dst).map_err(VolumeError::io("create", &dst))?;
+                    dirs.push((dst, entry.path.depth() as u32));
+                }
+                EntryKind::Symlink { target } => {
+                    symlink(target, &dst).map_err(VolumeError::io("create symlink", &dst))?;
+                }
+                EntryKind::File(f) => {
+                    builder.place_file(f, entry.mode, &dst)?;
+                    progress.advance(f.size);
+                }
+            }
+        }
+        progress.finish();
+        store.barrier()?;
+        dirs.sort_by_key(|(_, depth)| std::cmp::Reverse(*depth));
+        for (d, _) in dirs
+            .iter()
+            .map(|(d, depth)| (d, depth))
+            .chain(std::iter::once((&tmp, &0)))
+        {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o555))
+                .map_err(VolumeError::io("set permissions of", d))?;
+        }
+        let dir = fs::File::open(&tmp).map_err(VolumeError::io("open", &tmp))?;
+        rustix::fs::syncfs(&dir).map_err(|e| VolumeError::io("sync", &tmp)(e.into()))?;
+        fs::rename(&tmp, &vdir).map_err(VolumeError::io("rename into", &vdir))?;
+        sync_dir(&vroot)?;
+    }
+    store.put_checkout(&CheckoutRecord {
+        dest: dest.clone(),
+        volume: manifest.volume.to_string(),
+        version: version.id,
+    })?;
+
+    // The atomic switch.
+    let link_target = PathBuf::from(vroot.file_name().unwrap_or_default()).join(&hex);
+    let tmp_link = parent.join(format!(
+        ".{}.link-{}",
+        dest.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&tmp_link);
+    symlink(&link_target, &tmp_link).map_err(VolumeError::io("create symlink", &tmp_link))?;
+    fs::rename(&tmp_link, &dest).map_err(VolumeError::io("switch", &dest))?;
+    sync_dir(parent)?;
+
+    // Keep the current and the previous version directories; remove older ones and stale temps.
+    let keep: Vec<String> = std::iter::once(hex)
+        .chain(previous.and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())))
+        .take(KEEP_VERSION_DIRS)
+        .collect();
+    if let Ok(entries) = fs::read_dir(&vroot) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                remove_tree(&e.path())?;
+            }
+        }
+    }
+    Ok(builder.report)
+}

@@ -1,0 +1,464 @@
+//! Publishing a directory as a new signed volume version.
+//!
+//! The tree is walked in a fixed order, every regular file is cut into content-defined chunks and
+//! hashed on all cores, missing chunks are written, and only after one durability barrier are the
+//! manifest, the version index entry and the tag written, each atomically and durably. A crash at
+//! any instant therefore leaves either the old state or the new one, plus at most some unreferenced
+//! chunks that `gc` removes.
+
+use std::fs::{self, File, Metadata};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+use tinycdn_core::chunking::{ChunkParams, Chunker};
+use tinycdn_core::manifest::{ChunkRef, Entry, EntryKind, FileContent, Manifest};
+use tinycdn_core::media_type::media_type;
+use tinycdn_core::names::{
+    check_not_confusable, resolve_link_target, TagName, VolumeName, VolumePath,
+};
+use tinycdn_core::sign::{SecretKey, SignatureSet, MANIFEST_CONTEXT};
+use tinycdn_core::tag::TagRecord;
+use tinycdn_core::{ChunkId, FileId, VersionId};
+use tinycdn_store::Store;
+
+use crate::{Progress, VolumeError};
+
+/// How many times a file that changes while being read is read again before giving up.
+const READ_TRIES: u32 = 3;
+/// Bytes read from a file at a time (at least twice the largest chunk).
+const READ_BUFFER: usize = 4 << 20;
+
+/// What to publish and how.
+#[derive(Debug)]
+pub struct PublishOptions<'a> {
+    /// The directory to publish.
+    pub source: &'a Path,
+    /// The volume to publish into.
+    pub volume: VolumeName,
+    /// A tag to point at the result.
+    pub tag: Option<TagName>,
+    /// The publisher's signing key.
+    pub key: &'a SecretKey,
+    /// The creation time to record (Unix seconds).
+    pub created: i64,
+    /// Chunk sizes.
+    pub chunking: ChunkParams,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishReport {
+    /// The version now current (new, or the parent when nothing changed).
+    pub version: VersionId,
+    /// Its number.
+    pub number: u64,
+    /// True when the tree equals the latest version and no new version was made.
+    pub unchanged: bool,
+    /// Regular files.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Symlinks.
+    pub symlinks: u64,
+    /// Bytes of all regular files.
+    pub logical_bytes: u64,
+    /// Chunks referenced (with repeats).
+    pub chunks: u64,
+    /// Chunks written because the store lacked them.
+    pub new_chunks: u64,
+    /// Bytes written to the store as new chunks.
+    pub new_bytes: u64,
+}
+
+enum Item {
+    Dir(Entry),
+    Symlink(Entry),
+    File {
+        path: VolumePath,
+        abs: PathBuf,
+        mode: u32,
+        size: u64,
+    },
+}
+
+fn source_err(path: &Path) -> impl FnOnce(std::io::Error) -> VolumeError + '_ {
+    move |source| VolumeError::Source {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Walks the tree in byte order of paths, refusing what a volume cannot hold.
+fn walk(root: &Path) -> Result<Vec<Item>, VolumeError> {
+    let meta = fs::metadata(root).map_err(source_err(root))?;
+    if !meta.is_dir() {
+        return Err(VolumeError::Unsupported {
+            path: root.to_owned(),
+            why: "is not a directory".into(),
+        });
+    }
+    let mut items = Vec::new();
+    let mut stack: Vec<(PathBuf, Option<VolumePath>)> = vec![(root.to_owned(), None)];
+    while let Some((dir, rel)) = stack.pop() {
+        let mut names: Vec<(String, PathBuf)> = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(source_err(&dir))? {
+            let entry = entry.map_err(source_err(&dir))?;
+            let abs = entry.path();
+            let name = entry
+                .file_name()
+                .into_string()
+                .map_err(|raw| VolumeError::Unsupported {
+                    path: abs.clone(),
+                    why: format!("the name {raw:?} is not valid UTF-8"),
+                })?;
+            names.push((name, abs));
+        }
+        names.sort();
+        let mut subdirs = Vec::new();
+        for (name, abs) in names {
+            let rel_str = match &rel {
+                Some(r) => format!("{r}/{name}"),
+                None => name,
+            };
+            let path = VolumePath::new(&rel_str)?;
+            let m = fs::symlink_metadata(&abs).map_err(source_err(&abs))?;
+            let mode = m.permissions().mode() & 0o7777;
+            let ft = m.file_type();
+            if ft.is_dir() {
+                items.push(Item::Dir(Entry {
+                    path: path.clone(),
+                    mode,
+                    kind: EntryKind::Dir,
+                }));
+                subdirs.push((abs, Some(path)));
+            } else if ft.is_symlink() {
+                let target = fs::read_link(&abs).map_err(source_err(&abs))?;
+                let target = target.into_os_string().into_string().map_err(|raw| {
+                    VolumeError::Unsupported {
+                        path: abs.clone(),
+                        why: format!("the symlink target {raw:?} is not valid UTF-8"),
+                    }
+                })?;
+                resolve_link_target(&path, &target)?;
+                items.push(Item::Symlink(Entry {
+                    path,
+                    mode,
+                    kind: EntryKind::Symlink { target },
+                }));
+            } else if ft.is_file() {
+                items.push(Item::File {
+                    path,
+                    abs,
+                    mode,
+                    size: m.len(),
+                });
+            } else {
+                use std::os::unix::fs::FileTypeExt;
+                let what = if ft.is_socket() {
+                    "a socket"
+                } else if ft.is_fifo() {
+                    "a named pipe (FIFO)"
+                } else if ft.is_block_device() {
+                    "a block device"
+                } else if ft.is_char_device() {
+                    "a character device"
+                } else {
+                    "a special file"
+                };
+                return Err(VolumeError::Unsupported {
+                    path: abs,
+                    why: format!("is {what}; volumes hold only files, directories and symlinks"),
+                });
+            }
+        }
+        // Reverse so that the stack pops subdirectories in name order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(items)
+}
+
+fn same_file_state(a: &Metadata, b: &Metadata) -> bool {
+    a.dev() == b.dev()
+        && a.ino() == b.ino()
+        && a.len() == b.len()
+        && a.mtime() == b.mtime()
+        && a.mtime_nsec() == b.mtime_nsec()
+        && a.ctime() == b.ctime()
+        && a.ctime_nsec() == b.ctime_nsec()
+}
+
+/// Counters shared by the workers.
+#[derive(Default)]
+struct Counters {
+    chunks: AtomicU64,
+    new_chunks: AtomicU64,
+    new_bytes: AtomicU64,
+}
+
+/// Reads one file once, chunking, hashing and storing as it goes. `Ok(None)` means the file changed
+/// while it was read.
+fn ingest_once(
+    store: &Store,
+    chunker: &Chunker,
+    abs: &Path,
+    buf: &mut [u8],
+    counters: &Counters,
+    progress: &dyn Progress,
+) -> Result<Option<FileContent>, VolumeError> {
+    let before = fs::symlink_metadata(abs).map_err(source_err(abs))?;
+    let mut file = File::open(abs).map_err(source_err(abs))?;
+    let opened = file.metadata().map_err(source_err(abs))?;
+    if !opened.is_file() || !same_file_state(&before, &opened) {
+        return Ok(None);
+    }
+    let mut hasher = blake3::Hasher::new();
+    let mut chunks: Vec<ChunkRef> = Vec::new();
+    let mut head: Option<String> = None;
+    let (mut start, mut end, mut eof, mut total) = (0usize, 0usize, false, 0u64);
+    loop {
+        match chunker.next_chunk_len(&buf[start..end], eof) {
+            Some(n) => {
+                let chunk = &buf[start..start + n];
+                let whole_file = chunks.is_empty() && eof && start + n == end;
+                let id = ChunkId::of(chunk);
+                if !whole_file {
+                    hasher.update(chunk);
+                }
+                if store.put_chunk(&id, chunk)? {
+                    counters.new_chunks.fetch_add(1, Ordering::Relaxed);
+                    counters.new_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                counters.chunks.fetch_add(1, Ordering::Relaxed);
+                progress.advance(n as u64);
+                let len = u32::try_from(n).map_err(|_| VolumeError::Unsupported {
+                    path: abs.to_owned(),
+                    why: "chunk longer than 4 GiB".into(),
+                })?;
+                chunks.push(ChunkRef { id, len });
+                start += n;
+            }
+            None if eof => break,
+            None => {
+                if start > 0 {
+                    buf.copy_within(start..end, 0);
+                    end -= start;
+                    start = 0;
+                }
+                let n = loop {
+                    match file.read(&mut buf[end..]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => return Err(source_err(abs)(e)),
+                    }
+                };
+                if head.is_none() {
+                    head = Some(media_type(&abs.to_string_lossy(), &buf[..end + n]));
+                }
+                if n == 0 {
+                    eof = true;
+                } else {
+                    end += n;
+                    total += n as u64;
+                }
+            }
+        }
+    }
+    let after = file.metadata().map_err(source_err(abs))?;
+    let after_path = fs::symlink_metadata(abs).map_err(source_err(abs))?;
+    if total != before.len()
+        || !same_file_state(&before, &after)
+        || !same_file_state(&before, &after_path)
+    {
+        return Ok(None);
+    }
+    let hash = match chunks.as_slice() {
+        [only] => FileId::from_bytes(*only.id.as_bytes()),
+        _ => FileId::from_bytes(*hasher.finalize().as_bytes()),
+    };
+    let media = head.unwrap_or_else(|| media_type(&abs.to_string_lossy(), &[]));
+    Ok(Some(FileContent {
+        size: total,
+        media_type: media,
+        hash,
+        chunks,
+    }))
+}
+
+fn ingest(
+    store: &Store,
+    chunker: &Chunker,
+    abs: &Path,
+    counters: &Counters,
+    progress: &dyn Progress,
+) -> Result<FileContent, VolumeError> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let cap = READ_BUFFER.max(2 * chunker.params().max as usize);
+    BUF.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < cap {
+            buf.resize(cap, 0);
+        }
+        for _ in 0..READ_TRIES {
+            if let Some(content) = ingest_once(store, chunker, abs, &mut buf, counters, progress)? {
+                return Ok(content);
+            }
+        }
+        Err(VolumeError::Changing {
+            path: abs.to_owned(),
+            tries: READ_TRIES,
+        })
+    })
+}
+
+/// The newest version of a volume, if any.
+///
+/// # Errors
+/// Store errors.
+pub fn head(store: &Store, volume: &VolumeName) -> Result<Option<(u64, VersionId)>, VolumeError> {
+    Ok(store.versions(volume.as_str())?.last().copied())
+}
+
+/// Publishes `opts.source` as the next version of `opts.volume`.
+///
+/// # Errors
+/// Bad names, unreadable or special files, files that keep changing, store errors (a full disk
+/// among them). On error nothing refers to what was written.
+pub fn publish(
+    store: &Store,
+    opts: &PublishOptions<'_>,
+    progress: &dyn Progress,
+) -> Result<PublishReport, VolumeError> {
+    let chunker = Chunker::new(opts.chunking)?;
+    let _lock = store.lock()?;
+    let parent = head(store, &opts.volume)?;
+    if parent.is_none() {
+        let existing = store.volumes()?;
+        check_not_confusable(
+            "volume name",
+            opts.volume.as_str(),
+            existing.iter().map(String::as_str),
+        )?;
+    }
+    if let Some(tag) = &opts.tag {
+        let tags: Vec<String> = store
+            .tags(opts.volume.as_str())?
+            .into_iter()
+            .map(|t| t.record.tag.to_string())
+            .collect();
+        check_not_confusable("tag name", tag.as_str(), tags.iter().map(String::as_str))?;
+    }
+
+    let items = walk(opts.source)?;
+    let mut entries = Vec::with_capacity(items.len());
+    let mut files = Vec::new();
+    let (mut dirs, mut symlinks) = (0u64, 0u64);
+    for item in items {
+        match item {
+            Item::Dir(e) => {
+                dirs += 1;
+                entries.push(e);
+            }
+            Item::Symlink(e) => {
+                symlinks += 1;
+                entries.push(e);
+            }
+            Item::File {
+                path,
+                abs,
+                mode,
+                size,
+            } => files.push((path, abs, mode, size)),
+        }
+    }
+    let total: u64 = files.iter().map(|f| f.3).sum();
+    progress.start("publishing", total);
+    // Largest first, so one big file does not start last and run alone.
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(files[i].3));
+    let counters = Counters::default();
+    let contents: Vec<(usize, FileContent)> = order
+        .par_iter()
+        .map(|&i| ingest(store, &chunker, &files[i].1, &counters, progress).map(|c| (i, c)))
+        .collect::<Result<_, _>>()?;
+    progress.finish();
+    let mut logical = 0u64;
+    let file_count = files.len() as u64;
+    let mut by_index: Vec<Option<FileContent>> = vec![None; files.len()];
+    for (i, c) in contents {
+        logical += c.size;
+        by_index[i] = Some(c);
+    }
+    for ((path, _, mode, _), content) in files.into_iter().zip(by_index) {
+        let content = content.ok_or_else(|| VolumeError::Unsupported {
+            path: PathBuf::from(path.as_str()),
+            why: "was not read".into(),
+        })?;
+        entries.push(Entry {
+            path,
+            mode,
+            kind: EntryKind::File(content),
+        });
+    }
+
+    let (number, parent_id) = match parent {
+        Some((n, id)) => (n + 1, Some(id)),
+        None => (1, None),
+    };
+    let manifest = Manifest::new(
+        opts.volume.clone(),
+        number,
+        parent_id,
+        opts.created,
+        opts.chunking,
+        entries,
+    )?;
+    let mut report = PublishReport {
+        version: VersionId::from_bytes([0; 32]),
+        number,
+        unchanged: false,
+        files: file_count,
+        dirs,
+        symlinks,
+        logical_bytes: logical,
+        chunks: counters.chunks.load(Ordering::Relaxed),
+        new_chunks: counters.new_chunks.load(Ordering::Relaxed),
+        new_bytes: counters.new_bytes.load(Ordering::Relaxed),
+    };
+    if let Some((n, id)) = parent {
+        let (previous, _) = store.read_manifest(&id)?;
+        if previous.same_tree(&manifest) {
+            report.version = id;
+            report.number = n;
+            report.unchanged = true;
+        }
+    }
+    if !report.unchanged {
+        // Every chunk durable before anything refers to it.
+        store.barrier()?;
+        let bytes = manifest.to_bytes();
+        let id = VersionId::of(&bytes);
+        let sigs = SignatureSet::single(opts.key.sign(MANIFEST_CONTEXT, id.as_bytes()));
+        store.put_manifest(&bytes, &sigs)?;
+        store.put_version(&opts.volume, number, &id)?;
+        report.version = id;
+    }
+    if let Some(tag) = &opts.tag {
+        let current = store.read_tag(opts.volume.as_str(), tag.as_str())?;
+        if current.is_none_or(|t| t.record.version != report.version) {
+            let record = TagRecord {
+                volume: opts.volume.clone(),
+                tag: tag.clone(),
+                version: report.version,
+                number: report.number,
+                time: opts.created,
+            };
+            store.put_tag(&record.sign(opts.key))?;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,166 @@
+//! `VOLUME@REF` references: a tag name or an unambiguous prefix of a version hash.
+
+use std::fmt;
+
+use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::tag::SignedTag;
+use tinycdn_core::VersionId;
+use tinycdn_store::Store;
+
+use crate::trust::{OpenedVersion, SignatureReport, Trust};
+use crate::VolumeError;
+
+/// Shortest hash prefix accepted.
+pub const MIN_PREFIX: usize = 4;
+
+/// A parsed `VOLUME@REF`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The volume.
+    pub volume: VolumeName,
+    /// The tag name or hash prefix.
+    pub spec: String,
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.volume, self.spec)
+    }
+}
+
+impl std::str::FromStr for Reference {
+    type Err = VolumeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (volume, spec) = s.split_once('@').ok_or_else(|| VolumeError::BadReference {
+            reference: s.to_owned(),
+        })?;
+        if spec.is_empty() {
+            return Err(VolumeError::BadReference {
+                reference: s.to_owned(),
+            });
+        }
+        Ok(Self {
+            volume: VolumeName::new(volume)?,
+            spec: spec.to_owned(),
+        })
+    }
+}
+
+/// A reference resolved to one version.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The version id.
+    pub id: VersionId,
+    /// The version number.
+    pub number: u64,
+    /// The tag it was reached through, if any.
+    pub tag: Option<SignedTag>,
+}
+
+impl Reference {
+    /// Finds the version the reference names: a tag of that name first, else a hash prefix.
+    ///
+    /// # Errors
+    /// Unknown or ambiguous references; store errors.
+    pub fn resolve(&self, store: &Store) -> Result<Resolved, VolumeError> {
+        if let Ok(tag) = TagName::new(&self.spec) {
+            if let Some(signed) = store.read_tag(self.volume.as_str(), tag.as_str())? {
+                return Ok(Resolved {
+                    id: signed.record.version,
+                    number: signed.record.number,
+                    tag: Some(signed),
+                });
+            }
+        }
+        let versions = store.versions(self.volume.as_str())?;
+        let is_hex =
+            self.spec.len() >= MIN_PREFIX && self.spec.chars().all(|c| c.is_ascii_hexdigit());
+        if is_hex {
+            let hits: Vec<&(u64, VersionId)> = versions
+                .iter()
+                .filter(|(_, id)| id.matches_prefix(&self.spec))
+                .collect();
+            match hits.as_slice() {
+                [(number, id)] => {
+                    return Ok(Resolved {
+                        id: *id,
+                        number: *number,
+                        tag: None,
+                    })
+                }
+                [] => {}
+                many => {
+                    return Err(VolumeError::Ambiguous {
+                        reference: self.to_string(),
+                        matches: many
+                            .iter()
+                            .map(|(n, id)| format!("version {n} ({})", id.short()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+                }
+            }
+        }
+        let tags: Vec<String> = store
+            .tags(self.volume.as_str())?
+            .into_iter()
+            .map(|t| t.record.tag.to_string())
+            .collect();
+        let hint = if versions.is_empty() {
+            format!(" (the store has no volume {:?})", self.volume.as_str())
+        } else if tags.is_empty() {
+            format!(" (the volume has {} versions and no tags)", versions.len())
+        } else {
+            format!(" (tags: {})", tags.join(", "))
+        };
+        Err(VolumeError::UnknownReference {
+            reference: self.to_string(),
+            hint,
+        })
+    }
+
+    /// Resolves and reads the version, checking signatures of the manifest and of the tag it was
+    /// reached through against `trust` (when trust is given, both must verify).
+    ///
+    /// # Errors
+    /// Resolution, store or signature errors.
+    pub fn open(&self, store: &Store, trust: &Trust) -> Result<OpenedVersion, VolumeError> {
+        let resolved = self.resolve(store)?;
+        if let (Some(tag), false) = (&resolved.tag, trust.is_empty()) {
+            tag.verify(trust.keys())?;
+        }
+        let (manifest, sigs) = store.read_manifest(&resolved.id)?;
+        if manifest.volume != self.volume {
+            return Err(VolumeError::Damaged {
+                reference: self.to_string(),
+                why: format!(
+                    "the manifest belongs to volume {:?}",
+                    manifest.volume.as_str()
+                ),
+            });
+        }
+        let signatures = SignatureReport::check(&resolved.id, &sigs, trust);
+        signatures.require()?;
+        Ok(OpenedVersion {
+            id: resolved.id,
+            manifest,
+            signatures,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_references() {
+        let r: Reference = "site-media@stable".parse().expect("valid");
+        assert_eq!(r.volume.as_str(), "site-media");
+        assert_eq!(r.spec, "stable");
+        assert!("nope".parse::<Reference>().is_err());
+        assert!("vol@".parse::<Reference>().is_err());
+        assert!("../x@y".parse::<Reference>().is_err());
+    }
+}
