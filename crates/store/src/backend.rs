@@ -100,6 +100,44 @@ pub trait Backend: Send + Sync + Debug {
     fn local_path(&self, key: &str) -> Option<PathBuf>;
 }
 
+impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
+    fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        (**self).read(key)
+    }
+    fn write(&self, key: &str, bytes: &[u8], d: Durability) -> Result<(), StoreError> {
+        (**self).write(key, bytes, d)
+    }
+    fn write_stream(
+        &self,
+        key: &str,
+        src: &mut dyn Read,
+        d: Durability,
+    ) -> Result<u64, StoreError> {
+        (**self).write_stream(key, src, d)
+    }
+    fn hash(&self, key: &str) -> Result<[u8; 32], StoreError> {
+        (**self).hash(key)
+    }
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        (**self).size(key)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        (**self).list(prefix)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        (**self).delete(key)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        (**self).rename(from, to)
+    }
+    fn barrier(&self) -> Result<(), StoreError> {
+        (**self).barrier()
+    }
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        (**self).local_path(key)
+    }
+}
+
 /// Checks that `key` is a well-formed store key.
 ///
 /// # Errors

@@ -3,29 +3,25 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use crate::backend::{Backend, Durability};
 use crate::StoreError;
 
 /// Wraps a backend; after `writes_left` successful writes every write fails with `ENOSPC`.
 #[derive(Debug)]
-pub struct FailingBackend<B> {
-    inner: B,
+pub struct FailingBackend {
+    inner: Arc<dyn Backend>,
     writes_left: AtomicI64,
 }
 
-impl<B: Backend> FailingBackend<B> {
+impl FailingBackend {
     /// Fails every write after the first `writes_left`.
-    pub fn new(inner: B, writes_left: i64) -> Self {
+    pub fn new(inner: Arc<dyn Backend>, writes_left: i64) -> Self {
         Self {
             inner,
             writes_left: AtomicI64::new(writes_left),
         }
-    }
-
-    /// The wrapped backend.
-    pub fn inner(&self) -> &B {
-        &self.inner
     }
 
     fn tick(&self, key: &str) -> Result<(), StoreError> {
@@ -41,7 +37,7 @@ impl<B: Backend> FailingBackend<B> {
     }
 }
 
-impl<B: Backend> Backend for FailingBackend<B> {
+impl Backend for FailingBackend {
     fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.read(key)
     }

@@ -1,0 +1,256 @@
+//! Volume operations end to end over in-memory and fault-injecting stores.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use tinycdn_core::chunking::ChunkParams;
+use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::sign::SecretKey;
+use tinycdn_store::testing::FailingBackend;
+use tinycdn_store::{Backend, MemoryBackend, Store};
+use tinycdn_volume::checkout::checkout;
+use tinycdn_volume::fsck::fsck;
+use tinycdn_volume::publish::{publish, PublishOptions, PublishReport};
+use tinycdn_volume::read::{copy_file, find_file};
+use tinycdn_volume::reference::Reference;
+use tinycdn_volume::trust::Trust;
+use tinycdn_volume::{NoProgress, VolumeError};
+
+const SMALL_CHUNKS: ChunkParams = ChunkParams {
+    min: 4096,
+    avg: 16384,
+    max: 65536,
+};
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+fn tree(dir: &Path, seed: u64) {
+    fs::create_dir_all(dir.join("img/thumbs")).expect("mkdir");
+    fs::create_dir_all(dir.join("clips")).expect("mkdir");
+    fs::write(dir.join("img/hero.jpg"), noise(300_000, seed)).expect("write");
+    fs::write(dir.join("img/thumbs/a.png"), noise(5_000, seed + 1)).expect("write");
+    fs::write(dir.join("img/thumbs/b.png"), noise(5_000, seed + 1)).expect("write");
+    fs::write(dir.join("clips/intro.mp4"), noise(1_000_000, seed + 2)).expect("write");
+    fs::write(dir.join("empty.txt"), b"").expect("write");
+    std::os::unix::fs::symlink("img/hero.jpg", dir.join("hero")).expect("symlink");
+}
+
+fn opts<'a>(src: &'a Path, key: &'a SecretKey) -> PublishOptions<'a> {
+    PublishOptions {
+        source: src,
+        volume: VolumeName::new("media").expect("valid"),
+        tag: Some(TagName::new("stable").expect("valid")),
+        key,
+        created: 1_700_000_000,
+        chunking: SMALL_CHUNKS,
+    }
+}
+
+fn read_back(store: &Store, path: &str) -> Result<Vec<u8>, VolumeError> {
+    let r: Reference = "media@stable".parse()?;
+    let v = r.open(store, &Trust::default())?;
+    let f = find_file(&v.manifest, path, "media@stable")?;
+    let mut out = Vec::new();
+    copy_file(store, f, "media@stable", &mut out)?;
+    Ok(out)
+}
+
+fn publish_ok(store: &Store, src: &Path, key: &SecretKey) -> PublishReport {
+    publish(store, &opts(src, key), &NoProgress).expect("publish")
+}
+
+#[test]
+fn publish_and_read_back_with_dedup() {
+    let src = tempfile::tempdir().expect("tempdir");
+    tree(src.path(), 1);
+    let key = SecretKey::from_seed([1; 32]);
+    let store = Store::with_backend(Box::new(MemoryBackend::new()));
+    let r = publish_ok(&store, src.path(), &key);
+    assert_eq!(
+        (r.number, r.files, r.symlinks, r.unchanged),
+        (1, 5, 1, false)
+    );
+    // The two identical thumbnails are stored once.
+    assert!(r.new_chunks < r.chunks, "{r:?}");
+    assert_eq!(
+        read_back(&store, "clips/intro.mp4").expect("read"),
+        noise(1_000_000, 3)
+    );
+    assert_eq!(
+        read_back(&store, "hero").expect("follows link"),
+        noise(300_000, 1)
+    );
+    assert!(
+        read_back(&store, "img").is_err(),
+        "a directory is not a file"
+    );
+    assert!(read_back(&store, "../etc/passwd").is_err());
+
+    let again = publish_ok(&store, src.path(), &key);
+    assert!(again.unchanged);
+    assert_eq!(again.version, r.version);
+    assert_eq!(again.new_chunks, 0);
+
+    // An edit in the middle of the clip re-stores only nearby chunks.
+    let mut clip = noise(1_000_000, 3);
+    clip.splice(500_000..500_000, *b"EDIT");
+    fs::write(src.path().join("clips/intro.mp4"), &clip).expect("write");
+    let r2 = publish_ok(&store, src.path(), &key);
+    assert_eq!(r2.number, 2);
+    assert!(
+        r2.new_bytes < 200_000,
+        "only the edited region is new: {r2:?}"
+    );
+    assert_eq!(read_back(&store, "clips/intro.mp4").expect("read"), clip);
+}
+
+#[test]
+fn same_tree_same_time_same_version_id() {
+    let src = tempfile::tempdir().expect("tempdir");
+    tree(src.path(), 5);
+    let key = SecretKey::from_seed([1; 32]);
+    let a = Store::with_backend(Box::new(MemoryBackend::new()));
+    let b = Store::with_backend(Box::new(MemoryBackend::new()));
+    assert_eq!(
+        publish_ok(&a, src.path(), &key).version,
+        publish_ok(&b, src.path(), &key).version
+    );
+}
+
+#[test]
+fn disk_full_at_any_write_leaves_a_consistent_store() {
+    let src = tempfile::tempdir().expect("tempdir");
+    tree(src.path(), 9);
+    let key = SecretKey::from_seed([1; 32]);
+    // Count the writes a full publish makes.
+    let probe = Store::with_backend(Box::new(MemoryBackend::new()));
+    publish_ok(&probe, src.path(), &key);
+    let writes = probe.backend().list("chunks").expect("list").len() + 4;
+    for budget in 0..writes as i64 {
+        let inner: Arc<MemoryBackend> = Arc::new(MemoryBackend::new());
+        let failing = Store::with_backend(Box::new(FailingBackend::new(inner.clone(), budget)));
+        let err = publish(&failing, &opts(src.path(), &key), &NoProgress).expect_err("disk full");
+        assert!(
+            matches!(&err, VolumeError::Store(e) if e.is_disk_full()),
+            "budget {budget}: {err}"
+        );
+        // Nothing that survived refers to missing data.
+        let store = Store::with_backend(Box::new(inner));
+        let report = fsck(&store, &Trust::default(), &NoProgress).expect("fsck");
+        assert!(report.is_clean(), "budget {budget}: {:?}", report.problems);
+        // With space again, the publish completes.
+        publish_ok(&store, src.path(), &key);
+        assert_eq!(
+            read_back(&store, "img/hero.jpg").expect("read"),
+            noise(300_000, 9)
+        );
+    }
+}
+
+#[test]
+fn corrupt_chunk_is_refused_and_quarantined() {
+    let src = tempfile::tempdir().expect("tempdir");
+    tree(src.path(), 2);
+    let key = SecretKey::from_seed([1; 32]);
+    let backend = Arc::new(MemoryBackend::new());
+    let store = Store::with_backend(Box::new(backend.clone()));
+    publish_ok(&store, src.path(), &key);
+    let victim = backend.list("chunks").expect("list")[0].clone();
+    let mut bytes = backend.read(&victim).expect("read");
+    bytes[0] ^= 0xFF;
+    backend
+        .write(&victim, &bytes, tinycdn_store::Durability::Immediate)
+        .expect("corrupt");
+    let failures = ["clips/intro.mp4", "img/hero.jpg", "img/thumbs/a.png"]
+        .iter()
+        .filter(|p| read_back(&store, p).is_err())
+        .count();
+    assert_eq!(failures, 1, "exactly the file holding the chunk fails");
+    let report = fsck(&store, &Trust::default(), &NoProgress).expect("fsck");
+    assert!(!report.is_clean());
+    assert_eq!(report.quarantined, vec![format!("quarantine/{victim}")]);
+    assert!(report.problems.iter().any(|p| p.kind == "missing"));
+    // Re-publishing restores the chunk.
+    publish_ok(&store, src.path(), &key);
+    assert!(fsck(&store, &Trust::default(), &NoProgress)
+        .expect("fsck")
+        .is_clean());
+}
+
+#[test]
+fn a_file_that_keeps_changing_is_refused() {
+    let src = tempfile::tempdir().expect("tempdir");
+    tree(src.path(), 3);
+    let path = src.path().join("clips/live.mp4");
+    fs::write(&path, noise(4_000_000, 7)).expect("write");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let path = path.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("open");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                f.write_all(b"x").expect("append");
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        })
+    };
+    let key = SecretKey::from_seed([1; 32]);
+    let store = Store::with_backend(Box::new(MemoryBackend::new()));
+    let result = publish(&store, &opts(src.path(), &key), &NoProgress);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    let err = result.expect_err("the file kept changing");
+    assert!(matches!(err, VolumeError::Changing { .. }), "{err}");
+    assert!(
+        store.volumes().expect("list").is_empty(),
+        "no version was made"
+    );
+}
+
+#[test]
+fn checkout_without_hardlinks_copies_verified_bytes() {
+    let src = tempfile::tempdir().expect("tempdir");
+    tree(src.path(), 4);
+    let key = SecretKey::from_seed([1; 32]);
+    let store = Store::with_backend(Box::new(MemoryBackend::new()));
+    publish_ok(&store, src.path(), &key);
+    let r: Reference = "media@stable".parse().expect("valid");
+    let v = r
+        .open(&store, &Trust::from_keys(vec![key.public()]))
+        .expect("open");
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = out.path().join("vol");
+    let report = checkout(&store, &v, &dest, &NoProgress).expect("checkout");
+    assert_eq!(report.linked, 0);
+    assert_eq!(report.copied, 5);
+    assert_eq!(
+        fs::read(dest.join("clips/intro.mp4")).expect("read"),
+        noise(1_000_000, 6)
+    );
+    assert_eq!(
+        fs::read_link(dest.join("hero")).expect("link"),
+        Path::new("img/hero.jpg")
+    );
+    // A wrong trust root refuses to open the version at all.
+    let other = SecretKey::from_seed([2; 32]);
+    assert!(matches!(
+        r.open(&store, &Trust::from_keys(vec![other.public()])),
+        Err(VolumeError::Signature(_))
+    ));
+}
