@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tinycdn"));
-    c.env_remove("TINYCDN_STORE").env_remove("SOURCE_DATE_EPOCH");
+    c.env_remove("TINYCDN_STORE")
+        .env_remove("SOURCE_DATE_EPOCH");
     c
 }
 
@@ -86,7 +87,15 @@ fn setup() -> tempfile::TempDir {
 fn publish(d: &Path, src: &str, tag: &str) -> serde_json::Value {
     json(
         &[
-            "publish", src, "--store", "store", "--volume", "site-media", "--tag", tag, "--key",
+            "publish",
+            src,
+            "--store",
+            "store",
+            "--volume",
+            "site-media",
+            "--tag",
+            tag,
+            "--key",
             "pub.key",
         ],
         d,
@@ -97,14 +106,27 @@ fn publish(d: &Path, src: &str, tag: &str) -> serde_json::Value {
 fn publish_show_cat_checkout_fsck_stats() {
     let dir = setup();
     let d = dir.path();
-    let mode = fs::metadata(d.join("pub.key")).expect("key").permissions().mode();
+    let mode = fs::metadata(d.join("pub.key"))
+        .expect("key")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "the private key is private");
 
     let p = publish(d, "media", "stable");
     assert_eq!(p["number"], 1);
     let version = p["version"].as_str().expect("id").to_owned();
 
-    let show = json(&["show", "site-media@stable", "--store", "store", "--trust", "pub.key.pub"], d);
+    let show = json(
+        &[
+            "show",
+            "site-media@stable",
+            "--store",
+            "store",
+            "--trust",
+            "pub.key.pub",
+        ],
+        d,
+    );
     assert_eq!(show["signature"]["verified"], true);
     assert_eq!(show["version"], version.as_str());
     let mp4 = show["entries"]
@@ -115,28 +137,75 @@ fn publish_show_cat_checkout_fsck_stats() {
         .expect("clip listed");
     assert_eq!(mp4["media_type"], "video/mp4");
     // A hash prefix works as a reference too.
-    let by_prefix = json(&["show", &format!("site-media@{}", &version[..10]), "--store", "store"], d);
+    let by_prefix = json(
+        &[
+            "show",
+            &format!("site-media@{}", &version[..10]),
+            "--store",
+            "store",
+        ],
+        d,
+    );
     assert_eq!(by_prefix["version"], version.as_str());
 
     let cat = bin()
-        .args(["cat", "site-media@stable", "site/hero.jpg", "--store", "store"])
+        .args([
+            "cat",
+            "site-media@stable",
+            "site/hero.jpg",
+            "--store",
+            "store",
+        ])
         .current_dir(d)
         .output()
         .expect("cat");
     assert!(cat.status.success());
-    assert_eq!(cat.stdout, fs::read(d.join("media/images/rocket.jpg")).expect("read"));
+    assert_eq!(
+        cat.stdout,
+        fs::read(d.join("media/images/rocket.jpg")).expect("read")
+    );
 
-    let co = json(&["checkout", "site-media@stable", "srv/site-media", "--store", "store", "--trust", "pub.key.pub"], d);
-    assert_eq!(co["copied"].as_u64().expect("n") + co["linked"].as_u64().expect("n"), co["files"].as_u64().expect("n"));
+    let co = json(
+        &[
+            "checkout",
+            "site-media@stable",
+            "srv/site-media",
+            "--store",
+            "store",
+            "--trust",
+            "pub.key.pub",
+        ],
+        d,
+    );
+    assert_eq!(
+        co["copied"].as_u64().expect("n") + co["linked"].as_u64().expect("n"),
+        co["files"].as_u64().expect("n")
+    );
     let vol = d.join("srv/site-media");
-    assert!(fs::symlink_metadata(&vol).expect("dest").file_type().is_symlink());
+    assert!(fs::symlink_metadata(&vol)
+        .expect("dest")
+        .file_type()
+        .is_symlink());
     let clip = vol.join("video/bigbuckbunny.mp4");
-    assert_eq!(fs::read(&clip).expect("read"), fs::read(d.join("media/video/bigbuckbunny.mp4")).expect("read"));
+    assert_eq!(
+        fs::read(&clip).expect("read"),
+        fs::read(d.join("media/video/bigbuckbunny.mp4")).expect("read")
+    );
     let meta = fs::metadata(&clip).expect("stat");
     assert_eq!(meta.permissions().mode() & 0o777, 0o444);
     assert!(meta.nlink() >= 2, "hardlinked from the store");
-    assert_eq!(fs::metadata(vol.join("images")).expect("dir").permissions().mode() & 0o777, 0o555);
-    assert!(fs::write(vol.join("images/new.png"), b"x").is_err() || nix_is_root(), "read-only directories");
+    assert_eq!(
+        fs::metadata(vol.join("images"))
+            .expect("dir")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o555
+    );
+    assert!(
+        fs::write(vol.join("images/new.png"), b"x").is_err() || nix_is_root(),
+        "read-only directories"
+    );
 
     let fsck = json(&["fsck", "--store", "store", "--trust", "pub.key.pub"], d);
     assert_eq!(fsck["clean"], true);
@@ -152,30 +221,81 @@ fn publish_show_cat_checkout_fsck_stats() {
 
 /// Root ignores directory permissions, so the write check above only binds other users.
 fn nix_is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 #[test]
 fn checkout_switches_atomically_and_keeps_the_previous_tree() {
     let dir = setup();
     let d = dir.path();
-    let v1 = publish(d, "media", "stable")["version"].as_str().expect("id").to_owned();
-    ok(&["checkout", "site-media@stable", "srv/vol", "--store", "store"], d);
+    let v1 = publish(d, "media", "stable")["version"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    ok(
+        &[
+            "checkout",
+            "site-media@stable",
+            "srv/vol",
+            "--store",
+            "store",
+        ],
+        d,
+    );
     fs::write(d.join("media/site/app.css"), "body { margin: 1px }\n").expect("edit");
-    let v2 = publish(d, "media", "stable")["version"].as_str().expect("id").to_owned();
+    let v2 = publish(d, "media", "stable")["version"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     assert_ne!(v1, v2);
-    ok(&["checkout", "site-media@stable", "srv/vol", "--store", "store"], d);
+    ok(
+        &[
+            "checkout",
+            "site-media@stable",
+            "srv/vol",
+            "--store",
+            "store",
+        ],
+        d,
+    );
     let link = fs::read_link(d.join("srv/vol")).expect("link");
     assert!(link.ends_with(&v2), "{link:?}");
-    assert_eq!(fs::read_to_string(d.join("srv/vol/site/app.css")).expect("read"), "body { margin: 1px }\n");
+    assert_eq!(
+        fs::read_to_string(d.join("srv/vol/site/app.css")).expect("read"),
+        "body { margin: 1px }\n"
+    );
     let versions = d.join("srv/.vol.tinycdn");
-    assert!(versions.join(&v1).is_dir(), "the previous tree stays for readers still using it");
+    assert!(
+        versions.join(&v1).is_dir(),
+        "the previous tree stays for readers still using it"
+    );
     // Back to v1 by hash prefix: the kept directory is reused.
-    let back = json(&["checkout", &format!("site-media@{}", &v1[..8]), "srv/vol", "--store", "store"], d);
+    let back = json(
+        &[
+            "checkout",
+            &format!("site-media@{}", &v1[..8]),
+            "srv/vol",
+            "--store",
+            "store",
+        ],
+        d,
+    );
     assert_eq!(back["reused"], true);
     // A real directory in the way is never replaced.
     fs::create_dir_all(d.join("srv/plain")).expect("mkdir");
-    let err = fails(&["checkout", "site-media@stable", "srv/plain", "--store", "store"], d, 1);
+    let err = fails(
+        &[
+            "checkout",
+            "site-media@stable",
+            "srv/plain",
+            "--store",
+            "store",
+        ],
+        d,
+        1,
+    );
     assert!(err.contains("not a checkout symlink"), "{err}");
 }
 
@@ -185,35 +305,100 @@ fn hostile_names_and_special_files_are_refused() {
     let d = dir.path();
     publish(d, "media", "stable");
     // Cyrillic 'е' (U+0435) in a Latin name: mixed script.
-    let err = fails(&["publish", "media", "--store", "store", "--volume", "site-m\u{0435}dia", "--key", "pub.key"], d, 1);
+    let err = fails(
+        &[
+            "publish",
+            "media",
+            "--store",
+            "store",
+            "--volume",
+            "site-m\u{0435}dia",
+            "--key",
+            "pub.key",
+        ],
+        d,
+        1,
+    );
     assert!(err.contains("U+0435"), "{err}");
     // All-Cyrillic look-alike of an existing Latin name ("асе" vs "ace").
-    ok(&["publish", "media", "--store", "store", "--volume", "ace", "--key", "pub.key"], d);
-    let err = fails(&["publish", "media", "--store", "store", "--volume", "\u{0430}\u{0441}\u{0435}", "--key", "pub.key"], d, 1);
+    ok(
+        &[
+            "publish", "media", "--store", "store", "--volume", "ace", "--key", "pub.key",
+        ],
+        d,
+    );
+    let err = fails(
+        &[
+            "publish",
+            "media",
+            "--store",
+            "store",
+            "--volume",
+            "\u{0430}\u{0441}\u{0435}",
+            "--key",
+            "pub.key",
+        ],
+        d,
+        1,
+    );
     assert!(err.contains("confused with the existing \"ace\""), "{err}");
 
     let bad = d.join("bad");
     fs::create_dir_all(&bad).expect("mkdir");
     fs::write(bad.join("invoice\u{202E}gpj.exe"), b"x").expect("write");
-    let err = fails(&["publish", "bad", "--store", "store", "--volume", "bad", "--key", "pub.key"], d, 1);
+    let err = fails(
+        &[
+            "publish", "bad", "--store", "store", "--volume", "bad", "--key", "pub.key",
+        ],
+        d,
+        1,
+    );
     assert!(err.contains("U+202E"), "{err}");
     fs::remove_file(bad.join("invoice\u{202E}gpj.exe")).expect("rm");
 
     std::os::unix::fs::symlink("../../etc/passwd", bad.join("escape")).expect("link");
-    let err = fails(&["publish", "bad", "--store", "store", "--volume", "bad", "--key", "pub.key"], d, 1);
+    let err = fails(
+        &[
+            "publish", "bad", "--store", "store", "--volume", "bad", "--key", "pub.key",
+        ],
+        d,
+        1,
+    );
     assert!(err.contains("outside the volume"), "{err}");
     fs::remove_file(bad.join("escape")).expect("rm");
 
-    let fifo = Command::new("mkfifo").arg(bad.join("pipe")).status().expect("mkfifo");
+    let fifo = Command::new("mkfifo")
+        .arg(bad.join("pipe"))
+        .status()
+        .expect("mkfifo");
     assert!(fifo.success());
-    let err = fails(&["publish", "bad", "--store", "store", "--volume", "bad", "--key", "pub.key"], d, 1);
+    let err = fails(
+        &[
+            "publish", "bad", "--store", "store", "--volume", "bad", "--key", "pub.key",
+        ],
+        d,
+        1,
+    );
     assert!(err.contains("named pipe"), "{err}");
-    assert!(!ok(&["volumes", "--store", "store"], d).contains("bad"), "nothing was published");
+    assert!(
+        !ok(&["volumes", "--store", "store"], d).contains("bad"),
+        "nothing was published"
+    );
 
     for r in ["nope", "site-media@", "../x@stable", "site-media@missing"] {
         fails(&["cat", r, "x", "--store", "store"], d, 1);
     }
-    let err = fails(&["cat", "site-media@stable", "../../etc/passwd", "--store", "store"], d, 1);
+    let err = fails(
+        &[
+            "cat",
+            "site-media@stable",
+            "../../etc/passwd",
+            "--store",
+            "store",
+        ],
+        d,
+        1,
+    );
     assert!(err.contains("'..'"), "{err}");
 }
 
@@ -221,36 +406,83 @@ fn hostile_names_and_special_files_are_refused() {
 fn tampering_and_wrong_keys_are_caught() {
     let dir = setup();
     let d = dir.path();
-    let v = publish(d, "media", "stable")["version"].as_str().expect("id").to_owned();
+    let v = publish(d, "media", "stable")["version"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     ok(&["key", "generate", "--out", "other.key"], d);
     let err = fails(&["key", "generate", "--out", "other.key"], d, 1);
     assert!(err.contains("--force"), "{err}");
 
-    let err = fails(&["cat", "site-media@stable", "site/app.css", "--store", "store", "--trust", "other.key.pub"], d, 3);
+    let err = fails(
+        &[
+            "cat",
+            "site-media@stable",
+            "site/app.css",
+            "--store",
+            "store",
+            "--trust",
+            "other.key.pub",
+        ],
+        d,
+        3,
+    );
     assert!(err.contains("trusted"), "{err}");
-    let show = run(&["--json", "show", "site-media@stable", "--store", "store", "--trust", "other.key.pub"], d);
+    let show = run(
+        &[
+            "--json",
+            "show",
+            "site-media@stable",
+            "--store",
+            "store",
+            "--trust",
+            "other.key.pub",
+        ],
+        d,
+    );
     assert_eq!(show.status.code(), Some(3));
     let show: serde_json::Value = serde_json::from_slice(&show.stdout).expect("json");
     assert_eq!(show["signature"]["verified"], false);
 
     // Corrupt one chunk of the clip: cat refuses and writes no wrong byte; fsck quarantines it.
     let m = json(&["show", "site-media@stable", "--store", "store"], d);
-    let chunk = m["entries"].as_array().expect("entries").iter()
-        .find(|e| e["path"] == "video/bigbuckbunny.mp4").expect("clip")["chunks"][1]["id"]
-        .as_str().expect("id").to_owned();
+    let chunk = m["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["path"] == "video/bigbuckbunny.mp4")
+        .expect("clip")["chunks"][1]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let path = d.join("store/chunks").join(&chunk[..2]).join(&chunk);
     let mut bytes = fs::read(&path).expect("read");
     bytes[100] ^= 1;
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
     fs::write(&path, &bytes).expect("corrupt");
-    let cat = run(&["cat", "site-media@stable", "video/bigbuckbunny.mp4", "--store", "store"], d);
+    let cat = run(
+        &[
+            "cat",
+            "site-media@stable",
+            "video/bigbuckbunny.mp4",
+            "--store",
+            "store",
+        ],
+        d,
+    );
     assert_eq!(cat.status.code(), Some(3));
     let original = fs::read(d.join("media/video/bigbuckbunny.mp4")).expect("read");
-    assert!(cat.stdout.len() < original.len() && original.starts_with(&cat.stdout), "only verified bytes were written");
+    assert!(
+        cat.stdout.len() < original.len() && original.starts_with(&cat.stdout),
+        "only verified bytes were written"
+    );
     let out = run(&["--json", "fsck", "--store", "store"], d);
     assert_eq!(out.status.code(), Some(3));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(report["quarantined"][0], format!("quarantine/chunks/{}/{}", &chunk[..2], chunk));
+    assert_eq!(
+        report["quarantined"][0],
+        format!("quarantine/chunks/{}/{}", &chunk[..2], chunk)
+    );
     // Re-publishing the same tree restores the chunk.
     publish(d, "media", "stable");
     assert_eq!(json(&["fsck", "--store", "store"], d)["clean"], true);
@@ -271,23 +503,74 @@ fn gc_keeps_tagged_and_checked_out_versions() {
     let dir = setup();
     let d = dir.path();
     let src = d.join("media");
-    let first = publish(d, "media", "stable")["version"].as_str().expect("id").to_owned();
-    ok(&["checkout", "site-media@stable", "srv/vol", "--store", "store"], d);
+    let first = publish(d, "media", "stable")["version"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    ok(
+        &[
+            "checkout",
+            "site-media@stable",
+            "srv/vol",
+            "--store",
+            "store",
+        ],
+        d,
+    );
     let mut ids = vec![first.clone()];
     for i in 0..3 {
-        fs::write(src.join(format!("site/extra{i}.bin")), vec![i as u8 + 1; 300_000]).expect("write");
-        ids.push(publish(d, "media", "next")["version"].as_str().expect("id").to_owned());
+        fs::write(
+            src.join(format!("site/extra{i}.bin")),
+            vec![i as u8 + 1; 300_000],
+        )
+        .expect("write");
+        ids.push(
+            publish(d, "media", "next")["version"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
     }
     let r = json(&["gc", "--store", "store", "--keep", "1"], d);
     // Version 1 is tagged and checked out, version 4 is newest; 2 and 3 go.
-    assert_eq!(r["versions_removed"], serde_json::json!(["site-media 2", "site-media 3"]));
+    assert_eq!(
+        r["versions_removed"],
+        serde_json::json!(["site-media 2", "site-media 3"])
+    );
     let vols = json(&["volumes", "--store", "store"], d);
-    let numbers: Vec<u64> = vols["volumes"][0]["versions"].as_array().expect("versions").iter().map(|v| v["number"].as_u64().expect("n")).collect();
+    let numbers: Vec<u64> = vols["volumes"][0]["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["number"].as_u64().expect("n"))
+        .collect();
     assert_eq!(numbers, vec![1, 4]);
     assert_eq!(json(&["fsck", "--store", "store"], d)["clean"], true);
-    assert_eq!(ok(&["cat", &format!("site-media@{}", &ids[3][..12]), "site/extra2.bin", "--store", "store"], d).len(), 300_000);
+    assert_eq!(
+        ok(
+            &[
+                "cat",
+                &format!("site-media@{}", &ids[3][..12]),
+                "site/extra2.bin",
+                "--store",
+                "store"
+            ],
+            d
+        )
+        .len(),
+        300_000
+    );
     // Files only version 2 had (extra0 at value 1 is shared with 3 and 4, so check a removed id).
-    fails(&["show", &format!("site-media@{}", &ids[1][..12]), "--store", "store"], d, 1);
+    fails(
+        &[
+            "show",
+            &format!("site-media@{}", &ids[1][..12]),
+            "--store",
+            "store",
+        ],
+        d,
+        1,
+    );
 }
 
 #[test]
@@ -315,7 +598,10 @@ fn publish_killed_at_random_points_leaves_a_clean_store() {
     // Start over with an empty store and kill publishes at spread-out instants.
     fs::remove_dir_all(d.join("store")).expect("rm");
     ok(&["init", "--store", "store"], d);
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |t| t.as_nanos() as u64) | 1;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |t| t.as_nanos() as u64)
+        | 1;
     eprintln!("crash test seed {seed}, full publish {full:?}");
     let mut r = seed;
     for round in 0..12 {
@@ -324,7 +610,18 @@ fn publish_killed_at_random_points_leaves_a_clean_store() {
         r ^= r << 17;
         let delay = Duration::from_micros(r % (full.as_micros() as u64 + 1000));
         let mut child = bin()
-            .args(["publish", "media", "--store", "store", "--volume", "site-media", "--tag", "stable", "--key", "pub.key"])
+            .args([
+                "publish",
+                "media",
+                "--store",
+                "store",
+                "--volume",
+                "site-media",
+                "--tag",
+                "stable",
+                "--key",
+                "pub.key",
+            ])
             .current_dir(d)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -334,12 +631,29 @@ fn publish_killed_at_random_points_leaves_a_clean_store() {
         let _ = child.kill();
         let _ = child.wait();
         let out = run(&["--json", "fsck", "--store", "store"], d);
-        assert!(out.status.success(), "round {round} (delay {delay:?}): fsck found damage: {}", String::from_utf8_lossy(&out.stdout));
-        assert!(fs::read_dir(d.join("store/tmp")).map_or(true, |mut e| e.next().is_none()), "temporary files were cleaned");
+        assert!(
+            out.status.success(),
+            "round {round} (delay {delay:?}): fsck found damage: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            fs::read_dir(d.join("store/tmp")).map_or(true, |mut e| e.next().is_none()),
+            "temporary files were cleaned"
+        );
     }
     let p = publish(d, "media", "stable");
     assert!(p["number"].as_u64().expect("n") >= 1);
     assert_eq!(json(&["fsck", "--store", "store"], d)["clean"], true);
-    let cat = bin().args(["cat", "site-media@stable", "big/clip7.mp4", "--store", "store"]).current_dir(d).output().expect("cat");
+    let cat = bin()
+        .args([
+            "cat",
+            "site-media@stable",
+            "big/clip7.mp4",
+            "--store",
+            "store",
+        ])
+        .current_dir(d)
+        .output()
+        .expect("cat");
     assert_eq!(cat.stdout, fs::read(big.join("clip7.mp4")).expect("read"));
 }

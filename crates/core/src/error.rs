@@ -141,7 +141,7 @@ pub enum DecodeError {
         /// What was being decoded.
         what: &'static str,
         /// The rule that was broken.
-        source: NameError,
+        source: Box<NameError>,
     },
 }
 

@@ -239,8 +239,10 @@ impl Manifest {
                     }
                 }
                 EntryKind::Symlink { target } => {
-                    resolve_link_target(&e.path, target)
-                        .map_err(|source| DecodeError::Name { what: WHAT, source })?;
+                    resolve_link_target(&e.path, target).map_err(|source| DecodeError::Name {
+                        what: WHAT,
+                        source: Box::new(source),
+                    })?;
                 }
             }
         }
@@ -319,7 +321,10 @@ impl Manifest {
                 supported: FORMAT,
             });
         }
-        let name = |source| DecodeError::Name { what: WHAT, source };
+        let name = |source| DecodeError::Name {
+            what: WHAT,
+            source: Box::new(source),
+        };
         let volume = VolumeName::new(r.str16("volume")?).map_err(name)?;
         let version = r.u64("version")?;
         let parent = match r.u8("parent flag")? {

@@ -80,7 +80,7 @@ fn check_single_script(kind: &'static str, s: &str) -> Result<(), NameError> {
     let mut set = AugmentedScriptSet::default();
     let mut offending = Vec::new();
     for c in s.chars() {
-        let mut next = set.clone();
+        let mut next = set;
         next.intersect_with(AugmentedScriptSet::for_char(c));
         if next.is_empty() {
             offending.push(describe(c));
@@ -123,7 +123,7 @@ fn check_identifier(kind: &'static str, s: &str) -> Result<(), NameError> {
                 what: "a leading punctuation character",
             });
         }
-        if !punct && !(c.is_alphanumeric() && c.identifier_allowed()) {
+        if !(punct || c.is_alphanumeric() && c.identifier_allowed()) {
             return Err(NameError::BadChar {
                 kind,
                 name: s.to_owned(),

@@ -92,7 +92,10 @@ impl SignedTag {
                 supported: FORMAT,
             });
         }
-        let name = |source| DecodeError::Name { what: WHAT, source };
+        let name = |source| DecodeError::Name {
+            what: WHAT,
+            source: Box::new(source),
+        };
         let volume = VolumeName::new(r.str16("volume")?).map_err(name)?;
         let tag = TagName::new(r.str16("tag")?).map_err(name)?;
         let version = VersionId::from_bytes(r.array("version")?);

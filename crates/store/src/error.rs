@@ -53,7 +53,7 @@ pub enum StoreError {
         key: String,
         /// Why.
         #[source]
-        source: DecodeError,
+        source: Box<DecodeError>,
     },
     /// A key is not a valid store key.
     #[error("invalid store key {key:?}")]

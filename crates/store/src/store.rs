@@ -65,11 +65,11 @@ impl CheckoutRecord {
         use std::os::unix::ffi::OsStringExt;
         let bad = |why: &str| StoreError::Decode {
             key: key.to_owned(),
-            source: tinycdn_core::DecodeError::Invalid {
+            source: Box::new(tinycdn_core::DecodeError::Invalid {
                 what: "checkout record",
                 field: "line",
                 why: why.to_owned(),
-            },
+            }),
         };
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
         let (mut version, mut volume, mut dest) = (None, None, None);
@@ -78,7 +78,7 @@ impl CheckoutRecord {
                 Some(("version", v)) => {
                     version = Some(v.parse::<VersionId>().map_err(|e| StoreError::Decode {
                         key: key.to_owned(),
-                        source: e,
+                        source: Box::new(e),
                     })?);
                 }
                 Some(("volume", v)) => volume = Some(v.to_owned()),
@@ -339,13 +339,15 @@ impl Store {
                 actual: actual.to_hex(),
             });
         }
-        let manifest =
-            Manifest::from_bytes(&bytes).map_err(|source| StoreError::Decode { key, source })?;
+        let manifest = Manifest::from_bytes(&bytes).map_err(|source| StoreError::Decode {
+            key,
+            source: Box::new(source),
+        })?;
         let sig_key = format!("signatures/{id}");
         let signatures = match self.backend.read(&sig_key) {
             Ok(b) => SignatureSet::from_bytes(&b).map_err(|source| StoreError::Decode {
                 key: sig_key,
-                source,
+                source: Box::new(source),
             })?,
             Err(e) if e.is_not_found() => SignatureSet::default(),
             Err(e) => return Err(e),
@@ -419,11 +421,11 @@ impl Store {
                 .and_then(|s| s.trim().parse::<VersionId>().ok())
                 .ok_or_else(|| StoreError::Decode {
                     key: key.clone(),
-                    source: tinycdn_core::DecodeError::Invalid {
+                    source: Box::new(tinycdn_core::DecodeError::Invalid {
                         what: "version index",
                         field: "version id",
                         why: "not 64 hex digits".into(),
-                    },
+                    }),
                 })?;
             out.push((number, id));
         }
@@ -467,9 +469,14 @@ impl Store {
     pub fn read_tag(&self, volume: &str, tag: &str) -> Result<Option<SignedTag>, StoreError> {
         let key = format!("tags/{volume}/{tag}");
         match self.backend.read(&key) {
-            Ok(bytes) => SignedTag::from_bytes(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Decode { key, source }),
+            Ok(bytes) => {
+                SignedTag::from_bytes(&bytes)
+                    .map(Some)
+                    .map_err(|source| StoreError::Decode {
+                        key,
+                        source: Box::new(source),
+                    })
+            }
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -484,8 +491,10 @@ impl Store {
         for key in self.backend.list(&format!("tags/{volume}"))? {
             let bytes = self.backend.read(&key)?;
             out.push(
-                SignedTag::from_bytes(&bytes)
-                    .map_err(|source| StoreError::Decode { key, source })?,
+                SignedTag::from_bytes(&bytes).map_err(|source| StoreError::Decode {
+                    key,
+                    source: Box::new(source),
+                })?,
             );
         }
         Ok(out)
