@@ -158,7 +158,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     "tag": tag.map(|t| t.to_string()),
                     "files": r.files, "dirs": r.dirs, "symlinks": r.symlinks,
                     "logical_bytes": r.logical_bytes,
-                    "chunks": r.chunks, "new_chunks": r.new_chunks, "new_bytes": r.new_bytes,
+                    "chunks": r.chunks, "new_objects": r.new_objects, "new_bytes": r.new_bytes,
                     "seconds": secs,
                 }))?;
             } else {
@@ -175,14 +175,14 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     r.version.short()
                 );
                 out!(
-                    "  {} files, {} dirs, {} symlinks, {}; {} new chunks ({}) of {} in {secs:.2}s",
+                    "  {} files, {} dirs, {} symlinks, {} in {} chunks; {} new objects ({}) in {secs:.2}s",
                     r.files,
                     r.dirs,
                     r.symlinks,
                     bytes(r.logical_bytes),
-                    r.new_chunks,
+                    r.chunks,
+                    r.new_objects,
                     bytes(r.new_bytes),
-                    r.chunks
                 );
             }
         }
@@ -241,7 +241,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 print_json(&json!({
                     "dest": r.dest, "version_dir": r.version_dir, "version": v.id.to_string(),
                     "number": v.manifest.version, "files": r.files, "linked": r.linked,
-                    "copied": r.copied, "assembled": r.assembled, "reused": r.reused,
+                    "copied": r.copied, "reused": r.reused,
                 }))?;
             } else {
                 out!(
@@ -252,11 +252,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     v.id.short()
                 );
                 out!(
-                    "  {} files: {} hardlinked, {} copied, {} assembled{}",
+                    "  {} files: {} hardlinked, {} copied{}",
                     r.files,
                     r.linked,
                     r.copied,
-                    r.assembled,
                     if r.reused {
                         " (version directory reused)"
                     } else {
@@ -271,25 +270,25 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             let r = fsck(&store, &trust, &bar)?;
             if cli.json {
                 print_json(&json!({
-                    "clean": r.is_clean(), "chunks": r.chunks, "files": r.files,
+                    "clean": r.is_clean(), "objects": r.objects, "bytes": r.bytes,
                     "manifests": r.manifests, "versions": r.versions, "tags": r.tags,
-                    "unreferenced_chunks": r.unreferenced_chunks,
+                    "unreferenced_objects": r.unreferenced_objects,
                     "problems": r.problems.iter().map(|p| json!({"kind": p.kind, "subject": p.subject, "detail": p.detail})).collect::<Vec<_>>(),
                     "quarantined": r.quarantined,
                 }))?;
             } else {
                 out!(
-                    "checked {} chunks, {} assembled files, {} manifests, {} versions, {} tags",
-                    r.chunks,
-                    r.files,
+                    "checked {} objects ({}), {} manifests, {} versions, {} tags",
+                    r.objects,
+                    bytes(r.bytes),
                     r.manifests,
                     r.versions,
                     r.tags
                 );
-                if r.unreferenced_chunks > 0 {
+                if r.unreferenced_objects > 0 {
                     out!(
-                        "{} chunks are unreferenced (`tinycdn gc` removes them)",
-                        r.unreferenced_chunks
+                        "{} objects are unreferenced (`tinycdn gc` removes them)",
+                        r.unreferenced_objects
                     );
                 }
                 for p in &r.problems {
@@ -310,8 +309,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             if cli.json {
                 print_json(&json!({
                     "versions_removed": r.versions_removed, "manifests_removed": r.manifests_removed,
-                    "chunks_removed": r.chunks_removed, "chunk_bytes_freed": r.chunk_bytes_freed,
-                    "files_removed": r.files_removed, "file_bytes_freed": r.file_bytes_freed,
+                    "objects_removed": r.objects_removed, "bytes_freed": r.bytes_freed,
                     "checkouts_forgotten": r.checkouts_forgotten,
                 }))?;
             } else {
@@ -319,11 +317,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     out!("removed version {v}");
                 }
                 out!(
-                    "freed {} in {} chunks and {} in {} assembled files; {} manifests removed",
-                    bytes(r.chunk_bytes_freed),
-                    r.chunks_removed,
-                    bytes(r.file_bytes_freed),
-                    r.files_removed,
+                    "freed {} in {} objects; {} manifests removed",
+                    bytes(r.bytes_freed),
+                    r.objects_removed,
                     r.manifests_removed
                 );
             }
@@ -336,9 +332,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                         "name": v.name, "versions": v.versions, "latest": v.latest,
                         "latest_bytes": v.latest_bytes, "logical_bytes": v.logical_bytes,
                     })).collect::<Vec<_>>(),
-                    "logical_bytes": s.logical_bytes, "chunks": s.chunks, "chunk_bytes": s.chunk_bytes,
-                    "assembled_files": s.assembled_files, "assembled_bytes": s.assembled_bytes,
-                    "physical_bytes": s.physical_bytes, "dedup_ratio": s.dedup_ratio,
+                    "logical_bytes": s.logical_bytes, "objects": s.objects,
+                    "physical_bytes": s.physical_bytes, "unique_chunks": s.unique_chunks,
+                    "unique_chunk_bytes": s.unique_chunk_bytes, "dedup_ratio": s.dedup_ratio,
                     "duplication_factor": s.duplication_factor,
                 }))?;
             } else {
@@ -358,21 +354,16 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     bytes(s.logical_bytes)
                 );
                 out!(
-                    "chunk bytes        {} ({}) in {} chunks",
-                    s.chunk_bytes,
-                    bytes(s.chunk_bytes),
-                    s.chunks
-                );
-                out!(
-                    "assembled files    {} ({}) in {} files",
-                    s.assembled_bytes,
-                    bytes(s.assembled_bytes),
-                    s.assembled_files
-                );
-                out!(
-                    "physical bytes     {} ({})",
+                    "physical bytes     {} ({}) in {} objects",
                     s.physical_bytes,
-                    bytes(s.physical_bytes)
+                    bytes(s.physical_bytes),
+                    s.objects
+                );
+                out!(
+                    "unique chunk bytes {} ({}) in {} chunks",
+                    s.unique_chunk_bytes,
+                    bytes(s.unique_chunk_bytes),
+                    s.unique_chunks
                 );
                 out!("dedup ratio        {:.3}", s.dedup_ratio);
                 out!("duplication factor {:.3}", s.duplication_factor);

@@ -65,6 +65,23 @@ pub trait Backend: Send + Sync + Debug {
         Ok(*blake3::hash(&self.read(key)?).as_bytes())
     }
 
+    /// Reads `len` bytes at `offset` of an object.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], a short object, or I/O errors.
+    fn read_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>, StoreError> {
+        let bytes = self.read(key)?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        bytes
+            .get(start..start.saturating_add(len))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| StoreError::Io {
+                op: "read a range of",
+                path: key.into(),
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            })
+    }
+
     /// The object's size, or `None` if it does not exist.
     ///
     /// # Errors
@@ -117,6 +134,9 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn hash(&self, key: &str) -> Result<[u8; 32], StoreError> {
         (**self).hash(key)
+    }
+    fn read_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>, StoreError> {
+        (**self).read_range(key, offset, len)
     }
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         (**self).size(key)

@@ -146,6 +146,17 @@ impl LocalBackend {
         Ok(self.root.join(key))
     }
 
+    fn open_object(&self, key: &str) -> Result<(File, PathBuf), StoreError> {
+        let path = self.path(key)?;
+        match File::open(&path) {
+            Ok(f) => Ok((f, path)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(StoreError::NotFound {
+                key: key.to_owned(),
+            }),
+            Err(e) => Err(io("open", &path)(e)),
+        }
+    }
+
     fn temp_path(&self) -> PathBuf {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         self.tmp
@@ -250,17 +261,17 @@ impl Backend for LocalBackend {
         result
     }
 
+    fn read_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>, StoreError> {
+        use std::os::unix::fs::FileExt;
+        let (file, path) = self.open_object(key)?;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, offset)
+            .map_err(io("read a range of", &path))?;
+        Ok(buf)
+    }
+
     fn hash(&self, key: &str) -> Result<[u8; 32], StoreError> {
-        let path = self.path(key)?;
-        let file = File::open(&path).map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                StoreError::NotFound {
-                    key: key.to_owned(),
-                }
-            } else {
-                io("open", &path)(e)
-            }
-        })?;
+        let (file, path) = self.open_object(key)?;
         let mut hasher = blake3::Hasher::new();
         hasher.update_reader(file).map_err(io("read", &path))?;
         Ok(*hasher.finalize().as_bytes())

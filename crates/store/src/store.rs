@@ -1,10 +1,14 @@
-//! The typed store every caller uses: chunks, assembled files, manifests, signatures, the version
-//! index, tags and the checkout registry, laid out over a [`Backend`]'s flat key space.
+//! The typed store every caller uses: file objects, manifests, signatures, the version index, tags
+//! and the checkout registry, laid out over a [`Backend`]'s flat key space.
+//!
+//! Files are stored whole, once per distinct content (as OSTree does), so that a checkout can
+//! hardlink them and a server can send them with one read; the manifest's chunk list addresses
+//! every chunk as a range of its file, so transfers stay chunk-granular and each chunk read is
+//! verified against its own hash.
 //!
 //! ```text
 //! tinycdn-store                 marker with the layout version
-//! chunks/<2 hex>/<64 hex>       chunk bytes, named by their BLAKE3
-//! files/<2 hex>/<64 hex>[.x]    whole files of more than one chunk, assembled for hardlinking
+//! objects/<2 hex>/<64 hex>[.x]  whole files named by their BLAKE3 (0444; `.x`: executable, 0555)
 //! manifests/<64 hex>            canonical manifest bytes, named by the version id
 //! signatures/<64 hex>           the manifest's signature set
 //! versions/<volume>/<20 digits> the version id of that volume's version number
@@ -215,75 +219,13 @@ impl Store {
         Ok(StoreLock(Some(file)))
     }
 
-    // ---- chunks ----
+    // ---- file objects ----
 
-    /// The key of a chunk.
+    /// The key of a file object: the whole bytes of a file, named by their BLAKE3. Executable files
+    /// are kept apart (suffix `.x`, mode 0555) so that hardlinks carry the right mode.
     #[must_use]
-    pub fn chunk_key(id: &ChunkId) -> String {
-        fanout("chunks", &id.to_hex())
-    }
-
-    /// Whether the chunk is present with the expected length (a cheap check; reads verify fully).
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn has_chunk(&self, id: &ChunkId, len: u32) -> Result<bool, StoreError> {
-        Ok(self.backend.size(&Self::chunk_key(id))? == Some(u64::from(len)))
-    }
-
-    /// Stores chunk bytes under `id` unless an intact-looking copy exists; returns whether it wrote.
-    ///
-    /// The caller hashed the bytes; a mismatch here is a programming error caught in debug builds.
-    ///
-    /// # Errors
-    /// I/O errors (a full disk among them).
-    pub fn put_chunk(&self, id: &ChunkId, bytes: &[u8]) -> Result<bool, StoreError> {
-        debug_assert_eq!(ChunkId::of(bytes), *id);
-        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        if self.has_chunk(id, len)? {
-            return Ok(false);
-        }
-        self.backend
-            .write(&Self::chunk_key(id), bytes, Durability::AtBarrier)?;
-        Ok(true)
-    }
-
-    /// Reads a chunk and verifies its hash.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`], [`StoreError::Corrupt`] or I/O errors.
-    pub fn read_chunk(&self, id: &ChunkId) -> Result<Vec<u8>, StoreError> {
-        let key = Self::chunk_key(id);
-        let bytes = self.backend.read(&key)?;
-        let actual = ChunkId::of(&bytes);
-        if actual != *id {
-            return Err(StoreError::Corrupt {
-                key,
-                actual: actual.to_hex(),
-            });
-        }
-        Ok(bytes)
-    }
-
-    /// Every chunk in the store.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn chunk_ids(&self) -> Result<Vec<ChunkId>, StoreError> {
-        Ok(self
-            .backend
-            .list("chunks")?
-            .iter()
-            .filter_map(|k| k.rsplit('/').next()?.parse().ok())
-            .collect())
-    }
-
-    // ---- assembled files ----
-
-    /// The key of an assembled whole file (`exec` files are kept apart with mode 0555).
-    #[must_use]
-    pub fn file_key(id: &FileId, exec: bool) -> String {
-        let key = fanout("files", &id.to_hex());
+    pub fn object_key(id: &FileId, exec: bool) -> String {
+        let key = fanout("objects", &id.to_hex());
         if exec {
             format!("{key}.x")
         } else {
@@ -291,12 +233,113 @@ impl Store {
         }
     }
 
-    /// Every assembled file key.
+    /// The file id and mode class a key names, for keys under `objects/`.
+    #[must_use]
+    pub fn parse_object_key(key: &str) -> Option<(FileId, bool)> {
+        let name = key.strip_prefix("objects/")?.rsplit('/').next()?;
+        match name.strip_suffix(".x") {
+            Some(hex) => Some((hex.parse().ok()?, true)),
+            None => Some((name.parse().ok()?, false)),
+        }
+    }
+
+    /// Whether the object is present with the expected size (a cheap check; reads verify fully).
     ///
     /// # Errors
     /// I/O errors.
-    pub fn file_keys(&self) -> Result<Vec<String>, StoreError> {
-        self.backend.list("files")
+    pub fn has_object(&self, id: &FileId, exec: bool, size: u64) -> Result<bool, StoreError> {
+        Ok(self.backend.size(&Self::object_key(id, exec))? == Some(size))
+    }
+
+    fn after_object_write(&self, key: &str, exec: bool) -> Result<(), StoreError> {
+        if exec {
+            if let Some(path) = self.backend.local_path(key) {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555)).map_err(
+                    |source| StoreError::Io {
+                        op: "set permissions of",
+                        path,
+                        source,
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a whole file held in memory unless an intact-looking copy exists; returns whether it
+    /// wrote. The caller hashed the bytes (checked in debug builds).
+    ///
+    /// # Errors
+    /// I/O errors (a full disk among them); nothing partial is left visible.
+    pub fn put_object(&self, id: &FileId, exec: bool, bytes: &[u8]) -> Result<bool, StoreError> {
+        debug_assert_eq!(FileId::of(bytes), *id);
+        if self.has_object(id, exec, bytes.len() as u64)? {
+            return Ok(false);
+        }
+        let key = Self::object_key(id, exec);
+        self.backend.write(&key, bytes, Durability::AtBarrier)?;
+        self.after_object_write(&key, exec)?;
+        Ok(true)
+    }
+
+    /// Stores a whole file from a reader. The reader must fail (with an I/O error) unless the bytes
+    /// it produced hash to `id`: then nothing is stored.
+    ///
+    /// # Errors
+    /// The reader's error or I/O errors; nothing partial is left visible.
+    pub fn put_object_stream(
+        &self,
+        id: &FileId,
+        exec: bool,
+        src: &mut dyn std::io::Read,
+    ) -> Result<u64, StoreError> {
+        let key = Self::object_key(id, exec);
+        let n = self
+            .backend
+            .write_stream(&key, src, Durability::AtBarrier)?;
+        self.after_object_write(&key, exec)?;
+        Ok(n)
+    }
+
+    /// Reads one chunk of a file object (`len` bytes at `offset`) and verifies it against `chunk`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Corrupt`] or I/O errors.
+    pub fn read_chunk(
+        &self,
+        object: &FileId,
+        exec: bool,
+        offset: u64,
+        chunk: &ChunkId,
+        len: u32,
+    ) -> Result<Vec<u8>, StoreError> {
+        let key = Self::object_key(object, exec);
+        let bytes = self.backend.read_range(&key, offset, len as usize)?;
+        let actual = ChunkId::of(&bytes);
+        if actual != *chunk {
+            return Err(StoreError::Corrupt {
+                key: format!("{key} at byte {offset}"),
+                actual: actual.to_hex(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Hashes a whole object and says whether it matches its name.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] or I/O errors.
+    pub fn verify_object(&self, id: &FileId, exec: bool) -> Result<bool, StoreError> {
+        Ok(self.backend.hash(&Self::object_key(id, exec))? == *id.as_bytes())
+    }
+
+    /// Every file object key.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn object_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.backend.list("objects")
     }
 
     // ---- manifests ----
@@ -556,20 +599,34 @@ mod tests {
     use crate::MemoryBackend;
 
     #[test]
-    fn chunks_verify_on_read() {
+    fn chunks_of_objects_verify_on_read() {
         let store = Store::with_backend(Box::new(MemoryBackend::new()));
-        let id = ChunkId::of(b"abc");
-        assert!(store.put_chunk(&id, b"abc").expect("put"));
-        assert!(!store.put_chunk(&id, b"abc").expect("put again"));
-        assert_eq!(store.read_chunk(&id).expect("read"), b"abc");
-        store
-            .backend()
-            .write(&Store::chunk_key(&id), b"abd", Durability::Immediate)
-            .expect("corrupt it");
+        let id = FileId::of(b"abcdef");
+        assert!(store.put_object(&id, false, b"abcdef").expect("put"));
+        assert!(!store.put_object(&id, false, b"abcdef").expect("put again"));
+        let chunk = ChunkId::of(b"cde");
+        assert_eq!(
+            store.read_chunk(&id, false, 2, &chunk, 3).expect("read"),
+            b"cde"
+        );
         assert!(matches!(
-            store.read_chunk(&id),
+            store.read_chunk(&id, false, 1, &chunk, 3),
             Err(StoreError::Corrupt { .. })
         ));
+        assert!(store.verify_object(&id, false).expect("verify"));
+        store
+            .backend()
+            .write(
+                &Store::object_key(&id, false),
+                b"abcdeX",
+                Durability::Immediate,
+            )
+            .expect("corrupt it");
+        assert!(!store.verify_object(&id, false).expect("verify"));
+        assert_eq!(
+            Store::parse_object_key(&Store::object_key(&id, true)),
+            Some((id, true))
+        );
     }
 
     #[test]

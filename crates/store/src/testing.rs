@@ -54,6 +54,9 @@ impl Backend for FailingBackend {
         self.tick(key)?;
         self.inner.write_stream(key, src, d)
     }
+    fn read_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>, StoreError> {
+        self.inner.read_range(key, offset, len)
+    }
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         self.inner.size(key)
     }

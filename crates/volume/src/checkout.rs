@@ -5,10 +5,9 @@
 //! into place, recorded in the store, and only then is `DEST` replaced by a new symlink through one
 //! `rename(2)`: a reader sees the old tree or the new one, never a mix.
 //!
-//! Files are hardlinked from the store after their object is verified: a one-chunk file links the
-//! chunk itself (its chunk hash is its file hash); a larger file links an assembled copy kept under
-//! `files/` (built once, shared by every version and checkout that holds the same bytes). Where a
-//! link is impossible (another filesystem, a remote store) the verified bytes are copied.
+//! Every file object the version needs is verified (hashed whole, on all cores) before anything is
+//! linked; then files are hardlinked from the store, so unchanged files cost no copy. Where a link
+//! is impossible (another filesystem, a remote store) the bytes are copied, verified chunk by chunk.
 
 use std::collections::HashSet;
 use std::fs;
@@ -16,11 +15,11 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use tinycdn_core::manifest::{EntryKind, FileContent};
-use tinycdn_core::FileId;
-use tinycdn_store::{CheckoutRecord, Durability, Store};
+use rayon::prelude::*;
+use tinycdn_core::manifest::EntryKind;
+use tinycdn_store::{CheckoutRecord, Store};
 
-use crate::read::FileReader;
+use crate::read::{FileReader, FileRef};
 use crate::trust::OpenedVersion;
 use crate::{Progress, VolumeError};
 
@@ -41,8 +40,6 @@ pub struct CheckoutReport {
     pub linked: u64,
     /// Files copied (no hardlink possible).
     pub copied: u64,
-    /// Multi-chunk files assembled into the store for this checkout.
-    pub assembled: u64,
     /// True when the version directory already existed and was reused.
     pub reused: bool,
 }
@@ -80,89 +77,70 @@ fn remove_tree(path: &Path) -> Result<(), VolumeError> {
     }
 }
 
-fn is_exec(mode: u32) -> bool {
-    mode & 0o111 != 0
-}
-
 struct Builder<'a> {
     store: &'a Store,
-    reference: String,
-    verified: HashSet<String>,
     report: CheckoutReport,
 }
 
 impl Builder<'_> {
-    fn damaged(&self, why: String) -> VolumeError {
-        VolumeError::Damaged {
-            reference: self.reference.clone(),
-            why,
-        }
-    }
-
-    /// The store key of a verified object holding exactly this file's bytes with the right mode.
-    fn object_for(&mut self, file: &FileContent, exec: bool) -> Result<String, VolumeError> {
-        let key = if file.chunks.len() == 1 && !exec {
-            tinycdn_store::Store::chunk_key(&file.chunks[0].id)
-        } else {
-            Store::file_key(&file.hash, exec)
-        };
-        if self.verified.contains(&key) {
-            return Ok(key);
-        }
-        let backend = self.store.backend();
-        let present = backend.size(&key)? == Some(file.size);
-        let intact = present && FileId::from_bytes(backend.hash(&key)?) == file.hash;
-        if !intact {
-            if key.starts_with("chunks/") {
-                return Err(self.damaged(format!(
-                    "chunk {} is {}",
-                    file.chunks[0].id.short(),
-                    if present { "corrupt" } else { "missing" }
-                )));
-            }
-            // Assemble from verified chunks; the reader checks the whole-file hash at the end.
-            let mut reader = FileReader::new(self.store, file);
-            backend
-                .write_stream(&key, &mut reader, Durability::AtBarrier)
-                .map_err(|e| self.damaged(e.to_string()))?;
-            if exec {
-                if let Some(p) = backend.local_path(&key) {
-                    fs::set_permissions(&p, fs::Permissions::from_mode(0o555))
-                        .map_err(VolumeError::io("set permissions of", &p))?;
-                }
-            }
-            self.report.assembled += 1;
-        }
-        self.verified.insert(key.clone());
-        Ok(key)
-    }
-
-    fn place_file(&mut self, file: &FileContent, mode: u32, dst: &Path) -> Result<(), VolumeError> {
-        let exec = is_exec(mode);
-        let perm = if exec { 0o555 } else { 0o444 };
-        if file.size == 0 {
-            fs::write(dst, b"").map_err(VolumeError::io("create", dst))?;
-            fs::set_permissions(dst, fs::Permissions::from_mode(perm))
-                .map_err(VolumeError::io("set permissions of", dst))?;
-            self.report.copied += 1;
-            return Ok(());
-        }
-        let key = self.object_for(file, exec)?;
-        if let Some(src) = self.store.backend().local_path(&key) {
+    fn place_file(&mut self, file: FileRef<'_>, dst: &Path) -> Result<(), VolumeError> {
+        if let Some(src) = self.store.backend().local_path(&file.object_key()) {
             if fs::hard_link(&src, dst).is_ok() {
                 self.report.linked += 1;
                 return Ok(());
             }
         }
-        // No link possible: copy verified bytes.
+        // No link possible (another filesystem, a remote store): copy verified bytes.
         let mut out = fs::File::create(dst).map_err(VolumeError::io("create", dst))?;
         let mut reader = FileReader::new(self.store, file);
         std::io::copy(&mut reader, &mut out).map_err(VolumeError::io("write", dst))?;
+        let perm = if file.exec { 0o555 } else { 0o444 };
         fs::set_permissions(dst, fs::Permissions::from_mode(perm))
             .map_err(VolumeError::io("set permissions of", dst))?;
         self.report.copied += 1;
         Ok(())
     }
+}
+
+/// Verifies every object the version needs, on all cores, before anything is linked.
+fn verify_objects(
+    store: &Store,
+    version: &OpenedVersion,
+    progress: &dyn Progress,
+) -> Result<(), VolumeError> {
+    let mut seen = HashSet::new();
+    let objects: Vec<(FileRef<'_>, &str)> = version
+        .manifest
+        .entries
+        .iter()
+        .filter_map(|e| FileRef::of(e).map(|f| (f, e.path.as_str())))
+        .filter(|(f, _)| seen.insert((f.content.hash, f.exec)))
+        .collect();
+    progress.start(
+        "verifying",
+        objects.iter().map(|(f, _)| f.content.size).sum(),
+    );
+    let reference = format!("{}@{}", version.manifest.volume, version.id.short());
+    objects.par_iter().try_for_each(|(f, path)| {
+        let ok =
+            store
+                .verify_object(&f.content.hash, f.exec)
+                .map_err(|e| VolumeError::Damaged {
+                    reference: reference.clone(),
+                    why: format!("{path}: {e}"),
+                })?;
+        progress.advance(f.content.size);
+        if ok {
+            Ok(())
+        } else {
+            Err(VolumeError::Damaged {
+                reference: reference.clone(),
+                why: format!("{path}: object {} is corrupt", f.content.hash.short()),
+            })
+        }
+    })?;
+    progress.finish();
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), VolumeError> {
@@ -207,15 +185,12 @@ pub fn checkout(
     let manifest = &version.manifest;
     let mut builder = Builder {
         store,
-        reference: format!("{}@{}", manifest.volume, version.id.short()),
-        verified: HashSet::new(),
         report: CheckoutReport {
             dest: dest.clone(),
             version_dir: vdir.clone(),
             files: manifest.files().count() as u64,
             linked: 0,
             copied: 0,
-            assembled: 0,
             reused: false,
         },
     };
@@ -227,7 +202,7 @@ pub fn checkout(
         let tmp = vroot.join(format!("{hex}.tmp-{}", std::process::id()));
         remove_tree(&tmp)?;
         fs::create_dir(&tmp).map_err(VolumeError::io("create", &tmp))?;
-        progress.start("checking out", manifest.logical_size());
+        verify_objects(store, version, progress)?;
         let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
         for entry in &manifest.entries {
             let dst = tmp.join(entry.path.as_str());
@@ -239,14 +214,13 @@ pub fn checkout(
                 EntryKind::Symlink { target } => {
                     symlink(target, &dst).map_err(VolumeError::io("create symlink", &dst))?;
                 }
-                EntryKind::File(f) => {
-                    builder.place_file(f, entry.mode, &dst)?;
-                    progress.advance(f.size);
+                EntryKind::File(_) => {
+                    if let Some(f) = FileRef::of(entry) {
+                        builder.place_file(f, &dst)?;
+                    }
                 }
             }
         }
-        progress.finish();
-        store.barrier()?;
         dirs.sort_by_key(|(_, depth)| std::cmp::Reverse(*depth));
         for (d, _) in dirs
             .iter()

@@ -1,10 +1,11 @@
 //! Verifying every object in a store, quarantining damaged ones, and reporting which versions and
 //! tags they break.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rayon::prelude::*;
-use tinycdn_core::{ChunkId, FileId, VersionId};
+use tinycdn_core::manifest::FileContent;
+use tinycdn_core::{FileId, VersionId};
 use tinycdn_store::{Store, StoreError};
 
 use crate::trust::{SignatureReport, Trust};
@@ -13,7 +14,7 @@ use crate::{Progress, VolumeError};
 /// One thing fsck found wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// `corrupt`, `undecodable`, `missing`, `bad-signature` or `dangling-tag`.
+    /// `corrupt`, `missing`, `chunk-mismatch`, `bad-signature` or `dangling-tag`.
     pub kind: &'static str,
     /// The object, version or tag concerned.
     pub subject: String,
@@ -24,18 +25,18 @@ pub struct Problem {
 /// What fsck checked and found.
 #[derive(Debug, Clone, Default)]
 pub struct FsckReport {
-    /// Chunks verified.
-    pub chunks: u64,
-    /// Assembled files verified.
-    pub files: u64,
+    /// File objects verified.
+    pub objects: u64,
+    /// Bytes of file objects verified.
+    pub bytes: u64,
     /// Manifests verified.
     pub manifests: u64,
     /// Indexed versions checked for completeness.
     pub versions: u64,
     /// Tags checked.
     pub tags: u64,
-    /// Chunks no indexed version references (left for `gc`).
-    pub unreferenced_chunks: u64,
+    /// Objects no indexed version references (left for `gc`).
+    pub unreferenced_objects: u64,
     /// What is wrong.
     pub problems: Vec<Problem>,
     /// Keys moved to `quarantine/`.
@@ -50,40 +51,20 @@ impl FsckReport {
     }
 }
 
-/// Returns the keys whose bytes do not hash to the name at the end of the key.
-fn bad_objects(
-    store: &Store,
-    keys: &[String],
-    progress: &dyn Progress,
-) -> Result<Vec<(String, String)>, VolumeError> {
-    let results: Vec<Option<(String, String)>> = keys
-        .par_iter()
-        .map(|key| {
-            let name = key.rsplit('/').next().unwrap_or_default();
-            let name = name.strip_suffix(".x").unwrap_or(name);
-            let expected: Option<FileId> = name.parse().ok();
-            let outcome = match store.backend().hash(key) {
-                Ok(actual) => match expected {
-                    Some(e) if e.as_bytes() == &actual => None,
-                    Some(_) => Some((key.clone(), format!("bytes hash to {}", hex_short(&actual)))),
-                    None => Some((key.clone(), "the name is not a hash".to_owned())),
-                },
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e),
-            };
-            progress.advance(1);
-            Ok(outcome)
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok(results.into_iter().flatten().collect())
+/// Checks that every chunk of the manifest's chunk list matches the object's bytes at its offset.
+fn chunk_mismatch(store: &Store, file: &FileContent, exec: bool) -> Option<String> {
+    for (offset, c) in file.chunk_offsets() {
+        if let Err(e) = store.read_chunk(&file.hash, exec, offset, &c.id, c.len) {
+            return Some(format!("chunk {} at byte {offset}: {e}", c.id.short()));
+        }
+    }
+    None
 }
 
-fn hex_short(bytes: &[u8; 32]) -> String {
-    bytes[..6].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Verifies the whole store. Damaged chunks, assembled files and manifests are moved to
-/// `quarantine/` (so nothing serves them again; a re-publish or pull restores them).
+/// Verifies the whole store: every object against its name, every manifest against its id and
+/// signature, every indexed version's files and chunk lists against the objects, every tag.
+/// Damaged objects and manifests are moved to `quarantine/`, so nothing serves them again; a
+/// re-publish or pull restores them.
 ///
 /// # Errors
 /// Store errors that stop the check itself (not damage, which is reported).
@@ -94,40 +75,52 @@ pub fn fsck(
 ) -> Result<FsckReport, VolumeError> {
     let _lock = store.lock()?;
     let mut report = FsckReport::default();
-    let chunk_keys = store.backend().list("chunks")?;
-    let file_keys = store.file_keys()?;
-    progress.start(
-        "verifying objects",
-        (chunk_keys.len() + file_keys.len()) as u64,
-    );
-    let mut bad = bad_objects(store, &chunk_keys, progress)?;
-    bad.extend(bad_objects(store, &file_keys, progress)?);
+    let keys = store.object_keys()?;
+    let sizes: Vec<u64> = keys
+        .iter()
+        .map(|k| Ok(store.backend().size(k)?.unwrap_or(0)))
+        .collect::<Result<_, StoreError>>()?;
+    report.objects = keys.len() as u64;
+    report.bytes = sizes.iter().sum();
+    progress.start("verifying objects", report.bytes);
+    let verdicts: Vec<Option<String>> = keys
+        .par_iter()
+        .zip(&sizes)
+        .map(|(key, size)| {
+            let verdict = match Store::parse_object_key(key) {
+                None => Some("the name is not a file hash".to_owned()),
+                Some((id, exec)) => match store.verify_object(&id, exec) {
+                    Ok(true) => None,
+                    Ok(false) => Some("its bytes do not hash to its name".to_owned()),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                },
+            };
+            progress.advance(*size);
+            Ok(verdict)
+        })
+        .collect::<Result<_, StoreError>>()?;
     progress.finish();
-    report.chunks = chunk_keys.len() as u64;
-    report.files = file_keys.len() as u64;
-    let mut bad_chunks: HashSet<ChunkId> = HashSet::new();
-    for (key, detail) in bad {
-        if let Some(id) = key
-            .strip_prefix("chunks/")
-            .and_then(|k| k.rsplit('/').next()?.parse().ok())
-        {
-            bad_chunks.insert(id);
+    let mut good: HashSet<(FileId, bool)> = HashSet::new();
+    for (key, verdict) in keys.iter().zip(verdicts) {
+        match verdict {
+            None => {
+                if let Some(obj) = Store::parse_object_key(key) {
+                    good.insert(obj);
+                }
+            }
+            Some(detail) => {
+                report.quarantined.push(store.quarantine(key)?);
+                report.problems.push(Problem {
+                    kind: "corrupt",
+                    subject: key.clone(),
+                    detail,
+                });
+            }
         }
-        report.quarantined.push(store.quarantine(&key)?);
-        report.problems.push(Problem {
-            kind: "corrupt",
-            subject: key,
-            detail,
-        });
     }
-    let present: HashSet<ChunkId> = store
-        .chunk_ids()?
-        .into_iter()
-        .filter(|id| !bad_chunks.contains(id))
-        .collect();
 
     let mut good_manifests: HashSet<VersionId> = HashSet::new();
-    let mut referenced: HashSet<ChunkId> = HashSet::new();
     for id in store.manifest_ids()? {
         report.manifests += 1;
         match store.read_manifest(&id) {
@@ -155,6 +148,10 @@ pub fn fsck(
         }
     }
 
+    // Files of indexed versions: present, intact, and matching their chunk lists (checked once per
+    // distinct object and chunk list).
+    let mut referenced: HashSet<(FileId, bool)> = HashSet::new();
+    let mut chunk_lists: HashMap<(FileId, bool), FileContent> = HashMap::new();
     for volume in store.volumes()? {
         let versions = store.versions(&volume)?;
         for (number, id) in &versions {
@@ -169,21 +166,25 @@ pub fn fsck(
                 continue;
             }
             let (m, _) = store.read_manifest(id)?;
-            let missing: BTreeSet<String> = m
-                .files()
-                .flat_map(|(_, f)| f.chunks.iter())
-                .filter(|c| {
-                    referenced.insert(c.id);
-                    !present.contains(&c.id)
-                })
-                .map(|c| c.id.short())
-                .collect();
+            let mut missing = BTreeSet::new();
+            for e in &m.entries {
+                let Some(f) = crate::read::FileRef::of(e) else {
+                    continue;
+                };
+                let obj = (f.content.hash, f.exec);
+                referenced.insert(obj);
+                if good.contains(&obj) {
+                    chunk_lists.entry(obj).or_insert_with(|| f.content.clone());
+                } else {
+                    missing.insert(e.path.to_string());
+                }
+            }
             if !missing.is_empty() {
                 report.problems.push(Problem {
                     kind: "missing",
                     subject,
                     detail: format!(
-                        "{} chunks are missing or damaged: {}",
+                        "{} files are missing or damaged: {}",
                         missing.len(),
                         missing.into_iter().take(5).collect::<Vec<_>>().join(", ")
                     ),
@@ -214,7 +215,18 @@ pub fn fsck(
             }
         }
     }
-    report.unreferenced_chunks =
-        present.iter().filter(|id| !referenced.contains(id)).count() as u64;
+    let mismatches: Vec<Problem> = chunk_lists
+        .par_iter()
+        .filter(|(_, f)| f.chunks.len() > 1)
+        .filter_map(|((id, exec), f)| {
+            chunk_mismatch(store, f, *exec).map(|detail| Problem {
+                kind: "chunk-mismatch",
+                subject: Store::object_key(id, *exec),
+                detail,
+            })
+        })
+        .collect();
+    report.problems.extend(mismatches);
+    report.unreferenced_objects = good.iter().filter(|o| !referenced.contains(o)).count() as u64;
     Ok(report)
 }

@@ -2,16 +2,17 @@
 //! checked-out one), then every object no remaining version references.
 //!
 //! gc holds the store's writer lock, so it never races a publish or a checkout. It removes index
-//! entries before manifests and manifests before chunks, so an interrupted gc leaves only garbage
+//! entries before manifests and manifests before objects, so an interrupted gc leaves only garbage
 //! for the next run, never a version that points at missing data.
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use tinycdn_core::{ChunkId, VersionId};
+use tinycdn_core::VersionId;
 use tinycdn_store::Store;
 
 use crate::checkout::versions_dir;
+use crate::read::FileRef;
 use crate::{Progress, VolumeError};
 
 /// What gc removed.
@@ -21,14 +22,10 @@ pub struct GcReport {
     pub versions_removed: Vec<String>,
     /// Manifests deleted (dropped versions and orphans of interrupted publishes).
     pub manifests_removed: u64,
-    /// Chunks deleted.
-    pub chunks_removed: u64,
-    /// Bytes of chunks deleted.
-    pub chunk_bytes_freed: u64,
-    /// Assembled files deleted.
-    pub files_removed: u64,
-    /// Bytes of assembled files deleted.
-    pub file_bytes_freed: u64,
+    /// File objects deleted.
+    pub objects_removed: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
     /// Checkout records whose destination no longer uses this store.
     pub checkouts_forgotten: u64,
 }
@@ -86,38 +83,23 @@ pub fn gc(store: &Store, keep: usize, progress: &dyn Progress) -> Result<GcRepor
         }
     }
 
-    let mut live_chunks: HashSet<ChunkId> = HashSet::new();
-    let mut live_files: HashSet<String> = HashSet::new();
+    let mut live: HashSet<String> = HashSet::new();
     for id in &kept {
         let (m, _) = store.read_manifest(id)?;
-        for (entry, f) in m.files() {
-            live_chunks.extend(f.chunks.iter().map(|c| c.id));
-            if checked_out.contains(id) {
-                live_files.insert(Store::file_key(&f.hash, entry.mode & 0o111 != 0));
-            }
-        }
+        live.extend(
+            m.entries
+                .iter()
+                .filter_map(FileRef::of)
+                .map(|f| f.object_key()),
+        );
     }
-    let chunk_keys = store.backend().list("chunks")?;
-    let file_keys = store.file_keys()?;
-    progress.start("collecting", (chunk_keys.len() + file_keys.len()) as u64);
-    for key in chunk_keys {
-        let live = key
-            .rsplit('/')
-            .next()
-            .and_then(|n| n.parse::<ChunkId>().ok())
-            .is_some_and(|id| live_chunks.contains(&id));
-        if !live {
-            report.chunk_bytes_freed += store.backend().size(&key)?.unwrap_or(0);
+    let keys = store.object_keys()?;
+    progress.start("collecting", keys.len() as u64);
+    for key in keys {
+        if !live.contains(&key) {
+            report.bytes_freed += store.backend().size(&key)?.unwrap_or(0);
             store.backend().delete(&key)?;
-            report.chunks_removed += 1;
-        }
-        progress.advance(1);
-    }
-    for key in file_keys {
-        if !live_files.contains(&key) {
-            report.file_bytes_freed += store.backend().size(&key)?.unwrap_or(0);
-            store.backend().delete(&key)?;
-            report.files_removed += 1;
+            report.objects_removed += 1;
         }
         progress.advance(1);
     }

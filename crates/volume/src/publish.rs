@@ -1,10 +1,10 @@
 //! Publishing a directory as a new signed volume version.
 //!
-//! The tree is walked in a fixed order, every regular file is cut into content-defined chunks and
-//! hashed on all cores, missing chunks are written, and only after one durability barrier are the
-//! manifest, the version index entry and the tag written, each atomically and durably. A crash at
-//! any instant therefore leaves either the old state or the new one, plus at most some unreferenced
-//! chunks that `gc` removes.
+//! The tree is walked in a fixed order; on all cores every regular file is cut into content-defined
+//! chunks, hashed chunk by chunk and whole, and stored as one object unless the store already holds
+//! those bytes. Only after one durability barrier are the manifest, the version index entry and the
+//! tag written, each atomically and durably. A crash at any instant therefore leaves either the old
+//! state or the new one, plus at most some unreferenced objects that `gc` removes.
 
 use std::fs::{self, File, Metadata};
 use std::io::{ErrorKind, Read};
@@ -65,11 +65,11 @@ pub struct PublishReport {
     pub symlinks: u64,
     /// Bytes of all regular files.
     pub logical_bytes: u64,
-    /// Chunks referenced (with repeats).
+    /// Chunks the files were cut into (with repeats).
     pub chunks: u64,
-    /// Chunks written because the store lacked them.
-    pub new_chunks: u64,
-    /// Bytes written to the store as new chunks.
+    /// File objects written because the store lacked them.
+    pub new_objects: u64,
+    /// Bytes of those new objects.
     pub new_bytes: u64,
 }
 
@@ -194,16 +194,44 @@ fn same_file_state(a: &Metadata, b: &Metadata) -> bool {
 #[derive(Default)]
 struct Counters {
     chunks: AtomicU64,
-    new_chunks: AtomicU64,
+    new_objects: AtomicU64,
     new_bytes: AtomicU64,
 }
 
-/// Reads one file once, chunking, hashing and storing as it goes. `Ok(None)` means the file changed
-/// while it was read.
+/// Reads a file again and fails at the end unless its bytes hash to `expected` (the file changed
+/// between the two reads); `changed` records that case.
+struct VerifyingReader<'a> {
+    file: File,
+    hasher: blake3::Hasher,
+    expected: FileId,
+    changed: &'a std::cell::Cell<bool>,
+}
+
+impl Read for VerifyingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if n == 0 {
+            if FileId::from_bytes(*self.hasher.finalize().as_bytes()) != self.expected {
+                self.changed.set(true);
+                return Err(std::io::Error::new(
+                    ErrorKind::InvalidData,
+                    "the file changed while it was copied",
+                ));
+            }
+        } else {
+            self.hasher.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// Reads one file once, chunking and hashing it, and stores it as an object unless the store has
+/// it. `Ok(None)` means the file changed while it was read.
 fn ingest_once(
     store: &Store,
     chunker: &Chunker,
     abs: &Path,
+    exec: bool,
     buf: &mut [u8],
     counters: &Counters,
     progress: &dyn Progress,
@@ -216,20 +244,18 @@ fn ingest_once(
     }
     let mut hasher = blake3::Hasher::new();
     let mut chunks: Vec<ChunkRef> = Vec::new();
-    let mut head: Option<String> = None;
+    let mut media: Option<String> = None;
+    // While nothing was shifted out of the buffer, it holds the whole file from byte 0.
+    let mut whole_in_buffer = true;
     let (mut start, mut end, mut eof, mut total) = (0usize, 0usize, false, 0u64);
     loop {
         match chunker.next_chunk_len(&buf[start..end], eof) {
             Some(n) => {
                 let chunk = &buf[start..start + n];
-                let whole_file = chunks.is_empty() && eof && start + n == end;
                 let id = ChunkId::of(chunk);
-                if !whole_file {
+                // A one-chunk file's hash is its chunk's hash: skip the second pass over it.
+                if !(chunks.is_empty() && eof && start + n == end) {
                     hasher.update(chunk);
-                }
-                if store.put_chunk(&id, chunk)? {
-                    counters.new_chunks.fetch_add(1, Ordering::Relaxed);
-                    counters.new_bytes.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 counters.chunks.fetch_add(1, Ordering::Relaxed);
                 progress.advance(n as u64);
@@ -246,6 +272,7 @@ fn ingest_once(
                     buf.copy_within(start..end, 0);
                     end -= start;
                     start = 0;
+                    whole_in_buffer = false;
                 }
                 let n = loop {
                     match file.read(&mut buf[end..]) {
@@ -254,8 +281,8 @@ fn ingest_once(
                         Err(e) => return Err(source_err(abs)(e)),
                     }
                 };
-                if head.is_none() {
-                    head = Some(media_type(&abs.to_string_lossy(), &buf[..end + n]));
+                if media.is_none() {
+                    media = Some(media_type(&abs.to_string_lossy(), &buf[..end + n]));
                 }
                 if n == 0 {
                     eof = true;
@@ -278,10 +305,33 @@ fn ingest_once(
         [only] => FileId::from_bytes(*only.id.as_bytes()),
         _ => FileId::from_bytes(*hasher.finalize().as_bytes()),
     };
-    let media = head.unwrap_or_else(|| media_type(&abs.to_string_lossy(), &[]));
+    let size = total;
+    if whole_in_buffer {
+        if store.put_object(&hash, exec, &buf[..end])? {
+            counters.new_objects.fetch_add(1, Ordering::Relaxed);
+            counters.new_bytes.fetch_add(size, Ordering::Relaxed);
+        }
+    } else if !store.has_object(&hash, exec, size)? {
+        // Too large to hold: copy it in a second read that must hash the same.
+        let changed = std::cell::Cell::new(false);
+        let mut reader = VerifyingReader {
+            file: File::open(abs).map_err(source_err(abs))?,
+            hasher: blake3::Hasher::new(),
+            expected: hash,
+            changed: &changed,
+        };
+        match store.put_object_stream(&hash, exec, &mut reader) {
+            Ok(_) => {
+                counters.new_objects.fetch_add(1, Ordering::Relaxed);
+                counters.new_bytes.fetch_add(size, Ordering::Relaxed);
+            }
+            Err(_) if changed.get() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(Some(FileContent {
-        size: total,
-        media_type: media,
+        size,
+        media_type: media.unwrap_or_else(|| media_type(&abs.to_string_lossy(), &[])),
         hash,
         chunks,
     }))
@@ -291,6 +341,7 @@ fn ingest(
     store: &Store,
     chunker: &Chunker,
     abs: &Path,
+    exec: bool,
     counters: &Counters,
     progress: &dyn Progress,
 ) -> Result<FileContent, VolumeError> {
@@ -304,7 +355,9 @@ fn ingest(
             buf.resize(cap, 0);
         }
         for _ in 0..READ_TRIES {
-            if let Some(content) = ingest_once(store, chunker, abs, &mut buf, counters, progress)? {
+            if let Some(content) =
+                ingest_once(store, chunker, abs, exec, &mut buf, counters, progress)?
+            {
                 return Ok(content);
             }
         }
@@ -383,7 +436,10 @@ pub fn publish(
     let counters = Counters::default();
     let contents: Vec<(usize, FileContent)> = order
         .par_iter()
-        .map(|&i| ingest(store, &chunker, &files[i].1, &counters, progress).map(|c| (i, c)))
+        .map(|&i| {
+            let exec = files[i].2 & 0o111 != 0;
+            ingest(store, &chunker, &files[i].1, exec, &counters, progress).map(|c| (i, c))
+        })
         .collect::<Result<_, _>>()?;
     progress.finish();
     let mut logical = 0u64;
@@ -426,7 +482,7 @@ pub fn publish(
         symlinks,
         logical_bytes: logical,
         chunks: counters.chunks.load(Ordering::Relaxed),
-        new_chunks: counters.new_chunks.load(Ordering::Relaxed),
+        new_objects: counters.new_objects.load(Ordering::Relaxed),
         new_bytes: counters.new_bytes.load(Ordering::Relaxed),
     };
     if let Some((n, id)) = parent {

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use tinycdn_core::manifest::{EntryKind, FileContent, Manifest};
+use tinycdn_core::manifest::{Entry, EntryKind, FileContent, Manifest};
 use tinycdn_core::names::{resolve_link_target, VolumePath};
 use tinycdn_core::FileId;
 use tinycdn_store::Store;
@@ -12,6 +12,32 @@ use crate::VolumeError;
 /// Most symlinks followed when resolving a path (as Linux's `MAXSYMLINKS`).
 const MAX_LINKS: usize = 40;
 
+/// A regular file of a manifest and which object holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct FileRef<'m> {
+    /// The file's content description.
+    pub content: &'m FileContent,
+    /// Whether it is executable (kept as a separate 0555 object).
+    pub exec: bool,
+}
+
+impl<'m> FileRef<'m> {
+    /// The file of an entry, if the entry is a regular file.
+    #[must_use]
+    pub fn of(entry: &'m Entry) -> Option<Self> {
+        entry.file().map(|content| Self {
+            content,
+            exec: entry.mode & 0o111 != 0,
+        })
+    }
+
+    /// The store key of the object holding this file.
+    #[must_use]
+    pub fn object_key(&self) -> String {
+        Store::object_key(&self.content.hash, self.exec)
+    }
+}
+
 /// Finds the regular file at `path`, following symlinks inside the volume.
 ///
 /// # Errors
@@ -20,7 +46,7 @@ pub fn find_file<'m>(
     manifest: &'m Manifest,
     path: &str,
     reference: &str,
-) -> Result<&'m FileContent, VolumeError> {
+) -> Result<FileRef<'m>, VolumeError> {
     let missing = |why: &str| VolumeError::NoSuchFile {
         path: path.to_owned(),
         reference: reference.to_owned(),
@@ -30,7 +56,7 @@ pub fn find_file<'m>(
     for _ in 0..=MAX_LINKS {
         let entry = manifest.find(current.as_str()).ok_or_else(|| missing(""))?;
         match &entry.kind {
-            EntryKind::File(f) => return Ok(f),
+            EntryKind::File(_) => return FileRef::of(entry).ok_or_else(|| missing("")),
             EntryKind::Dir => return Err(missing(" (it is a directory)")),
             EntryKind::Symlink { target } => {
                 let resolved = resolve_link_target(&entry.path, target)?;
@@ -44,51 +70,40 @@ pub fn find_file<'m>(
     Err(missing(" (too many levels of symbolic links)"))
 }
 
-/// Writes a file's bytes to `out`, verifying each chunk before any of its bytes are written and the
-/// whole-file hash at the end.
+/// Writes a file's bytes to `out`, verifying each chunk before any of its bytes are written.
 ///
 /// # Errors
-/// Missing or corrupt chunks (nothing of a bad chunk is written), write errors.
+/// Missing or corrupt data (nothing of a bad chunk is written), write errors.
 pub fn copy_file(
     store: &Store,
-    file: &FileContent,
+    file: FileRef<'_>,
     reference: &str,
     out: &mut dyn Write,
 ) -> Result<u64, VolumeError> {
-    let mut hasher = blake3::Hasher::new();
+    let mut reader = FileReader::new(store, file);
     let mut written = 0u64;
-    for c in &file.chunks {
-        let bytes = store.read_chunk(&c.id).map_err(|e| VolumeError::Damaged {
-            reference: reference.to_owned(),
-            why: e.to_string(),
-        })?;
-        hasher.update(&bytes);
-        out.write_all(&bytes).map_err(|source| VolumeError::Io {
+    while let Some(chunk) = reader.next_chunk().map_err(|e| VolumeError::Damaged {
+        reference: reference.to_owned(),
+        why: e.to_string(),
+    })? {
+        out.write_all(&chunk).map_err(|source| VolumeError::Io {
             op: "write",
             path: "output".into(),
             source,
         })?;
-        written += bytes.len() as u64;
-    }
-    if FileId::from_bytes(*hasher.finalize().as_bytes()) != file.hash {
-        return Err(VolumeError::Damaged {
-            reference: reference.to_owned(),
-            why: format!(
-                "chunks of a {}-byte file do not add up to its hash",
-                file.size
-            ),
-        });
+        written += chunk.len() as u64;
     }
     Ok(written)
 }
 
-/// Reads a file's bytes chunk by chunk from the store, verifying every chunk before handing out any
-/// of its bytes, and the whole-file hash before reporting the end.
+/// Reads a file chunk by chunk from its object, verifying every chunk before handing out any of its
+/// bytes, and the whole-file hash before reporting the end.
 #[derive(Debug)]
 pub struct FileReader<'a> {
     store: &'a Store,
-    file: &'a FileContent,
+    file: FileRef<'a>,
     next: usize,
+    offset: u64,
     current: Vec<u8>,
     pos: usize,
     hasher: blake3::Hasher,
@@ -97,37 +112,59 @@ pub struct FileReader<'a> {
 impl<'a> FileReader<'a> {
     /// Starts reading `file`.
     #[must_use]
-    pub fn new(store: &'a Store, file: &'a FileContent) -> Self {
+    pub fn new(store: &'a Store, file: FileRef<'a>) -> Self {
         Self {
             store,
             file,
             next: 0,
+            offset: 0,
             current: Vec::new(),
             pos: 0,
             hasher: blake3::Hasher::new(),
         }
+    }
+
+    /// The next verified chunk, or `None` at the end (after checking the whole-file hash).
+    ///
+    /// # Errors
+    /// Missing, short or corrupt data.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, tinycdn_store::StoreError> {
+        let content = self.file.content;
+        let Some(c) = content.chunks.get(self.next) else {
+            if FileId::from_bytes(*self.hasher.finalize().as_bytes()) != content.hash {
+                return Err(tinycdn_store::StoreError::Corrupt {
+                    key: self.file.object_key(),
+                    actual: "chunks that do not add up to the file's hash".into(),
+                });
+            }
+            return Ok(None);
+        };
+        let bytes =
+            self.store
+                .read_chunk(&content.hash, self.file.exec, self.offset, &c.id, c.len)?;
+        self.hasher.update(&bytes);
+        self.next += 1;
+        self.offset += u64::from(c.len);
+        Ok(Some(bytes))
     }
 }
 
 impl std::io::Read for FileReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos == self.current.len() {
-            let Some(c) = self.file.chunks.get(self.next) else {
-                if FileId::from_bytes(*self.hasher.finalize().as_bytes()) != self.file.hash {
+            match self.next_chunk() {
+                Ok(Some(bytes)) => {
+                    self.current = bytes;
+                    self.pos = 0;
+                }
+                Ok(None) => return Ok(0),
+                Err(e) => {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
-                        "the chunks do not add up to the file's hash",
-                    ));
+                        e.to_string(),
+                    ))
                 }
-                return Ok(0);
-            };
-            self.current = self
-                .store
-                .read_chunk(&c.id)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-            self.hasher.update(&self.current);
-            self.pos = 0;
-            self.next += 1;
+            }
         }
         let n = out.len().min(self.current.len() - self.pos);
         out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);

@@ -30,20 +30,19 @@ pub struct StoreStats {
     /// Bytes of the files of every version of every volume: what storing each version as a plain
     /// copy would take.
     pub logical_bytes: u64,
-    /// Chunks in the store.
-    pub chunks: u64,
-    /// Bytes of those chunks: every distinct byte sequence once.
-    pub chunk_bytes: u64,
-    /// Whole files assembled for hardlinked checkouts.
-    pub assembled_files: u64,
-    /// Their bytes (a second copy of multi-chunk files that are checked out here).
-    pub assembled_bytes: u64,
-    /// `chunk_bytes + assembled_bytes`.
+    /// File objects in the store.
+    pub objects: u64,
+    /// Their bytes: what the store holds on disk.
     pub physical_bytes: u64,
-    /// `logical_bytes / chunk_bytes`: how much content addressing saves.
+    /// Distinct chunks the versions reference.
+    pub unique_chunks: u64,
+    /// Their bytes: every distinct byte sequence counted once.
+    pub unique_chunk_bytes: u64,
+    /// `logical_bytes / physical_bytes`: how much content addressing saves.
     pub dedup_ratio: f64,
-    /// `physical_bytes / chunk_bytes`: how many copies of each distinct byte the store keeps
-    /// (1.0 means every byte is stored once).
+    /// `physical_bytes / unique_chunk_bytes`: how many copies of each distinct chunk the store
+    /// keeps (1.0 means every distinct byte is stored once; above 1.0 when a changed file shares
+    /// chunks with its earlier version, both stored whole).
     pub duplication_factor: f64,
 }
 
@@ -62,6 +61,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 pub fn stats(store: &Store) -> Result<StoreStats, VolumeError> {
     let mut volumes = Vec::new();
     let mut logical = 0u64;
+    let mut chunks: HashMap<ChunkId, u32> = HashMap::new();
     for name in store.volumes()? {
         let versions = store.versions(&name)?;
         let mut v = VolumeStats {
@@ -77,34 +77,28 @@ pub fn stats(store: &Store) -> Result<StoreStats, VolumeError> {
             v.logical_bytes += size;
             v.latest = *number;
             v.latest_bytes = size;
+            for (_, f) in m.files() {
+                chunks.extend(f.chunks.iter().map(|c| (c.id, c.len)));
+            }
         }
         logical += v.logical_bytes;
         volumes.push(v);
     }
-    let backend = store.backend();
-    let mut sizes: HashMap<ChunkId, u64> = HashMap::new();
-    for key in backend.list("chunks")? {
-        if let Some(id) = key.rsplit('/').next().and_then(|n| n.parse().ok()) {
-            sizes.insert(id, backend.size(&key)?.unwrap_or(0));
-        }
+    let mut objects = 0u64;
+    let mut physical = 0u64;
+    for key in store.object_keys()? {
+        objects += 1;
+        physical += store.backend().size(&key)?.unwrap_or(0);
     }
-    let chunk_bytes: u64 = sizes.values().sum();
-    let mut assembled_files = 0u64;
-    let mut assembled_bytes = 0u64;
-    for key in store.file_keys()? {
-        assembled_files += 1;
-        assembled_bytes += backend.size(&key)?.unwrap_or(0);
-    }
-    let physical = chunk_bytes + assembled_bytes;
+    let unique: u64 = chunks.values().map(|l| u64::from(*l)).sum();
     Ok(StoreStats {
         volumes,
         logical_bytes: logical,
-        chunks: sizes.len() as u64,
-        chunk_bytes,
-        assembled_files,
-        assembled_bytes,
+        objects,
         physical_bytes: physical,
-        dedup_ratio: ratio(logical, chunk_bytes),
-        duplication_factor: ratio(physical, chunk_bytes),
+        unique_chunks: chunks.len() as u64,
+        unique_chunk_bytes: unique,
+        dedup_ratio: ratio(logical, physical),
+        duplication_factor: ratio(physical, unique),
     })
 }

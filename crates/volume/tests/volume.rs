@@ -14,6 +14,7 @@ use tinycdn_volume::fsck::fsck;
 use tinycdn_volume::publish::{publish, PublishOptions, PublishReport};
 use tinycdn_volume::read::{copy_file, find_file};
 use tinycdn_volume::reference::Reference;
+use tinycdn_volume::stats::stats;
 use tinycdn_volume::trust::Trust;
 use tinycdn_volume::{NoProgress, VolumeError};
 
@@ -82,7 +83,7 @@ fn publish_and_read_back_with_dedup() {
         (1, 5, 1, false)
     );
     // The two identical thumbnails are stored once.
-    assert!(r.new_chunks < r.chunks, "{r:?}");
+    assert_eq!(r.new_objects, r.files - 1, "{r:?}");
     assert_eq!(
         read_back(&store, "clips/intro.mp4").expect("read"),
         noise(1_000_000, 3)
@@ -100,18 +101,23 @@ fn publish_and_read_back_with_dedup() {
     let again = publish_ok(&store, src.path(), &key);
     assert!(again.unchanged);
     assert_eq!(again.version, r.version);
-    assert_eq!(again.new_chunks, 0);
+    assert_eq!(again.new_objects, 0);
 
-    // An edit in the middle of the clip re-stores only nearby chunks.
+    // An edit in the middle of the clip changes only the chunks near it: the new version's
+    // distinct chunks grow by little, though the file is stored whole again.
+    let before = stats(&store).expect("stats");
     let mut clip = noise(1_000_000, 3);
     clip.splice(500_000..500_000, *b"EDIT");
     fs::write(src.path().join("clips/intro.mp4"), &clip).expect("write");
     let r2 = publish_ok(&store, src.path(), &key);
-    assert_eq!(r2.number, 2);
+    assert_eq!((r2.number, r2.new_objects), (2, 1));
+    let after = stats(&store).expect("stats");
+    let new_chunk_bytes = after.unique_chunk_bytes - before.unique_chunk_bytes;
     assert!(
-        r2.new_bytes < 200_000,
-        "only the edited region is new: {r2:?}"
+        new_chunk_bytes < 200_000,
+        "only chunks near the edit are new: {new_chunk_bytes}"
     );
+    assert!(after.duplication_factor > 1.0);
     assert_eq!(read_back(&store, "clips/intro.mp4").expect("read"), clip);
 }
 
@@ -136,7 +142,7 @@ fn disk_full_at_any_write_leaves_a_consistent_store() {
     // Count the writes a full publish makes.
     let probe = Store::with_backend(Box::new(MemoryBackend::new()));
     publish_ok(&probe, src.path(), &key);
-    let writes = probe.backend().list("chunks").expect("list").len() + 4;
+    let writes = probe.backend().list("objects").expect("list").len() + 4;
     for budget in 0..writes as i64 {
         let inner: Arc<MemoryBackend> = Arc::new(MemoryBackend::new());
         let failing = Store::with_backend(Box::new(FailingBackend::new(inner.clone(), budget)));
@@ -159,14 +165,14 @@ fn disk_full_at_any_write_leaves_a_consistent_store() {
 }
 
 #[test]
-fn corrupt_chunk_is_refused_and_quarantined() {
+fn corrupt_object_is_refused_and_quarantined() {
     let src = tempfile::tempdir().expect("tempdir");
     tree(src.path(), 2);
     let key = SecretKey::from_seed([1; 32]);
     let backend = Arc::new(MemoryBackend::new());
     let store = Store::with_backend(Box::new(backend.clone()));
     publish_ok(&store, src.path(), &key);
-    let victim = backend.list("chunks").expect("list")[0].clone();
+    let victim = backend.list("objects").expect("list")[0].clone();
     let mut bytes = backend.read(&victim).expect("read");
     bytes[0] ^= 0xFF;
     backend
@@ -176,12 +182,12 @@ fn corrupt_chunk_is_refused_and_quarantined() {
         .iter()
         .filter(|p| read_back(&store, p).is_err())
         .count();
-    assert_eq!(failures, 1, "exactly the file holding the chunk fails");
+    assert_eq!(failures, 1, "exactly the file held by the object fails");
     let report = fsck(&store, &Trust::default(), &NoProgress).expect("fsck");
     assert!(!report.is_clean());
     assert_eq!(report.quarantined, vec![format!("quarantine/{victim}")]);
     assert!(report.problems.iter().any(|p| p.kind == "missing"));
-    // Re-publishing restores the chunk.
+    // Re-publishing restores the object.
     publish_ok(&store, src.path(), &key);
     assert!(fsck(&store, &Trust::default(), &NoProgress)
         .expect("fsck")
