@@ -20,6 +20,48 @@ pub enum Durability {
     AtBarrier,
 }
 
+/// An object being written under a key chosen at the end. Dropping it uncommitted discards it.
+pub trait PendingWrite: Send {
+    /// Appends bytes.
+    ///
+    /// # Errors
+    /// I/O errors (a full disk among them).
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Makes the object visible under `key`, atomically.
+    ///
+    /// # Errors
+    /// I/O errors; then nothing is visible.
+    fn commit(self: Box<Self>, key: &str, durability: Durability) -> Result<(), StoreError>;
+}
+
+/// A pending write held in memory and written whole on commit (for backends without temp files).
+pub struct BufferedWrite<'a> {
+    backend: &'a dyn Backend,
+    bytes: Vec<u8>,
+}
+
+impl<'a> BufferedWrite<'a> {
+    /// A pending write into `backend`.
+    #[must_use]
+    pub fn new(backend: &'a dyn Backend) -> Self {
+        Self {
+            backend,
+            bytes: Vec::new(),
+        }
+    }
+}
+
+impl PendingWrite for BufferedWrite<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn commit(self: Box<Self>, key: &str, durability: Durability) -> Result<(), StoreError> {
+        self.backend.write(key, &self.bytes, durability)
+    }
+}
+
 /// A flat, synchronous key-value store of immutable or atomically replaced objects.
 pub trait Backend: Send + Sync + Debug {
     /// Reads a whole object.
@@ -34,6 +76,13 @@ pub trait Backend: Send + Sync + Debug {
     /// I/O errors, a full disk among them; nothing partial is left visible.
     fn write(&self, key: &str, bytes: &[u8], durability: Durability) -> Result<(), StoreError>;
 
+    /// Starts writing an object whose key is known only when it is complete (content-addressed
+    /// data hashed as it streams). Nothing is visible until [`PendingWrite::commit`].
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn begin_write(&self) -> Result<Box<dyn PendingWrite + '_>, StoreError>;
+
     /// Writes an object atomically from a reader, without holding it all in memory where the
     /// backend allows; returns the bytes written.
     ///
@@ -45,15 +94,28 @@ pub trait Backend: Send + Sync + Debug {
         src: &mut dyn Read,
         durability: Durability,
     ) -> Result<u64, StoreError> {
-        let mut bytes = Vec::new();
-        src.read_to_end(&mut bytes)
-            .map_err(|source| StoreError::Io {
-                op: "read source for",
-                path: key.into(),
-                source,
-            })?;
-        self.write(key, &bytes, durability)?;
-        Ok(bytes.len() as u64)
+        let mut pending = self.begin_write()?;
+        // Large reads keep hashing readers fast (BLAKE3 likes big inputs) and syscalls few.
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        loop {
+            let got = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        op: "read source for",
+                        path: key.into(),
+                        source,
+                    })
+                }
+            };
+            pending.write(&buf[..got])?;
+            n += got as u64;
+        }
+        pending.commit(key, durability)?;
+        Ok(n)
     }
 
     /// The BLAKE3 hash of an object's bytes, computed without holding it all in memory where the
@@ -124,13 +186,8 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     fn write(&self, key: &str, bytes: &[u8], d: Durability) -> Result<(), StoreError> {
         (**self).write(key, bytes, d)
     }
-    fn write_stream(
-        &self,
-        key: &str,
-        src: &mut dyn Read,
-        d: Durability,
-    ) -> Result<u64, StoreError> {
-        (**self).write_stream(key, src, d)
+    fn begin_write(&self) -> Result<Box<dyn PendingWrite + '_>, StoreError> {
+        (**self).begin_write()
     }
     fn hash(&self, key: &str) -> Result<[u8; 32], StoreError> {
         (**self).hash(key)

@@ -9,12 +9,12 @@
 //! Objects are created read-only (0444) so that checkouts can hardlink them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::backend::{check_key, Backend, Durability};
+use crate::backend::{check_key, Backend, Durability, PendingWrite};
 use crate::StoreError;
 
 const TMP_DIR: &str = "tmp";
@@ -205,6 +205,43 @@ impl LocalBackend {
     }
 }
 
+/// A temporary file under `tmp/`, renamed into place on commit and removed if dropped.
+struct LocalPending<'a> {
+    backend: &'a LocalBackend,
+    tmp: PathBuf,
+    file: Option<File>,
+}
+
+impl PendingWrite for LocalPending<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        match &mut self.file {
+            Some(f) => f.write_all(bytes).map_err(io("write", &self.tmp)),
+            None => Ok(()),
+        }
+    }
+
+    fn commit(mut self: Box<Self>, key: &str, durability: Durability) -> Result<(), StoreError> {
+        let path = self.backend.path(key)?;
+        let sync = durability == Durability::Immediate;
+        if let Some(f) = self.file.take() {
+            if sync {
+                f.sync_all().map_err(io("sync", &self.tmp))?;
+            }
+        }
+        self.backend.rename_into_place(&self.tmp, &path, sync)?;
+        self.tmp = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for LocalPending<'_> {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 impl Backend for LocalBackend {
     fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         let path = self.path(key)?;
@@ -232,33 +269,19 @@ impl Backend for LocalBackend {
         result
     }
 
-    fn write_stream(
-        &self,
-        key: &str,
-        src: &mut dyn Read,
-        durability: Durability,
-    ) -> Result<u64, StoreError> {
-        let path = self.path(key)?;
+    fn begin_write(&self) -> Result<Box<dyn PendingWrite + '_>, StoreError> {
         let tmp = self.temp_path();
-        let sync = durability == Durability::Immediate;
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o444)
-                .open(&tmp)
-                .map_err(io("create", &tmp))?;
-            let n = std::io::copy(src, &mut f).map_err(io("write", &tmp))?;
-            if sync {
-                f.sync_all().map_err(io("sync", &tmp))?;
-            }
-            self.rename_into_place(&tmp, &path, sync)?;
-            Ok(n)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        Ok(Box::new(LocalPending {
+            backend: self,
+            tmp,
+            file: Some(file),
+        }))
     }
 
     fn read_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>, StoreError> {

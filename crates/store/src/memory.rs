@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::backend::{check_key, Backend, Durability};
+use crate::backend::{check_key, Backend, BufferedWrite, Durability, PendingWrite};
 use crate::StoreError;
 
 /// Objects in a map; nothing survives the process.
@@ -43,6 +43,10 @@ impl Backend for MemoryBackend {
         check_key(key)?;
         self.map().insert(key.to_owned(), bytes.to_vec());
         Ok(())
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn PendingWrite + '_>, StoreError> {
+        Ok(Box::new(BufferedWrite::new(self)))
     }
 
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {

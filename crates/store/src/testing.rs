@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use crate::backend::{Backend, Durability};
+use crate::backend::{Backend, Durability, PendingWrite};
 use crate::StoreError;
 
 /// Wraps a backend; after `writes_left` successful writes every write fails with `ENOSPC`.
@@ -37,6 +37,22 @@ impl FailingBackend {
     }
 }
 
+/// A pending write that fails at commit once the countdown has run out.
+struct FailingPending<'a> {
+    owner: &'a FailingBackend,
+    inner: Box<dyn PendingWrite + 'a>,
+}
+
+impl PendingWrite for FailingPending<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.inner.write(bytes)
+    }
+    fn commit(self: Box<Self>, key: &str, d: Durability) -> Result<(), StoreError> {
+        self.owner.tick(key)?;
+        self.inner.commit(key, d)
+    }
+}
+
 impl Backend for FailingBackend {
     fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         self.inner.read(key)
@@ -45,14 +61,11 @@ impl Backend for FailingBackend {
         self.tick(key)?;
         self.inner.write(key, bytes, d)
     }
-    fn write_stream(
-        &self,
-        key: &str,
-        src: &mut dyn std::io::Read,
-        d: Durability,
-    ) -> Result<u64, StoreError> {
-        self.tick(key)?;
-        self.inner.write_stream(key, src, d)
+    fn begin_write(&self) -> Result<Box<dyn PendingWrite + '_>, StoreError> {
+        Ok(Box::new(FailingPending {
+            owner: self,
+            inner: self.inner.begin_write()?,
+        }))
     }
     fn read_range(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>, StoreError> {
         self.inner.read_range(key, offset, len)

@@ -6,6 +6,7 @@
 //! tag written, each atomically and durably. A crash at any instant therefore leaves either the old
 //! state or the new one, plus at most some unreferenced objects that `gc` removes.
 
+use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -227,11 +228,13 @@ impl Read for VerifyingReader<'_> {
 
 /// Reads one file once, chunking and hashing it, and stores it as an object unless the store has
 /// it. `Ok(None)` means the file changed while it was read.
+#[allow(clippy::too_many_arguments)]
 fn ingest_once(
     store: &Store,
     chunker: &Chunker,
     abs: &Path,
     exec: bool,
+    likely_stored: bool,
     buf: &mut [u8],
     counters: &Counters,
     progress: &dyn Progress,
@@ -242,6 +245,14 @@ fn ingest_once(
     if !opened.is_file() || !same_file_state(&before, &opened) {
         return Ok(None);
     }
+    // A file too large for the buffer is written to the store as it is read, unless the previous
+    // version suggests the store has it (same path and size): then it is hashed first and copied in
+    // a second read only if it turns out to be new.
+    let mut pending = if !likely_stored && before.len() > buf.len() as u64 {
+        Some(store.begin_object()?)
+    } else {
+        None
+    };
     let mut hasher = blake3::Hasher::new();
     let mut chunks: Vec<ChunkRef> = Vec::new();
     let mut media: Option<String> = None;
@@ -287,6 +298,9 @@ fn ingest_once(
                 if n == 0 {
                     eof = true;
                 } else {
+                    if let Some(p) = &mut pending {
+                        p.write(&buf[end..end + n])?;
+                    }
                     end += n;
                     total += n as u64;
                 }
@@ -308,6 +322,12 @@ fn ingest_once(
     let size = total;
     if whole_in_buffer {
         if store.put_object(&hash, exec, &buf[..end])? {
+            counters.new_objects.fetch_add(1, Ordering::Relaxed);
+            counters.new_bytes.fetch_add(size, Ordering::Relaxed);
+        }
+    } else if let Some(p) = pending {
+        if !store.has_object(&hash, exec, size)? {
+            store.commit_object(p, &hash, exec)?;
             counters.new_objects.fetch_add(1, Ordering::Relaxed);
             counters.new_bytes.fetch_add(size, Ordering::Relaxed);
         }
@@ -342,6 +362,7 @@ fn ingest(
     chunker: &Chunker,
     abs: &Path,
     exec: bool,
+    likely_stored: bool,
     counters: &Counters,
     progress: &dyn Progress,
 ) -> Result<FileContent, VolumeError> {
@@ -355,9 +376,16 @@ fn ingest(
             buf.resize(cap, 0);
         }
         for _ in 0..READ_TRIES {
-            if let Some(content) =
-                ingest_once(store, chunker, abs, exec, &mut buf, counters, progress)?
-            {
+            if let Some(content) = ingest_once(
+                store,
+                chunker,
+                abs,
+                exec,
+                likely_stored,
+                &mut buf,
+                counters,
+                progress,
+            )? {
                 return Ok(content);
             }
         }
@@ -389,6 +417,18 @@ pub fn publish(
     let chunker = Chunker::new(opts.chunking)?;
     let _lock = store.lock()?;
     let parent = head(store, &opts.volume)?;
+    let previous = parent
+        .map(|(_, id)| store.read_manifest(&id).map(|(m, _)| m))
+        .transpose()?;
+    // Path -> (size, exec) of the previous version, to guess which files the store already holds.
+    let known: HashMap<&str, (u64, bool)> = previous
+        .iter()
+        .flat_map(|m| m.entries.iter())
+        .filter_map(|e| {
+            e.file()
+                .map(|f| (e.path.as_str(), (f.size, e.mode & 0o111 != 0)))
+        })
+        .collect();
     if parent.is_none() {
         let existing = store.volumes()?;
         check_not_confusable(
@@ -438,7 +478,17 @@ pub fn publish(
         .par_iter()
         .map(|&i| {
             let exec = files[i].2 & 0o111 != 0;
-            ingest(store, &chunker, &files[i].1, exec, &counters, progress).map(|c| (i, c))
+            let likely_stored = known.get(files[i].0.as_str()) == Some(&(files[i].3, exec));
+            ingest(
+                store,
+                &chunker,
+                &files[i].1,
+                exec,
+                likely_stored,
+                &counters,
+                progress,
+            )
+            .map(|c| (i, c))
         })
         .collect::<Result<_, _>>()?;
     progress.finish();
@@ -485,8 +535,7 @@ pub fn publish(
         new_objects: counters.new_objects.load(Ordering::Relaxed),
         new_bytes: counters.new_bytes.load(Ordering::Relaxed),
     };
-    if let Some((n, id)) = parent {
-        let (previous, _) = store.read_manifest(&id)?;
+    if let (Some((n, id)), Some(previous)) = (parent, &previous) {
         if previous.same_tree(&manifest) {
             report.version = id;
             report.number = n;

@@ -195,12 +195,46 @@ fn corrupt_object_is_refused_and_quarantined() {
 }
 
 #[test]
+fn files_larger_than_the_read_buffer_take_both_paths() {
+    // 6 MB does not fit the 4 MiB buffer: a new file streams into the store as it is read; a file
+    // whose path and size match the previous version is hashed first and copied in a second read.
+    let src = tempfile::tempdir().expect("tempdir");
+    tree(src.path(), 11);
+    let big = src.path().join("clips/long.mp4");
+    fs::write(&big, noise(6_000_000, 21)).expect("write");
+    let key = SecretKey::from_seed([1; 32]);
+    let store = Store::with_backend(Box::new(MemoryBackend::new()));
+    let r1 = publish_ok(&store, src.path(), &key);
+    assert_eq!(
+        read_back(&store, "clips/long.mp4").expect("read"),
+        noise(6_000_000, 21)
+    );
+    fs::write(&big, noise(6_000_000, 22)).expect("same size, new bytes");
+    let r2 = publish_ok(&store, src.path(), &key);
+    assert_eq!((r1.new_objects, r2.new_objects), (5, 1));
+    assert_eq!(
+        read_back(&store, "clips/long.mp4").expect("read"),
+        noise(6_000_000, 22)
+    );
+    assert!(fsck(&store, &Trust::default(), &NoProgress)
+        .expect("fsck")
+        .is_clean());
+}
+
+#[test]
 fn a_file_that_keeps_changing_is_refused() {
+    for size in [3_000_000, 6_000_000] {
+        refuses_changing_file_of(size);
+    }
+}
+
+fn refuses_changing_file_of(size: usize) {
     let src = tempfile::tempdir().expect("tempdir");
     tree(src.path(), 3);
     let path = src.path().join("clips/live.mp4");
-    fs::write(&path, noise(4_000_000, 7)).expect("write");
+    fs::write(&path, noise(size, 7)).expect("write");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (started_tx, started) = std::sync::mpsc::channel();
     let writer = {
         let stop = stop.clone();
         let path = path.clone();
@@ -210,12 +244,15 @@ fn a_file_that_keeps_changing_is_refused() {
                 .append(true)
                 .open(&path)
                 .expect("open");
+            f.write_all(b"x").expect("append");
+            started_tx.send(()).expect("signal");
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 f.write_all(b"x").expect("append");
-                std::thread::sleep(std::time::Duration::from_micros(200));
+                std::thread::yield_now();
             }
         })
     };
+    started.recv().expect("the writer runs");
     let key = SecretKey::from_seed([1; 32]);
     let store = Store::with_backend(Box::new(MemoryBackend::new()));
     let result = publish(&store, &opts(src.path(), &key), &NoProgress);
