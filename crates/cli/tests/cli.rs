@@ -662,3 +662,86 @@ fn publish_killed_at_random_points_leaves_a_clean_store() {
         .expect("cat");
     assert_eq!(cat.stdout, fs::read(big.join("clip7.mp4")).expect("read"));
 }
+
+/// A real full disk: the store on a 3 MiB tmpfs (needs root to mount, as in CI).
+#[test]
+fn a_full_disk_fails_cleanly_and_loses_nothing() {
+    let dir = setup();
+    let d = dir.path();
+    let mnt = d.join("small");
+    fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a tmpfs"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    ok(&["init", "--store", "small/store"], d);
+    // A small volume fits.
+    let site = d.join("site");
+    fs::create_dir_all(&site).expect("mkdir");
+    fs::copy(d.join("media/images/rocket.jpg"), site.join("rocket.jpg")).expect("copy");
+    ok(
+        &[
+            "publish",
+            "site",
+            "--store",
+            "small/store",
+            "--volume",
+            "site",
+            "--tag",
+            "stable",
+            "--key",
+            "pub.key",
+        ],
+        d,
+    );
+    // The media tree (7 MiB) does not.
+    let err = fails(
+        &[
+            "publish",
+            "media",
+            "--store",
+            "small/store",
+            "--volume",
+            "site",
+            "--tag",
+            "stable",
+            "--key",
+            "pub.key",
+        ],
+        d,
+        1,
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("hint: the disk is full"), "{err}");
+    // Nothing was lost or half-written: the old version is intact and still tagged.
+    assert_eq!(json(&["fsck", "--store", "small/store"], d)["clean"], true);
+    let cat = bin()
+        .args(["cat", "site@stable", "rocket.jpg", "--store", "small/store"])
+        .current_dir(d)
+        .output()
+        .expect("cat");
+    assert_eq!(cat.stdout, fs::read(site.join("rocket.jpg")).expect("read"));
+    assert!(
+        fs::read_dir(mnt.join("store/tmp"))
+            .expect("tmp")
+            .next()
+            .is_none(),
+        "no temporary files left"
+    );
+}

@@ -27,7 +27,7 @@ use tinycdn_core::sign::SignatureSet;
 use tinycdn_core::tag::SignedTag;
 use tinycdn_core::{ChunkId, FileId, VersionId};
 
-use crate::backend::{Backend, Durability, PendingWrite};
+use crate::backend::{Backend, Durability};
 use crate::local::LocalBackend;
 use crate::StoreError;
 
@@ -300,29 +300,6 @@ impl Store {
             .write_stream(&key, src, Durability::AtBarrier)?;
         self.after_object_write(&key, exec)?;
         Ok(n)
-    }
-
-    /// Starts writing a file object whose hash is known only at the end.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn begin_object(&self) -> Result<Box<dyn PendingWrite + '_>, StoreError> {
-        self.backend.begin_write()
-    }
-
-    /// Makes a pending object visible as `id`. The caller hashed every byte it wrote.
-    ///
-    /// # Errors
-    /// I/O errors; then nothing is visible.
-    pub fn commit_object(
-        &self,
-        pending: Box<dyn PendingWrite + '_>,
-        id: &FileId,
-        exec: bool,
-    ) -> Result<(), StoreError> {
-        let key = Self::object_key(id, exec);
-        pending.commit(&key, Durability::AtBarrier)?;
-        self.after_object_write(&key, exec)
     }
 
     /// Reads one chunk of a file object (`len` bytes at `offset`) and verifies it against `chunk`.

@@ -2,11 +2,11 @@
 //!
 //! The tree is walked in a fixed order; on all cores every regular file is cut into content-defined
 //! chunks, hashed chunk by chunk and whole, and stored as one object unless the store already holds
-//! those bytes. Only after one durability barrier are the manifest, the version index entry and the
+//! those bytes (a file that fits the 4 MiB read buffer is written from it; a larger one is copied in
+//! a second read that must hash the same). Only after one durability barrier are the manifest, the version index entry and the
 //! tag written, each atomically and durably. A crash at any instant therefore leaves either the old
 //! state or the new one, plus at most some unreferenced objects that `gc` removes.
 
-use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -228,13 +228,11 @@ impl Read for VerifyingReader<'_> {
 
 /// Reads one file once, chunking and hashing it, and stores it as an object unless the store has
 /// it. `Ok(None)` means the file changed while it was read.
-#[allow(clippy::too_many_arguments)]
 fn ingest_once(
     store: &Store,
     chunker: &Chunker,
     abs: &Path,
     exec: bool,
-    likely_stored: bool,
     buf: &mut [u8],
     counters: &Counters,
     progress: &dyn Progress,
@@ -245,14 +243,6 @@ fn ingest_once(
     if !opened.is_file() || !same_file_state(&before, &opened) {
         return Ok(None);
     }
-    // A file too large for the buffer is written to the store as it is read, unless the previous
-    // version suggests the store has it (same path and size): then it is hashed first and copied in
-    // a second read only if it turns out to be new.
-    let mut pending = if !likely_stored && before.len() > buf.len() as u64 {
-        Some(store.begin_object()?)
-    } else {
-        None
-    };
     let mut hasher = blake3::Hasher::new();
     let mut chunks: Vec<ChunkRef> = Vec::new();
     let mut media: Option<String> = None;
@@ -298,9 +288,6 @@ fn ingest_once(
                 if n == 0 {
                     eof = true;
                 } else {
-                    if let Some(p) = &mut pending {
-                        p.write(&buf[end..end + n])?;
-                    }
                     end += n;
                     total += n as u64;
                 }
@@ -325,14 +312,10 @@ fn ingest_once(
             counters.new_objects.fetch_add(1, Ordering::Relaxed);
             counters.new_bytes.fetch_add(size, Ordering::Relaxed);
         }
-    } else if let Some(p) = pending {
-        if !store.has_object(&hash, exec, size)? {
-            store.commit_object(p, &hash, exec)?;
-            counters.new_objects.fetch_add(1, Ordering::Relaxed);
-            counters.new_bytes.fetch_add(size, Ordering::Relaxed);
-        }
     } else if !store.has_object(&hash, exec, size)? {
-        // Too large to hold: copy it in a second read that must hash the same.
+        // Too large to hold: copy it in a second read that must hash the same. (Streaming it into
+        // the store during the first read measured no faster, and wastes a write whenever the store
+        // already holds the file.)
         let changed = std::cell::Cell::new(false);
         let mut reader = VerifyingReader {
             file: File::open(abs).map_err(source_err(abs))?,
@@ -362,7 +345,6 @@ fn ingest(
     chunker: &Chunker,
     abs: &Path,
     exec: bool,
-    likely_stored: bool,
     counters: &Counters,
     progress: &dyn Progress,
 ) -> Result<FileContent, VolumeError> {
@@ -376,16 +358,9 @@ fn ingest(
             buf.resize(cap, 0);
         }
         for _ in 0..READ_TRIES {
-            if let Some(content) = ingest_once(
-                store,
-                chunker,
-                abs,
-                exec,
-                likely_stored,
-                &mut buf,
-                counters,
-                progress,
-            )? {
+            if let Some(content) =
+                ingest_once(store, chunker, abs, exec, &mut buf, counters, progress)?
+            {
                 return Ok(content);
             }
         }
@@ -420,15 +395,6 @@ pub fn publish(
     let previous = parent
         .map(|(_, id)| store.read_manifest(&id).map(|(m, _)| m))
         .transpose()?;
-    // Path -> (size, exec) of the previous version, to guess which files the store already holds.
-    let known: HashMap<&str, (u64, bool)> = previous
-        .iter()
-        .flat_map(|m| m.entries.iter())
-        .filter_map(|e| {
-            e.file()
-                .map(|f| (e.path.as_str(), (f.size, e.mode & 0o111 != 0)))
-        })
-        .collect();
     if parent.is_none() {
         let existing = store.volumes()?;
         check_not_confusable(
@@ -478,17 +444,7 @@ pub fn publish(
         .par_iter()
         .map(|&i| {
             let exec = files[i].2 & 0o111 != 0;
-            let likely_stored = known.get(files[i].0.as_str()) == Some(&(files[i].3, exec));
-            ingest(
-                store,
-                &chunker,
-                &files[i].1,
-                exec,
-                likely_stored,
-                &counters,
-                progress,
-            )
-            .map(|c| (i, c))
+            ingest(store, &chunker, &files[i].1, exec, &counters, progress).map(|c| (i, c))
         })
         .collect::<Result<_, _>>()?;
     progress.finish();

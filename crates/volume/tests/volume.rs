@@ -195,9 +195,9 @@ fn corrupt_object_is_refused_and_quarantined() {
 }
 
 #[test]
-fn files_larger_than_the_read_buffer_take_both_paths() {
-    // 6 MB does not fit the 4 MiB buffer: a new file streams into the store as it is read; a file
-    // whose path and size match the previous version is hashed first and copied in a second read.
+fn files_larger_than_the_read_buffer_are_copied_verified() {
+    // 6 MB does not fit the 4 MiB buffer: it is hashed first, then copied in a second read that
+    // must hash the same; a new version with the same size but new bytes is stored anew.
     let src = tempfile::tempdir().expect("tempdir");
     tree(src.path(), 11);
     let big = src.path().join("clips/long.mp4");
