@@ -21,7 +21,7 @@ use tinycdn_volume::publish::{publish, PublishOptions};
 use tinycdn_volume::read::{copy_file, find_file};
 use tinycdn_volume::reference::Reference;
 use tinycdn_volume::stats::stats;
-use tinycdn_volume::trust::{SignatureReport, Trust};
+use tinycdn_volume::trust::{OpenedVersion, SignatureReport, Trust};
 
 use crate::cli::{Cli, Command, KeyCommand};
 use crate::output::{bytes, Bar, EXIT_INTEGRITY};
@@ -42,6 +42,19 @@ fn print_json(v: &Value) -> Result<()> {
 
 fn open_store(path: &Path) -> Result<Store> {
     Ok(Store::open(path)?)
+}
+
+/// Opens the store and the version a reference names, verified against the trusted keys.
+fn open_version(
+    store: &Path,
+    trust: &[PathBuf],
+    reference: &str,
+) -> Result<(Store, Reference, OpenedVersion)> {
+    let store = open_store(store)?;
+    let trust = Trust::load(trust)?;
+    let reference: Reference = reference.parse()?;
+    let version = reference.open(&store, &trust)?;
+    Ok((store, reference, version))
 }
 
 fn now() -> i64 {
@@ -217,10 +230,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             store,
             trust,
         } => {
-            let store = open_store(&store.store)?;
-            let trust = Trust::load(&trust.trust)?;
-            let reference: Reference = reference.parse()?;
-            let v = reference.open(&store, &trust)?;
+            let (store, reference, v) = open_version(&store.store, &trust.trust, reference)?;
             let file = find_file(&v.manifest, path, &reference.to_string())?;
             let mut out = std::io::stdout().lock();
             copy_file(&store, file, &reference.to_string(), &mut out)?;
@@ -232,10 +242,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             store,
             trust,
         } => {
-            let store = open_store(&store.store)?;
-            let trust = Trust::load(&trust.trust)?;
-            let reference: Reference = reference.parse()?;
-            let v = reference.open(&store, &trust)?;
+            let (store, _, v) = open_version(&store.store, &trust.trust, reference)?;
             let r = checkout(&store, &v, dest, &bar)?;
             if cli.json {
                 print_json(&json!({
@@ -446,7 +453,7 @@ fn volumes(cli: &Cli, store: &Store) -> Result<()> {
 
 fn show(
     cli: &Cli,
-    v: &tinycdn_volume::trust::OpenedVersion,
+    v: &OpenedVersion,
     sig: &SignatureReport,
     tag_check: Option<Result<tinycdn_core::KeyId, String>>,
 ) -> Result<()> {

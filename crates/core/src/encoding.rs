@@ -100,6 +100,25 @@ impl<'a> Reader<'a> {
         out.copy_from_slice(self.take(field, N)?);
         Ok(out)
     }
+    /// Reads and checks the magic bytes and the format version that start every structure.
+    ///
+    /// # Errors
+    /// [`DecodeError::BadMagic`], [`DecodeError::UnsupportedVersion`] or truncation.
+    pub fn header(&mut self, magic: &[u8], format: u16) -> Result<(), DecodeError> {
+        if self.take("magic", magic.len())? != magic {
+            return Err(DecodeError::BadMagic { what: self.what });
+        }
+        let found = self.u16("format")?;
+        if found != format {
+            return Err(DecodeError::UnsupportedVersion {
+                what: self.what,
+                found,
+                supported: format,
+            });
+        }
+        Ok(())
+    }
+
     /// Reads one byte.
     ///
     /// # Errors

@@ -9,6 +9,7 @@ pub mod chunking;
 pub mod encoding;
 pub mod error;
 pub mod id;
+pub mod invariants;
 pub mod manifest;
 pub mod media_type;
 pub mod names;

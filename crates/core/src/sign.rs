@@ -9,8 +9,8 @@
 //! tinycdn-secret-key-v1 ed25519 <64 hex digits of the seed>
 //! tinycdn-public-key-v1 ed25519 <64 hex digits of the public key>
 //! ```
-//! Signature sets are binary: `"TCDNSIG\n"`, u16 count, then per signature a 32-byte key id and a
-//! 64-byte Ed25519 signature, sorted by key id without repeats.
+//! Signature sets are binary: `"TCDNSIG\n"`, u16 format (1), u16 count, then per signature a
+//! 32-byte key id and a 64-byte Ed25519 signature, sorted by key id without repeats.
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
@@ -20,6 +20,7 @@ use crate::{DecodeError, KeyId, SignatureError};
 const SECRET_PREFIX: &str = "tinycdn-secret-key-v1 ed25519 ";
 const PUBLIC_PREFIX: &str = "tinycdn-public-key-v1 ed25519 ";
 const SIG_MAGIC: &[u8; 8] = b"TCDNSIG\n";
+const SIG_FORMAT: u16 = 1;
 
 /// The context string for manifest signatures.
 pub const MANIFEST_CONTEXT: &str = "tinycdn manifest v1";
@@ -183,6 +184,7 @@ impl SignatureSet {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.bytes(SIG_MAGIC);
+        w.u16(SIG_FORMAT);
         w.u16(u16::try_from(self.0.len()).unwrap_or(u16::MAX));
         for s in &self.0 {
             w.bytes(s.key.as_bytes());
@@ -197,11 +199,7 @@ impl SignatureSet {
     /// Bad magic, truncation, unsorted or repeated keys, trailing bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new("signature set", bytes);
-        if r.take("magic", SIG_MAGIC.len())? != SIG_MAGIC {
-            return Err(DecodeError::BadMagic {
-                what: "signature set",
-            });
-        }
+        r.header(SIG_MAGIC, SIG_FORMAT)?;
         let n = usize::from(r.u16("count")?);
         let mut sigs: Vec<Signature> = Vec::with_capacity(n.min(r.remaining() / 96));
         for _ in 0..n {
@@ -317,9 +315,9 @@ mod tests {
         let bytes = set.to_bytes();
         assert_eq!(SignatureSet::from_bytes(&bytes).expect("decodes"), set);
         // Swap the two signatures: no longer sorted, refused.
-        let mut swapped = bytes[..10].to_vec();
-        swapped.extend_from_slice(&bytes[106..202]);
-        swapped.extend_from_slice(&bytes[10..106]);
+        let mut swapped = bytes[..12].to_vec();
+        swapped.extend_from_slice(&bytes[108..204]);
+        swapped.extend_from_slice(&bytes[12..108]);
         assert!(SignatureSet::from_bytes(&swapped).is_err());
     }
 }

@@ -81,17 +81,7 @@ impl SignedTag {
     /// What is wrong with the bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(WHAT, bytes);
-        if r.take("magic", MAGIC.len())? != MAGIC {
-            return Err(DecodeError::BadMagic { what: WHAT });
-        }
-        let format = r.u16("format")?;
-        if format != FORMAT {
-            return Err(DecodeError::UnsupportedVersion {
-                what: WHAT,
-                found: format,
-                supported: FORMAT,
-            });
-        }
+        r.header(MAGIC, FORMAT)?;
         let name = |source| DecodeError::Name {
             what: WHAT,
             source: Box::new(source),

@@ -1,0 +1,101 @@
+//! Invariant checks for every parser of untrusted input, shared by the `cargo fuzz` targets and the
+//! tests that replay their corpora. Each function accepts any bytes and panics only when a parser
+//! breaks a promise (accepts something it would not write back, or loses information).
+
+use crate::chunking::{ChunkParams, Chunker};
+use crate::manifest::Manifest;
+use crate::names::{resolve_link_target, TagName, VolumeName, VolumePath};
+use crate::sign::SignatureSet;
+use crate::tag::SignedTag;
+
+/// A decoded manifest re-encodes to exactly the input, and its id is the hash of the input.
+///
+/// # Panics
+/// When the decoder accepts non-canonical input.
+pub fn manifest(data: &[u8]) {
+    if let Ok(m) = Manifest::from_bytes(data) {
+        assert_eq!(m.to_bytes(), data, "manifest decoding is not canonical");
+        assert_eq!(m.id(), crate::VersionId::of(data));
+    }
+}
+
+/// A decoded signed tag re-encodes to exactly the input.
+///
+/// # Panics
+/// When the decoder accepts non-canonical input.
+pub fn tag(data: &[u8]) {
+    if let Ok(t) = SignedTag::from_bytes(data) {
+        assert_eq!(t.to_bytes(), data, "tag decoding is not canonical");
+    }
+}
+
+/// A decoded signature set re-encodes to exactly the input.
+///
+/// # Panics
+/// When the decoder accepts non-canonical input.
+pub fn signature_set(data: &[u8]) {
+    if let Ok(s) = SignatureSet::from_bytes(data) {
+        assert_eq!(
+            s.to_bytes(),
+            data,
+            "signature set decoding is not canonical"
+        );
+    }
+}
+
+/// Accepted names hold no traversal, separators or invisible characters; accepted link targets
+/// resolve inside the volume.
+///
+/// # Panics
+/// When a name rule lets something dangerous through.
+pub fn names(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    for accepted in [
+        VolumeName::new(s).map(|n| n.as_str().to_owned()),
+        TagName::new(s).map(|n| n.as_str().to_owned()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(!accepted.contains(['/', '\\', '@', '\0']) && !accepted.starts_with('.'));
+    }
+    if let Ok(p) = VolumePath::new(s) {
+        assert!(!p.as_str().starts_with('/'));
+        assert!(p
+            .as_str()
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".."));
+        assert!(!p.as_str().chars().any(char::is_control));
+    }
+    if let Some((link, target)) = s.split_once('\n') {
+        if let Ok(link) = VolumePath::new(link) {
+            if let Ok(resolved) = resolve_link_target(&link, target) {
+                assert!(!resolved.starts_with('/'));
+                assert!(resolved.split('/').all(|c| c != ".."));
+            }
+        }
+    }
+}
+
+/// Chunking any input covers it exactly, with every chunk within the size bounds.
+///
+/// # Panics
+/// When chunks overlap, leave gaps, or break the bounds.
+pub fn chunking(data: &[u8]) {
+    let params = ChunkParams {
+        min: 64,
+        avg: 256,
+        max: 1024,
+    };
+    let Ok(chunker) = Chunker::new(params) else {
+        return;
+    };
+    let lens: Vec<usize> = chunker.chunks(data).map(<[u8]>::len).collect();
+    assert_eq!(lens.iter().sum::<usize>(), data.len());
+    for (i, len) in lens.iter().enumerate() {
+        assert!(*len <= 1024);
+        assert!(*len >= 64 || i + 1 == lens.len());
+    }
+}
