@@ -9,6 +9,14 @@ if [ -f "$out.complete" ]; then
   echo "$out"
   exit 0
 fi
+# Tests run in parallel: one fetches, the others wait for it.
+mkdir -p "$(dirname "$out")"
+exec 9>"$out.lock"
+flock 9
+if [ -f "$out.complete" ]; then
+  echo "$out"
+  exit 0
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 pip_download() {
