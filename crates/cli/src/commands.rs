@@ -208,19 +208,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             let store = open_store(&store.store)?;
             let trust = Trust::load(&trust.trust)?;
             let reference: Reference = reference.parse()?;
-            // Show reports a bad signature instead of refusing, so open without trust first.
-            let v = reference.open(&store, &Trust::default())?;
-            let sigs = store.read_manifest(&v.id)?.1;
-            let sig = SignatureReport::check(&v.id, &sigs, &trust);
-            let tag_check = match reference.resolve(&store)?.tag {
-                Some(t) if !trust.is_empty() => {
-                    Some(t.verify(trust.keys()).map_err(|e| e.to_string()))
-                }
-                _ => None,
-            };
-            let failed = matches!(sig.verified, Some(Err(_))) || matches!(tag_check, Some(Err(_)));
-            show(cli, &v, &sig, tag_check)?;
-            if failed {
+            // Show reports signatures that do not verify instead of refusing the version.
+            let v = reference.inspect(&store, &trust)?;
+            show(cli, &v)?;
+            if matches!(v.signatures.verified, Some(Err(_))) || matches!(v.tag, Some(Err(_))) {
                 return Ok(ExitCode::from(EXIT_INTEGRITY));
             }
         }
@@ -451,13 +442,10 @@ fn volumes(cli: &Cli, store: &Store) -> Result<()> {
     Ok(())
 }
 
-fn show(
-    cli: &Cli,
-    v: &OpenedVersion,
-    sig: &SignatureReport,
-    tag_check: Option<Result<tinycdn_core::KeyId, String>>,
-) -> Result<()> {
+fn show(cli: &Cli, v: &OpenedVersion) -> Result<()> {
     let m = &v.manifest;
+    let sig = &v.signatures;
+    let tag_check = &v.tag;
     if cli.json {
         let entries: Vec<Value> = m
             .entries

@@ -104,7 +104,10 @@ impl CheckoutRecord {
 
 /// The store's writer lock; released when dropped (or when the process dies).
 #[derive(Debug)]
-pub struct StoreLock(#[allow(dead_code)] Option<std::fs::File>);
+pub struct StoreLock {
+    /// The locked file, held only so that dropping the guard unlocks it (`None`: no lock needed).
+    _file: Option<std::fs::File>,
+}
 
 /// A tinycdn store over some backend.
 #[derive(Debug)]
@@ -196,7 +199,7 @@ impl Store {
     /// I/O errors.
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
         let Some(root) = &self.root else {
-            return Ok(StoreLock(None));
+            return Ok(StoreLock { _file: None });
         };
         let path = root.join("lock");
         let file = std::fs::OpenOptions::new()
@@ -216,7 +219,7 @@ impl Store {
                 source: e.into(),
             }
         })?;
-        Ok(StoreLock(Some(file)))
+        Ok(StoreLock { _file: Some(file) })
     }
 
     // ---- file objects ----

@@ -222,11 +222,7 @@ pub fn checkout(
             }
         }
         dirs.sort_by_key(|(_, depth)| std::cmp::Reverse(*depth));
-        for (d, _) in dirs
-            .iter()
-            .map(|(d, depth)| (d, depth))
-            .chain(std::iter::once((&tmp, &0)))
-        {
+        for d in dirs.iter().map(|(d, _)| d).chain(std::iter::once(&tmp)) {
             fs::set_permissions(d, fs::Permissions::from_mode(0o555))
                 .map_err(VolumeError::io("set permissions of", d))?;
         }

@@ -74,15 +74,18 @@ pub struct PublishReport {
     pub new_bytes: u64,
 }
 
+/// A regular file of the source tree, still to be read.
+struct SourceFile {
+    path: VolumePath,
+    abs: PathBuf,
+    mode: u32,
+    size: u64,
+}
+
 enum Item {
     Dir(Entry),
     Symlink(Entry),
-    File {
-        path: VolumePath,
-        abs: PathBuf,
-        mode: u32,
-        size: u64,
-    },
+    File(SourceFile),
 }
 
 fn source_err(path: &Path) -> impl FnOnce(std::io::Error) -> VolumeError + '_ {
@@ -150,12 +153,12 @@ fn walk(root: &Path) -> Result<Vec<Item>, VolumeError> {
                     kind: EntryKind::Symlink { target },
                 }));
             } else if ft.is_file() {
-                items.push(Item::File {
+                items.push(Item::File(SourceFile {
                     path,
                     abs,
                     mode,
                     size: m.len(),
-                });
+                }));
             } else {
                 use std::os::unix::fs::FileTypeExt;
                 let what = if ft.is_socket() {
@@ -426,46 +429,33 @@ pub fn publish(
                 symlinks += 1;
                 entries.push(e);
             }
-            Item::File {
-                path,
-                abs,
-                mode,
-                size,
-            } => files.push((path, abs, mode, size)),
+            Item::File(f) => files.push(f),
         }
     }
-    let total: u64 = files.iter().map(|f| f.3).sum();
-    progress.start("publishing", total);
-    // Largest first, so one big file does not start last and run alone.
-    let mut order: Vec<usize> = (0..files.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(files[i].3));
-    let counters = Counters::default();
-    let contents: Vec<(usize, FileContent)> = order
-        .par_iter()
-        .map(|&i| {
-            let exec = files[i].2 & 0o111 != 0;
-            ingest(store, &chunker, &files[i].1, exec, &counters, progress).map(|c| (i, c))
-        })
-        .collect::<Result<_, _>>()?;
-    progress.finish();
-    let mut logical = 0u64;
     let file_count = files.len() as u64;
-    let mut by_index: Vec<Option<FileContent>> = vec![None; files.len()];
-    for (i, c) in contents {
-        logical += c.size;
-        by_index[i] = Some(c);
-    }
-    for ((path, _, mode, _), content) in files.into_iter().zip(by_index) {
-        let content = content.ok_or_else(|| VolumeError::Unsupported {
-            path: PathBuf::from(path.as_str()),
-            why: "was not read".into(),
-        })?;
-        entries.push(Entry {
-            path,
-            mode,
-            kind: EntryKind::File(content),
-        });
-    }
+    progress.start("publishing", files.iter().map(|f| f.size).sum());
+    // Largest first, so one big file does not start last and run alone.
+    files.sort_by_key(|f| std::cmp::Reverse(f.size));
+    let counters = Counters::default();
+    let file_entries: Vec<Entry> = files
+        .into_par_iter()
+        .map(|f| {
+            let exec = f.mode & 0o111 != 0;
+            let content = ingest(store, &chunker, &f.abs, exec, &counters, progress)?;
+            Ok(Entry {
+                path: f.path,
+                mode: f.mode,
+                kind: EntryKind::File(content),
+            })
+        })
+        .collect::<Result<_, VolumeError>>()?;
+    progress.finish();
+    // Sizes as read, which may differ from the walk's if a file changed in between.
+    let logical: u64 = file_entries
+        .iter()
+        .filter_map(|e| e.file().map(|f| f.size))
+        .sum();
+    entries.extend(file_entries);
 
     let (number, parent_id) = match parent {
         Some((n, id)) => (n + 1, Some(id)),

@@ -120,16 +120,13 @@ impl Reference {
         })
     }
 
-    /// Resolves and reads the version, checking signatures of the manifest and of the tag it was
-    /// reached through against `trust` (when trust is given, both must verify).
+    /// Resolves and reads the version and checks the signatures of its manifest and of the tag it
+    /// was reached through against `trust`, reporting rather than refusing what does not verify.
     ///
     /// # Errors
-    /// Resolution, store or signature errors.
-    pub fn open(&self, store: &Store, trust: &Trust) -> Result<OpenedVersion, VolumeError> {
+    /// Resolution and store errors.
+    pub fn inspect(&self, store: &Store, trust: &Trust) -> Result<OpenedVersion, VolumeError> {
         let resolved = self.resolve(store)?;
-        if let (Some(tag), false) = (&resolved.tag, trust.is_empty()) {
-            tag.verify(trust.keys())?;
-        }
         let (manifest, sigs) = store.read_manifest(&resolved.id)?;
         if manifest.volume != self.volume {
             return Err(VolumeError::Damaged {
@@ -140,13 +137,30 @@ impl Reference {
                 ),
             });
         }
-        let signatures = SignatureReport::check(&resolved.id, &sigs, trust);
-        signatures.require()?;
+        let tag = match &resolved.tag {
+            Some(t) if !trust.is_empty() => Some(t.verify(trust.keys())),
+            _ => None,
+        };
         Ok(OpenedVersion {
+            signatures: SignatureReport::check(&resolved.id, &sigs, trust),
             id: resolved.id,
             manifest,
-            signatures,
+            tag,
         })
+    }
+
+    /// Resolves and reads the version, refusing it unless the manifest and the tag it was reached
+    /// through are signed by a trusted key (when `trust` names any).
+    ///
+    /// # Errors
+    /// Resolution, store or signature errors.
+    pub fn open(&self, store: &Store, trust: &Trust) -> Result<OpenedVersion, VolumeError> {
+        let version = self.inspect(store, trust)?;
+        if let Some(Err(e)) = &version.tag {
+            return Err(e.clone().into());
+        }
+        version.signatures.require()?;
+        Ok(version)
     }
 }
 

@@ -94,6 +94,9 @@ pub struct OpenedVersion {
     pub id: VersionId,
     /// The manifest.
     pub manifest: Manifest,
-    /// What the signatures say.
+    /// What the manifest's signatures say.
     pub signatures: SignatureReport,
+    /// Whether the tag the version was reached through is signed by a trusted key (`None` when it
+    /// was named by hash or no trust was given).
+    pub tag: Option<Result<KeyId, SignatureError>>,
 }
