@@ -1,0 +1,240 @@
+//! The URL scheme, and rejection of hostile paths.
+//!
+//! ```text
+//! /v/VOLUME@REF/PATH   a file of a volume version (REF: a tag or a version-hash prefix)
+//! /m/VERSION           a manifest's canonical bytes, by version id (64 hex)
+//! /s/VERSION           the manifest's signature set
+//! /t/VOLUME/TAG        a signed tag record
+//! /o/FILE[.x]          a file object by its BLAKE3 (64 hex; `.x`: the executable copy);
+//!                      edges fill chunks from it with Range requests
+//! /metrics             Prometheus metrics
+//! /healthz             liveness
+//! ```
+//! Every segment is percent-decoded on its own and must be UTF-8 (so overlong encodings fail);
+//! a decoded segment may not contain `/`, and the file path must pass the volume path rules (no
+//! `.`/`..`, backslash, NUL, control or invisible characters). Anything else is a 400.
+
+use percent_encoding::percent_decode_str;
+use thiserror::Error;
+use tinycdn_core::names::{TagName, VolumeName, VolumePath};
+use tinycdn_core::{FileId, NameError, VersionId};
+
+/// Longest request target accepted (bytes, before decoding).
+pub const MAX_TARGET: usize = 8192;
+
+/// A request target tinycdn serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A file of a volume version.
+    File {
+        /// The volume.
+        volume: VolumeName,
+        /// A tag or version-hash prefix.
+        reference: String,
+        /// The path inside the volume.
+        path: VolumePath,
+    },
+    /// Manifest bytes.
+    Manifest(VersionId),
+    /// A manifest's signature set.
+    Signatures(VersionId),
+    /// A signed tag.
+    Tag {
+        /// The volume.
+        volume: VolumeName,
+        /// The tag.
+        tag: TagName,
+    },
+    /// A file object.
+    Object {
+        /// The file's hash.
+        id: FileId,
+        /// The executable copy.
+        exec: bool,
+    },
+    /// Prometheus metrics.
+    Metrics,
+    /// Liveness.
+    Health,
+}
+
+/// Why a target was refused (always a 400, except `NotFound`: 404).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// Longer than [`MAX_TARGET`].
+    #[error("the request target is longer than {MAX_TARGET} bytes")]
+    TooLong,
+    /// Not UTF-8 after percent-decoding (overlong encodings included).
+    #[error("the path is not valid UTF-8 once percent-decoded")]
+    NotUtf8,
+    /// A decoded segment holds a `/`, or the target has empty segments.
+    #[error("the path has an encoded '/' or an empty segment")]
+    BadSegment,
+    /// A name or path rule was broken.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A hash is not 64 hex digits.
+    #[error("{0:?} is not a 64-digit hex hash")]
+    BadHash(String),
+    /// No such route.
+    #[error("no such resource")]
+    NotFound,
+}
+
+impl RouteError {
+    /// The HTTP status for this error.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        if matches!(self, Self::NotFound) {
+            404
+        } else {
+            400
+        }
+    }
+}
+
+fn decode(segment: &str) -> Result<String, RouteError> {
+    let s = percent_decode_str(segment)
+        .decode_utf8()
+        .map_err(|_| RouteError::NotUtf8)?
+        .into_owned();
+    if s.is_empty() || s.contains('/') {
+        return Err(RouteError::BadSegment);
+    }
+    Ok(s)
+}
+
+fn hash<T: std::str::FromStr>(s: &str) -> Result<T, RouteError> {
+    if s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        s.parse().map_err(|_| RouteError::BadHash(s.to_owned()))
+    } else {
+        Err(RouteError::BadHash(s.to_owned()))
+    }
+}
+
+/// Parses a request target (path and optional query; the query is ignored here).
+///
+/// # Errors
+/// [`RouteError`] for hostile or unknown targets.
+pub fn parse(target: &str) -> Result<Route, RouteError> {
+    if target.len() > MAX_TARGET {
+        return Err(RouteError::TooLong);
+    }
+    let path = target.split_once('?').map_or(target, |(p, _)| p);
+    let rest = path.strip_prefix('/').ok_or(RouteError::BadSegment)?;
+    let raw: Vec<&str> = rest.split('/').collect();
+    let segments: Vec<String> = raw.iter().map(|s| decode(s)).collect::<Result<_, _>>()?;
+    let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match seg.as_slice() {
+        ["metrics"] => Ok(Route::Metrics),
+        ["healthz"] => Ok(Route::Health),
+        ["m", id] => Ok(Route::Manifest(hash(id)?)),
+        ["s", id] => Ok(Route::Signatures(hash(id)?)),
+        ["t", volume, tag] => Ok(Route::Tag {
+            volume: VolumeName::new(volume)?,
+            tag: TagName::new(tag)?,
+        }),
+        ["o", name] => match name.strip_suffix(".x") {
+            Some(h) => Ok(Route::Object {
+                id: hash(h)?,
+                exec: true,
+            }),
+            None => Ok(Route::Object {
+                id: hash(name)?,
+                exec: false,
+            }),
+        },
+        ["v", vref, path @ ..] if !path.is_empty() => {
+            let (volume, reference) = vref.split_once('@').ok_or(RouteError::NotFound)?;
+            if reference.is_empty() {
+                return Err(RouteError::NotFound);
+            }
+            Ok(Route::File {
+                volume: VolumeName::new(volume)?,
+                reference: reference.to_owned(),
+                path: VolumePath::new(&path.join("/"))?,
+            })
+        }
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn routes() {
+        let h = "ab".repeat(32);
+        assert_eq!(parse("/metrics"), Ok(Route::Metrics));
+        assert!(matches!(parse(&format!("/m/{h}")), Ok(Route::Manifest(_))));
+        assert!(matches!(
+            parse(&format!("/o/{h}.x")),
+            Ok(Route::Object { exec: true, .. })
+        ));
+        match parse("/v/site-media@stable/img/hero%20shot.jpg?w=300") {
+            Ok(Route::File {
+                volume,
+                reference,
+                path,
+            }) => {
+                assert_eq!(volume.as_str(), "site-media");
+                assert_eq!(reference, "stable");
+                assert_eq!(path.as_str(), "img/hero shot.jpg");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A Cyrillic volume name, percent-encoded, decodes to a valid single-script name.
+        match parse("/v/%D1%84%D0%BE%D1%82%D0%BE@v1/a.jpg") {
+            Ok(Route::File { volume, .. }) => assert_eq!(volume.as_str(), "фото"),
+            other => panic!("{other:?}"),
+        }
+        // A mixed-script one is refused.
+        assert!(matches!(
+            parse("/v/m%D0%B5dia@v1/a.jpg"),
+            Err(RouteError::Name(_))
+        ));
+    }
+
+    #[test]
+    fn hostile_paths_are_400() {
+        for t in [
+            "/v/media@stable/../etc/passwd",
+            "/v/media@stable/%2e%2e/etc/passwd",
+            "/v/media@stable/img/%2E%2E/%2e%2e/x",
+            "/v/media@stable/a%2fb",
+            "/v/media@stable/a%5c..%5cb",
+            "/v/media@stable/a\\b",
+            "/v/media@stable/%c0%ae%c0%ae/x",
+            "/v/media@stable/a%00b",
+            "/v/media@stable//x",
+            "/v/media@stable/./x",
+            "/v/media@stable/%e2%80%aex",
+            "relative",
+        ] {
+            let err = parse(t).expect_err(t);
+            assert_eq!(err.status(), 400, "{t}: {err}");
+        }
+        assert_eq!(parse("/nope").map_err(|e| e.status()), Err(404));
+        assert_eq!(
+            parse(&format!("/v/a@b/{}", "x".repeat(MAX_TARGET))),
+            Err(RouteError::TooLong)
+        );
+        assert!(parse(&format!("/m/{}", "AB".repeat(32))).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_file_paths_never_escape(target in "/v/[a-z]{1,5}@[a-z]{1,5}/[a-z%./\\\\0-9A-F]{1,30}") {
+            if let Ok(Route::File { path, .. }) = parse(&target) {
+                prop_assert!(path.as_str().split('/').all(|c| c != ".." && c != "." && !c.is_empty()));
+                prop_assert!(!path.as_str().contains('\\'));
+            }
+        }
+    }
+}
