@@ -123,6 +123,20 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         keep: usize,
     },
+    /// Serve the store over HTTP as an origin (HTTP/1.1 and h2c on one port).
+    Serve {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: String,
+        /// Connections served at once; more are closed at accept.
+        #[arg(long, default_value_t = 10_000)]
+        max_connections: usize,
+        /// Seconds a client has to send a request head.
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+    },
     /// Logical bytes, physical bytes and the duplication factor.
     Stats {
         #[command(flatten)]

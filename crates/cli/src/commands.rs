@@ -322,6 +322,39 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 );
             }
         }
+        Command::Serve {
+            store,
+            listen,
+            max_connections,
+            header_timeout,
+        } => {
+            let store = open_store(&store.store)?;
+            let limits = tinycdn_server::Limits {
+                max_connections: *max_connections,
+                header_timeout: std::time::Duration::from_secs(*header_timeout),
+                ..tinycdn_server::Limits::default()
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(listen.as_str())
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                let addr = listener.local_addr()?;
+                out!("http://{addr}");
+                std::io::stdout().flush()?;
+                eprintln!(
+                    "serving {} as an origin on http://{addr}",
+                    store
+                        .root()
+                        .map_or_else(|| "store".into(), |p| p.display().to_string())
+                );
+                tinycdn_server::serve(listener, tinycdn_server::Origin::new(store), limits).await?;
+                anyhow::Ok(())
+            })?;
+        }
         Command::Stats { store } => {
             let s = stats(&open_store(&store.store)?)?;
             if cli.json {

@@ -1,0 +1,86 @@
+//! Response bodies: small ones in memory, large ones streamed from an object file.
+
+use std::io::SeekFrom;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Channel, Empty, Full};
+use tinycdn_http::multipart::Segment;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// The body type of every response.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Bytes read from a file per frame.
+const FRAME: usize = 256 * 1024;
+
+/// An empty body.
+#[must_use]
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// A body held in memory.
+#[must_use]
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A body that streams `segments` (literal bytes and ranges of `file`) in order.
+#[must_use]
+pub fn file_segments(file: PathBuf, segments: Vec<Segment>) -> Body {
+    let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(4);
+    tokio::spawn(async move {
+        let mut f = match tokio::fs::File::open(&file).await {
+            Ok(f) => f,
+            Err(e) => {
+                tx.abort(e);
+                return;
+            }
+        };
+        let mut buf = vec![0u8; FRAME];
+        for segment in segments {
+            match segment {
+                Segment::Literal(b) => {
+                    if tx.send_data(Bytes::from(b)).await.is_err() {
+                        return;
+                    }
+                }
+                Segment::Range(r) => {
+                    if let Err(e) = f.seek(SeekFrom::Start(r.start)).await {
+                        tx.abort(e);
+                        return;
+                    }
+                    let mut left = r.len();
+                    while left > 0 {
+                        let want = usize::try_from(left).unwrap_or(FRAME).min(FRAME);
+                        match f.read(&mut buf[..want]).await {
+                            Ok(0) => {
+                                tx.abort(std::io::ErrorKind::UnexpectedEof.into());
+                                return;
+                            }
+                            Ok(n) => {
+                                left -= n as u64;
+                                if tx
+                                    .send_data(Bytes::copy_from_slice(&buf[..n]))
+                                    .await
+                                    .is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                tx.abort(e);
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    body.boxed()
+}

@@ -1,0 +1,12 @@
+//! tinycdn's HTTP server. The origin role serves a store: files of volume versions by
+//! `VOLUME@REF/PATH`, manifests, signatures, tags and raw objects (which edges fill from), with
+//! ranges, conditional requests, strong entity tags and immutable caching for pinned URLs. Every
+//! object is verified against its hash on first use after start, before any of its bytes are sent.
+
+pub mod body;
+pub mod listen;
+pub mod metrics;
+pub mod origin;
+
+pub use listen::{serve, Limits};
+pub use origin::Origin;

@@ -1,0 +1,83 @@
+//! The accept loop: HTTP/1.1 with keep-alive and HTTP/2 (h2c) on one port, with limits against
+//! clients that hold connections open or send oversized headers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::Origin;
+
+/// Limits on what clients may hold or send.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; further ones are closed at accept.
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head (slowloris defence).
+    pub header_timeout: Duration,
+    /// Largest request head, in bytes (at least 8192).
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Serves `origin` on `listener` until the task is dropped.
+///
+/// # Errors
+/// Never returns on its own; accept errors (such as running out of file descriptors) are retried
+/// after a short pause.
+pub async fn serve(
+    listener: TcpListener,
+    origin: Arc<Origin>,
+    limits: Limits,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let origin = origin.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let origin = origin.clone();
+                async move { Ok::<_, Infallible>(origin.handle(req).await) }
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(limits.max_header_bytes.max(8192));
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(permit);
+        });
+    }
+}

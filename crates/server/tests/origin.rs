@@ -1,0 +1,380 @@
+//! The origin role over real sockets on 127.0.0.1, checked byte for byte against the files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use tinycdn_core::chunking::ChunkParams;
+use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::sign::SecretKey;
+use tinycdn_server::{serve, Limits, Origin};
+use tinycdn_store::Store;
+use tinycdn_volume::publish::{publish, PublishOptions};
+use tinycdn_volume::NoProgress;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct Reply {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+}
+
+/// One HTTP/1.1 request on its own connection (`Connection: close`), read to the end.
+async fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8(raw[..split].to_vec()).expect("utf-8 head");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .expect("status line")
+        .split(' ')
+        .nth(1)
+        .expect("code")
+        .parse()
+        .expect("number");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+async fn get(addr: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    request(addr, "GET", target, headers).await
+}
+
+fn media() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-media.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .output()
+        .expect("fetch script");
+    assert!(out.status.success(), "scripts/fetch-media.sh failed");
+    PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store_path: PathBuf,
+    src: PathBuf,
+    version: String,
+    addr: String,
+}
+
+async fn start(limits: Limits) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("clips")).expect("mkdir");
+    std::fs::copy(
+        media().join("video/bigbuckbunny.mp4"),
+        src.join("clips/intro.mp4"),
+    )
+    .expect("copy");
+    std::fs::copy(media().join("images/rocket.jpg"), src.join("hero.jpg")).expect("copy");
+    std::fs::write(src.join("app.css"), "body { margin: 0 }\n").expect("write");
+    let store_path = dir.path().join("store");
+    let store = Store::init(&store_path).expect("init");
+    let key = SecretKey::from_seed([9; 32]);
+    let report = publish(
+        &store,
+        &PublishOptions {
+            source: &src,
+            volume: VolumeName::new("site").expect("valid"),
+            tag: Some(TagName::new("stable").expect("valid")),
+            key: &key,
+            created: 1,
+            chunking: ChunkParams::DEFAULT,
+        },
+        &NoProgress,
+    )
+    .expect("publish");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(serve(listener, Origin::new(store), limits));
+    Fixture {
+        _dir: dir,
+        store_path,
+        src,
+        version: report.version.to_hex(),
+        addr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_ranges_and_conditionals_byte_for_byte() {
+    let f = start(Limits::default()).await;
+    let clip = std::fs::read(f.src.join("clips/intro.mp4")).expect("read");
+    let url = "/v/site@stable/clips/intro.mp4";
+
+    let r = get(&f.addr, url, &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, clip);
+    assert_eq!(r.header("content-type"), "video/mp4");
+    assert_eq!(r.header("accept-ranges"), "bytes");
+    assert_eq!(r.header("x-tinycdn-version"), f.version);
+    assert!(
+        r.header("cache-control").contains("stale-if-error"),
+        "a tag URL is short-lived"
+    );
+    let etag = r.header("etag").to_owned();
+
+    let pinned = get(
+        &f.addr,
+        &format!("/v/site@{}/clips/intro.mp4", f.version),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        pinned.header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(pinned.body, clip);
+
+    let head = request(&f.addr, "HEAD", url, &[]).await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(head.header("content-length"), clip.len().to_string());
+
+    let n = clip.len();
+    for (range, start, end) in [
+        ("bytes=0-0", 0, 0),
+        ("bytes=1000-1999", 1000, 1999),
+        ("bytes=-500", n - 500, n - 1),
+        (&format!("bytes={}-", n - 10) as &str, n - 10, n - 1),
+        ("bytes=300000-99999999", 300_000, n - 1),
+    ] {
+        let r = get(&f.addr, url, &[("Range", range)]).await;
+        assert_eq!(r.status, 206, "{range}");
+        assert_eq!(r.body, clip[start..=end], "{range}");
+        assert_eq!(
+            r.header("content-range"),
+            format!("bytes {start}-{end}/{n}")
+        );
+    }
+
+    // Several ranges: multipart/byteranges, each part byte for byte.
+    let r = get(&f.addr, url, &[("Range", "bytes=0-9, 5000-5099, -16")]).await;
+    assert_eq!(r.status, 206);
+    let ct = r.header("content-type");
+    let boundary = ct.split("boundary=").nth(1).expect("boundary");
+    assert!(ct.starts_with("multipart/byteranges"));
+    assert_eq!(r.header("content-length"), r.body.len().to_string());
+    let delim = format!("--{boundary}");
+    let text = r.body.clone();
+    let mut parts = 0;
+    for (start, end) in [(0, 9), (5000, 5099), (n - 16, n - 1)] {
+        let needle = format!("Content-Range: bytes {start}-{end}/{n}\r\n\r\n");
+        let at = text
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+            .expect("part header");
+        let data = &text[at + needle.len()..at + needle.len() + (end - start + 1)];
+        assert_eq!(data, &clip[start..=end]);
+        parts += 1;
+    }
+    assert_eq!(parts, 3);
+    assert!(text.ends_with(format!("{delim}--\r\n").as_bytes()));
+
+    let r = get(&f.addr, url, &[("Range", &format!("bytes={n}-"))]).await;
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range"), format!("bytes */{n}"));
+    // A Range we do not understand is ignored.
+    assert_eq!(
+        get(&f.addr, url, &[("Range", "bytes=9-1")]).await.status,
+        200
+    );
+    // If-Range with another validator: the whole file.
+    let r = get(
+        &f.addr,
+        url,
+        &[("Range", "bytes=0-9"), ("If-Range", "\"other\"")],
+    )
+    .await;
+    assert_eq!((r.status, r.body.len()), (200, n));
+    let r = get(&f.addr, url, &[("Range", "bytes=0-9"), ("If-Range", &etag)]).await;
+    assert_eq!((r.status, r.body.len()), (206, 10));
+
+    assert_eq!(
+        get(&f.addr, url, &[("If-None-Match", &etag)]).await.status,
+        304
+    );
+    let list = format!("\"x\", {etag}");
+    assert_eq!(
+        get(&f.addr, url, &[("If-None-Match", &list)]).await.status,
+        304
+    );
+    assert_eq!(
+        get(&f.addr, url, &[("If-None-Match", "*")]).await.status,
+        304
+    );
+    assert_eq!(
+        get(&f.addr, url, &[("If-Match", "\"nope\"")]).await.status,
+        412
+    );
+    assert_eq!(get(&f.addr, url, &[("If-Match", &etag)]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_objects_manifests_and_tags() {
+    let f = start(Limits::default()).await;
+    let m = get(&f.addr, &format!("/m/{}", f.version), &[]).await;
+    assert_eq!(m.status, 200);
+    let manifest = tinycdn_core::manifest::Manifest::from_bytes(&m.body).expect("decodes");
+    assert_eq!(manifest.id().to_hex(), f.version);
+    let clip = manifest
+        .find("clips/intro.mp4")
+        .and_then(|e| e.file())
+        .expect("clip");
+    let c = clip.chunks[1];
+    let offset = u64::from(clip.chunks[0].len);
+    let r = get(
+        &f.addr,
+        &format!("/o/{}", clip.hash),
+        &[(
+            "Range",
+            &format!("bytes={offset}-{}", offset + u64::from(c.len) - 1),
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(
+        tinycdn_core::ChunkId::of(&r.body),
+        c.id,
+        "a chunk fill is one Range request"
+    );
+    let t = get(&f.addr, "/t/site/stable", &[]).await;
+    let tag = tinycdn_core::tag::SignedTag::from_bytes(&t.body).expect("tag");
+    assert_eq!(tag.record.version.to_hex(), f.version);
+    assert!(get(&f.addr, &format!("/s/{}", f.version), &[]).await.status == 200);
+    assert_eq!(
+        get(&f.addr, &format!("/o/{}", "00".repeat(32)), &[])
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_are_refused() {
+    let f = start(Limits::default()).await;
+    for target in [
+        "/v/site@stable/../../etc/passwd",
+        "/v/site@stable/%2e%2e/%2e%2e/etc/passwd",
+        "/v/site@stable/%c0%ae%c0%ae/x",
+        "/v/site@stable/a%5c..%5cb",
+        "/v/s%D0%B5te@stable/hero.jpg",
+    ] {
+        assert_eq!(get(&f.addr, target, &[]).await.status, 400, "{target}");
+    }
+    assert_eq!(
+        get(&f.addr, "/v/site@stable/missing.jpg", &[]).await.status,
+        404
+    );
+    assert_eq!(
+        get(&f.addr, "/v/site@nosuchtag/hero.jpg", &[]).await.status,
+        404
+    );
+    assert_eq!(
+        request(&f.addr, "POST", "/v/site@stable/hero.jpg", &[])
+            .await
+            .status,
+        405
+    );
+    let long = format!("/v/site@stable/{}", "a/".repeat(5000));
+    assert!(matches!(
+        get(&f.addr, &long, &[]).await.status,
+        400 | 414 | 431
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_object_is_never_served() {
+    let f = start(Limits::default()).await;
+    let store = Store::open(&f.store_path).expect("open");
+    let key = store
+        .object_keys()
+        .expect("list")
+        .into_iter()
+        .find(|k| {
+            std::fs::metadata(f.store_path.join(k))
+                .map(|m| m.len() > 100_000)
+                .unwrap_or(false)
+        })
+        .expect("a large object");
+    let path = f.store_path.join(&key);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[5] ^= 1;
+    std::fs::remove_file(&path).expect("rm");
+    std::fs::write(&path, &bytes).expect("corrupt");
+    let id = key.rsplit('/').next().expect("name");
+    let r = get(&f.addr, &format!("/o/{id}"), &[]).await;
+    assert_eq!(r.status, 500);
+    assert!(
+        r.body.starts_with(b"the stored object is corrupt"),
+        "an error, not the bytes"
+    );
+    let metrics = String::from_utf8(get(&f.addr, "/metrics", &[]).await.body).expect("text");
+    assert!(
+        metrics.contains("tinycdn_verification_failures_total{role=\"origin\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_excess_clients_are_cut_off() {
+    let f = start(Limits {
+        max_connections: 1,
+        header_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    })
+    .await;
+    // Slowloris: half a request head, then nothing; the server closes the connection.
+    let mut slow = TcpStream::connect(&f.addr).await.expect("connect");
+    slow.write_all(b"GET /v/site@stable/hero.jpg HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("send");
+    // While it holds the only slot, another connection is closed at once.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut other = TcpStream::connect(&f.addr).await.expect("connect");
+    let _ = other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let got = tokio::time::timeout(Duration::from_secs(5), other.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(got, Ok(Ok(0)) | Ok(Err(_))),
+        "the excess connection gets no answer"
+    );
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the slow client was cut off within the header timeout"
+    );
+    // The slot is free again.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(get(&f.addr, "/healthz", &[]).await.status, 200);
+}
