@@ -84,3 +84,39 @@ pub fn file_segments(file: PathBuf, segments: Vec<Segment>) -> Body {
     });
     body.boxed()
 }
+
+/// A body that sends `segments`, reading each range with a blocking function on the blocking pool
+/// (for backends without local files).
+pub fn blocking_segments<F>(read: F, segments: Vec<Segment>) -> Body
+where
+    F: Fn(tinycdn_http::range::ByteRange) -> std::io::Result<Vec<u8>> + Send + Sync + 'static,
+{
+    let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(4);
+    tokio::spawn(async move {
+        let read = std::sync::Arc::new(read);
+        for segment in segments {
+            let bytes = match segment {
+                Segment::Literal(b) => Ok(b),
+                Segment::Range(r) => {
+                    let read = read.clone();
+                    match tokio::task::spawn_blocking(move || read(r)).await {
+                        Ok(result) => result,
+                        Err(e) => Err(std::io::Error::other(e.to_string())),
+                    }
+                }
+            };
+            match bytes {
+                Ok(b) => {
+                    if tx.send_data(Bytes::from(b)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tx.abort(e);
+                    return;
+                }
+            }
+        }
+    });
+    body.boxed()
+}

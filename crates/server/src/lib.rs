@@ -7,6 +7,7 @@ pub mod body;
 pub mod listen;
 pub mod metrics;
 pub mod origin;
+pub mod respond;
 
-pub use listen::{serve, Limits};
+pub use listen::{serve, Handler, Limits};
 pub use origin::Origin;

@@ -11,7 +11,16 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::Origin;
+use crate::body::Body;
+
+/// Something that answers requests: the origin or an edge.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = hyper::Response<Body>> + Send;
+}
 
 /// Limits on what clients may hold or send.
 #[derive(Debug, Clone, Copy)]
@@ -34,14 +43,14 @@ impl Default for Limits {
     }
 }
 
-/// Serves `origin` on `listener` until the task is dropped.
+/// Serves `handler` on `listener` until the task is dropped.
 ///
 /// # Errors
 /// Never returns on its own; accept errors (such as running out of file descriptors) are retried
 /// after a short pause.
-pub async fn serve(
+pub async fn serve<H: Handler>(
     listener: TcpListener,
-    origin: Arc<Origin>,
+    handler: Arc<H>,
     limits: Limits,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -58,11 +67,11 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let origin = origin.clone();
+        let handler = handler.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let origin = origin.clone();
-                async move { Ok::<_, Infallible>(origin.handle(req).await) }
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler.handle(req).await) }
             });
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder

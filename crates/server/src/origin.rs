@@ -4,14 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tinycdn_core::manifest::Manifest;
 use tinycdn_core::{FileId, VersionId};
 use tinycdn_http::cache_control::{TagPolicy, IMMUTABLE};
-use tinycdn_http::conditional::{self, Precondition};
-use tinycdn_http::multipart::{self, Segment};
-use tinycdn_http::range::{self, ByteRange, RangeOutcome};
+use tinycdn_http::multipart::Segment;
 use tinycdn_http::route::{self, Route};
 use tinycdn_http::EntityTag;
 use tinycdn_store::{Store, StoreError};
@@ -21,6 +19,7 @@ use tinycdn_volume::VolumeError;
 
 use crate::body::{self, Body};
 use crate::metrics::Metrics;
+use crate::respond::{represent, Content, Reply, Representation};
 
 /// The header naming the version a file URL resolved to, so clients can pin it.
 pub const VERSION_HEADER: &str = "x-tinycdn-version";
@@ -37,53 +36,53 @@ pub struct Origin {
     tag_policy: TagPolicy,
 }
 
-/// A response being built: status, headers and body length (for metrics and HEAD).
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Body,
-    len: u64,
-}
-
-impl Reply {
-    fn text(status: StatusCode, text: impl Into<String>) -> Self {
-        let text = text.into();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Self {
-            status,
-            len: text.len() as u64,
-            headers,
-            body: body::full(text),
-        }
-    }
-}
-
-fn value(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-}
-
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// What to serve: an object (or in-memory bytes) with its validators and caching policy.
-struct Representation {
-    etag: EntityTag,
-    media_type: String,
-    cache_control: String,
-    len: u64,
-    source: Source,
-    extra: Vec<(&'static str, String)>,
-}
-
+/// Where an origin's bytes come from.
 enum Source {
     Memory(Bytes),
     Object { id: FileId, exec: bool },
+}
+
+/// The origin's [`Content`]: bytes in memory, an object file streamed from disk, or an object read
+/// through a non-local backend.
+enum OriginContent {
+    Memory(Bytes),
+    File(std::path::PathBuf),
+    Store { store: Arc<Store>, key: String },
+}
+
+impl Content for OriginContent {
+    fn body(self, segments: Vec<Segment>) -> Body {
+        match self {
+            Self::Memory(bytes) => {
+                let mut out = Vec::new();
+                for s in &segments {
+                    match s {
+                        Segment::Literal(b) => out.extend_from_slice(b),
+                        Segment::Range(r) => {
+                            let start = usize::try_from(r.start).unwrap_or(usize::MAX);
+                            let end = usize::try_from(r.end).unwrap_or(usize::MAX);
+                            out.extend_from_slice(bytes.get(start..=end).unwrap_or_default());
+                        }
+                    }
+                }
+                body::full(out)
+            }
+            Self::File(path) => body::file_segments(path, segments),
+            Self::Store { store, key } => body::blocking_segments(
+                move |r| {
+                    store
+                        .backend()
+                        .read_range(
+                            &key,
+                            r.start,
+                            usize::try_from(r.len()).unwrap_or(usize::MAX),
+                        )
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                },
+                segments,
+            ),
+        }
+    }
 }
 
 impl Origin {
@@ -106,7 +105,7 @@ impl Origin {
     }
 
     /// Answers one request.
-    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body> {
+    pub async fn answer<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body> {
         let head = req.method() == Method::HEAD;
         let reply = if req.method() == Method::GET || head {
             self.respond(&req).await
@@ -118,14 +117,7 @@ impl Origin {
         };
         self.metrics
             .response(reply.status.as_u16(), if head { 0 } else { reply.len });
-        let mut resp = Response::new(if head { body::empty() } else { reply.body });
-        *resp.status_mut() = reply.status;
-        *resp.headers_mut() = reply.headers;
-        if !resp.headers().contains_key(header::CONTENT_LENGTH) {
-            resp.headers_mut()
-                .insert(header::CONTENT_LENGTH, value(&reply.len.to_string()));
-        }
-        resp
+        reply.into_response(head)
     }
 
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> T + Send + 'static) -> T {
@@ -184,22 +176,24 @@ impl Origin {
             }
         };
         match rep {
-            Ok(rep) => self.represent(req.headers(), rep).await,
+            Ok((rep, source)) => represent(req.headers(), &rep, self.content(source)),
             Err(reply) => reply,
         }
     }
 
-    async fn manifest_rep(&self, id: VersionId) -> Result<Representation, Reply> {
+    async fn manifest_rep(&self, id: VersionId) -> Result<(Representation, Source), Reply> {
         let m = self.manifest(id).await?;
         let bytes = Bytes::from(m.to_bytes());
-        Ok(Representation {
-            etag: EntityTag::strong(id.to_hex()),
-            media_type: MANIFEST_TYPE.into(),
-            cache_control: IMMUTABLE.into(),
-            len: bytes.len() as u64,
-            source: Source::Memory(bytes),
-            extra: Vec::new(),
-        })
+        Ok((
+            Representation {
+                etag: EntityTag::strong(id.to_hex()),
+                media_type: MANIFEST_TYPE.into(),
+                cache_control: IMMUTABLE.into(),
+                len: bytes.len() as u64,
+                extra: Vec::new(),
+            },
+            Source::Memory(bytes),
+        ))
     }
 
     async fn raw_rep(
@@ -207,22 +201,24 @@ impl Origin {
         key: String,
         media_type: &str,
         cache_control: String,
-    ) -> Result<Representation, Reply> {
+    ) -> Result<(Representation, Source), Reply> {
         let bytes = self
             .blocking(move |s| s.backend().read(&key))
             .await
             .map_err(store_reply)?;
-        Ok(Representation {
-            etag: EntityTag::strong(blake3::hash(&bytes).to_hex().to_string()),
-            media_type: media_type.into(),
-            cache_control,
-            len: bytes.len() as u64,
-            source: Source::Memory(Bytes::from(bytes)),
-            extra: Vec::new(),
-        })
+        Ok((
+            Representation {
+                etag: EntityTag::strong(blake3::hash(&bytes).to_hex().to_string()),
+                media_type: media_type.into(),
+                cache_control,
+                len: bytes.len() as u64,
+                extra: Vec::new(),
+            },
+            Source::Memory(Bytes::from(bytes)),
+        ))
     }
 
-    async fn object_rep(&self, id: FileId, exec: bool) -> Result<Representation, Reply> {
+    async fn object_rep(&self, id: FileId, exec: bool) -> Result<(Representation, Source), Reply> {
         let key = Store::object_key(&id, exec);
         let size = self
             .blocking(move |s| s.backend().size(&key))
@@ -230,17 +226,23 @@ impl Origin {
             .map_err(store_reply)?
             .ok_or_else(|| Reply::text(StatusCode::NOT_FOUND, "no such object\n"))?;
         self.ensure_verified(id, exec).await?;
-        Ok(Representation {
-            etag: EntityTag::strong(id.to_hex()),
-            media_type: "application/octet-stream".into(),
-            cache_control: IMMUTABLE.into(),
-            len: size,
-            source: Source::Object { id, exec },
-            extra: Vec::new(),
-        })
+        Ok((
+            Representation {
+                etag: EntityTag::strong(id.to_hex()),
+                media_type: "application/octet-stream".into(),
+                cache_control: IMMUTABLE.into(),
+                len: size,
+                extra: Vec::new(),
+            },
+            Source::Object { id, exec },
+        ))
     }
 
-    async fn file_rep(&self, r: Reference, path: String) -> Result<Representation, Reply> {
+    async fn file_rep(
+        &self,
+        r: Reference,
+        path: String,
+    ) -> Result<(Representation, Source), Reply> {
         let spec = r.spec.clone();
         let resolve = r.clone();
         let resolved = self
@@ -254,24 +256,26 @@ impl Origin {
         let media_type = file.content.media_type.clone();
         self.ensure_verified(id, exec).await?;
         let pinned = spec.len() == 64 && resolved.id.to_hex() == spec;
-        Ok(Representation {
-            etag: EntityTag::strong(id.to_hex()),
-            media_type,
-            cache_control: if pinned {
-                IMMUTABLE.into()
-            } else {
-                self.tag_policy.header()
+        Ok((
+            Representation {
+                etag: EntityTag::strong(id.to_hex()),
+                media_type,
+                cache_control: if pinned {
+                    IMMUTABLE.into()
+                } else {
+                    self.tag_policy.header()
+                },
+                len: size,
+                extra: vec![
+                    (VERSION_HEADER, resolved.id.to_hex()),
+                    (
+                        "content-location",
+                        format!("/v/{}@{}/{}", r.volume, resolved.id, path_for_url(&path)),
+                    ),
+                ],
             },
-            len: size,
-            source: Source::Object { id, exec },
-            extra: vec![
-                (VERSION_HEADER, resolved.id.to_hex()),
-                (
-                    "content-location",
-                    format!("/v/{}@{}/{}", r.volume, resolved.id, path_for_url(&path)),
-                ),
-            ],
-        })
+            Source::Object { id, exec },
+        ))
     }
 
     async fn manifest(&self, id: VersionId) -> Result<Arc<Manifest>, Reply> {
@@ -324,163 +328,26 @@ impl Origin {
         Ok(())
     }
 
-    async fn represent(&self, req: &HeaderMap, rep: Representation) -> Reply {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ETAG, value(&rep.etag.to_string()));
-        headers.insert(header::CACHE_CONTROL, value(&rep.cache_control));
-        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        for (name, v) in &rep.extra {
-            headers.insert(*name, value(v));
-        }
-        // Only GET and HEAD get here: both are safe methods.
-        match conditional::evaluate(
-            true,
-            header_str(req, header::IF_MATCH),
-            header_str(req, header::IF_NONE_MATCH),
-            &rep.etag,
-        ) {
-            Precondition::Proceed => {}
-            Precondition::NotModified => {
-                return Reply {
-                    status: StatusCode::NOT_MODIFIED,
-                    headers,
-                    body: body::empty(),
-                    len: 0,
-                }
-            }
-            Precondition::Failed => {
-                let mut r = Reply::text(StatusCode::PRECONDITION_FAILED, "precondition failed\n");
-                r.headers.insert(header::ETAG, value(&rep.etag.to_string()));
-                return r;
-            }
-        }
-        let outcome = range::evaluate(
-            header_str(req, header::RANGE),
-            header_str(req, header::IF_RANGE),
-            &rep.etag,
-            rep.len,
-        );
-        match outcome {
-            RangeOutcome::Full => {
-                headers.insert(header::CONTENT_TYPE, value(&rep.media_type));
-                let whole = ByteRange {
-                    start: 0,
-                    end: rep.len.saturating_sub(1),
-                };
-                let segments = if rep.len == 0 {
-                    Vec::new()
-                } else {
-                    vec![Segment::Range(whole)]
-                };
-                self.body(StatusCode::OK, headers, rep, segments, None)
-                    .await
-            }
-            RangeOutcome::Unsatisfiable => {
-                let mut r =
-                    Reply::text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
-                r.headers.insert(
-                    header::CONTENT_RANGE,
-                    value(&format!("bytes */{}", rep.len)),
-                );
-                r.headers.insert(header::ETAG, value(&rep.etag.to_string()));
-                r
-            }
-            RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
-                headers.insert(header::CONTENT_TYPE, value(&rep.media_type));
-                headers.insert(
-                    header::CONTENT_RANGE,
-                    value(&ranges[0].content_range(rep.len)),
-                );
-                let segments = vec![Segment::Range(ranges[0])];
-                self.body(StatusCode::PARTIAL_CONTENT, headers, rep, segments, None)
-                    .await
-            }
-            RangeOutcome::Partial(ranges) => {
-                let boundary = format!("tinycdn-{}", &rep.etag.tag[..rep.etag.tag.len().min(24)]);
-                let plan = multipart::plan(&ranges, rep.len, &rep.media_type, &boundary);
-                headers.insert(header::CONTENT_TYPE, value(&plan.content_type));
-                let len = plan.content_length;
-                self.body(
-                    StatusCode::PARTIAL_CONTENT,
-                    headers,
-                    rep,
-                    plan.segments,
-                    Some(len),
-                )
-                .await
-            }
-        }
-    }
-
-    async fn body(
-        &self,
-        status: StatusCode,
-        mut headers: HeaderMap,
-        rep: Representation,
-        segments: Vec<Segment>,
-        len: Option<u64>,
-    ) -> Reply {
-        let len = len.unwrap_or_else(|| {
-            segments
-                .iter()
-                .map(|s| match s {
-                    Segment::Literal(b) => b.len() as u64,
-                    Segment::Range(r) => r.len(),
-                })
-                .sum()
-        });
-        headers.insert(header::CONTENT_LENGTH, value(&len.to_string()));
-        let body = match rep.source {
-            Source::Memory(bytes) => {
-                let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                for s in &segments {
-                    match s {
-                        Segment::Literal(b) => out.extend_from_slice(b),
-                        Segment::Range(r) => out.extend_from_slice(
-                            &bytes[usize::try_from(r.start).unwrap_or(0)
-                                ..=usize::try_from(r.end).unwrap_or(0)],
-                        ),
-                    }
-                }
-                body::full(out)
-            }
+    fn content(&self, source: Source) -> OriginContent {
+        match source {
+            Source::Memory(b) => OriginContent::Memory(b),
             Source::Object { id, exec } => {
                 let key = Store::object_key(&id, exec);
                 match self.store.backend().local_path(&key) {
-                    Some(path) => body::file_segments(path, segments),
-                    None => {
-                        let read = self
-                            .blocking(move |s| -> Result<Vec<u8>, StoreError> {
-                                let mut out = Vec::new();
-                                for seg in &segments {
-                                    match seg {
-                                        Segment::Literal(b) => out.extend_from_slice(b),
-                                        Segment::Range(r) => {
-                                            out.extend_from_slice(&s.backend().read_range(
-                                                &key,
-                                                r.start,
-                                                usize::try_from(r.len()).unwrap_or(usize::MAX),
-                                            )?)
-                                        }
-                                    }
-                                }
-                                Ok(out)
-                            })
-                            .await;
-                        match read {
-                            Ok(bytes) => body::full(bytes),
-                            Err(e) => return store_reply(e),
-                        }
-                    }
+                    Some(path) => OriginContent::File(path),
+                    None => OriginContent::Store {
+                        store: self.store.clone(),
+                        key,
+                    },
                 }
             }
-        };
-        Reply {
-            status,
-            headers,
-            body,
-            len,
         }
+    }
+}
+
+impl crate::listen::Handler for Origin {
+    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+        self.answer(req).await
     }
 }
 
