@@ -137,6 +137,37 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         header_timeout: u64,
     },
+    /// Run an edge cache in front of origin or parent-edge mirrors.
+    Edge {
+        /// An upstream mirror (`http://HOST:PORT`); repeat for several, best first.
+        #[arg(long = "upstream", value_name = "URL", required = true)]
+        upstreams: Vec<String>,
+        /// A public key file whose signatures on manifests and tags are accepted; repeat for
+        /// several. Required: an edge serves nothing unsigned.
+        #[arg(long, value_name = "FILE", required = true)]
+        trust: Vec<PathBuf>,
+        /// The disk cache directory (survives restarts).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Bound of the disk cache (`20GiB`, `500MB`, bytes).
+        #[arg(long, default_value = "10GiB")]
+        cache_size: String,
+        /// Bound of the memory cache.
+        #[arg(long, default_value = "512MiB")]
+        memory: String,
+        /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Seconds an upstream request may take.
+        #[arg(long, default_value_t = 10)]
+        upstream_timeout: u64,
+        /// Connections served at once; more are closed at accept.
+        #[arg(long, default_value_t = 10_000)]
+        max_connections: usize,
+        /// Seconds a client has to send a request head.
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+    },
     /// Logical bytes, physical bytes and the duplication factor.
     Stats {
         #[command(flatten)]

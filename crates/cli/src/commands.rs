@@ -57,6 +57,65 @@ fn open_version(
     Ok((store, reference, version))
 }
 
+fn limits(max_connections: usize, header_timeout: u64) -> tinycdn_server::Limits {
+    tinycdn_server::Limits {
+        max_connections,
+        header_timeout: std::time::Duration::from_secs(header_timeout),
+        ..tinycdn_server::Limits::default()
+    }
+}
+
+/// Parses `20GiB`, `512MiB`, `500MB`, `4096` (bytes).
+fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("{s:?} is not a size such as 512MiB or 20GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        other => bail!(
+            "unknown size unit {other:?} in {s:?} (use B, KiB, MiB, GiB, TiB or kB, MB, GB, TB)"
+        ),
+    };
+    n.checked_mul(mult)
+        .with_context(|| format!("{s:?} is too large"))
+}
+
+/// Starts a runtime, binds `listen`, prints the URL on stdout and serves what `make` builds
+/// (inside the runtime) until the process is stopped.
+fn run_server<H, F>(listen: &str, what: &str, limits: tinycdn_server::Limits, make: F) -> Result<()>
+where
+    H: tinycdn_server::Handler,
+    F: FnOnce() -> Result<std::sync::Arc<H>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let handler = make()?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        out!("http://{addr}");
+        std::io::stdout().flush()?;
+        eprintln!("{what} on http://{addr}");
+        tinycdn_server::serve(listener, handler, limits).await?;
+        anyhow::Ok(())
+    })
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -329,30 +388,50 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             header_timeout,
         } => {
             let store = open_store(&store.store)?;
-            let limits = tinycdn_server::Limits {
-                max_connections: *max_connections,
-                header_timeout: std::time::Duration::from_secs(*header_timeout),
-                ..tinycdn_server::Limits::default()
-            };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(listen.as_str())
-                    .await
-                    .with_context(|| format!("cannot listen on {listen}"))?;
-                let addr = listener.local_addr()?;
-                out!("http://{addr}");
-                std::io::stdout().flush()?;
-                eprintln!(
-                    "serving {} as an origin on http://{addr}",
-                    store
-                        .root()
-                        .map_or_else(|| "store".into(), |p| p.display().to_string())
-                );
-                tinycdn_server::serve(listener, tinycdn_server::Origin::new(store), limits).await?;
-                anyhow::Ok(())
+            let limits = limits(*max_connections, *header_timeout);
+            let what = format!(
+                "serving {} as an origin",
+                store
+                    .root()
+                    .map_or_else(|| "store".into(), |p| p.display().to_string())
+            );
+            run_server(listen, &what, limits, move || {
+                Ok(tinycdn_server::Origin::new(store))
+            })?;
+        }
+        Command::Edge {
+            upstreams,
+            trust,
+            cache_dir,
+            cache_size,
+            memory,
+            listen,
+            upstream_timeout,
+            max_connections,
+            header_timeout,
+        } => {
+            let trust = Trust::load(trust)?;
+            let disk = parse_size(cache_size)?;
+            let memory = parse_size(memory)?;
+            let upstreams = tinycdn_edge::Upstreams::new(
+                upstreams,
+                std::time::Duration::from_secs(*upstream_timeout),
+            )?;
+            let limits = limits(*max_connections, *header_timeout);
+            let what = format!(
+                "edge in front of {}",
+                upstreams
+                    .mirrors()
+                    .iter()
+                    .map(tinycdn_edge::upstream::Mirror::base)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let cache_dir = cache_dir.clone();
+            run_server(listen, &what, limits, move || -> Result<_> {
+                let cache =
+                    tinycdn_edge::ChunkCache::new(memory, cache_dir.as_deref().map(|d| (d, disk)))?;
+                Ok(tinycdn_edge::Edge::new(upstreams, trust, cache))
             })?;
         }
         Command::Stats { store } => {

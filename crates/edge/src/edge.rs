@@ -1,0 +1,686 @@
+//! The edge role: serves volumes like the origin does, filling chunks from upstream mirrors into a
+//! two-tier cache, and accepting nothing it has not verified: manifests by their id and a trusted
+//! signature, tags by a trusted signature, chunks by their hash.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Channel};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tinycdn_core::manifest::{FileContent, Manifest};
+use tinycdn_core::names::TagName;
+use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
+use tinycdn_core::tag::SignedTag;
+use tinycdn_core::{ChunkId, FileId, VersionId};
+use tinycdn_http::cache_control::{TagPolicy, IMMUTABLE};
+use tinycdn_http::multipart::Segment;
+use tinycdn_http::range::{self, RangeOutcome};
+use tinycdn_http::route::{self, Route};
+use tinycdn_http::EntityTag;
+use tinycdn_server::body::{self, Body};
+use tinycdn_server::respond::{header_str, represent, Content, Reply, Representation};
+use tinycdn_volume::read::find_file;
+use tinycdn_volume::trust::Trust;
+
+use crate::cache::ChunkCache;
+use crate::upstream::{FetchError, Upstreams};
+
+/// Largest manifest, signature set or tag accepted from upstream.
+const MAX_METADATA: u64 = 64 << 20;
+/// Chunks fetched ahead of the one being sent, for sequential reads of clips.
+const PREFETCH: usize = 3;
+
+/// A verified manifest with its canonical bytes and signature set, as served downstream.
+type ManifestEntry = (Arc<Manifest>, Bytes, Bytes);
+/// A verified tag's bytes, the version it names, and when it was fetched.
+type TagEntry = (Bytes, VersionId, Instant);
+
+/// An edge node.
+#[derive(Debug)]
+pub struct Edge {
+    upstreams: Upstreams,
+    trust: Trust,
+    cache: ChunkCache,
+    manifests: Mutex<HashMap<VersionId, ManifestEntry>>,
+    objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
+    tags: Mutex<HashMap<(String, String), TagEntry>>,
+    tag_policy: TagPolicy,
+    responses: [AtomicU64; 6],
+    bytes_served: AtomicU64,
+}
+
+fn fetch_reply(e: &FetchError) -> Reply {
+    match e {
+        FetchError::NotFound { .. } => Reply::text(StatusCode::NOT_FOUND, format!("{e}\n")),
+        _ => Reply::text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+    }
+}
+
+impl Edge {
+    /// An edge filling from `upstreams`, accepting what `trust` signed, caching in `cache`.
+    #[must_use]
+    pub fn new(upstreams: Upstreams, trust: Trust, cache: ChunkCache) -> Arc<Self> {
+        Arc::new(Self {
+            upstreams,
+            trust,
+            cache,
+            manifests: Mutex::new(HashMap::new()),
+            objects: Mutex::new(HashMap::new()),
+            tags: Mutex::new(HashMap::new()),
+            tag_policy: TagPolicy::default(),
+            responses: Default::default(),
+            bytes_served: AtomicU64::new(0),
+        })
+    }
+
+    /// The cache, for its counters.
+    #[must_use]
+    pub fn cache(&self) -> &ChunkCache {
+        &self.cache
+    }
+
+    /// The mirrors.
+    #[must_use]
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// Answers one request.
+    pub async fn answer<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body> {
+        let head = req.method() == Method::HEAD;
+        let reply = if req.method() == Method::GET || head {
+            self.respond(&req).await
+        } else {
+            let mut r = Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+            r.headers
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            r
+        };
+        let class = usize::from(reply.status.as_u16() / 100).min(5);
+        self.responses[class].fetch_add(1, Ordering::Relaxed);
+        if !head {
+            self.bytes_served.fetch_add(reply.len, Ordering::Relaxed);
+        }
+        reply.into_response(head)
+    }
+
+    async fn respond<B>(self: &Arc<Self>, req: &Request<B>) -> Reply {
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let route = match route::parse(target) {
+            Ok(r) => r,
+            Err(e) => {
+                let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                return Reply::text(status, format!("{e}\n"));
+            }
+        };
+        let memory = |bytes: Bytes, etag: String, media: &str, cc: String| {
+            let rep = Representation {
+                etag: EntityTag::strong(etag),
+                media_type: media.to_owned(),
+                cache_control: cc,
+                len: bytes.len() as u64,
+                extra: Vec::new(),
+            };
+            represent(req.headers(), &rep, Memory(bytes))
+        };
+        match route {
+            Route::Health => Reply::text(StatusCode::OK, "ok\n"),
+            Route::Metrics => {
+                let mut r = Reply::text(StatusCode::OK, self.render_metrics());
+                r.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            }
+            Route::Manifest(id) => match self.manifest(id).await {
+                Ok((_, bytes, _)) => memory(
+                    bytes,
+                    id.to_hex(),
+                    "application/vnd.tinycdn.manifest",
+                    IMMUTABLE.into(),
+                ),
+                Err(r) => r,
+            },
+            Route::Signatures(id) => match self.manifest(id).await {
+                Ok((_, _, sigs)) => {
+                    let etag = blake3::hash(&sigs).to_hex().to_string();
+                    memory(
+                        sigs,
+                        etag,
+                        "application/vnd.tinycdn.signatures",
+                        self.tag_policy.header(),
+                    )
+                }
+                Err(r) => r,
+            },
+            Route::Tag { volume, tag } => match self.tag(volume.as_str(), &tag).await {
+                Ok((bytes, _)) => {
+                    let etag = blake3::hash(&bytes).to_hex().to_string();
+                    memory(
+                        bytes,
+                        etag,
+                        "application/vnd.tinycdn.tag",
+                        self.tag_policy.header(),
+                    )
+                }
+                Err(r) => r,
+            },
+            Route::Object { id, exec } => {
+                let file = self
+                    .objects
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&(id, exec))
+                    .cloned();
+                match file {
+                    None => Reply::text(
+                        StatusCode::NOT_FOUND,
+                        "no manifest seen by this edge lists that object\n",
+                    ),
+                    Some(file) => {
+                        let rep = Representation {
+                            etag: EntityTag::strong(id.to_hex()),
+                            media_type: "application/octet-stream".into(),
+                            cache_control: IMMUTABLE.into(),
+                            len: file.size,
+                            extra: Vec::new(),
+                        };
+                        self.serve_chunks(req, &rep, file, exec).await
+                    }
+                }
+            }
+            Route::File {
+                volume,
+                reference,
+                path,
+            } => {
+                let pinned = reference.len() == 64;
+                let id = if pinned {
+                    match reference.parse::<VersionId>() {
+                        Ok(id) => id,
+                        Err(e) => return Reply::text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+                    }
+                } else {
+                    let Ok(tag) = TagName::new(&reference) else {
+                        return Reply::text(
+                            StatusCode::NOT_FOUND,
+                            "an edge resolves tags and full version ids only\n",
+                        );
+                    };
+                    match self.tag(volume.as_str(), &tag).await {
+                        Ok((_, id)) => id,
+                        Err(r) => return r,
+                    }
+                };
+                let (manifest, _, _) = match self.manifest(id).await {
+                    Ok(m) => m,
+                    Err(r) => return r,
+                };
+                if manifest.volume != volume {
+                    return Reply::text(StatusCode::NOT_FOUND, "no such volume version\n");
+                }
+                let file =
+                    match find_file(&manifest, path.as_str(), &format!("{volume}@{reference}")) {
+                        Ok(f) => f,
+                        Err(e) => return Reply::text(StatusCode::NOT_FOUND, format!("{e}\n")),
+                    };
+                let exec = file.exec;
+                let content = Arc::new(file.content.clone());
+                let rep = Representation {
+                    etag: EntityTag::strong(content.hash.to_hex()),
+                    media_type: content.media_type.clone(),
+                    cache_control: if pinned {
+                        IMMUTABLE.into()
+                    } else {
+                        self.tag_policy.header()
+                    },
+                    len: content.size,
+                    extra: vec![("x-tinycdn-version", id.to_hex())],
+                };
+                self.serve_chunks(req, &rep, content, exec).await
+            }
+        }
+    }
+
+    /// Makes sure the first chunk a request needs can be had before committing to a status, so
+    /// that an unreachable upstream gives 502 rather than a truncated 200.
+    async fn serve_chunks<B>(
+        self: &Arc<Self>,
+        req: &Request<B>,
+        rep: &Representation,
+        file: Arc<FileContent>,
+        exec: bool,
+    ) -> Reply {
+        let outcome = range::evaluate(
+            header_str(req.headers(), header::RANGE),
+            header_str(req.headers(), header::IF_RANGE),
+            &rep.etag,
+            rep.len,
+        );
+        let first = match &outcome {
+            RangeOutcome::Full if rep.len > 0 => Some(0),
+            RangeOutcome::Partial(r) => r.first().map(|r| r.start),
+            _ => None,
+        };
+        let conditional = req.headers().contains_key(header::IF_NONE_MATCH);
+        if let (Some(byte), false, false) = (first, conditional, req.method() == Method::HEAD) {
+            if let Some((idx, offset)) = locate(&file, byte) {
+                if let Err(e) = self.chunk(&file, exec, idx, offset).await {
+                    return fetch_reply(&e);
+                }
+            }
+        }
+        represent(
+            req.headers(),
+            rep,
+            Chunks {
+                edge: self.clone(),
+                file,
+                exec,
+            },
+        )
+    }
+
+    /// One verified chunk of a file, from cache or upstream.
+    async fn chunk(
+        &self,
+        file: &FileContent,
+        exec: bool,
+        idx: usize,
+        offset: u64,
+    ) -> Result<Bytes, FetchError> {
+        let c = file.chunks[idx];
+        let path = format!("/o/{}{}", file.hash, if exec { ".x" } else { "" });
+        let len = u64::from(c.len);
+        self.cache
+            .get_or_fill(c.id, async {
+                self.upstreams
+                    .fetch(&path, Some((offset, offset + len - 1)), len, |b| {
+                        b.len() as u64 == len && ChunkId::of(b) == c.id
+                    })
+                    .await
+            })
+            .await
+    }
+
+    fn verify_manifest(&self, id: VersionId, bytes: &[u8], sigs: &[u8]) -> Option<Manifest> {
+        if VersionId::of(bytes) != id {
+            return None;
+        }
+        let m = Manifest::from_bytes(bytes).ok()?;
+        let set = SignatureSet::from_bytes(sigs).ok()?;
+        set.verify(
+            MANIFEST_CONTEXT,
+            id.as_bytes(),
+            self.trust.keys(),
+            "manifest",
+        )
+        .ok()?;
+        Some(m)
+    }
+
+    /// A verified manifest with its bytes and signature set, from memory, disk or upstream.
+    async fn manifest(&self, id: VersionId) -> Result<ManifestEntry, Reply> {
+        if let Some(m) = self
+            .manifests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(m.clone());
+        }
+        let from_disk = self
+            .cache
+            .get_meta(&format!("m/{id}"))
+            .zip(self.cache.get_meta(&format!("s/{id}")))
+            .and_then(|(m, s)| {
+                self.verify_manifest(id, &m, &s)
+                    .map(|man| (man, Bytes::from(m), Bytes::from(s)))
+            });
+        let (manifest, bytes, sigs) = match from_disk {
+            Some(found) => found,
+            None => {
+                let bytes = self
+                    .upstreams
+                    .fetch(&format!("/m/{id}"), None, MAX_METADATA, |b| {
+                        VersionId::of(b) == id
+                    })
+                    .await
+                    .map_err(|e| fetch_reply(&e))?;
+                let sigs = self
+                    .upstreams
+                    .fetch(&format!("/s/{id}"), None, MAX_METADATA, |s| {
+                        self.verify_manifest(id, &bytes, s).is_some()
+                    })
+                    .await
+                    .map_err(|e| fetch_reply(&e))?;
+                let manifest = self.verify_manifest(id, &bytes, &sigs).ok_or_else(|| {
+                    Reply::text(StatusCode::BAD_GATEWAY, "the manifest does not verify\n")
+                })?;
+                self.cache.put_meta(&format!("m/{id}"), &bytes);
+                self.cache.put_meta(&format!("s/{id}"), &sigs);
+                (manifest, bytes, sigs)
+            }
+        };
+        let manifest = Arc::new(manifest);
+        {
+            let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
+            for e in &manifest.entries {
+                if let Some(f) = e.file() {
+                    objects
+                        .entry((f.hash, e.mode & 0o111 != 0))
+                        .or_insert_with(|| Arc::new(f.clone()));
+                }
+            }
+        }
+        let entry = (manifest, bytes, sigs);
+        self.manifests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, entry.clone());
+        Ok(entry)
+    }
+
+    fn verify_tag(&self, volume: &str, tag: &str, bytes: &[u8]) -> Option<VersionId> {
+        let t = SignedTag::from_bytes(bytes).ok()?;
+        (t.record.volume.as_str() == volume && t.record.tag.as_str() == tag).then_some(())?;
+        t.verify(self.trust.keys()).ok()?;
+        Some(t.record.version)
+    }
+
+    /// A verified tag: fresh from memory, else from upstream, else stale within
+    /// `stale-if-error` (from memory or disk) when every upstream fails.
+    async fn tag(&self, volume: &str, tag: &TagName) -> Result<(Bytes, VersionId), Reply> {
+        let key = (volume.to_owned(), tag.to_string());
+        let cached = self
+            .tags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        let fresh = Duration::from_secs(u64::from(self.tag_policy.max_age));
+        if let Some((b, id, at)) = &cached {
+            if at.elapsed() < fresh {
+                return Ok((b.clone(), *id));
+            }
+        }
+        let path = format!("/t/{volume}/{tag}");
+        match self
+            .upstreams
+            .fetch(&path, None, MAX_METADATA, |b| {
+                self.verify_tag(volume, tag.as_str(), b).is_some()
+            })
+            .await
+        {
+            Ok(bytes) => {
+                let id = self
+                    .verify_tag(volume, tag.as_str(), &bytes)
+                    .ok_or_else(|| {
+                        Reply::text(StatusCode::BAD_GATEWAY, "the tag does not verify\n")
+                    })?;
+                self.cache.put_meta(&format!("t/{volume}/{tag}"), &bytes);
+                self.tags
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, (bytes.clone(), id, Instant::now()));
+                Ok((bytes, id))
+            }
+            Err(e) => {
+                let stale = fresh + Duration::from_secs(u64::from(self.tag_policy.stale_if_error));
+                if let Some((b, id, at)) = cached {
+                    if at.elapsed() < stale {
+                        return Ok((b, id));
+                    }
+                }
+                if !matches!(e, FetchError::NotFound { .. }) {
+                    if let Some(b) = self.cache.get_meta(&format!("t/{volume}/{tag}")) {
+                        if let Some(id) = self.verify_tag(volume, tag.as_str(), &b) {
+                            return Ok((Bytes::from(b), id));
+                        }
+                    }
+                }
+                Err(fetch_reply(&e))
+            }
+        }
+    }
+
+    fn render_metrics(&self) -> String {
+        let c = &self.cache.counters;
+        let mut out = String::new();
+        let mut metric = |name: &str, help: &str, kind: &str, lines: Vec<(String, u64)>| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for (labels, v) in lines {
+                out.push_str(&format!("{name}{{role=\"edge\"{labels}}} {v}\n"));
+            }
+        };
+        metric(
+            "tinycdn_responses_total",
+            "Responses sent, by status class.",
+            "counter",
+            (1..6)
+                .map(|i| {
+                    (
+                        format!(",status=\"{i}xx\""),
+                        self.responses[i].load(Ordering::Relaxed),
+                    )
+                })
+                .collect(),
+        );
+        metric(
+            "tinycdn_body_bytes_sent_total",
+            "Body bytes announced in responses.",
+            "counter",
+            vec![(String::new(), self.bytes_served.load(Ordering::Relaxed))],
+        );
+        metric(
+            "tinycdn_cache_chunks_total",
+            "Chunk lookups by outcome.",
+            "counter",
+            vec![
+                (
+                    ",tier=\"memory\",result=\"hit\"".into(),
+                    c.memory_hits.load(Ordering::Relaxed),
+                ),
+                (
+                    ",tier=\"disk\",result=\"hit\"".into(),
+                    c.disk_hits.load(Ordering::Relaxed),
+                ),
+                (
+                    ",tier=\"upstream\",result=\"miss\"".into(),
+                    c.misses.load(Ordering::Relaxed),
+                ),
+            ],
+        );
+        metric(
+            "tinycdn_coalesced_waiters_total",
+            "Requests that waited for another request's fill of the same chunk.",
+            "counter",
+            vec![(String::new(), c.coalesced.load(Ordering::Relaxed))],
+        );
+        metric(
+            "tinycdn_disk_evictions_total",
+            "Chunks evicted from the disk tier.",
+            "counter",
+            vec![(String::new(), c.disk_evictions.load(Ordering::Relaxed))],
+        );
+        metric(
+            "tinycdn_disk_write_errors_total",
+            "Disk-tier writes that failed (the edge kept serving).",
+            "counter",
+            vec![(String::new(), c.disk_write_errors.load(Ordering::Relaxed))],
+        );
+        metric(
+            "tinycdn_cache_bytes",
+            "Bytes held per tier.",
+            "gauge",
+            vec![
+                (",tier=\"memory\"".into(), self.cache.memory_bytes()),
+                (",tier=\"disk\"".into(), self.cache.disk_bytes()),
+            ],
+        );
+        metric(
+            "tinycdn_upstream_fetched_bytes_total",
+            "Verified bytes fetched from upstream.",
+            "counter",
+            vec![(String::new(), self.upstreams.fetched_bytes())],
+        );
+        let mirrors = self.upstreams.mirrors();
+        metric(
+            "tinycdn_verification_failures_total",
+            "Upstream responses whose bytes did not verify, by upstream.",
+            "counter",
+            mirrors
+                .iter()
+                .map(|m| (format!(",upstream=\"{}\"", m.base()), m.lies()))
+                .chain(std::iter::once((
+                    ",upstream=\"disk\"".into(),
+                    c.disk_corrupt.load(Ordering::Relaxed),
+                )))
+                .collect(),
+        );
+        metric(
+            "tinycdn_upstream_healthy",
+            "Whether an upstream is in use (1) or backed off (0).",
+            "gauge",
+            mirrors
+                .iter()
+                .map(|m| {
+                    (
+                        format!(",upstream=\"{}\"", m.base()),
+                        u64::from(m.is_healthy()),
+                    )
+                })
+                .collect(),
+        );
+        metric(
+            "tinycdn_upstream_latency_microseconds",
+            "Smoothed (EWMA) fill latency by upstream.",
+            "gauge",
+            mirrors
+                .iter()
+                .map(|m| (format!(",upstream=\"{}\"", m.base()), m.latency_us()))
+                .collect(),
+        );
+        out
+    }
+}
+
+impl tinycdn_server::Handler for Edge {
+    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+        self.answer(req).await
+    }
+}
+
+/// The chunk holding byte `pos` of a file, and that chunk's offset.
+fn locate(file: &FileContent, pos: u64) -> Option<(usize, u64)> {
+    file.chunk_offsets()
+        .enumerate()
+        .find(|(_, (off, c))| pos < off + u64::from(c.len))
+        .map(|(i, (off, _))| (i, off))
+}
+
+/// Bytes held in memory.
+struct Memory(Bytes);
+
+impl Content for Memory {
+    fn body(self, segments: Vec<Segment>) -> Body {
+        let mut out = Vec::new();
+        for s in segments {
+            match s {
+                Segment::Literal(b) => out.extend_from_slice(&b),
+                Segment::Range(r) => {
+                    let start = usize::try_from(r.start).unwrap_or(usize::MAX);
+                    let end = usize::try_from(r.end).unwrap_or(usize::MAX);
+                    out.extend_from_slice(self.0.get(start..=end).unwrap_or_default());
+                }
+            }
+        }
+        body::full(out)
+    }
+}
+
+/// A file's bytes, chunk by chunk from the cache or upstream, with read-ahead.
+struct Chunks {
+    edge: Arc<Edge>,
+    file: Arc<FileContent>,
+    exec: bool,
+}
+
+impl Content for Chunks {
+    fn body(self, segments: Vec<Segment>) -> Body {
+        let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(4);
+        tokio::spawn(async move {
+            let offsets: Vec<(u64, u32)> = self
+                .file
+                .chunk_offsets()
+                .map(|(off, c)| (off, c.len))
+                .collect();
+            for segment in segments {
+                let range = match segment {
+                    Segment::Literal(b) => {
+                        if tx.send_data(Bytes::from(b)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Segment::Range(r) => r,
+                };
+                let Some((first, _)) = locate(&self.file, range.start) else {
+                    tx.abort(std::io::ErrorKind::UnexpectedEof.into());
+                    return;
+                };
+                let mut pending = VecDeque::new();
+                let mut next = first;
+                let mut idx = first;
+                while idx < offsets.len() && offsets[idx].0 <= range.end {
+                    while pending.len() <= PREFETCH
+                        && next < offsets.len()
+                        && offsets[next].0 <= range.end
+                    {
+                        let (edge, file, exec, off) = (
+                            self.edge.clone(),
+                            self.file.clone(),
+                            self.exec,
+                            offsets[next].0,
+                        );
+                        let n = next;
+                        pending.push_back(tokio::spawn(async move {
+                            edge.chunk(&file, exec, n, off).await
+                        }));
+                        next += 1;
+                    }
+                    let Some(job) = pending.pop_front() else {
+                        break;
+                    };
+                    let bytes = match job.await {
+                        Ok(Ok(b)) => b,
+                        Ok(Err(e)) => {
+                            tx.abort(std::io::Error::other(e.to_string()));
+                            return;
+                        }
+                        Err(e) => {
+                            tx.abort(std::io::Error::other(e.to_string()));
+                            return;
+                        }
+                    };
+                    let (off, len) = offsets[idx];
+                    let from = range.start.saturating_sub(off);
+                    let to = (range.end - off).min(u64::from(len) - 1);
+                    let slice = bytes.slice(
+                        usize::try_from(from).unwrap_or(0)..=usize::try_from(to).unwrap_or(0),
+                    );
+                    if tx.send_data(slice).await.is_err() {
+                        return;
+                    }
+                    idx += 1;
+                }
+            }
+        });
+        body.boxed()
+    }
+}

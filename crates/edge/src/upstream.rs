@@ -1,0 +1,300 @@
+//! Upstream mirrors (origins or parent edges): ranked by health and latency, fetched from with
+//! failover, and never trusted: every response is checked by the caller's verifier before it is
+//! accepted, and a mirror that fails or lies is demoted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::header;
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use thiserror::Error;
+
+/// Why a fetch failed on every mirror.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// No mirror had the resource.
+    #[error("no upstream has {path}")]
+    NotFound {
+        /// The path asked for.
+        path: String,
+    },
+    /// Every mirror failed, timed out or sent bytes that did not verify.
+    #[error("every upstream failed for {path}: {last}")]
+    Exhausted {
+        /// The path asked for.
+        path: String,
+        /// The last failure seen.
+        last: String,
+    },
+    /// An upstream URL is not usable.
+    #[error("invalid upstream URL {0:?}: use http://HOST:PORT")]
+    BadUpstream(String),
+}
+
+/// How an attempt on one mirror ended.
+enum Attempt {
+    Ok(Bytes),
+    NotFound,
+    Failed(String),
+}
+
+/// One mirror and what is known about it.
+#[derive(Debug)]
+pub struct Mirror {
+    base: String,
+    /// Smoothed latency in microseconds (EWMA, alpha 0.3); 0 until first measured.
+    ewma_us: AtomicU64,
+    /// Consecutive failures.
+    failures: AtomicU64,
+    /// Until when the mirror is skipped (unless every mirror is).
+    down_until: Mutex<Option<Instant>>,
+    /// Responses whose bytes did not verify.
+    lies: AtomicU64,
+}
+
+impl Mirror {
+    fn healthy(&self, now: Instant) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none_or(|t| now >= t)
+    }
+
+    fn succeeded(&self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let old = self.ewma_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            us
+        } else {
+            (old * 7 + us * 3) / 10
+        };
+        self.ewma_us.store(new, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
+        *self
+            .down_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn failed(&self) {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        // Back off exponentially: 1 s, 2 s, 4 s … up to a minute.
+        let secs = 1u64 << (n - 1).min(6);
+        *self
+            .down_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Instant::now() + Duration::from_secs(secs.min(60)));
+    }
+
+    /// The mirror's base URL.
+    #[must_use]
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Smoothed latency, microseconds (0: not measured yet).
+    #[must_use]
+    pub fn latency_us(&self) -> u64 {
+        self.ewma_us.load(Ordering::Relaxed)
+    }
+
+    /// Whether the mirror is currently in use.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.healthy(Instant::now())
+    }
+
+    /// Responses from this mirror that failed verification.
+    #[must_use]
+    pub fn lies(&self) -> u64 {
+        self.lies.load(Ordering::Relaxed)
+    }
+}
+
+/// The set of mirrors an edge fills from.
+#[derive(Debug)]
+pub struct Upstreams {
+    mirrors: Vec<Mirror>,
+    client: Client<HttpConnector, Empty<Bytes>>,
+    timeout: Duration,
+    fetched: AtomicU64,
+}
+
+impl Upstreams {
+    /// Mirrors at these base URLs (`http://host:port`), each request bounded by `timeout`.
+    ///
+    /// # Errors
+    /// [`FetchError::BadUpstream`] for a URL that is not plain `http://host:port`.
+    pub fn new(bases: &[String], timeout: Duration) -> Result<Self, FetchError> {
+        let mut mirrors = Vec::new();
+        for b in bases {
+            let base = b.trim_end_matches('/').to_owned();
+            let uri: Uri = base
+                .parse()
+                .map_err(|_| FetchError::BadUpstream(b.clone()))?;
+            if uri.scheme_str() != Some("http")
+                || uri.host().is_none()
+                || uri.path() != "/" && !uri.path().is_empty()
+            {
+                return Err(FetchError::BadUpstream(b.clone()));
+            }
+            mirrors.push(Mirror {
+                base,
+                ewma_us: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                down_until: Mutex::new(None),
+                lies: AtomicU64::new(0),
+            });
+        }
+        if mirrors.is_empty() {
+            return Err(FetchError::BadUpstream(String::new()));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        Ok(Self {
+            mirrors,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout,
+            fetched: AtomicU64::new(0),
+        })
+    }
+
+    /// The mirrors, in configuration order.
+    #[must_use]
+    pub fn mirrors(&self) -> &[Mirror] {
+        &self.mirrors
+    }
+
+    /// Body bytes accepted from upstreams so far.
+    #[must_use]
+    pub fn fetched_bytes(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
+    }
+
+    /// Mirror indices to try, best first: healthy ones by smoothed latency (unmeasured first, so
+    /// each gets measured), then the rest.
+    fn order(&self) -> Vec<usize> {
+        let now = Instant::now();
+        let mut idx: Vec<usize> = (0..self.mirrors.len()).collect();
+        idx.sort_by_key(|&i| {
+            let m = &self.mirrors[i];
+            (!m.healthy(now), m.latency_us())
+        });
+        idx
+    }
+
+    async fn attempt(
+        &self,
+        mirror: &Mirror,
+        path: &str,
+        range: Option<(u64, u64)>,
+        max_len: u64,
+    ) -> Attempt {
+        let uri = format!("{}{path}", mirror.base);
+        let mut req = Request::get(uri.as_str());
+        if let Some((a, b)) = range {
+            req = req.header(header::RANGE, format!("bytes={a}-{b}"));
+        }
+        let Ok(req) = req.body(Empty::new()) else {
+            return Attempt::Failed(format!("cannot build a request for {uri}"));
+        };
+        let fetch = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("{uri}: {e}"))?;
+            let status = resp.status();
+            if status == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let expected = if range.is_some() {
+                StatusCode::PARTIAL_CONTENT
+            } else {
+                StatusCode::OK
+            };
+            if status != expected {
+                return Err(format!("{uri}: status {status}"));
+            }
+            let limit = usize::try_from(max_len).unwrap_or(usize::MAX);
+            let body = Limited::new(resp.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|e| format!("{uri}: body: {e}"))?;
+            Ok(Some(body.to_bytes()))
+        };
+        match tokio::time::timeout(self.timeout, fetch).await {
+            Err(_) => Attempt::Failed(format!("{uri}: timed out after {:?}", self.timeout)),
+            Ok(Err(e)) => Attempt::Failed(e),
+            Ok(Ok(None)) => Attempt::NotFound,
+            Ok(Ok(Some(b))) => Attempt::Ok(b),
+        }
+    }
+
+    /// Fetches `path` (optionally one byte range, inclusive) from the best mirror whose answer
+    /// passes `verify`, trying the others in order. Bodies longer than `max_len` are cut off and
+    /// count as failures. A mirror that answers with bytes that fail `verify` is demoted and
+    /// counted as having lied.
+    ///
+    /// # Errors
+    /// [`FetchError::NotFound`] when every mirror that answered said 404,
+    /// [`FetchError::Exhausted`] otherwise.
+    pub async fn fetch(
+        &self,
+        path: &str,
+        range: Option<(u64, u64)>,
+        max_len: u64,
+        verify: impl Fn(&[u8]) -> bool,
+    ) -> Result<Bytes, FetchError> {
+        let mut last = String::from("no upstream was tried");
+        let mut all_not_found = true;
+        for i in self.order() {
+            let mirror = &self.mirrors[i];
+            let started = Instant::now();
+            match self.attempt(mirror, path, range, max_len).await {
+                Attempt::Ok(bytes) if verify(&bytes) => {
+                    mirror.succeeded(started.elapsed());
+                    self.fetched
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    return Ok(bytes);
+                }
+                Attempt::Ok(_) => {
+                    mirror.lies.fetch_add(1, Ordering::Relaxed);
+                    mirror.failed();
+                    all_not_found = false;
+                    last = format!("{}{path}: the bytes did not verify", mirror.base);
+                }
+                Attempt::NotFound => {
+                    mirror.succeeded(started.elapsed());
+                    last = format!("{}{path}: not found", mirror.base);
+                }
+                Attempt::Failed(e) => {
+                    mirror.failed();
+                    all_not_found = false;
+                    last = e;
+                }
+            }
+        }
+        if all_not_found {
+            Err(FetchError::NotFound {
+                path: path.to_owned(),
+            })
+        } else {
+            Err(FetchError::Exhausted {
+                path: path.to_owned(),
+                last,
+            })
+        }
+    }
+}
