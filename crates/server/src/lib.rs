@@ -8,6 +8,8 @@ pub mod listen;
 pub mod metrics;
 pub mod origin;
 pub mod respond;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use listen::{serve, Handler, Limits};
 pub use origin::Origin;

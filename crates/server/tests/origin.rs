@@ -1,6 +1,5 @@
 //! The origin role over real sockets on 127.0.0.1, checked byte for byte against the files.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -8,64 +7,13 @@ use std::time::Duration;
 use tinycdn_core::chunking::ChunkParams;
 use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::sign::SecretKey;
+use tinycdn_server::testing::{get, request};
 use tinycdn_server::{serve, Limits, Origin};
 use tinycdn_store::Store;
 use tinycdn_volume::publish::{publish, PublishOptions};
 use tinycdn_volume::NoProgress;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-}
-
-/// One HTTP/1.1 request on its own connection (`Connection: close`), read to the end.
-async fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8(raw[..split].to_vec()).expect("utf-8 head");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .expect("status line")
-        .split(' ')
-        .nth(1)
-        .expect("code")
-        .parse()
-        .expect("number");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
-}
-
-async fn get(addr: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-    request(addr, "GET", target, headers).await
-}
 
 fn media() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-media.sh");

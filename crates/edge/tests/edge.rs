@@ -1,0 +1,333 @@
+//! Edges in front of a real origin (and of each other, and of a hostile mirror) on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tinycdn_core::chunking::ChunkParams;
+use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::sign::SecretKey;
+use tinycdn_edge::{ChunkCache, Edge, Upstreams};
+use tinycdn_server::testing::get;
+use tinycdn_server::{serve, Limits, Origin};
+use tinycdn_store::Store;
+use tinycdn_volume::publish::{publish, PublishOptions};
+use tinycdn_volume::trust::Trust;
+use tinycdn_volume::NoProgress;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn media() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-media.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .output()
+        .expect("fetch script");
+    assert!(out.status.success(), "scripts/fetch-media.sh failed");
+    PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
+}
+
+const KEY: [u8; 32] = [5; 32];
+/// Small chunks so that the clip spans many of them.
+const CHUNKS: ChunkParams = ChunkParams {
+    min: 16 << 10,
+    avg: 64 << 10,
+    max: 256 << 10,
+};
+
+struct World {
+    dir: tempfile::TempDir,
+    clip: Vec<u8>,
+    version: String,
+    origin: String,
+    origin_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn listen<H: tinycdn_server::Handler>(
+    h: Arc<H>,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("http://{}", l.local_addr().expect("addr"));
+    (addr, tokio::spawn(serve(l, h, Limits::default())))
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("clips")).expect("mkdir");
+    let clip = std::fs::read(media().join("video/bigbuckbunny.mp4")).expect("clip");
+    std::fs::write(src.join("clips/intro.mp4"), &clip).expect("write");
+    std::fs::write(src.join("app.css"), "body { margin: 0 }\n").expect("write");
+    let store = Store::init(&dir.path().join("store")).expect("init");
+    let r = publish(
+        &store,
+        &PublishOptions {
+            source: &src,
+            volume: VolumeName::new("site").expect("valid"),
+            tag: Some(TagName::new("stable").expect("valid")),
+            key: &SecretKey::from_seed(KEY),
+            created: 1,
+            chunking: CHUNKS,
+        },
+        &NoProgress,
+    )
+    .expect("publish");
+    let (origin, origin_task) = listen(Origin::new(store)).await;
+    World {
+        dir,
+        clip,
+        version: r.version.to_hex(),
+        origin,
+        origin_task,
+    }
+}
+
+fn trust() -> Trust {
+    Trust::from_keys(vec![SecretKey::from_seed(KEY).public()])
+}
+
+async fn edge(upstreams: &[String], cache_dir: Option<&Path>, trust: Trust) -> (String, Arc<Edge>) {
+    let ups = Upstreams::new(upstreams, Duration::from_secs(2)).expect("upstreams");
+    let cache = ChunkCache::new(64 << 20, cache_dir.map(|d| (d, 1 << 30))).expect("cache");
+    let e = Edge::new(ups, trust, cache);
+    let (addr, _) = listen(e.clone()).await;
+    (addr.trim_start_matches("http://").to_owned(), e)
+}
+
+fn counter(e: &Edge) -> (u64, u64, u64) {
+    let c = &e.cache().counters;
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        c.memory_hits.load(Relaxed),
+        c.disk_hits.load(Relaxed),
+        c.misses.load(Relaxed),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_verified_bytes_and_caches_them() {
+    let w = world().await;
+    let (addr, e) = edge(std::slice::from_ref(&w.origin), None, trust()).await;
+    let url = "/v/site@stable/clips/intro.mp4";
+    let r = get(&addr, url, &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, w.clip);
+    assert_eq!(r.header("x-tinycdn-version"), w.version);
+    let fetched = e.upstreams().fetched_bytes();
+    // Again: all from memory, nothing more from upstream.
+    let r = get(&addr, url, &[]).await;
+    assert_eq!(r.body, w.clip);
+    assert_eq!(e.upstreams().fetched_bytes(), fetched);
+    assert!(counter(&e).0 > 0);
+    // Ranges and multipart through the edge, byte for byte.
+    let n = w.clip.len();
+    let r = get(&addr, url, &[("Range", "bytes=100000-100099")]).await;
+    assert_eq!((r.status, &r.body[..]), (206, &w.clip[100_000..100_100]));
+    let r = get(&addr, url, &[("Range", "bytes=-7")]).await;
+    assert_eq!(r.body, w.clip[n - 7..]);
+    let r = get(&addr, url, &[("Range", "bytes=0-1,500000-500001")]).await;
+    assert!(r.header("content-type").starts_with("multipart/byteranges"));
+    assert_eq!(r.header("content-length"), r.body.len().to_string());
+    let etag = r.header("etag").to_owned();
+    assert_eq!(
+        get(&addr, url, &[("If-None-Match", &etag)]).await.status,
+        304
+    );
+    let pinned = get(
+        &addr,
+        &format!("/v/site@{}/clips/intro.mp4", w.version),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        pinned.header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    // Hostile paths never reach upstream.
+    assert_eq!(get(&addr, "/v/site@stable/%2e%2e/x", &[]).await.status, 400);
+    let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text");
+    assert!(metrics
+        .contains("tinycdn_cache_chunks_total{role=\"edge\",tier=\"memory\",result=\"hit\"}"));
+    drop(w.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_fills_only_the_chunks_it_covers_and_misses_coalesce() {
+    let w = world().await;
+    let (addr, e) = edge(std::slice::from_ref(&w.origin), None, trust()).await;
+    let url = "/v/site@stable/clips/intro.mp4";
+    let r = get(&addr, url, &[("Range", "bytes=0-10")]).await;
+    assert_eq!(r.body, w.clip[..=10]);
+    let fetched = e.upstreams().fetched_bytes();
+    assert!(
+        fetched < 300 << 10,
+        "a small range fetched {fetched} bytes: only its chunk and a little read-ahead"
+    );
+    // Eight concurrent cold readers of the whole clip: each chunk filled once.
+    let w2 = world().await;
+    let (addr2, e2) = edge(std::slice::from_ref(&w2.origin), None, trust()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let addr2 = addr2.clone();
+        tasks.push(tokio::spawn(async move {
+            get(&addr2, "/v/site@stable/clips/intro.mp4", &[])
+                .await
+                .body
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), w2.clip);
+    }
+    let fetched = e2.upstreams().fetched_bytes() as usize;
+    assert!(
+        fetched < w2.clip.len() + (64 << 10),
+        "each chunk came from upstream once: {fetched} for {}",
+        w2.clip.len()
+    );
+}
+
+/// A mirror that answers every object request with wrong bytes of the right length, and 404
+/// to everything else.
+async fn liar() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("http://{}", l.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let range = req
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("range: bytes=")
+                            .or_else(|| l.strip_prefix("Range: bytes="))
+                    })
+                    .and_then(|r| r.trim().split_once('-'))
+                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+                let resp = match (req.starts_with("GET /o/"), range) {
+                    (true, Some((a, b))) => {
+                        let len = b - a + 1;
+                        let mut head = format!("HTTP/1.1 206 Partial Content\r\nContent-Length: {len}\r\nContent-Range: bytes {a}-{b}/*\r\nConnection: close\r\n\r\n").into_bytes();
+                        head.extend(std::iter::repeat_n(
+                            0x42u8,
+                            usize::try_from(len).unwrap_or(0),
+                        ));
+                        head
+                    }
+                    _ => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = s.write_all(&resp).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_mirror_is_caught_and_demoted() {
+    let w = world().await;
+    let bad = liar().await;
+    let (addr, e) = edge(&[bad.clone(), w.origin.clone()], None, trust()).await;
+    let r = get(&addr, "/v/site@stable/clips/intro.mp4", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, w.clip, "every byte came from the honest mirror");
+    let liar = &e.upstreams().mirrors()[0];
+    assert!(liar.lies() > 0, "the wrong bytes were counted");
+    assert!(!liar.is_healthy(), "the liar is backed off");
+    let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text");
+    assert!(
+        metrics.contains(&format!(
+            "tinycdn_upstream_healthy{{role=\"edge\",upstream=\"{bad}\"}} 0"
+        )),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_signer_gets_nothing_through() {
+    let w = world().await;
+    let other = Trust::from_keys(vec![SecretKey::from_seed([6; 32]).public()]);
+    let (addr, e) = edge(std::slice::from_ref(&w.origin), None, other).await;
+    let r = get(&addr, "/v/site@stable/app.css", &[]).await;
+    assert_eq!(r.status, 502);
+    let r = get(&addr, &format!("/v/site@{}/app.css", w.version), &[]).await;
+    assert_eq!(r.status, 502);
+    assert_eq!(
+        counter(&e),
+        (0, 0, 0),
+        "no chunk was fetched for an unverified manifest"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_edge_serves_pinned_content_from_disk_with_upstream_down() {
+    let w = world().await;
+    let cache = w.dir.path().join("edge-cache");
+    let pinned = format!("/v/site@{}/clips/intro.mp4", w.version);
+    {
+        let (addr, _) = edge(std::slice::from_ref(&w.origin), Some(&cache), trust()).await;
+        assert_eq!(get(&addr, &pinned, &[]).await.body, w.clip);
+        assert_eq!(get(&addr, "/v/site@stable/app.css", &[]).await.status, 200);
+    }
+    w.origin_task.abort();
+    // A new edge on the same cache directory, with the only upstream gone.
+    let (addr, e) = edge(std::slice::from_ref(&w.origin), Some(&cache), trust()).await;
+    let r = get(&addr, &pinned, &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, w.clip);
+    assert!(counter(&e).1 > 0, "served from the disk tier");
+    // The tag is stale-if-error: still served from the verified copy on disk.
+    assert_eq!(get(&addr, "/v/site@stable/app.css", &[]).await.status, 200);
+    // A damaged cache file is dropped, not served: corrupt one and ask again on a fresh edge.
+    for entry in walk(&cache.join("chunks")) {
+        let mut b = std::fs::read(&entry).expect("read");
+        b[0] ^= 1;
+        std::fs::remove_file(&entry).expect("rm");
+        std::fs::write(&entry, &b).expect("write");
+    }
+    let (addr, e) = edge(std::slice::from_ref(&w.origin), Some(&cache), trust()).await;
+    let r = get(&addr, &pinned, &[]).await;
+    assert_eq!(r.status, 502, "nothing verified to serve");
+    assert!(
+        e.cache()
+            .counters
+            .disk_corrupt
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_can_fill_from_another_edge() {
+    let w = world().await;
+    let (regional, _) = edge(std::slice::from_ref(&w.origin), None, trust()).await;
+    let (pop, _) = edge(&[format!("http://{regional}")], None, trust()).await;
+    let r = get(
+        &pop,
+        "/v/site@stable/clips/intro.mp4",
+        &[("Range", "bytes=200000-")],
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, w.clip[200_000..]);
+}
