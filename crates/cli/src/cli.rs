@@ -136,6 +136,12 @@ pub enum Command {
         /// Seconds a client has to send a request head.
         #[arg(long, default_value_t = 10)]
         header_timeout: u64,
+        /// TLS certificate chain (PEM); with `--tls-key`, serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Run an edge cache in front of origin or parent-edge mirrors.
     Edge {
@@ -167,6 +173,12 @@ pub enum Command {
         /// Seconds a client has to send a request head.
         #[arg(long, default_value_t = 10)]
         header_timeout: u64,
+        /// TLS certificate chain (PEM); with `--tls-key`, serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Logical bytes, physical bytes and the duplication factor.
     Stats {

@@ -65,6 +65,16 @@ fn limits(max_connections: usize, header_timeout: u64) -> tinycdn_server::Limits
     }
 }
 
+fn tls_acceptor(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<Option<tinycdn_server::tls::TlsAcceptor>> {
+    match (cert, key) {
+        (Some(c), Some(k)) => Ok(Some(tinycdn_server::tls::acceptor(c, k)?)),
+        _ => Ok(None),
+    }
+}
+
 /// Parses `20GiB`, `512MiB`, `500MB`, `4096` (bytes).
 fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
@@ -93,7 +103,13 @@ fn parse_size(s: &str) -> Result<u64> {
 
 /// Starts a runtime, binds `listen`, prints the URL on stdout and serves what `make` builds
 /// (inside the runtime) until the process is stopped.
-fn run_server<H, F>(listen: &str, what: &str, limits: tinycdn_server::Limits, make: F) -> Result<()>
+fn run_server<H, F>(
+    listen: &str,
+    what: &str,
+    limits: tinycdn_server::Limits,
+    tls: Option<tinycdn_server::tls::TlsAcceptor>,
+    make: F,
+) -> Result<()>
 where
     H: tinycdn_server::Handler,
     F: FnOnce() -> Result<std::sync::Arc<H>>,
@@ -108,10 +124,11 @@ where
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        out!("http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        out!("{scheme}://{addr}");
         std::io::stdout().flush()?;
-        eprintln!("{what} on http://{addr}");
-        tinycdn_server::serve(listener, handler, limits).await?;
+        eprintln!("{what} on {scheme}://{addr}");
+        tinycdn_server::serve(listener, handler, limits, tls).await?;
         anyhow::Ok(())
     })
 }
@@ -386,7 +403,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             listen,
             max_connections,
             header_timeout,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = tls_acceptor(tls_cert.as_deref(), tls_key.as_deref())?;
             let store = open_store(&store.store)?;
             let limits = limits(*max_connections, *header_timeout);
             let what = format!(
@@ -395,7 +415,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     .root()
                     .map_or_else(|| "store".into(), |p| p.display().to_string())
             );
-            run_server(listen, &what, limits, move || {
+            run_server(listen, &what, limits, tls, move || {
                 Ok(tinycdn_server::Origin::new(store))
             })?;
         }
@@ -409,7 +429,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             upstream_timeout,
             max_connections,
             header_timeout,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = tls_acceptor(tls_cert.as_deref(), tls_key.as_deref())?;
             let trust = Trust::load(trust)?;
             let disk = parse_size(cache_size)?;
             let memory = parse_size(memory)?;
@@ -428,7 +451,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     .join(", ")
             );
             let cache_dir = cache_dir.clone();
-            run_server(listen, &what, limits, move || -> Result<_> {
+            run_server(listen, &what, limits, tls, move || -> Result<_> {
                 let cache =
                     tinycdn_edge::ChunkCache::new(memory, cache_dir.as_deref().map(|d| (d, disk)))?;
                 Ok(tinycdn_edge::Edge::new(upstreams, trust, cache))

@@ -745,3 +745,89 @@ fn a_full_disk_fails_cleanly_and_loses_nothing() {
         "no temporary files left"
     );
 }
+
+/// `serve` over TLS (a self-signed certificate made with openssl), checked with curl: HTTP/2 by
+/// ALPN, HTTP/1.1 on request, and a client that does not trust the certificate gets nothing.
+#[test]
+fn serves_https_with_http2() {
+    let dir = setup();
+    let d = dir.path();
+    publish(d, "media", "stable");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .current_dir(d)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut server = bin()
+        .args([
+            "serve",
+            "--store",
+            "store",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("url");
+    let url = format!("{}/v/site-media@stable/images/rocket.jpg", line.trim());
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-s", "-o", "body", "-w", "%{http_version} %{http_code}"])
+            .args(args)
+            .arg(&url)
+            .current_dir(d)
+            .output()
+            .expect("curl runs")
+    };
+    let h2 = curl(&["--cacert", "cert.pem"]);
+    assert_eq!(String::from_utf8_lossy(&h2.stdout), "2 200");
+    assert_eq!(
+        fs::read(d.join("body")).expect("body"),
+        fs::read(d.join("media/images/rocket.jpg")).expect("file")
+    );
+    let h1 = curl(&["--cacert", "cert.pem", "--http1.1"]);
+    assert_eq!(String::from_utf8_lossy(&h1.stdout), "1.1 200");
+    let untrusted = curl(&[]);
+    assert!(
+        !untrusted.status.success(),
+        "a client without the CA refuses the connection"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

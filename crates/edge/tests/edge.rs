@@ -49,7 +49,7 @@ async fn listen<H: tinycdn_server::Handler>(
 ) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = format!("http://{}", l.local_addr().expect("addr"));
-    (addr, tokio::spawn(serve(l, h, Limits::default())))
+    (addr, tokio::spawn(serve(l, h, Limits::default(), None)))
 }
 
 async fn world() -> World {
@@ -330,4 +330,65 @@ async fn an_edge_can_fill_from_another_edge() {
     .await;
     assert_eq!(r.status, 206);
     assert_eq!(r.body, w.clip[200_000..]);
+}
+
+/// The disk tier on a 1 MiB tmpfs (needs root to mount, as in CI): writes fail with ENOSPC, the
+/// edge keeps serving verified bytes from memory and upstream, and leaves no torn cache file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_cache_disk_does_not_stop_serving() {
+    let w = world().await;
+    let mnt = w.dir.path().join("tiny");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a tmpfs"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let ups =
+        Upstreams::new(std::slice::from_ref(&w.origin), Duration::from_secs(2)).expect("upstreams");
+    // The tier believes it has 100 MiB; the filesystem has 1 MiB.
+    let cache = ChunkCache::new(64 << 20, Some((&mnt, 100 << 20))).expect("cache");
+    let e = Edge::new(ups, trust(), cache);
+    let (addr, _) = listen(e.clone()).await;
+    let addr = addr.trim_start_matches("http://").to_owned();
+    let r = get(&addr, "/v/site@stable/clips/intro.mp4", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, w.clip);
+    assert!(
+        e.cache()
+            .counters
+            .disk_write_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0,
+        "the disk filled up"
+    );
+    for f in walk(&mnt.join("chunks")) {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
+        let id: tinycdn_core::ChunkId = name.parse().expect("a chunk name");
+        assert_eq!(
+            tinycdn_core::ChunkId::of(&std::fs::read(&f).expect("read")),
+            id,
+            "no torn cache file"
+        );
+    }
+    assert!(walk(&mnt.join("tmp")).is_empty(), "no temporary files left");
 }

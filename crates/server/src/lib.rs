@@ -10,6 +10,7 @@ pub mod origin;
 pub mod respond;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use listen::{serve, Handler, Limits};
 pub use origin::Origin;

@@ -11,6 +11,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::body::Body;
 
 /// Something that answers requests: the origin or an edge.
@@ -43,7 +45,30 @@ impl Default for Limits {
     }
 }
 
-/// Serves `handler` on `listener` until the task is dropped.
+/// Serves one connection (HTTP/1.1 or HTTP/2, detected from the first bytes) to its end.
+async fn connection<I, H>(io: I, handler: Arc<H>, limits: Limits)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    H: Handler,
+{
+    let service = service_fn(move |req| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(handler.handle(req).await) }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let _ = builder.serve_connection(io, service).await;
+}
+
+/// Serves `handler` on `listener` (over TLS when `tls` is given) until the task is dropped.
 ///
 /// # Errors
 /// Never returns on its own; accept errors (such as running out of file descriptors) are retried
@@ -52,6 +77,7 @@ pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -68,24 +94,19 @@ pub async fn serve<H: Handler>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let handler = handler.clone();
-                async move { Ok::<_, Infallible>(handler.handle(req).await) }
-            });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size(limits.max_header_bytes.max(8192));
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match tls {
+                None => connection(TokioIo::new(stream), handler, limits).await,
+                Some(acceptor) => {
+                    // The handshake counts against the header timeout too.
+                    let accepted =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                    if let Ok(Ok(tls_stream)) = accepted {
+                        connection(TokioIo::new(tls_stream), handler, limits).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }

@@ -62,7 +62,7 @@ async fn start(limits: Limits) -> Fixture {
     .expect("publish");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
-    tokio::spawn(serve(listener, Origin::new(store), limits));
+    tokio::spawn(serve(listener, Origin::new(store), limits, None));
     Fixture {
         _dir: dir,
         store_path,
