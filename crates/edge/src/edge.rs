@@ -22,6 +22,7 @@ use tinycdn_http::range::{self, RangeOutcome};
 use tinycdn_http::route::{self, Route};
 use tinycdn_http::EntityTag;
 use tinycdn_server::body::{self, Body};
+use tinycdn_server::compress;
 use tinycdn_server::respond::{header_str, represent, Content, Reply, Representation};
 use tinycdn_volume::read::find_file;
 use tinycdn_volume::trust::Trust;
@@ -51,6 +52,7 @@ pub struct Edge {
     tag_policy: TagPolicy,
     responses: [AtomicU64; 6],
     bytes_served: AtomicU64,
+    variants: compress::Variants,
 }
 
 fn fetch_reply(e: &FetchError) -> Reply {
@@ -74,6 +76,7 @@ impl Edge {
             tag_policy: TagPolicy::default(),
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
+            variants: compress::Variants::new(64 << 20),
         })
     }
 
@@ -231,7 +234,7 @@ impl Edge {
                     };
                 let exec = file.exec;
                 let content = Arc::new(file.content.clone());
-                let rep = Representation {
+                let mut rep = Representation {
                     etag: EntityTag::strong(content.hash.to_hex()),
                     media_type: content.media_type.clone(),
                     cache_control: if pinned {
@@ -242,6 +245,28 @@ impl Edge {
                     len: content.size,
                     extra: vec![("x-tinycdn-version", id.to_hex())],
                 };
+                if let Some(coding) = compress::negotiate(req.headers(), &rep.media_type, rep.len) {
+                    let load = async {
+                        let mut whole =
+                            Vec::with_capacity(usize::try_from(content.size).unwrap_or(0));
+                        for (i, (off, _)) in content.chunk_offsets().enumerate() {
+                            let b = self
+                                .chunk(&content, exec, i, off)
+                                .await
+                                .map_err(|e| std::io::Error::other(e.to_string()))?;
+                            whole.extend_from_slice(&b);
+                        }
+                        Ok(Bytes::from(whole))
+                    };
+                    return match self.variants.get(content.hash, coding, load).await {
+                        Ok(bytes) => {
+                            let v = compress::variant(&rep, coding, bytes.len() as u64);
+                            represent(req.headers(), &v, Memory(bytes))
+                        }
+                        Err(e) => Reply::text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+                    };
+                }
+                compress::add_vary(&mut rep);
                 self.serve_chunks(req, &rep, content, exec).await
             }
         }

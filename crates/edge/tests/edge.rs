@@ -58,7 +58,7 @@ async fn world() -> World {
     std::fs::create_dir_all(src.join("clips")).expect("mkdir");
     let clip = std::fs::read(media().join("video/bigbuckbunny.mp4")).expect("clip");
     std::fs::write(src.join("clips/intro.mp4"), &clip).expect("write");
-    std::fs::write(src.join("app.css"), "body { margin: 0 }\n").expect("write");
+    std::fs::write(src.join("app.css"), "body { margin: 0 }\n".repeat(200)).expect("write");
     let store = Store::init(&dir.path().join("store")).expect("init");
     let r = publish(
         &store,
@@ -144,6 +144,17 @@ async fn serves_verified_bytes_and_caches_them() {
         pinned.header("cache-control"),
         "public, max-age=31536000, immutable"
     );
+    // A compressible file, compressed at the edge when the client accepts it.
+    let css = get(
+        &addr,
+        "/v/site@stable/app.css",
+        &[("Accept-Encoding", "br")],
+    )
+    .await;
+    assert_eq!((css.status, css.header("content-encoding")), (200, "br"));
+    let mut plain = Vec::new();
+    brotli::BrotliDecompress(&mut &css.body[..], &mut plain).expect("brotli");
+    assert_eq!(plain, "body { margin: 0 }\n".repeat(200).into_bytes());
     // Hostile paths never reach upstream.
     assert_eq!(get(&addr, "/v/site@stable/%2e%2e/x", &[]).await.status, 400);
     let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text");

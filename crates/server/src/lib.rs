@@ -4,6 +4,7 @@
 //! object is verified against its hash on first use after start, before any of its bytes are sent.
 
 pub mod body;
+pub mod compress;
 pub mod listen;
 pub mod metrics;
 pub mod origin;

@@ -18,6 +18,7 @@ use tinycdn_volume::reference::Reference;
 use tinycdn_volume::VolumeError;
 
 use crate::body::{self, Body};
+use crate::compress;
 use crate::metrics::Metrics;
 use crate::respond::{represent, Content, Reply, Representation};
 
@@ -34,6 +35,7 @@ pub struct Origin {
     verified: Mutex<HashSet<(FileId, bool)>>,
     metrics: Metrics,
     tag_policy: TagPolicy,
+    variants: compress::Variants,
 }
 
 /// Where an origin's bytes come from.
@@ -95,6 +97,7 @@ impl Origin {
             verified: Mutex::new(HashSet::new()),
             metrics: Metrics::default(),
             tag_policy: TagPolicy::default(),
+            variants: compress::Variants::new(64 << 20),
         })
     }
 
@@ -175,10 +178,30 @@ impl Origin {
                 self.file_rep(r, path.as_str().to_owned()).await
             }
         };
-        match rep {
-            Ok((rep, source)) => represent(req.headers(), &rep, self.content(source)),
-            Err(reply) => reply,
+        let (mut rep, source) = match rep {
+            Ok(r) => r,
+            Err(reply) => return reply,
+        };
+        if let Source::Object { id, exec } = source {
+            if let Some(coding) = compress::negotiate(req.headers(), &rep.media_type, rep.len) {
+                let key = Store::object_key(&id, exec);
+                let load = self.blocking(move |s| {
+                    s.backend()
+                        .read(&key)
+                        .map(Bytes::from)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                });
+                return match self.variants.get(id, coding, load).await {
+                    Ok(bytes) => {
+                        let v = compress::variant(&rep, coding, bytes.len() as u64);
+                        represent(req.headers(), &v, OriginContent::Memory(bytes))
+                    }
+                    Err(e) => Reply::text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+                };
+            }
+            compress::add_vary(&mut rep);
         }
+        represent(req.headers(), &rep, self.content(source))
     }
 
     async fn manifest_rep(&self, id: VersionId) -> Result<(Representation, Source), Reply> {

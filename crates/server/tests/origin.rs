@@ -43,7 +43,7 @@ async fn start(limits: Limits) -> Fixture {
     )
     .expect("copy");
     std::fs::copy(media().join("images/rocket.jpg"), src.join("hero.jpg")).expect("copy");
-    std::fs::write(src.join("app.css"), "body { margin: 0 }\n").expect("write");
+    std::fs::write(src.join("app.css"), "body { margin: 0 }\n".repeat(200)).expect("write");
     let store_path = dir.path().join("store");
     let store = Store::init(&store_path).expect("init");
     let key = SecretKey::from_seed([9; 32]);
@@ -325,4 +325,63 @@ async fn slow_and_excess_clients_are_cut_off() {
     // The slot is free again.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(get(&f.addr, "/healthz", &[]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressible_files_are_sent_compressed_when_accepted() {
+    let f = start(Limits::default()).await;
+    let css = std::fs::read(f.src.join("app.css")).expect("read");
+    let url = "/v/site@stable/app.css";
+    let r = get(&f.addr, url, &[("Accept-Encoding", "gzip;q=0.5, zstd")]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), "zstd");
+    assert_eq!(r.header("vary"), "accept-encoding");
+    assert!(r.body.len() < css.len() / 4);
+    assert_eq!(
+        zstd::bulk::decompress(&r.body, css.len()).expect("zstd"),
+        css
+    );
+    let etag = r.header("etag").to_owned();
+    assert!(
+        etag.ends_with(".zstd\""),
+        "each variant has its own validator: {etag}"
+    );
+    assert_eq!(
+        get(
+            &f.addr,
+            url,
+            &[("Accept-Encoding", "zstd"), ("If-None-Match", &etag)]
+        )
+        .await
+        .status,
+        304
+    );
+    let plain = get(&f.addr, url, &[]).await;
+    assert_eq!(
+        (plain.header("content-encoding"), plain.body.as_slice()),
+        ("", css.as_slice())
+    );
+    assert_eq!(plain.header("vary"), "accept-encoding");
+    let ranged = get(
+        &f.addr,
+        url,
+        &[("Accept-Encoding", "zstd"), ("Range", "bytes=0-9")],
+    )
+    .await;
+    assert_eq!(
+        (ranged.status, ranged.header("content-encoding")),
+        (206, "")
+    );
+    assert_eq!(ranged.body, css[..10]);
+    let jpeg = get(
+        &f.addr,
+        "/v/site@stable/hero.jpg",
+        &[("Accept-Encoding", "zstd, br, gzip")],
+    )
+    .await;
+    assert_eq!(
+        (jpeg.header("content-encoding"), jpeg.header("vary")),
+        ("", ""),
+        "media is never recompressed"
+    );
 }
