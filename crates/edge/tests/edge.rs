@@ -198,9 +198,26 @@ async fn a_range_fills_only_the_chunks_it_covers_and_misses_coalesce() {
     );
 }
 
+/// How a hostile mirror misbehaves on object requests (everything else gets 404).
+#[derive(Clone, Copy)]
+enum Lie {
+    /// Wrong bytes of the right length.
+    WrongBytes,
+    /// Announces the right length, sends half, closes.
+    Truncated,
+    /// Sends more bytes than the range holds.
+    Oversized,
+    /// Accepts the request and never answers.
+    Stall,
+}
+
 /// A mirror that answers every object request with wrong bytes of the right length, and 404
 /// to everything else.
 async fn liar() -> String {
+    hostile(Lie::WrongBytes).await
+}
+
+async fn hostile(lie: Lie) -> String {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = format!("http://{}", l.local_addr().expect("addr"));
     tokio::spawn(async move {
@@ -221,12 +238,21 @@ async fn liar() -> String {
                     .and_then(|r| r.trim().split_once('-'))
                     .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
                 let resp = match (req.starts_with("GET /o/"), range) {
+                    (true, Some(_)) if matches!(lie, Lie::Stall) => {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        return;
+                    }
                     (true, Some((a, b))) => {
                         let len = b - a + 1;
-                        let mut head = format!("HTTP/1.1 206 Partial Content\r\nContent-Length: {len}\r\nContent-Range: bytes {a}-{b}/*\r\nConnection: close\r\n\r\n").into_bytes();
+                        let (announce, send) = match lie {
+                            Lie::Truncated => (len, len / 2),
+                            Lie::Oversized => (len * 2, len * 2),
+                            Lie::WrongBytes | Lie::Stall => (len, len),
+                        };
+                        let mut head = format!("HTTP/1.1 206 Partial Content\r\nContent-Length: {announce}\r\nContent-Range: bytes {a}-{b}/*\r\nConnection: close\r\n\r\n").into_bytes();
                         head.extend(std::iter::repeat_n(
                             0x42u8,
-                            usize::try_from(len).unwrap_or(0),
+                            usize::try_from(send).unwrap_or(0),
                         ));
                         head
                     }
@@ -402,4 +428,23 @@ async fn a_full_cache_disk_does_not_stop_serving() {
         );
     }
     assert!(walk(&mnt.join("tmp")).is_empty(), "no temporary files left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncating_oversized_and_stalling_mirrors_are_failed_over() {
+    let w = world().await;
+    for lie in [Lie::Truncated, Lie::Oversized, Lie::Stall] {
+        let bad = hostile(lie).await;
+        let (addr, e) = edge(&[bad, w.origin.clone()], None, trust()).await;
+        let r = get(&addr, "/v/site@stable/clips/intro.mp4", &[]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, w.clip, "every byte came from the honest mirror");
+        let bad_mirror = &e.upstreams().mirrors()[0];
+        assert!(!bad_mirror.is_healthy(), "the bad mirror is backed off");
+        assert_eq!(
+            bad_mirror.lies(),
+            0,
+            "its answers failed before verification: no wrong bytes were accepted"
+        );
+    }
 }
