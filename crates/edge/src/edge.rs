@@ -594,6 +594,13 @@ impl Edge {
                 .map(|m| (format!(",upstream=\"{}\"", m.base()), m.latency_us()))
                 .collect(),
         );
+        out.push_str("# HELP tinycdn_fill_seconds Latency of verified fills from upstream.\n# TYPE tinycdn_fill_seconds histogram\n");
+        out.push_str(
+            &self
+                .upstreams
+                .fill_latency
+                .render("tinycdn_fill_seconds", "role=\"edge\""),
+        );
         out
     }
 }

@@ -121,6 +121,54 @@ impl Mirror {
     }
 }
 
+/// Upper bounds (seconds) of the fill latency histogram buckets.
+pub const FILL_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// A Prometheus-style histogram of successful fill latencies.
+#[derive(Debug, Default)]
+pub struct FillHistogram {
+    buckets: [AtomicU64; FILL_BUCKETS.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl FillHistogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, le) in FILL_BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The exposition lines for metric `name` (cumulative buckets, `+Inf`, sum, count).
+    #[must_use]
+    pub fn render(&self, name: &str, labels: &str) -> String {
+        let mut out = String::new();
+        for (i, le) in FILL_BUCKETS.iter().enumerate() {
+            out.push_str(&format!(
+                "{name}_bucket{{{labels},le=\"{le}\"}} {}\n",
+                self.buckets[i].load(Ordering::Relaxed)
+            ));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        out.push_str(&format!("{name}_bucket{{{labels},le=\"+Inf\"}} {count}\n"));
+        out.push_str(&format!(
+            "{name}_sum{{{labels}}} {}\n{name}_count{{{labels}}} {count}\n",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        ));
+        out
+    }
+}
+
 /// The set of mirrors an edge fills from.
 #[derive(Debug)]
 pub struct Upstreams {
@@ -128,6 +176,8 @@ pub struct Upstreams {
     client: Client<HttpConnector, Empty<Bytes>>,
     timeout: Duration,
     fetched: AtomicU64,
+    /// Latency of successful fetches (metadata and chunks).
+    pub fill_latency: FillHistogram,
 }
 
 impl Upstreams {
@@ -167,6 +217,7 @@ impl Upstreams {
             client: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
             fetched: AtomicU64::new(0),
+            fill_latency: FillHistogram::default(),
         })
     }
 
@@ -265,6 +316,7 @@ impl Upstreams {
             match self.attempt(mirror, path, range, max_len).await {
                 Attempt::Ok(bytes) if verify(&bytes) => {
                     mirror.succeeded(started.elapsed());
+                    self.fill_latency.observe(started.elapsed());
                     self.fetched
                         .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     return Ok(bytes);

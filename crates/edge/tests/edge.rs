@@ -160,6 +160,10 @@ async fn serves_verified_bytes_and_caches_them() {
     let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text");
     assert!(metrics
         .contains("tinycdn_cache_chunks_total{role=\"edge\",tier=\"memory\",result=\"hit\"}"));
+    assert!(
+        metrics.contains("tinycdn_fill_seconds_bucket{role=\"edge\",le=\"+Inf\"}"),
+        "{metrics}"
+    );
     drop(w.dir);
 }
 

@@ -251,6 +251,12 @@ async fn hostile_requests_are_refused() {
             .status,
         405
     );
+    let big = "a".repeat(20_000);
+    assert_eq!(
+        get(&f.addr, "/healthz", &[("X-Big", &big)]).await.status,
+        431,
+        "oversized header"
+    );
     let long = format!("/v/site@stable/{}", "a/".repeat(5000));
     assert!(matches!(
         get(&f.addr, &long, &[]).await.status,
