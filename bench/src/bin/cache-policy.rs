@@ -93,7 +93,13 @@ impl Policy for Fifo {
     }
 }
 
-fn stream(objects: usize, requests: usize, skew: f64, scan: bool, seed: u64) -> (Vec<(u64, u64)>, u64) {
+fn stream(
+    objects: usize,
+    requests: usize,
+    skew: f64,
+    scan: bool,
+    seed: u64,
+) -> (Vec<(u64, u64)>, u64) {
     let mut rng = Rng(seed);
     // Media-like sizes: mostly thumbnails, some hero images, a few clips' chunks.
     let sizes: Vec<u64> = (0..objects)
@@ -142,7 +148,11 @@ fn ratio(p: &mut dyn Policy, s: &[(u64, u64)]) -> f64 {
 fn main() {
     println!("| workload | cache / working set | quick_cache | LRU | FIFO |");
     println!("|---|---|---|---|---|");
-    for (name, skew, scan) in [("Zipf 0.8", 0.8, false), ("Zipf 1.0", 1.0, false), ("Zipf 0.8 + one scan", 0.8, true)] {
+    for (name, skew, scan) in [
+        ("Zipf 0.8", 0.8, false),
+        ("Zipf 1.0", 1.0, false),
+        ("Zipf 0.8 + one scan", 0.8, true),
+    ] {
         let (s, working) = stream(20_000, 400_000, skew, scan, 7);
         for frac in [0.05, 0.2] {
             let cap = (working as f64 * frac) as u64;
@@ -152,7 +162,12 @@ fn main() {
                 used: 0,
                 cap,
             };
-            let mut f = Fifo { order: VecDeque::new(), sizes: HashMap::new(), used: 0, cap };
+            let mut f = Fifo {
+                order: VecDeque::new(),
+                sizes: HashMap::new(),
+                used: 0,
+                cap,
+            };
             println!(
                 "| {name} | {:.0}% | {:.1}% | {:.1}% | {:.1}% |",
                 frac * 100.0,

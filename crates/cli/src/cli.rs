@@ -49,6 +49,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Binary deltas between two versions of a file (standalone, for CI pipelines).
+    Delta {
+        #[command(subcommand)]
+        command: DeltaCommand,
+    },
     /// Publish a directory as a new signed version of a volume.
     Publish {
         /// The directory to publish.
@@ -198,5 +203,44 @@ pub enum KeyCommand {
         /// Replace existing files.
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// Which delta method(s) to try.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DeltaMethod {
+    /// Try zstd patch-from and bsdiff, keep the smaller.
+    Auto,
+    /// zstd with the old file as reference prefix.
+    Zstd,
+    /// bsdiff-style suffix-array matching.
+    Bsdiff,
+}
+
+/// Delta commands.
+#[derive(Debug, Subcommand)]
+pub enum DeltaCommand {
+    /// Make a delta that turns OLD into NEW.
+    Create {
+        /// The base file.
+        old: PathBuf,
+        /// The target file.
+        new: PathBuf,
+        /// Where to write the delta.
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+        /// Method(s) to try.
+        #[arg(long, value_enum, default_value = "auto")]
+        method: DeltaMethod,
+    },
+    /// Apply a delta to OLD, writing the verified result.
+    Apply {
+        /// The base file.
+        old: PathBuf,
+        /// The delta.
+        delta: PathBuf,
+        /// Where to write the result.
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
     },
 }

@@ -23,7 +23,7 @@ use tinycdn_volume::reference::Reference;
 use tinycdn_volume::stats::stats;
 use tinycdn_volume::trust::{OpenedVersion, SignatureReport, Trust};
 
-use crate::cli::{Cli, Command, KeyCommand};
+use crate::cli::{Cli, Command, DeltaCommand, DeltaMethod, KeyCommand};
 use crate::output::{bytes, Bar, EXIT_INTEGRITY};
 
 /// `println!` that returns an error instead of panicking when stdout is closed.
@@ -211,6 +211,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Key {
             command: KeyCommand::Generate { out, force },
         } => key_generate(cli, out, *force)?,
+        Command::Delta { command } => return delta(cli, command),
         Command::Publish {
             source,
             store,
@@ -500,6 +501,84 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 );
                 out!("dedup ratio        {:.3}", s.dedup_ratio);
                 out!("duplication factor {:.3}", s.duplication_factor);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn delta(cli: &Cli, command: &DeltaCommand) -> Result<ExitCode> {
+    use tinycdn_delta::Method;
+    match command {
+        DeltaCommand::Create {
+            old,
+            new,
+            out,
+            method,
+        } => {
+            let (base, target) = (read_file(old)?, read_file(new)?);
+            let methods: &[Method] = match method {
+                DeltaMethod::Auto => &[Method::ZstdPatchFrom, Method::Bsdiff],
+                DeltaMethod::Zstd => &[Method::ZstdPatchFrom],
+                DeltaMethod::Bsdiff => &[Method::Bsdiff],
+            };
+            let created = tinycdn_delta::create(&base, &target, methods)?;
+            let encoded = created.delta.to_bytes();
+            write_file_atomic(out, &encoded, 0o644, true)
+                .with_context(|| format!("writing {}", out.display()))?;
+            let ratio = encoded.len() as f64 / target.len().max(1) as f64;
+            if cli.json {
+                print_json(&json!({
+                    "method": created.delta.header.method.name(),
+                    "delta_bytes": encoded.len(),
+                    "target_bytes": target.len(),
+                    "ratio": ratio,
+                    "attempts": created.attempts.iter().map(|a| json!({
+                        "method": a.method.name(), "bytes": a.size, "cpu_seconds": a.time.as_secs_f64(),
+                    })).collect::<Vec<_>>(),
+                }))?;
+            } else {
+                out!(
+                    "{}: {} ({:.2}% of {}) by {}",
+                    out.display(),
+                    bytes(encoded.len() as u64),
+                    ratio * 100.0,
+                    bytes(target.len() as u64),
+                    created.delta.header.method.name()
+                );
+                for a in &created.attempts {
+                    out!(
+                        "  {:<6} {:>12} bytes in {:.3}s",
+                        a.method.name(),
+                        a.size,
+                        a.time.as_secs_f64()
+                    );
+                }
+            }
+        }
+        DeltaCommand::Apply { old, delta, out } => {
+            let (base, patch) = (read_file(old)?, read_file(delta)?);
+            let target = match tinycdn_delta::apply(&base, &patch) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(EXIT_INTEGRITY));
+                }
+            };
+            write_file_atomic(out, &target, 0o644, true)
+                .with_context(|| format!("writing {}", out.display()))?;
+            if cli.json {
+                print_json(&json!({ "target_bytes": target.len(), "verified": true }))?;
+            } else {
+                out!(
+                    "{}: {} (verified)",
+                    out.display(),
+                    bytes(target.len() as u64)
+                );
             }
         }
     }

@@ -831,3 +831,50 @@ fn serves_https_with_http2() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn delta_create_and_apply_round_trip_and_refuse_the_wrong_base() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut x: u64 = 99;
+    let old: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect();
+    let mut new = old.clone();
+    for i in (0..new.len()).step_by(1500) {
+        new[i] ^= 0x5a;
+    }
+    fs::write(d.join("old.bin"), &old).expect("write");
+    fs::write(d.join("new.bin"), &new).expect("write");
+    let made = json(
+        &["delta", "create", "old.bin", "new.bin", "-o", "p.tdelta"],
+        d,
+    );
+    assert!(made["delta_bytes"].as_u64().expect("n") < 60_000, "{made}");
+    assert_eq!(made["attempts"].as_array().expect("attempts").len(), 2);
+    ok(
+        &["delta", "apply", "old.bin", "p.tdelta", "-o", "out.bin"],
+        d,
+    );
+    assert_eq!(fs::read(d.join("out.bin")).expect("read"), new);
+    // The wrong base, a truncated delta: exit 3, and no output file written.
+    let err = fails(
+        &["delta", "apply", "new.bin", "p.tdelta", "-o", "bad.bin"],
+        d,
+        3,
+    );
+    assert!(err.contains("this delta is for base"), "{err}");
+    let patch = fs::read(d.join("p.tdelta")).expect("read");
+    fs::write(d.join("cut.tdelta"), &patch[..patch.len() - 1]).expect("write");
+    fails(
+        &["delta", "apply", "old.bin", "cut.tdelta", "-o", "bad.bin"],
+        d,
+        3,
+    );
+    assert!(!d.join("bad.bin").exists());
+}
