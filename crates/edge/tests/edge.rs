@@ -1,7 +1,6 @@
 //! Edges in front of a real origin (and of each other, and of a hostile mirror) on 127.0.0.1.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,16 +16,6 @@ use tinycdn_volume::trust::Trust;
 use tinycdn_volume::NoProgress;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-fn media() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-media.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("fetch script");
-    assert!(out.status.success(), "scripts/fetch-media.sh failed");
-    PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-}
 
 const KEY: [u8; 32] = [5; 32];
 /// Small chunks so that the clip spans many of them.
@@ -56,7 +45,8 @@ async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
     std::fs::create_dir_all(src.join("clips")).expect("mkdir");
-    let clip = std::fs::read(media().join("video/bigbuckbunny.mp4")).expect("clip");
+    let clip = std::fs::read(tinycdn_store::testing::sample_media().join("video/bigbuckbunny.mp4"))
+        .expect("clip");
     std::fs::write(src.join("clips/intro.mp4"), &clip).expect("write");
     std::fs::write(src.join("app.css"), "body { margin: 0 }\n".repeat(200)).expect("write");
     let store = Store::init(&dir.path().join("store")).expect("init");
@@ -380,26 +370,9 @@ async fn a_full_cache_disk_does_not_stop_serving() {
     let w = world().await;
     let mnt = w.dir.path().join("tiny");
     std::fs::create_dir_all(&mnt).expect("mkdir");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must be able to mount a tmpfs"
-        );
-        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+    let Some(_tmpfs) = tinycdn_store::testing::Tmpfs::mount(&mnt, "1m") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
+    };
     let ups =
         Upstreams::new(std::slice::from_ref(&w.origin), Duration::from_secs(2)).expect("upstreams");
     // The tier believes it has 100 MiB; the filesystem has 1 MiB.

@@ -20,7 +20,7 @@ use tinycdn_volume::VolumeError;
 use crate::body::{self, Body};
 use crate::compress;
 use crate::metrics::Metrics;
-use crate::respond::{represent, Content, Reply, Representation};
+use crate::respond::{refuse_method, represent, Content, Reply, Representation};
 
 /// The header naming the version a file URL resolved to, so clients can pin it.
 pub const VERSION_HEADER: &str = "x-tinycdn-version";
@@ -110,13 +110,9 @@ impl Origin {
     /// Answers one request.
     pub async fn answer<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body> {
         let head = req.method() == Method::HEAD;
-        let reply = if req.method() == Method::GET || head {
-            self.respond(&req).await
-        } else {
-            let mut r = Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
-            r.headers
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            r
+        let reply = match refuse_method(req.method()) {
+            Some(refused) => refused,
+            None => self.respond(&req).await,
         };
         self.metrics
             .response(reply.status.as_u16(), if head { 0 } else { reply.len });

@@ -56,6 +56,18 @@ impl Reply {
     }
 }
 
+/// `None` for GET and HEAD, which tinycdn serves; a 405 naming them for anything else.
+#[must_use]
+pub fn refuse_method(method: &hyper::Method) -> Option<Reply> {
+    if method == hyper::Method::GET || method == hyper::Method::HEAD {
+        return None;
+    }
+    let mut r = Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    r.headers
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    Some(r)
+}
+
 /// A header value from text (invalid characters become `invalid`; callers pass ASCII).
 #[must_use]
 pub fn value(s: &str) -> HeaderValue {

@@ -1,7 +1,6 @@
 //! The origin role over real sockets on 127.0.0.1, checked byte for byte against the files.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tinycdn_core::chunking::ChunkParams;
@@ -14,16 +13,6 @@ use tinycdn_volume::publish::{publish, PublishOptions};
 use tinycdn_volume::NoProgress;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-fn media() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-media.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("fetch script");
-    assert!(out.status.success(), "scripts/fetch-media.sh failed");
-    PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -38,11 +27,15 @@ async fn start(limits: Limits) -> Fixture {
     let src = dir.path().join("src");
     std::fs::create_dir_all(src.join("clips")).expect("mkdir");
     std::fs::copy(
-        media().join("video/bigbuckbunny.mp4"),
+        tinycdn_store::testing::sample_media().join("video/bigbuckbunny.mp4"),
         src.join("clips/intro.mp4"),
     )
     .expect("copy");
-    std::fs::copy(media().join("images/rocket.jpg"), src.join("hero.jpg")).expect("copy");
+    std::fs::copy(
+        tinycdn_store::testing::sample_media().join("images/rocket.jpg"),
+        src.join("hero.jpg"),
+    )
+    .expect("copy");
     std::fs::write(src.join("app.css"), "body { margin: 0 }\n".repeat(200)).expect("write");
     let store_path = dir.path().join("store");
     let store = Store::init(&store_path).expect("init");

