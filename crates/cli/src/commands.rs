@@ -447,7 +447,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 upstreams
                     .mirrors()
                     .iter()
-                    .map(tinycdn_edge::upstream::Mirror::base)
+                    .map(tinycdn_fetch::Mirror::base)
                     .collect::<Vec<_>>()
                     .join(", ")
             );

@@ -30,7 +30,7 @@ use tinycdn_volume::read::find_file;
 use tinycdn_volume::trust::Trust;
 
 use crate::cache::ChunkCache;
-use crate::upstream::{FetchError, Upstreams};
+use tinycdn_fetch::{FetchError, Upstreams};
 
 /// Largest manifest, signature set or tag accepted from upstream.
 const MAX_METADATA: u64 = 64 << 20;

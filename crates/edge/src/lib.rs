@@ -5,8 +5,7 @@
 
 pub mod cache;
 pub mod edge;
-pub mod upstream;
 
 pub use cache::ChunkCache;
 pub use edge::Edge;
-pub use upstream::{FetchError, Upstreams};
+pub use tinycdn_fetch::{FetchError, Upstreams};

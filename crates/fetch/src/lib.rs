@@ -1,6 +1,7 @@
-//! Upstream mirrors (origins or parent edges): ranked by health and latency, fetched from with
-//! failover, and never trusted: every response is checked by the caller's verifier before it is
-//! accepted, and a mirror that fails or lies is demoted.
+//! Fetching from tinycdn mirrors (origins or edges), for edges filling their cache and for nodes
+//! pulling volumes: mirrors are ranked by health and latency, failed over, and never trusted —
+//! every response is checked by the caller's verifier before it is accepted, and a mirror that
+//! fails or lies is demoted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
