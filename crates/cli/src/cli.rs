@@ -128,6 +128,31 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         keep: usize,
     },
+    /// Pull a version from mirrors into the store, fetching only the chunks it lacks.
+    Pull {
+        /// `VOLUME@TAG` or `VOLUME@<64-hex version id>`.
+        reference: String,
+        /// A mirror (`http://HOST:PORT`, origin or edge); repeat for several.
+        #[arg(long = "from", value_name = "URL", required = true)]
+        from: Vec<String>,
+        /// A public key file whose signatures are accepted; repeat for several. Required.
+        #[arg(long, value_name = "FILE", required = true)]
+        trust: Vec<PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Check the version out here afterwards (atomic switch).
+        #[arg(long, value_name = "DEST")]
+        checkout: Option<PathBuf>,
+        /// Keep this many versions per volume afterwards (gc).
+        #[arg(long)]
+        keep: Option<usize>,
+        /// Range requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Seconds a mirror request may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
     /// Serve the store over HTTP as an origin (HTTP/1.1 and h2c on one port).
     Serve {
         #[command(flatten)]

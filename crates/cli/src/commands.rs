@@ -420,6 +420,29 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 Ok(tinycdn_server::Origin::new(store))
             })?;
         }
+        Command::Pull {
+            reference,
+            from,
+            trust,
+            store,
+            checkout: dest,
+            keep,
+            concurrency,
+            timeout,
+        } => {
+            return pull(
+                cli,
+                &bar,
+                reference,
+                from,
+                trust,
+                &store.store,
+                dest.as_deref(),
+                *keep,
+                *concurrency,
+                *timeout,
+            )
+        }
         Command::Edge {
             upstreams,
             trust,
@@ -502,6 +525,95 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 out!("dedup ratio        {:.3}", s.dedup_ratio);
                 out!("duplication factor {:.3}", s.duplication_factor);
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pull(
+    cli: &Cli,
+    bar: &Bar,
+    reference: &str,
+    from: &[String],
+    trust: &[PathBuf],
+    store_path: &Path,
+    dest: Option<&Path>,
+    keep: Option<usize>,
+    concurrency: usize,
+    timeout: u64,
+) -> Result<ExitCode> {
+    let r: Reference = reference.parse()?;
+    let trust = Trust::load(trust)?;
+    let store = std::sync::Arc::new(open_store(store_path)?);
+    let upstreams = std::sync::Arc::new(tinycdn_fetch::Upstreams::new(
+        from,
+        std::time::Duration::from_secs(timeout),
+    )?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(tinycdn_sync::pull(
+        store.clone(),
+        upstreams,
+        &trust,
+        &r.volume,
+        &r.spec,
+        concurrency,
+        bar,
+    ))?;
+    let version = report.version.map(|v| v.to_string()).unwrap_or_default();
+    let checked_out = match dest {
+        Some(d) => {
+            let pinned: Reference = format!("{}@{version}", r.volume).parse()?;
+            let v = pinned.open(&store, &trust)?;
+            Some(checkout(&store, &v, d, bar)?.version_dir)
+        }
+        None => None,
+    };
+    let collected = keep.map(|k| gc(&store, k, bar)).transpose()?;
+    let saved = report.volume_bytes.saturating_sub(report.bytes_transferred);
+    if cli.json {
+        print_json(&json!({
+            "volume": r.volume.as_str(), "version": version, "number": report.number,
+            "already_had": report.already_had,
+            "volume_bytes": report.volume_bytes,
+            "bytes_transferred": report.bytes_transferred,
+            "bytes_saved": saved,
+            "bytes_already_present": report.bytes_already_present,
+            "bytes_from_local_chunks": report.bytes_from_local_chunks,
+            "bytes_from_staging": report.bytes_from_staging,
+            "chunks_fetched": report.chunks_fetched,
+            "requests": report.requests,
+            "checkout": checked_out,
+            "versions_removed": collected.map(|c| c.versions_removed),
+        }))?;
+    } else {
+        out!(
+            "pulled {} version {} ({}){}",
+            r.volume,
+            report.number,
+            &version[..12.min(version.len())],
+            if report.already_had {
+                ", already here"
+            } else {
+                ""
+            }
+        );
+        out!(
+            "  volume {}, transferred {}, saved {}: {} in files already here, {} from local chunks, {} staged by an earlier pull; {} chunks in {} requests",
+            bytes(report.volume_bytes),
+            bytes(report.bytes_transferred),
+            bytes(saved),
+            bytes(report.bytes_already_present),
+            bytes(report.bytes_from_local_chunks),
+            bytes(report.bytes_from_staging),
+            report.chunks_fetched,
+            report.requests
+        );
+        if let Some(d) = checked_out {
+            out!("  checked out at {}", d.display());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -849,3 +849,51 @@ fn delta_create_and_apply_round_trip_and_refuse_the_wrong_base() {
     );
     assert!(!d.join("bad.bin").exists());
 }
+
+/// `pull` from a `serve` process: `--json` reports `bytes_transferred`, `--checkout` switches a
+/// read-only tree, and pulling again moves only the tag.
+#[test]
+fn pull_from_a_served_store_and_check_out() {
+    let dir = setup();
+    let d = dir.path();
+    publish(d, "media", "stable");
+    let mut server = bin()
+        .args(["serve", "--store", "store", "--listen", "127.0.0.1:0"])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut url = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
+        &mut url,
+    )
+    .expect("url");
+    let url = url.trim().to_owned();
+    ok(&["init", "--store", "node"], d);
+    let args = [
+        "pull",
+        "site-media@stable",
+        "--from",
+        &url,
+        "--trust",
+        "pub.key.pub",
+        "--store",
+        "node",
+        "--checkout",
+        "srv/vol",
+    ];
+    let first = json(&args, d);
+    let volume = first["volume_bytes"].as_u64().expect("n");
+    assert!(first["bytes_transferred"].as_u64().expect("n") >= volume);
+    assert_eq!(
+        fs::read(d.join("srv/vol/video/bikes.mp4")).expect("checked out"),
+        fs::read(d.join("media/video/bikes.mp4")).expect("source")
+    );
+    let again = json(&args, d);
+    assert_eq!(again["already_had"], true);
+    assert!(again["bytes_transferred"].as_u64().expect("n") < 1024);
+    let _ = server.kill();
+    let _ = server.wait();
+}

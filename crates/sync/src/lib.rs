@@ -1,0 +1,12 @@
+//! Pulling a volume version into a local store: verify the tag and the signed manifest, work out
+//! which chunks the store lacks, fetch only those (adjacent ones merged into one range request, in
+//! parallel with bounded concurrency, from mirrors ranked by health and latency), verify every
+//! chunk before keeping it, and assemble and verify each new file before it becomes an object.
+//!
+//! Fetched chunks are staged in the store as they arrive (`staging/`), so an interrupted pull
+//! resumes without fetching them again; staging is cleared once the version is complete.
+
+pub mod plan;
+pub mod pull;
+
+pub use pull::{pull, PullError, PullReport};

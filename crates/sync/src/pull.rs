@@ -1,0 +1,394 @@
+//! The pull itself.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use thiserror::Error;
+use tinycdn_core::manifest::Manifest;
+use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
+use tinycdn_core::tag::SignedTag;
+use tinycdn_core::{ChunkId, DecodeError, FileId, SignatureError, VersionId};
+use tinycdn_fetch::{FetchError, Upstreams};
+use tinycdn_store::{Durability, Store, StoreError};
+use tinycdn_volume::read::FileRef;
+use tinycdn_volume::trust::Trust;
+use tinycdn_volume::Progress;
+
+use crate::plan::{pieces, runs, LocalChunk, Piece};
+
+/// Largest manifest, signature set or tag accepted.
+const MAX_METADATA: u64 = 64 << 20;
+/// Largest single range request for adjacent missing chunks.
+const MAX_RUN: u64 = 8 << 20;
+
+/// A pull failed; nothing that was not verified was kept, and what was verified stays staged.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PullError {
+    /// No mirror could provide something.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Metadata did not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A signature did not verify.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// The reference is neither a tag nor a full version id.
+    #[error("{0:?} is neither a tag nor a 64-digit version id")]
+    BadReference(String),
+    /// The local store already has a different version under that number.
+    #[error("the store already has {volume} version {number} as {local}, not {remote}; remove it or pull into another store")]
+    Conflict {
+        /// The volume.
+        volume: String,
+        /// The version number.
+        number: u64,
+        /// The local version id.
+        local: String,
+        /// The pulled version id.
+        remote: String,
+    },
+    /// A rebuilt file did not hash to its manifest entry.
+    #[error("the rebuilt file {0} does not match its hash")]
+    Rebuild(String),
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullReport {
+    /// The version now in the store.
+    pub version: Option<VersionId>,
+    /// Its number.
+    pub number: u64,
+    /// Bytes of all its files.
+    pub volume_bytes: u64,
+    /// Every byte read from the network (metadata and chunks).
+    pub bytes_transferred: u64,
+    /// File bytes taken from chunks the store already had.
+    pub bytes_from_local_chunks: u64,
+    /// File bytes whose whole files the store already had.
+    pub bytes_already_present: u64,
+    /// File bytes taken from chunks staged by an earlier, interrupted pull.
+    pub bytes_from_staging: u64,
+    /// Chunks fetched.
+    pub chunks_fetched: u64,
+    /// Range requests made for chunks.
+    pub requests: u64,
+    /// True when the store already had this version (only the tag was fetched).
+    pub already_had: bool,
+}
+
+fn staging_key(id: &ChunkId) -> String {
+    let hex = id.to_hex();
+    format!("staging/{}/{hex}", &hex[..2])
+}
+
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Maps every chunk of every file the store holds to where it is.
+fn local_index(store: &Store) -> Result<HashMap<ChunkId, LocalChunk>, StoreError> {
+    let mut index = HashMap::new();
+    let mut seen = HashSet::new();
+    for volume in store.volumes()? {
+        for (_, id) in store.versions(&volume)? {
+            let Ok((m, _)) = store.read_manifest(&id) else {
+                continue;
+            };
+            for e in &m.entries {
+                let Some(f) = FileRef::of(e) else { continue };
+                if !seen.insert((f.content.hash, f.exec))
+                    || !store.has_object(&f.content.hash, f.exec, f.content.size)?
+                {
+                    continue;
+                }
+                for (offset, c) in f.content.chunk_offsets() {
+                    index.entry(c.id).or_insert(LocalChunk {
+                        object: f.content.hash,
+                        exec: f.exec,
+                        offset,
+                    });
+                }
+            }
+        }
+    }
+    Ok(index)
+}
+
+/// Reads a file's pieces in order from local objects and staged chunks, each verified, and checks
+/// the whole-file hash at the end.
+struct Rebuild<'a> {
+    store: &'a Store,
+    pieces: std::vec::IntoIter<Piece>,
+    current: Bytes,
+    hasher: blake3::Hasher,
+    expected: FileId,
+}
+
+impl Read for Rebuild<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            let Some(p) = self.pieces.next() else {
+                if FileId::from_bytes(*self.hasher.finalize().as_bytes()) != self.expected {
+                    return Err(std::io::Error::other(
+                        "the rebuilt file does not match its hash",
+                    ));
+                }
+                return Ok(0);
+            };
+            let bytes = match p {
+                Piece::Local { id, len, at } => self
+                    .store
+                    .read_chunk(&at.object, at.exec, at.offset, &id, len)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?,
+                Piece::Staged { id, .. } | Piece::Remote { id, .. } => {
+                    let b = self
+                        .store
+                        .backend()
+                        .read(&staging_key(&id))
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                    if ChunkId::of(&b) != id {
+                        return Err(std::io::Error::other("a staged chunk is corrupt"));
+                    }
+                    b
+                }
+            };
+            self.hasher.update(&bytes);
+            self.current = Bytes::from(bytes);
+        }
+        let n = out.len().min(self.current.len());
+        out[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Pulls `volume@spec` (a tag or a full version id) from `upstreams` into `store`.
+///
+/// # Errors
+/// [`PullError`]: fetch, verification, store or conflict errors. Nothing unverified is kept; the
+/// version becomes visible only once every file is in the store.
+pub async fn pull(
+    store: Arc<Store>,
+    upstreams: Arc<Upstreams>,
+    trust: &Trust,
+    volume: &VolumeName,
+    spec: &str,
+    concurrency: usize,
+    progress: &dyn Progress,
+) -> Result<PullReport, PullError> {
+    let start_bytes = upstreams.fetched_bytes();
+    let mut report = PullReport::default();
+    // 1. Which version.
+    let mut tag: Option<SignedTag> = None;
+    let id = if spec.len() == 64 {
+        spec.parse::<VersionId>()?
+    } else {
+        let tag_name = TagName::new(spec).map_err(|_| PullError::BadReference(spec.to_owned()))?;
+        let verify = |b: &[u8]| {
+            SignedTag::from_bytes(b).is_ok_and(|t| {
+                t.record.volume == *volume
+                    && t.record.tag == tag_name
+                    && t.verify(trust.keys()).is_ok()
+            })
+        };
+        let bytes = upstreams
+            .fetch(
+                &format!("/t/{volume}/{tag_name}"),
+                None,
+                MAX_METADATA,
+                verify,
+            )
+            .await?;
+        let t = SignedTag::from_bytes(&bytes)?;
+        t.verify(trust.keys())?;
+        let id = t.record.version;
+        tag = Some(t);
+        id
+    };
+    // 2. Already here?
+    if let Ok((m, sigs)) = blocking(|| store.read_manifest(&id)) {
+        sigs.verify(MANIFEST_CONTEXT, id.as_bytes(), trust.keys(), "manifest")?;
+        report.already_had = true;
+        report.version = Some(id);
+        report.number = m.version;
+        report.volume_bytes = m.logical_size();
+        report.bytes_already_present = report.volume_bytes;
+        if let Some(t) = &tag {
+            blocking(|| store.put_tag(t))?;
+        }
+        report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
+        return Ok(report);
+    }
+    // 3. The signed manifest.
+    let manifest_bytes = upstreams
+        .fetch(&format!("/m/{id}"), None, MAX_METADATA, |b| {
+            VersionId::of(b) == id
+        })
+        .await?;
+    let sig_bytes = upstreams
+        .fetch(&format!("/s/{id}"), None, MAX_METADATA, |b| {
+            SignatureSet::from_bytes(b).is_ok_and(|s| {
+                s.verify(MANIFEST_CONTEXT, id.as_bytes(), trust.keys(), "manifest")
+                    .is_ok()
+            })
+        })
+        .await?;
+    let manifest = Manifest::from_bytes(&manifest_bytes)?;
+    let sigs = SignatureSet::from_bytes(&sig_bytes)?;
+    sigs.verify(MANIFEST_CONTEXT, id.as_bytes(), trust.keys(), "manifest")?;
+    if manifest.volume != *volume {
+        return Err(PullError::BadReference(format!(
+            "{spec} (the manifest belongs to volume {})",
+            manifest.volume
+        )));
+    }
+    if let Some((number, local)) = blocking(|| store.versions(volume.as_str()))?
+        .into_iter()
+        .find(|(n, _)| *n == manifest.version)
+    {
+        if local != id {
+            return Err(PullError::Conflict {
+                volume: volume.to_string(),
+                number,
+                local: local.short(),
+                remote: id.short(),
+            });
+        }
+    }
+    report.version = Some(id);
+    report.number = manifest.version;
+    report.volume_bytes = manifest.logical_size();
+
+    let _lock = blocking(|| store.lock())?;
+    // 4. What is missing.
+    let index = blocking(|| local_index(&store))?;
+    let mut todo: Vec<(FileRef<'_>, Vec<Piece>)> = Vec::new();
+    let mut seen = HashSet::new();
+    for e in &manifest.entries {
+        let Some(f) = FileRef::of(e) else { continue };
+        if !seen.insert((f.content.hash, f.exec)) {
+            continue;
+        }
+        if blocking(|| store.has_object(&f.content.hash, f.exec, f.content.size))? {
+            report.bytes_already_present += f.content.size;
+            continue;
+        }
+        let mut ps = pieces(f.content, &index);
+        for p in &mut ps {
+            if let Piece::Remote { id, len, .. } = *p {
+                let staged = blocking(|| store.backend().size(&staging_key(&id)))?;
+                if staged == Some(u64::from(len)) {
+                    *p = Piece::Staged { id, len };
+                }
+            }
+        }
+        todo.push((f, ps));
+    }
+    // 5. Fetch the missing runs in parallel, staging each verified chunk.
+    let mut jobs = Vec::new();
+    let mut to_fetch = 0u64;
+    for (f, ps) in &todo {
+        for p in ps {
+            match p {
+                Piece::Local { len, .. } => report.bytes_from_local_chunks += u64::from(*len),
+                Piece::Staged { len, .. } => report.bytes_from_staging += u64::from(*len),
+                Piece::Remote { .. } => {}
+            }
+        }
+        for run in runs(ps, MAX_RUN) {
+            let (chunks, first, last) = (run.chunks, run.first, run.last);
+            to_fetch += last - first + 1;
+            let path = format!("/o/{}{}", f.content.hash, if f.exec { ".x" } else { "" });
+            jobs.push((path, chunks, first, last));
+        }
+    }
+    progress.start("pulling", to_fetch);
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let fetched_chunks = Arc::new(AtomicU64::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for (path, chunks, first, last) in jobs {
+        let (store, upstreams, slots, counter) = (
+            store.clone(),
+            upstreams.clone(),
+            slots.clone(),
+            fetched_chunks.clone(),
+        );
+        set.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let total = last - first + 1;
+            let verify = |b: &[u8]| {
+                if b.len() as u64 != total {
+                    return false;
+                }
+                let mut at = 0usize;
+                chunks.iter().all(|(id, len)| {
+                    let end = at + *len as usize;
+                    let ok = ChunkId::of(&b[at..end]) == *id;
+                    at = end;
+                    ok
+                })
+            };
+            let bytes = upstreams
+                .fetch(&path, Some((first, last)), total, verify)
+                .await?;
+            let mut at = 0usize;
+            for (id, len) in &chunks {
+                let end = at + *len as usize;
+                blocking(|| {
+                    store
+                        .backend()
+                        .write(&staging_key(id), &bytes[at..end], Durability::AtBarrier)
+                })?;
+                at = end;
+            }
+            counter.fetch_add(chunks.len() as u64, Ordering::Relaxed);
+            Ok::<u64, PullError>(total)
+        });
+    }
+    let mut requests = 0u64;
+    while let Some(done) = set.join_next().await {
+        let n = done.map_err(|e| PullError::Rebuild(format!("a fetch task failed: {e}")))??;
+        progress.advance(n);
+        requests += 1;
+    }
+    progress.finish();
+    report.requests = requests;
+    report.chunks_fetched = fetched_chunks.load(Ordering::Relaxed);
+    // 6. Rebuild every missing file from local and staged chunks, verified.
+    for (f, ps) in todo {
+        let mut reader = Rebuild {
+            store: &store,
+            pieces: ps.into_iter(),
+            current: Bytes::new(),
+            hasher: blake3::Hasher::new(),
+            expected: f.content.hash,
+        };
+        blocking(|| store.put_object_stream(&f.content.hash, f.exec, &mut reader))
+            .map_err(|_| PullError::Rebuild(f.content.hash.short()))?;
+    }
+    // 7. Make it visible: objects durable, then manifest, index and tag.
+    blocking(|| -> Result<(), StoreError> {
+        store.barrier()?;
+        store.put_manifest(&manifest_bytes, &sigs)?;
+        store.put_version(volume, manifest.version, &id)?;
+        if let Some(t) = &tag {
+            store.put_tag(t)?;
+        }
+        for key in store.backend().list("staging")? {
+            store.backend().delete(&key)?;
+        }
+        Ok(())
+    })?;
+    report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
+    Ok(report)
+}

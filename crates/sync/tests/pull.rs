@@ -1,0 +1,210 @@
+//! Pulling from a real origin on 127.0.0.1 into local stores.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tinycdn_core::chunking::ChunkParams;
+use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::sign::SecretKey;
+use tinycdn_fetch::Upstreams;
+use tinycdn_server::{serve, Limits, Origin};
+use tinycdn_store::{Durability, Store};
+use tinycdn_sync::{pull, PullError, PullReport};
+use tinycdn_volume::fsck::fsck;
+use tinycdn_volume::publish::{publish, PublishOptions};
+use tinycdn_volume::trust::Trust;
+use tinycdn_volume::NoProgress;
+
+const KEY: [u8; 32] = [8; 32];
+const CHUNKS: ChunkParams = ChunkParams {
+    min: 16 << 10,
+    avg: 64 << 10,
+    max: 256 << 10,
+};
+
+fn publish_tree(store: &Store, src: &Path, created: i64) -> String {
+    publish(
+        store,
+        &PublishOptions {
+            source: src,
+            volume: VolumeName::new("site").expect("valid"),
+            tag: Some(TagName::new("stable").expect("valid")),
+            key: &SecretKey::from_seed(KEY),
+            created,
+            chunking: CHUNKS,
+        },
+        &NoProgress,
+    )
+    .expect("publish")
+    .version
+    .to_hex()
+}
+
+fn trust() -> Trust {
+    Trust::from_keys(vec![SecretKey::from_seed(KEY).public()])
+}
+
+async fn start_origin(store_dir: &Path) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = format!("http://{}", listener.local_addr().expect("addr"));
+    let store = Store::open(store_dir).expect("open");
+    tokio::spawn(serve(listener, Origin::new(store), Limits::default(), None));
+    addr
+}
+
+async fn pull_into(
+    local: &Arc<Store>,
+    origin: &str,
+    trust: &Trust,
+) -> Result<PullReport, PullError> {
+    let ups =
+        Arc::new(Upstreams::new(&[origin.to_owned()], Duration::from_secs(5)).expect("upstreams"));
+    pull(
+        local.clone(),
+        ups,
+        trust,
+        &VolumeName::new("site").expect("valid"),
+        "stable",
+        4,
+        &NoProgress,
+    )
+    .await
+}
+
+fn read_file(store: &Store, path: &str) -> Vec<u8> {
+    let r: tinycdn_volume::reference::Reference = "site@stable".parse().expect("ref");
+    let v = r.open(store, &trust()).expect("open");
+    let f = tinycdn_volume::read::find_file(&v.manifest, path, "site@stable").expect("file");
+    let mut out = Vec::new();
+    tinycdn_volume::read::copy_file(store, f, "site@stable", &mut out).expect("read");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_only_what_changed_and_nothing_when_current() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let clip = std::fs::read(tinycdn_store::testing::sample_media().join("video/bigbuckbunny.mp4"))
+        .expect("clip");
+    std::fs::write(src.join("intro.mp4"), &clip).expect("write");
+    std::fs::write(src.join("app.css"), "body { margin: 0 }\n").expect("write");
+    let origin_store = Store::init(&dir.path().join("origin")).expect("init");
+    publish_tree(&origin_store, &src, 1);
+    let origin = start_origin(&dir.path().join("origin")).await;
+
+    let local = Arc::new(Store::init(&dir.path().join("local")).expect("init"));
+    let first = pull_into(&local, &origin, &trust()).await.expect("pull");
+    assert!(
+        first.bytes_transferred >= first.volume_bytes,
+        "a first pull moves everything"
+    );
+    assert_eq!(read_file(&local, "intro.mp4"), clip);
+    assert!(fsck(&local, &trust(), &NoProgress)
+        .expect("fsck")
+        .is_clean());
+
+    // The same version again: only the tag moves.
+    let again = pull_into(&local, &origin, &trust()).await.expect("pull");
+    assert!(again.already_had);
+    assert!(again.bytes_transferred < 1024, "{again:?}");
+
+    // A new version with the clip edited in the middle: only chunks near the edit move.
+    let mut edited = clip.clone();
+    let mid = edited.len() / 2;
+    edited.splice(mid..mid, *b"an edit in the middle");
+    std::fs::write(src.join("intro.mp4"), &edited).expect("write");
+    publish_tree(&origin_store, &src, 2);
+    let second = pull_into(&local, &origin, &trust()).await.expect("pull");
+    assert_eq!(second.number, 2);
+    assert!(
+        second.bytes_transferred < (clip.len() as u64) / 3,
+        "an edit moved {} of {} bytes",
+        second.bytes_transferred,
+        clip.len()
+    );
+    assert!(second.bytes_from_local_chunks > (clip.len() as u64) / 2);
+    assert_eq!(read_file(&local, "intro.mp4"), edited);
+    assert!(fsck(&local, &trust(), &NoProgress)
+        .expect("fsck")
+        .is_clean());
+    assert!(
+        local.backend().list("staging").expect("list").is_empty(),
+        "staging is cleared"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_pull_resumes_from_staged_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let clip = std::fs::read(tinycdn_store::testing::sample_media().join("video/bigbuckbunny.mp4"))
+        .expect("clip");
+    std::fs::write(src.join("intro.mp4"), &clip).expect("write");
+    let origin_store = Store::init(&dir.path().join("origin")).expect("init");
+    let version = publish_tree(&origin_store, &src, 1);
+    let origin = start_origin(&dir.path().join("origin")).await;
+    // What an interrupted pull leaves: the first half of the clip's chunks, verified, staged.
+    let (m, _) = origin_store
+        .read_manifest(&version.parse().expect("id"))
+        .expect("manifest");
+    let f = m.find("intro.mp4").and_then(|e| e.file()).expect("clip");
+    let local = Arc::new(Store::init(&dir.path().join("local")).expect("init"));
+    let half = f.chunks.len() / 2;
+    let mut staged = 0u64;
+    for (offset, c) in f.chunk_offsets().take(half) {
+        let start = usize::try_from(offset).expect("offset");
+        let bytes = &clip[start..start + c.len as usize];
+        let hex = c.id.to_hex();
+        local
+            .backend()
+            .write(
+                &format!("staging/{}/{hex}", &hex[..2]),
+                bytes,
+                Durability::AtBarrier,
+            )
+            .expect("stage");
+        staged += u64::from(c.len);
+    }
+    let r = pull_into(&local, &origin, &trust()).await.expect("pull");
+    assert_eq!(r.bytes_from_staging, staged);
+    assert!(
+        r.bytes_transferred < clip.len() as u64 - staged + 64 * 1024,
+        "{r:?}"
+    );
+    assert_eq!(read_file(&local, "intro.mp4"), clip);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_or_conflicting_versions_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("a.txt"), "hello\n").expect("write");
+    let origin_store = Store::init(&dir.path().join("origin")).expect("init");
+    publish_tree(&origin_store, &src, 1);
+    let origin = start_origin(&dir.path().join("origin")).await;
+    let local = Arc::new(Store::init(&dir.path().join("local")).expect("init"));
+    let other = Trust::from_keys(vec![SecretKey::from_seed([1; 32]).public()]);
+    let err = pull_into(&local, &origin, &other)
+        .await
+        .expect_err("untrusted");
+    assert!(matches!(err, PullError::Fetch(_)), "{err}");
+    assert!(
+        local.volumes().expect("volumes").is_empty(),
+        "nothing was kept"
+    );
+    // A different version 1 of the same volume already in the local store.
+    let src2 = dir.path().join("src2");
+    std::fs::create_dir_all(&src2).expect("mkdir");
+    std::fs::write(src2.join("b.txt"), "other\n").expect("write");
+    publish_tree(&local, &src2, 1);
+    let err = pull_into(&local, &origin, &trust())
+        .await
+        .expect_err("conflict");
+    assert!(matches!(err, PullError::Conflict { .. }), "{err}");
+}
