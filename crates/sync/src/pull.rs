@@ -91,6 +91,14 @@ fn staging_key(id: &ChunkId) -> String {
     format!("staging/{}/{hex}", &hex[..2])
 }
 
+/// Removes every staged chunk (the caller holds the store lock).
+fn clear_staging(store: &Store) -> Result<(), StoreError> {
+    for key in store.backend().list("staging")? {
+        store.backend().delete(&key)?;
+    }
+    Ok(())
+}
+
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
@@ -223,9 +231,14 @@ pub async fn pull(
         report.number = m.version;
         report.volume_bytes = m.logical_size();
         report.bytes_already_present = report.volume_bytes;
-        if let Some(t) = &tag {
-            blocking(|| store.put_tag(t))?;
-        }
+        blocking(|| -> Result<(), StoreError> {
+            let _lock = store.lock()?;
+            if let Some(t) = &tag {
+                store.put_tag(t)?;
+            }
+            // A pull killed after its commit but before its clean-up left staged chunks behind.
+            clear_staging(&store)
+        })?;
         report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
         return Ok(report);
     }
@@ -384,10 +397,7 @@ pub async fn pull(
         if let Some(t) = &tag {
             store.put_tag(t)?;
         }
-        for key in store.backend().list("staging")? {
-            store.backend().delete(&key)?;
-        }
-        Ok(())
+        clear_staging(&store)
     })?;
     report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
     Ok(report)

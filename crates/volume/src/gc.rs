@@ -93,6 +93,10 @@ pub fn gc(store: &Store, keep: usize, progress: &dyn Progress) -> Result<GcRepor
                 .map(|f| f.object_key()),
         );
     }
+    // Chunks staged by pulls that were interrupted: under the lock no pull is running.
+    for key in store.backend().list("staging")? {
+        store.backend().delete(&key)?;
+    }
     let keys = store.object_keys()?;
     progress.start("collecting", keys.len() as u64);
     for key in keys {
