@@ -90,6 +90,9 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
             matches!(
                 e.downcast_ref::<StoreError>(),
                 Some(StoreError::Corrupt { .. })
+            ) || matches!(
+                e.downcast_ref::<tinycdn_sync::PullError>(),
+                Some(tinycdn_sync::PullError::Signature(_) | tinycdn_sync::PullError::Rebuild(_))
             )
         }),
     };
