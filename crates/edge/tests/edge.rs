@@ -192,6 +192,45 @@ async fn a_range_fills_only_the_chunks_it_covers_and_misses_coalesce() {
     );
 }
 
+/// A TCP proxy in front of `target` that holds every client write for `delay`: it makes an honest
+/// mirror measurably slower than a hostile one, so the edge deterministically tries the hostile
+/// mirror first.
+async fn slow_proxy(target: &str, delay: Duration) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("http://{}", l.local_addr().expect("addr"));
+    let target = target.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = l.accept().await else {
+                continue;
+            };
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(upstream) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut ur, mut uw) = upstream.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut ur, &mut cw).await;
+                });
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    tokio::time::sleep(delay).await;
+                    if uw.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// How a hostile mirror misbehaves on object requests (everything else gets 404).
 #[derive(Clone, Copy)]
 enum Lie {
@@ -266,7 +305,8 @@ async fn hostile(lie: Lie) -> String {
 async fn a_lying_mirror_is_caught_and_demoted() {
     let w = world().await;
     let bad = liar().await;
-    let (addr, e) = edge(&[bad.clone(), w.origin.clone()], None, trust()).await;
+    let good = slow_proxy(&w.origin, Duration::from_millis(20)).await;
+    let (addr, e) = edge(&[bad.clone(), good], None, trust()).await;
     let r = get(&addr, "/v/site@stable/clips/intro.mp4", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, w.clip, "every byte came from the honest mirror");
@@ -412,7 +452,8 @@ async fn truncating_oversized_and_stalling_mirrors_are_failed_over() {
     let w = world().await;
     for lie in [Lie::Truncated, Lie::Oversized, Lie::Stall] {
         let bad = hostile(lie).await;
-        let (addr, e) = edge(&[bad, w.origin.clone()], None, trust()).await;
+        let good = slow_proxy(&w.origin, Duration::from_millis(20)).await;
+        let (addr, e) = edge(&[bad, good], None, trust()).await;
         let r = get(&addr, "/v/site@stable/clips/intro.mp4", &[]).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, w.clip, "every byte came from the honest mirror");
