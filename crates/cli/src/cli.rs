@@ -27,6 +27,23 @@ pub struct StoreArg {
     pub store: PathBuf,
 }
 
+/// Limits and TLS of a server (`serve`, `edge`).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Connections served at once; more are closed at accept.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request head.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// TLS certificate chain (PEM); with `--tls-key`, serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
 /// Whose signatures to accept.
 #[derive(Debug, Args)]
 pub struct TrustArg {
@@ -160,18 +177,8 @@ pub enum Command {
         /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
         #[arg(long, default_value = "127.0.0.1:7070")]
         listen: String,
-        /// Connections served at once; more are closed at accept.
-        #[arg(long, default_value_t = 10_000)]
-        max_connections: usize,
-        /// Seconds a client has to send a request head.
-        #[arg(long, default_value_t = 10)]
-        header_timeout: u64,
-        /// TLS certificate chain (PEM); with `--tls-key`, serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
-        #[arg(long, value_name = "PEM", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// TLS private key (PEM).
-        #[arg(long, value_name = "PEM", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Run an edge cache in front of origin or parent-edge mirrors.
     Edge {
@@ -197,18 +204,8 @@ pub enum Command {
         /// Seconds an upstream request may take.
         #[arg(long, default_value_t = 10)]
         upstream_timeout: u64,
-        /// Connections served at once; more are closed at accept.
-        #[arg(long, default_value_t = 10_000)]
-        max_connections: usize,
-        /// Seconds a client has to send a request head.
-        #[arg(long, default_value_t = 10)]
-        header_timeout: u64,
-        /// TLS certificate chain (PEM); with `--tls-key`, serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
-        #[arg(long, value_name = "PEM", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// TLS private key (PEM).
-        #[arg(long, value_name = "PEM", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Logical bytes, physical bytes and the duplication factor.
     Stats {

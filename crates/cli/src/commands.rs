@@ -23,7 +23,7 @@ use tinycdn_volume::reference::Reference;
 use tinycdn_volume::stats::stats;
 use tinycdn_volume::trust::{OpenedVersion, SignatureReport, Trust};
 
-use crate::cli::{Cli, Command, DeltaCommand, DeltaMethod, KeyCommand};
+use crate::cli::{Cli, Command, DeltaCommand, DeltaMethod, KeyCommand, ServerArgs};
 use crate::output::{bytes, Bar, EXIT_INTEGRITY};
 
 /// `println!` that returns an error instead of panicking when stdout is closed.
@@ -57,22 +57,12 @@ fn open_version(
     Ok((store, reference, version))
 }
 
-fn limits(max_connections: usize, header_timeout: u64) -> tinycdn_server::Limits {
-    tinycdn_server::Limits {
-        max_connections,
-        header_timeout: std::time::Duration::from_secs(header_timeout),
-        ..tinycdn_server::Limits::default()
-    }
-}
-
-fn tls_acceptor(
-    cert: Option<&Path>,
-    key: Option<&Path>,
-) -> Result<Option<tinycdn_server::tls::TlsAcceptor>> {
-    match (cert, key) {
-        (Some(c), Some(k)) => Ok(Some(tinycdn_server::tls::acceptor(c, k)?)),
-        _ => Ok(None),
-    }
+/// The multi-threaded async runtime the servers and `pull` run on.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Parses `20GiB`, `512MiB`, `500MB`, `4096` (bytes).
@@ -103,22 +93,21 @@ fn parse_size(s: &str) -> Result<u64> {
 
 /// Starts a runtime, binds `listen`, prints the URL on stdout and serves what `make` builds
 /// (inside the runtime) until the process is stopped.
-fn run_server<H, F>(
-    listen: &str,
-    what: &str,
-    limits: tinycdn_server::Limits,
-    tls: Option<tinycdn_server::tls::TlsAcceptor>,
-    make: F,
-) -> Result<()>
+fn run_server<H, F>(listen: &str, what: &str, server: &ServerArgs, make: F) -> Result<()>
 where
     H: tinycdn_server::Handler,
     F: FnOnce() -> Result<std::sync::Arc<H>>,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    let limits = tinycdn_server::Limits {
+        max_connections: server.max_connections,
+        header_timeout: std::time::Duration::from_secs(server.header_timeout),
+        ..tinycdn_server::Limits::default()
+    };
+    let tls = match (&server.tls_cert, &server.tls_key) {
+        (Some(c), Some(k)) => Some(tinycdn_server::tls::acceptor(c, k)?),
+        _ => None,
+    };
+    runtime()?.block_on(async {
         let handler = make()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -402,21 +391,16 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Serve {
             store,
             listen,
-            max_connections,
-            header_timeout,
-            tls_cert,
-            tls_key,
+            server,
         } => {
-            let tls = tls_acceptor(tls_cert.as_deref(), tls_key.as_deref())?;
             let store = open_store(&store.store)?;
-            let limits = limits(*max_connections, *header_timeout);
             let what = format!(
                 "serving {} as an origin",
                 store
                     .root()
                     .map_or_else(|| "store".into(), |p| p.display().to_string())
             );
-            run_server(listen, &what, limits, tls, move || {
+            run_server(listen, &what, server, move || {
                 Ok(tinycdn_server::Origin::new(store))
             })?;
         }
@@ -451,12 +435,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             memory,
             listen,
             upstream_timeout,
-            max_connections,
-            header_timeout,
-            tls_cert,
-            tls_key,
+            server,
         } => {
-            let tls = tls_acceptor(tls_cert.as_deref(), tls_key.as_deref())?;
             let trust = Trust::load(trust)?;
             let disk = parse_size(cache_size)?;
             let memory = parse_size(memory)?;
@@ -464,7 +444,6 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 upstreams,
                 std::time::Duration::from_secs(*upstream_timeout),
             )?;
-            let limits = limits(*max_connections, *header_timeout);
             let what = format!(
                 "edge in front of {}",
                 upstreams
@@ -475,7 +454,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     .join(", ")
             );
             let cache_dir = cache_dir.clone();
-            run_server(listen, &what, limits, tls, move || -> Result<_> {
+            run_server(listen, &what, server, move || -> Result<_> {
                 let cache =
                     tinycdn_edge::ChunkCache::new(memory, cache_dir.as_deref().map(|d| (d, disk)))?;
                 Ok(tinycdn_edge::Edge::new(upstreams, trust, cache))
@@ -550,11 +529,7 @@ fn pull(
         from,
         std::time::Duration::from_secs(timeout),
     )?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let report = runtime.block_on(tinycdn_sync::pull(
+    let report = runtime()?.block_on(tinycdn_sync::pull(
         store.clone(),
         upstreams,
         &trust,

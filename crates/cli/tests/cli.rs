@@ -46,6 +46,42 @@ fn fails(args: &[&str], cwd: &Path, code: i32) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A `tinycdn serve` of `cwd/store` on a free port, stopped when dropped (also when a test fails).
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Served {
+    fn start(cwd: &Path, extra: &[&str]) -> Self {
+        let mut child = bin()
+            .args(["serve", "--store", "store", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve");
+        let mut url = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut url,
+        )
+        .expect("url");
+        Self {
+            child,
+            url: url.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn json(args: &[&str], cwd: &Path) -> serde_json::Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
@@ -752,30 +788,8 @@ fn serves_https_with_http2() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let mut server = bin()
-        .args([
-            "serve",
-            "--store",
-            "store",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            "cert.pem",
-            "--tls-key",
-            "key.pem",
-        ])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("url");
-    let url = format!("{}/v/site-media@stable/images/rocket.jpg", line.trim());
+    let server = Served::start(d, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    let url = format!("{}/v/site-media@stable/images/rocket.jpg", server.url);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let curl = |args: &[&str]| {
         Command::new("curl")
@@ -799,8 +813,6 @@ fn serves_https_with_http2() {
         !untrusted.status.success(),
         "a client without the CA refuses the connection"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]
@@ -857,20 +869,8 @@ fn pull_from_a_served_store_and_check_out() {
     let dir = setup();
     let d = dir.path();
     publish(d, "media", "stable");
-    let mut server = bin()
-        .args(["serve", "--store", "store", "--listen", "127.0.0.1:0"])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut url = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
-        &mut url,
-    )
-    .expect("url");
-    let url = url.trim().to_owned();
+    let server = Served::start(d, &[]);
+    let url = server.url.clone();
     ok(&["init", "--store", "node"], d);
     let args = [
         "pull",
@@ -894,8 +894,6 @@ fn pull_from_a_served_store_and_check_out() {
     let again = json(&args, d);
     assert_eq!(again["already_had"], true);
     assert!(again["bytes_transferred"].as_u64().expect("n") < 1024);
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// `pull` killed with SIGKILL at spread-out instants: the node's store stays consistent (fsck
@@ -919,20 +917,8 @@ fn pull_killed_at_random_points_resumes_cleanly() {
         fs::write(big.join(format!("clip{i}.mp4")), data).expect("write");
     }
     publish(d, "media", "stable");
-    let mut server = bin()
-        .args(["serve", "--store", "store", "--listen", "127.0.0.1:0"])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut url = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
-        &mut url,
-    )
-    .expect("url");
-    let url = url.trim().to_owned();
+    let server = Served::start(d, &[]);
+    let url = server.url.clone();
     ok(&["init", "--store", "node"], d);
     let args = [
         "pull",
@@ -993,6 +979,4 @@ fn pull_killed_at_random_points_resumes_cleanly() {
         store.backend().list("staging").expect("list").is_empty(),
         "no staged chunk is left after the pull that completed"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
