@@ -231,12 +231,14 @@ pub enum KeyCommand {
 /// Which delta method(s) to try.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum DeltaMethod {
-    /// Try zstd patch-from and bsdiff, keep the smaller.
+    /// bsdiff+lzma, plus zstd patch-from when a quick probe says it may win; the smaller is kept.
     Auto,
     /// zstd with the old file as reference prefix.
     Zstd,
-    /// bsdiff-style suffix-array matching.
+    /// bsdiff-style suffix-array matching, payload a standard BSDIFF40 patch.
     Bsdiff,
+    /// The bsdiff matcher with zero-run and LZMA2 encoding of its streams.
+    BsdiffLzma,
 }
 
 /// Delta commands.

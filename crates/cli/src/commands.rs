@@ -608,12 +608,16 @@ fn delta(cli: &Cli, command: &DeltaCommand) -> Result<ExitCode> {
             method,
         } => {
             let (base, target) = (read_file(old)?, read_file(new)?);
-            let methods: &[Method] = match method {
-                DeltaMethod::Auto => &[Method::ZstdPatchFrom, Method::Bsdiff],
-                DeltaMethod::Zstd => &[Method::ZstdPatchFrom],
-                DeltaMethod::Bsdiff => &[Method::Bsdiff],
+            let created = match method {
+                DeltaMethod::Auto => tinycdn_delta::create_auto(&base, &target)?,
+                DeltaMethod::Zstd => {
+                    tinycdn_delta::create(&base, &target, &[Method::ZstdPatchFrom])?
+                }
+                DeltaMethod::Bsdiff => tinycdn_delta::create(&base, &target, &[Method::Bsdiff])?,
+                DeltaMethod::BsdiffLzma => {
+                    tinycdn_delta::create(&base, &target, &[Method::BsdiffLzma])?
+                }
             };
-            let created = tinycdn_delta::create(&base, &target, methods)?;
             let encoded = created.delta.to_bytes();
             write_file_atomic(out, &encoded, 0o644, true)
                 .with_context(|| format!("writing {}", out.display()))?;
@@ -639,7 +643,7 @@ fn delta(cli: &Cli, command: &DeltaCommand) -> Result<ExitCode> {
                 );
                 for a in &created.attempts {
                     out!(
-                        "  {:<6} {:>12} bytes in {:.3}s",
+                        "  {:<11} {:>12} bytes in {:.3}s",
                         a.method.name(),
                         a.size,
                         a.time.as_secs_f64()
