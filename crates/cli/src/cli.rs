@@ -93,6 +93,15 @@ pub enum Command {
         /// Chunk sizes in bytes as MIN,AVG,MAX (default 65536,262144,1048576).
         #[arg(long, value_name = "MIN,AVG,MAX")]
         chunk_sizes: Option<String>,
+        /// Make no binary deltas from the previous version.
+        #[arg(long)]
+        no_deltas: bool,
+        /// CPU seconds publish may spend making deltas; files past the budget travel as chunks.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+        delta_cpu_budget: f64,
+        /// Files larger than this get no delta (memory is about 5x the file while one is made).
+        #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+        delta_max_file: u64,
     },
     /// List volumes, their versions and tags.
     Volumes {

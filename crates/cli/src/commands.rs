@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -15,6 +15,7 @@ use tinycdn_core::sign::SecretKey;
 use tinycdn_store::local::write_file_atomic;
 use tinycdn_store::Store;
 use tinycdn_volume::checkout::checkout;
+use tinycdn_volume::deltas::DeltaOptions;
 use tinycdn_volume::fsck::fsck;
 use tinycdn_volume::gc::gc;
 use tinycdn_volume::publish::{publish, PublishOptions};
@@ -209,6 +210,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             key,
             created,
             chunk_sizes,
+            no_deltas,
+            delta_cpu_budget,
+            delta_max_file,
         } => {
             let volume = VolumeName::new(volume)?;
             let tag = tag.as_deref().map(TagName::new).transpose()?;
@@ -224,6 +228,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 key: &key,
                 created: created_time(*created)?,
                 chunking: chunk_params(chunk_sizes.as_deref())?,
+                deltas: DeltaOptions {
+                    enabled: !no_deltas,
+                    cpu_budget: Duration::try_from_secs_f64(*delta_cpu_budget)
+                        .context("--delta-cpu-budget must be a non-negative number of seconds")?,
+                    max_file: *delta_max_file,
+                },
             };
             let start = Instant::now();
             let r = publish(&store, &opts, &bar)?;
@@ -238,6 +248,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     "files": r.files, "dirs": r.dirs, "symlinks": r.symlinks,
                     "logical_bytes": r.logical_bytes,
                     "chunks": r.chunks, "new_objects": r.new_objects, "new_bytes": r.new_bytes,
+                    "deltas": {
+                        "candidates": r.deltas.candidates, "kept": r.deltas.kept,
+                        "rejected": r.deltas.rejected, "skipped_budget": r.deltas.skipped_budget,
+                        "delta_bytes": r.deltas.delta_bytes, "replaced_bytes": r.deltas.replaced_bytes,
+                        "cpu_seconds": r.deltas.cpu.as_secs_f64(),
+                    },
                     "seconds": secs,
                 }))?;
             } else {
@@ -263,6 +279,18 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     r.new_objects,
                     bytes(r.new_bytes),
                 );
+                let d = &r.deltas;
+                if d.candidates > 0 {
+                    out!(
+                        "  deltas: {} kept ({} replacing {} of chunks), {} not worth keeping, {} over budget; {:.2} CPU s",
+                        d.kept,
+                        bytes(d.delta_bytes),
+                        bytes(d.replaced_bytes),
+                        d.rejected,
+                        d.skipped_budget,
+                        d.cpu.as_secs_f64()
+                    );
+                }
             }
         }
         Command::Volumes { store } => volumes(cli, &open_store(&store.store)?)?,
@@ -472,6 +500,15 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     "physical_bytes": s.physical_bytes, "unique_chunks": s.unique_chunks,
                     "unique_chunk_bytes": s.unique_chunk_bytes, "dedup_ratio": s.dedup_ratio,
                     "duplication_factor": s.duplication_factor,
+                    "deltas": s.deltas.iter().map(|d| json!({
+                        "method": d.method, "count": d.count, "target_bytes": d.target_bytes,
+                        "delta_bytes": d.delta_bytes, "replaced_chunk_bytes": d.replaced_bytes,
+                        "cpu_seconds": d.cpu_seconds, "rejected": d.rejected,
+                        "rejected_cpu_seconds": d.rejected_cpu_seconds,
+                        "compression_ratio": d.compression_ratio(),
+                        "saving_over_chunks": d.saving_over_chunks(),
+                        "saved_bytes_per_cpu_second": d.saved_bytes_per_cpu_second(),
+                    })).collect::<Vec<_>>(),
                 }))?;
             } else {
                 for v in &s.volumes {
@@ -503,6 +540,28 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 );
                 out!("dedup ratio        {:.3}", s.dedup_ratio);
                 out!("duplication factor {:.3}", s.duplication_factor);
+                for d in &s.deltas {
+                    out!(
+                        "deltas {:<11} {} kept: {} -> {} (ratio {:.1}x, {:.1}x fewer bytes than the missing chunks) in {:.2} CPU s{}",
+                        d.method,
+                        d.count,
+                        bytes(d.target_bytes),
+                        bytes(d.delta_bytes),
+                        d.compression_ratio(),
+                        d.saving_over_chunks(),
+                        d.cpu_seconds,
+                        if d.method == "all" {
+                            format!(
+                                "; {} not kept ({:.2} CPU s); {}/CPU s saved",
+                                d.rejected,
+                                d.rejected_cpu_seconds,
+                                bytes(d.saved_bytes_per_cpu_second() as u64)
+                            )
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
             }
         }
     }

@@ -6,6 +6,7 @@
 //! and the command line alike.
 
 pub mod chunking;
+pub mod delta_index;
 pub mod encoding;
 pub mod error;
 pub mod id;

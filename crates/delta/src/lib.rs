@@ -48,7 +48,9 @@ pub enum Method {
 }
 
 impl Method {
-    fn code(self) -> u8 {
+    /// The container's code for this method.
+    #[must_use]
+    pub fn code(self) -> u8 {
         match self {
             Self::ZstdPatchFrom => 1,
             Self::Bsdiff => 2,
@@ -56,7 +58,18 @@ impl Method {
         }
     }
 
-    /// A short name (`zstd`, `bsdiff`).
+    /// The method with this container code.
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::ZstdPatchFrom),
+            2 => Some(Self::Bsdiff),
+            3 => Some(Self::BsdiffLzma),
+            _ => None,
+        }
+    }
+
+    /// A short name (`zstd`, `bsdiff`, `bsdiff+lzma`).
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -154,17 +167,17 @@ impl Delta {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DeltaError> {
         let mut r = Reader::new("delta", bytes);
         r.header(MAGIC, FORMAT)?;
-        let method = match r.u8("method")? {
-            1 => Method::ZstdPatchFrom,
-            2 => Method::Bsdiff,
-            3 => Method::BsdiffLzma,
-            m => {
+        let code = r.u8("method")?;
+        let method = match Method::from_code(code) {
+            Some(m) => m,
+            None => {
+                let m = code;
                 return Err(r
                     .invalid(
                         "method",
                         format!("{m} is not 1 (zstd), 2 (bsdiff) or 3 (bsdiff+lzma)"),
                     )
-                    .into())
+                    .into());
             }
         };
         let base = FileId::from_bytes(r.array("base hash")?);

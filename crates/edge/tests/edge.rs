@@ -59,6 +59,7 @@ async fn world() -> World {
             key: &SecretKey::from_seed(KEY),
             created: 1,
             chunking: CHUNKS,
+            deltas: Default::default(),
         },
         &NoProgress,
     )

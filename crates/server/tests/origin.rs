@@ -49,6 +49,7 @@ async fn start(limits: Limits) -> Fixture {
             key: &key,
             created: 1,
             chunking: ChunkParams::DEFAULT,
+            deltas: Default::default(),
         },
         &NoProgress,
     )

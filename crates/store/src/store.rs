@@ -14,6 +14,8 @@
 //! versions/<volume>/<20 digits> the version id of that volume's version number
 //! tags/<volume>/<tag>           a signed tag record
 //! checkouts/<64 hex>            a checkout made from this store (gc keeps what it uses)
+//! deltas/<64 hex>/<64 hex>      a binary delta from a base file to a target file (by BLAKE3)
+//! delta-indexes/<64 hex>        the signed index of the deltas made for a version
 //! quarantine/...                objects fsck found damaged
 //! tmp/                          temporary files of writes in progress
 //! ```
@@ -21,6 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
+use tinycdn_core::delta_index::SignedDeltaIndex;
 use tinycdn_core::manifest::Manifest;
 use tinycdn_core::names::VolumeName;
 use tinycdn_core::sign::SignatureSet;
@@ -421,6 +424,83 @@ impl Store {
     pub fn delete_manifest(&self, id: &VersionId) -> Result<(), StoreError> {
         self.backend.delete(&format!("manifests/{id}"))?;
         self.backend.delete(&format!("signatures/{id}"))
+    }
+
+    // ---- deltas ----
+
+    /// The key of the delta from `base` to `target`.
+    #[must_use]
+    pub fn delta_key(base: &FileId, target: &FileId) -> String {
+        format!("deltas/{base}/{target}")
+    }
+
+    /// Stores a delta's bytes (durable at the next barrier).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_delta(
+        &self,
+        base: &FileId,
+        target: &FileId,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.backend
+            .write(&Self::delta_key(base, target), bytes, Durability::AtBarrier)
+    }
+
+    /// Reads a delta, checking it against the hash and size a signed index lists.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], or [`StoreError::Corrupt`] when the bytes differ.
+    pub fn read_delta(
+        &self,
+        base: &FileId,
+        target: &FileId,
+        expected: &FileId,
+    ) -> Result<Vec<u8>, StoreError> {
+        let key = Self::delta_key(base, target);
+        let bytes = self.backend.read(&key)?;
+        let actual = FileId::of(&bytes);
+        if actual != *expected {
+            return Err(StoreError::Corrupt {
+                key,
+                actual: actual.to_hex(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Stores a version's signed delta index durably.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_delta_index(&self, index: &SignedDeltaIndex) -> Result<(), StoreError> {
+        self.backend.write(
+            &format!("delta-indexes/{}", index.index.version),
+            &index.to_bytes(),
+            Durability::Immediate,
+        )
+    }
+
+    /// Reads a version's delta index, if it has one (signatures not checked here).
+    ///
+    /// # Errors
+    /// I/O or decode errors.
+    pub fn read_delta_index(
+        &self,
+        version: &VersionId,
+    ) -> Result<Option<SignedDeltaIndex>, StoreError> {
+        let key = format!("delta-indexes/{version}");
+        match self.backend.read(&key) {
+            Ok(bytes) => SignedDeltaIndex::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Decode {
+                    key,
+                    source: Box::new(source),
+                }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     // ---- version index ----

@@ -33,6 +33,7 @@ fn publish_tree(store: &Store, src: &Path, created: i64) -> String {
             key: &SecretKey::from_seed(KEY),
             created,
             chunking: CHUNKS,
+            deltas: Default::default(),
         },
         &NoProgress,
     )

@@ -93,6 +93,34 @@ pub fn gc(store: &Store, keep: usize, progress: &dyn Progress) -> Result<GcRepor
                 .map(|f| f.object_key()),
         );
     }
+    // Deltas and delta indexes of removed versions; a delta another kept index lists stays.
+    let mut live_deltas: HashSet<String> = HashSet::new();
+    for id in &kept {
+        if let Some(index) = store.read_delta_index(id)? {
+            live_deltas.extend(
+                index
+                    .index
+                    .entries
+                    .iter()
+                    .map(|e| Store::delta_key(&e.base, &e.target)),
+            );
+        }
+    }
+    for key in store.backend().list("delta-indexes")? {
+        let listed = key
+            .rsplit('/')
+            .next()
+            .and_then(|h| h.parse::<VersionId>().ok());
+        if listed.is_none_or(|id| !kept.contains(&id)) {
+            store.backend().delete(&key)?;
+        }
+    }
+    for key in store.backend().list("deltas")? {
+        if !live_deltas.contains(&key) {
+            report.bytes_freed += store.backend().size(&key)?.unwrap_or(0);
+            store.backend().delete(&key)?;
+        }
+    }
     // Chunks staged by pulls that were interrupted: under the lock no pull is running.
     for key in store.backend().list("staging")? {
         store.backend().delete(&key)?;

@@ -25,6 +25,7 @@ use tinycdn_core::tag::TagRecord;
 use tinycdn_core::{ChunkId, FileId, VersionId};
 use tinycdn_store::Store;
 
+use crate::deltas::{make_deltas, DeltaOptions, DeltaReport};
 use crate::{Progress, VolumeError};
 
 /// How many times a file that changes while being read is read again before giving up.
@@ -47,6 +48,8 @@ pub struct PublishOptions<'a> {
     pub created: i64,
     /// Chunk sizes.
     pub chunking: ChunkParams,
+    /// Binary deltas from the parent version.
+    pub deltas: DeltaOptions,
 }
 
 /// What a publish did.
@@ -72,6 +75,8 @@ pub struct PublishReport {
     pub new_objects: u64,
     /// Bytes of those new objects.
     pub new_bytes: u64,
+    /// The binary deltas made from the parent version.
+    pub deltas: DeltaReport,
 }
 
 /// A regular file of the source tree, still to be read.
@@ -480,6 +485,7 @@ pub fn publish(
         chunks: counters.chunks.load(Ordering::Relaxed),
         new_objects: counters.new_objects.load(Ordering::Relaxed),
         new_bytes: counters.new_bytes.load(Ordering::Relaxed),
+        deltas: DeltaReport::default(),
     };
     if let (Some((n, id)), Some(previous)) = (parent, &previous) {
         if previous.same_tree(&manifest) {
@@ -497,6 +503,18 @@ pub fn publish(
         store.put_manifest(&bytes, &sigs)?;
         store.put_version(&opts.volume, number, &id)?;
         report.version = id;
+        // Before the tag moves, so that a node pulling the tag finds the deltas.
+        if let (Some((_, parent_id)), Some(previous)) = (parent, &previous) {
+            progress.start("making deltas", 0);
+            report.deltas = make_deltas(
+                store,
+                (&parent_id, previous),
+                (&id, &manifest),
+                opts.key,
+                &opts.deltas,
+            )?;
+            progress.finish();
+        }
     }
     if let Some(tag) = &opts.tag {
         let current = store.read_tag(opts.volume.as_str(), tag.as_str())?;

@@ -55,6 +55,7 @@ fn opts<'a>(src: &'a Path, key: &'a SecretKey) -> PublishOptions<'a> {
         key,
         created: 1_700_000_000,
         chunking: SMALL_CHUNKS,
+        deltas: Default::default(),
     }
 }
 
