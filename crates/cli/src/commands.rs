@@ -618,6 +618,10 @@ fn pull(
             "bytes_already_present": report.bytes_already_present,
             "bytes_from_local_chunks": report.bytes_from_local_chunks,
             "bytes_from_staging": report.bytes_from_staging,
+            "bytes_from_deltas": report.bytes_from_deltas,
+            "deltas_applied": report.deltas_applied,
+            "delta_bytes": report.delta_bytes,
+            "deltas_failed": report.deltas_failed,
             "chunks_fetched": report.chunks_fetched,
             "requests": report.requests,
             "checkout": checked_out,
@@ -636,16 +640,25 @@ fn pull(
             }
         );
         out!(
-            "  volume {}, transferred {}, saved {}: {} in files already here, {} from local chunks, {} staged by an earlier pull; {} chunks in {} requests",
+            "  volume {}, transferred {}, saved {}: {} in files already here, {} from local chunks, {} staged by an earlier pull, {} from {} deltas ({}); {} chunks in {} requests",
             bytes(report.volume_bytes),
             bytes(report.bytes_transferred),
             bytes(saved),
             bytes(report.bytes_already_present),
             bytes(report.bytes_from_local_chunks),
             bytes(report.bytes_from_staging),
+            bytes(report.bytes_from_deltas),
+            report.deltas_applied,
+            bytes(report.delta_bytes),
             report.chunks_fetched,
             report.requests
         );
+        if report.deltas_failed > 0 {
+            eprintln!(
+                "warning: {} deltas failed to fetch, verify or apply; those files came as chunks",
+                report.deltas_failed
+            );
+        }
         if let Some(d) = checked_out {
             out!("  checked out at {}", d.display());
         }

@@ -92,7 +92,11 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
                 Some(StoreError::Corrupt { .. })
             ) || matches!(
                 e.downcast_ref::<tinycdn_sync::PullError>(),
-                Some(tinycdn_sync::PullError::Signature(_) | tinycdn_sync::PullError::Rebuild(_))
+                Some(
+                    tinycdn_sync::PullError::Signature(_)
+                        | tinycdn_sync::PullError::Rebuild(_)
+                        | tinycdn_sync::PullError::Rollback { .. }
+                )
             )
         }),
     };

@@ -30,7 +30,7 @@ const ZERO_RUN: usize = 1024;
 /// Largest LZMA2 dictionary used (bounds the patcher's memory).
 const MAX_DICT: usize = 8 << 20;
 /// Smallest block a stream is split into for parallel compression.
-const MIN_BLOCK: usize = 1 << 20;
+const MIN_BLOCK: usize = 4 << 20;
 /// Most blocks a stream may have.
 const MAX_BLOCKS: u64 = 64;
 

@@ -1,6 +1,7 @@
 //! The edge role: serves volumes like the origin does, filling chunks from upstream mirrors into a
 //! two-tier cache, and accepting nothing it has not verified: manifests by their id and a trusted
-//! signature, tags by a trusted signature, chunks by their hash.
+//! signature, tags and delta indexes by a trusted signature, chunks by their hash, deltas by the
+//! hash a verified delta index lists.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Channel};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use tinycdn_core::delta_index::SignedDeltaIndex;
 use tinycdn_core::manifest::{FileContent, Manifest};
 use tinycdn_core::names::TagName;
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
@@ -51,6 +53,8 @@ pub struct Edge {
     manifests: Mutex<HashMap<VersionId, ManifestEntry>>,
     objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
     tags: Mutex<HashMap<(String, String), TagEntry>>,
+    /// (base, target) → (delta hash, delta size), from every verified delta index.
+    deltas: Mutex<HashMap<(FileId, FileId), (FileId, u64)>>,
     tag_policy: TagPolicy,
     responses: [AtomicU64; 6],
     bytes_served: AtomicU64,
@@ -75,6 +79,7 @@ impl Edge {
             manifests: Mutex::new(HashMap::new()),
             objects: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
+            deltas: Mutex::new(HashMap::new()),
             tag_policy: TagPolicy::default(),
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
@@ -171,6 +176,52 @@ impl Edge {
                 }
                 Err(r) => r,
             },
+            Route::DeltaIndex(id) => match self.delta_index(id).await {
+                Ok(bytes) => {
+                    let etag = blake3::hash(&bytes).to_hex().to_string();
+                    memory(
+                        bytes,
+                        etag,
+                        "application/vnd.tinycdn.delta-index",
+                        IMMUTABLE.into(),
+                    )
+                }
+                Err(r) => r,
+            },
+            Route::Delta { base, target } => {
+                let listed = self
+                    .deltas
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&(base, target))
+                    .copied();
+                let Some((hash, size)) = listed else {
+                    return Reply::text(
+                        StatusCode::NOT_FOUND,
+                        "no delta index seen by this edge lists that delta\n",
+                    );
+                };
+                let path = format!("/d/{base}/{target}");
+                let filled = self
+                    .cache
+                    .get_or_fill(hash.as_chunk(), async {
+                        self.upstreams
+                            .fetch(&path, None, size, |b| {
+                                b.len() as u64 == size && FileId::of(b) == hash
+                            })
+                            .await
+                    })
+                    .await;
+                match filled {
+                    Ok(bytes) => memory(
+                        bytes,
+                        hash.to_hex(),
+                        "application/vnd.tinycdn.delta",
+                        IMMUTABLE.into(),
+                    ),
+                    Err(e) => fetch_reply(&e),
+                }
+            }
             Route::Object { id, exec } => {
                 let file = self
                     .objects
@@ -410,6 +461,44 @@ impl Edge {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, entry.clone());
         Ok(entry)
+    }
+
+    fn verify_delta_index(&self, id: VersionId, bytes: &[u8]) -> Option<SignedDeltaIndex> {
+        let index = SignedDeltaIndex::from_bytes(bytes).ok()?;
+        (index.index.version == id).then_some(())?;
+        index.verify(self.trust.keys()).ok()?;
+        Some(index)
+    }
+
+    /// A verified delta index, from disk or upstream; records the deltas it lists.
+    async fn delta_index(&self, id: VersionId) -> Result<Bytes, Reply> {
+        let key = format!("x/{id}");
+        let (bytes, index) = match self
+            .cache
+            .get_meta(&key)
+            .and_then(|b| self.verify_delta_index(id, &b).map(|i| (Bytes::from(b), i)))
+        {
+            Some(found) => found,
+            None => {
+                let bytes = self
+                    .upstreams
+                    .fetch(&format!("/x/{id}"), None, MAX_METADATA, |b| {
+                        self.verify_delta_index(id, b).is_some()
+                    })
+                    .await
+                    .map_err(|e| fetch_reply(&e))?;
+                let index = self.verify_delta_index(id, &bytes).ok_or_else(|| {
+                    Reply::text(StatusCode::BAD_GATEWAY, "the delta index does not verify\n")
+                })?;
+                self.cache.put_meta(&key, &bytes);
+                (bytes, index)
+            }
+        };
+        let mut deltas = self.deltas.lock().unwrap_or_else(PoisonError::into_inner);
+        for e in &index.index.entries {
+            deltas.insert((e.base, e.target), (e.delta, e.delta_size));
+        }
+        Ok(bytes)
     }
 
     fn verify_tag(&self, volume: &str, tag: &str, bytes: &[u8]) -> Option<VersionId> {

@@ -228,7 +228,7 @@ impl Upstreams {
         &self.mirrors
     }
 
-    /// Body bytes accepted from upstreams so far.
+    /// Body bytes read from upstreams so far, whether they verified or not.
     #[must_use]
     pub fn fetched_bytes(&self) -> u64 {
         self.fetched.load(Ordering::Relaxed)
@@ -314,12 +314,16 @@ impl Upstreams {
         for i in self.order() {
             let mirror = &self.mirrors[i];
             let started = Instant::now();
-            match self.attempt(mirror, path, range, max_len).await {
+            let attempt = self.attempt(mirror, path, range, max_len).await;
+            if let Attempt::Ok(bytes) = &attempt {
+                // Every body byte read counts, whether or not it verifies.
+                self.fetched
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            match attempt {
                 Attempt::Ok(bytes) if verify(&bytes) => {
                     mirror.succeeded(started.elapsed());
                     self.fill_latency.observe(started.elapsed());
-                    self.fetched
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     return Ok(bytes);
                 }
                 Attempt::Ok(_) => {

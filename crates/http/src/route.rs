@@ -7,6 +7,8 @@
 //! /t/VOLUME/TAG        a signed tag record
 //! /o/FILE[.x]          a file object by its BLAKE3 (64 hex; `.x`: the executable copy);
 //!                      edges fill chunks from it with Range requests
+//! /x/VERSION           the signed index of the binary deltas made for a version
+//! /d/BASE/TARGET       the binary delta from file BASE to file TARGET (both 64 hex)
 //! /metrics             Prometheus metrics
 //! /healthz             liveness
 //! ```
@@ -51,6 +53,15 @@ pub enum Route {
         id: FileId,
         /// The executable copy.
         exec: bool,
+    },
+    /// A version's signed delta index.
+    DeltaIndex(VersionId),
+    /// A binary delta between two files.
+    Delta {
+        /// The file it applies to.
+        base: FileId,
+        /// The file it produces.
+        target: FileId,
     },
     /// Prometheus metrics.
     Metrics,
@@ -134,6 +145,11 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
         ["healthz"] => Ok(Route::Health),
         ["m", id] => Ok(Route::Manifest(hash(id)?)),
         ["s", id] => Ok(Route::Signatures(hash(id)?)),
+        ["x", id] => Ok(Route::DeltaIndex(hash(id)?)),
+        ["d", base, target] => Ok(Route::Delta {
+            base: hash(base)?,
+            target: hash(target)?,
+        }),
         ["t", volume, tag] => Ok(Route::Tag {
             volume: VolumeName::new(volume)?,
             tag: TagName::new(tag)?,
@@ -173,6 +189,16 @@ mod tests {
         let h = "ab".repeat(32);
         assert_eq!(parse("/metrics"), Ok(Route::Metrics));
         assert!(matches!(parse(&format!("/m/{h}")), Ok(Route::Manifest(_))));
+        assert!(matches!(
+            parse(&format!("/x/{h}")),
+            Ok(Route::DeltaIndex(_))
+        ));
+        assert!(matches!(
+            parse(&format!("/d/{h}/{h}")),
+            Ok(Route::Delta { .. })
+        ));
+        assert!(parse(&format!("/d/{h}")).is_err());
+        assert!(parse(&format!("/d/{h}/..")).is_err());
         assert!(matches!(
             parse(&format!("/o/{h}.x")),
             Ok(Route::Object { exec: true, .. })

@@ -26,6 +26,10 @@ use crate::respond::{refuse_method, represent, Content, Reply, Representation};
 pub const VERSION_HEADER: &str = "x-tinycdn-version";
 /// Media type of manifest bytes.
 const MANIFEST_TYPE: &str = "application/vnd.tinycdn.manifest";
+/// Media type of a signed delta index.
+const DELTA_INDEX_TYPE: &str = "application/vnd.tinycdn.delta-index";
+/// Media type of a binary delta.
+const DELTA_TYPE: &str = "application/vnd.tinycdn.delta";
 
 /// A store served over HTTP.
 #[derive(Debug)]
@@ -162,6 +166,14 @@ impl Origin {
                     .await
             }
             Route::Object { id, exec } => self.object_rep(id, exec).await,
+            Route::DeltaIndex(id) => {
+                let key = format!("delta-indexes/{id}");
+                self.raw_rep(key, DELTA_INDEX_TYPE, IMMUTABLE.into()).await
+            }
+            Route::Delta { base, target } => {
+                let key = Store::delta_key(&base, &target);
+                self.raw_rep(key, DELTA_TYPE, IMMUTABLE.into()).await
+            }
             Route::File {
                 volume,
                 reference,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use thiserror::Error;
+use tinycdn_core::delta_index::{DeltaEntry, SignedDeltaIndex};
 use tinycdn_core::manifest::Manifest;
 use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
@@ -56,6 +57,19 @@ pub enum PullError {
         /// The pulled version id.
         remote: String,
     },
+    /// The mirrors' tag was signed before the store's copy of the same tag (by signing time, then
+    /// version number): a stale or hostile mirror (a rollback).
+    #[error("refusing to roll {volume}@{tag} back from version {local} to version {offered}: the mirrors serve an older tag than this store has seen")]
+    Rollback {
+        /// The volume.
+        volume: String,
+        /// The tag.
+        tag: String,
+        /// The version number the store's tag names.
+        local: u64,
+        /// The older version number offered.
+        offered: u64,
+    },
     /// A rebuilt file did not hash to its manifest entry.
     #[error("the rebuilt file {0} does not match its hash")]
     Rebuild(String),
@@ -78,6 +92,14 @@ pub struct PullReport {
     pub bytes_already_present: u64,
     /// File bytes taken from chunks staged by an earlier, interrupted pull.
     pub bytes_from_staging: u64,
+    /// File bytes rebuilt from binary deltas applied to files the store had.
+    pub bytes_from_deltas: u64,
+    /// Deltas applied.
+    pub deltas_applied: u64,
+    /// Bytes of those deltas (included in `bytes_transferred`).
+    pub delta_bytes: u64,
+    /// Deltas that failed (fetch, verification or apply); their files came as chunks instead.
+    pub deltas_failed: u64,
     /// Chunks fetched.
     pub chunks_fetched: u64,
     /// Range requests made for chunks.
@@ -89,6 +111,83 @@ pub struct PullReport {
 fn staging_key(id: &ChunkId) -> String {
     let hex = id.to_hex();
     format!("staging/{}/{hex}", &hex[..2])
+}
+
+fn staged_delta_key(hash: &FileId) -> String {
+    format!("staging/deltas/{hash}")
+}
+
+fn remote_bytes(pieces: &[Piece]) -> u64 {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Remote { len, .. } => u64::from(*len),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The version's signed delta index from the mirrors, if any mirror has one that verifies.
+async fn delta_index(
+    upstreams: &Upstreams,
+    trust: &Trust,
+    id: &VersionId,
+) -> Option<SignedDeltaIndex> {
+    let verify = |b: &[u8]| {
+        SignedDeltaIndex::from_bytes(b)
+            .is_ok_and(|x| x.index.version == *id && x.verify(trust.keys()).is_ok())
+    };
+    let bytes = upstreams
+        .fetch(&format!("/x/{id}"), None, MAX_METADATA, verify)
+        .await
+        .ok()?;
+    SignedDeltaIndex::from_bytes(&bytes).ok()
+}
+
+/// Fetches (or takes from staging) one delta, verifies it against its signed hash, applies it to
+/// the base the store holds and stores the verified target. Returns the delta bytes fetched.
+async fn apply_delta(
+    store: &Store,
+    upstreams: &Upstreams,
+    e: &DeltaEntry,
+    base_exec: bool,
+    target_exec: bool,
+) -> Result<u64, String> {
+    let staged = staged_delta_key(&e.delta);
+    let (delta, fetched) = match blocking(|| store.backend().read(&staged)) {
+        Ok(b) if FileId::of(&b) == e.delta => (Bytes::from(b), 0),
+        _ => {
+            let b = upstreams
+                .fetch(
+                    &format!("/d/{}/{}", e.base, e.target),
+                    None,
+                    e.delta_size,
+                    |b| b.len() as u64 == e.delta_size && FileId::of(b) == e.delta,
+                )
+                .await
+                .map_err(|err| err.to_string())?;
+            blocking(|| store.backend().write(&staged, &b, Durability::AtBarrier))
+                .map_err(|err| err.to_string())?;
+            let n = b.len() as u64;
+            (b, n)
+        }
+    };
+    blocking(|| -> Result<(), String> {
+        let base = store
+            .backend()
+            .read(&Store::object_key(&e.base, base_exec))
+            .map_err(|err| err.to_string())?;
+        let header = tinycdn_delta::Delta::from_bytes(&delta).map_err(|err| err.to_string())?;
+        if header.header.target != e.target {
+            return Err("the delta produces another file than its index says".into());
+        }
+        let target = tinycdn_delta::apply(&base, &delta).map_err(|err| err.to_string())?;
+        store
+            .put_object(&e.target, target_exec, &target)
+            .map_err(|err| err.to_string())?;
+        Ok(())
+    })?;
+    Ok(fetched)
 }
 
 /// Removes every staged chunk (the caller holds the store lock).
@@ -219,6 +318,18 @@ pub async fn pull(
             .await?;
         let t = SignedTag::from_bytes(&bytes)?;
         t.verify(trust.keys())?;
+        if let Some(seen) = blocking(|| store.read_tag(volume.as_str(), tag_name.as_str()))? {
+            if seen.verify(trust.keys()).is_ok()
+                && (seen.record.time, seen.record.number) > (t.record.time, t.record.number)
+            {
+                return Err(PullError::Rollback {
+                    volume: volume.to_string(),
+                    tag: tag_name.to_string(),
+                    local: seen.record.number,
+                    offered: t.record.number,
+                });
+            }
+        }
         let id = t.record.version;
         tag = Some(t);
         id
@@ -307,10 +418,70 @@ pub async fn pull(
         }
         todo.push((f, ps));
     }
-    // 5. Fetch the missing runs in parallel, staging each verified chunk.
+    // 5. Binary deltas, for files whose base the store holds and whose delta is smaller than
+    // their missing chunks; any failure leaves the file to the chunks.
+    let mut via_delta: Vec<(usize, DeltaEntry, bool)> = Vec::new();
+    if !index.is_empty() && todo.iter().any(|(_, ps)| remote_bytes(ps) > 0) {
+        if let Some(dx) = delta_index(&upstreams, trust, &id).await {
+            for (i, (f, ps)) in todo.iter().enumerate() {
+                let remote = remote_bytes(ps);
+                let mut best: Option<(DeltaEntry, bool)> = None;
+                for e in dx.index.to_target(&f.content.hash) {
+                    if e.delta_size >= remote
+                        || best.is_some_and(|(b, _)| b.delta_size <= e.delta_size)
+                    {
+                        continue;
+                    }
+                    for exec in [false, true] {
+                        if blocking(|| store.has_object(&e.base, exec, e.base_size))? {
+                            best = Some((*e, exec));
+                            break;
+                        }
+                    }
+                }
+                if let Some((e, exec)) = best {
+                    via_delta.push((i, e, exec));
+                }
+            }
+        }
+    }
+    let mut done = vec![false; todo.len()];
+    if !via_delta.is_empty() {
+        progress.start(
+            "fetching deltas",
+            via_delta.iter().map(|(_, e, _)| e.delta_size).sum(),
+        );
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, e, base_exec) in via_delta {
+            let target_exec = todo[i].0.exec;
+            let (store, upstreams, slots) = (store.clone(), upstreams.clone(), slots.clone());
+            set.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                let r = apply_delta(&store, &upstreams, &e, base_exec, target_exec).await;
+                (i, e, r)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (i, e, r) =
+                joined.map_err(|err| PullError::Rebuild(format!("a delta task failed: {err}")))?;
+            progress.advance(e.delta_size);
+            match r {
+                Ok(fetched) => {
+                    done[i] = true;
+                    report.deltas_applied += 1;
+                    report.delta_bytes += fetched;
+                    report.bytes_from_deltas += e.target_size;
+                }
+                Err(_) => report.deltas_failed += 1,
+            }
+        }
+        progress.finish();
+    }
+    // 6. Fetch the missing runs in parallel, staging each verified chunk.
     let mut jobs = Vec::new();
     let mut to_fetch = 0u64;
-    for (f, ps) in &todo {
+    for (f, ps) in todo.iter().zip(&done).filter(|(_, d)| !**d).map(|(t, _)| t) {
         for p in ps {
             match p {
                 Piece::Local { len, .. } => report.bytes_from_local_chunks += u64::from(*len),
@@ -377,8 +548,8 @@ pub async fn pull(
     progress.finish();
     report.requests = requests;
     report.chunks_fetched = fetched_chunks.load(Ordering::Relaxed);
-    // 6. Rebuild every missing file from local and staged chunks, verified.
-    for (f, ps) in todo {
+    // 7. Rebuild every other missing file from local and staged chunks, verified.
+    for ((f, ps), _) in todo.into_iter().zip(done).filter(|(_, d)| !d) {
         let mut reader = Rebuild {
             store: &store,
             pieces: ps.into_iter(),
@@ -389,7 +560,7 @@ pub async fn pull(
         blocking(|| store.put_object_stream(&f.content.hash, f.exec, &mut reader))
             .map_err(|_| PullError::Rebuild(f.content.hash.short()))?;
     }
-    // 7. Make it visible: objects durable, then manifest, index and tag.
+    // 8. Make it visible: objects durable, then manifest, index and tag.
     blocking(|| -> Result<(), StoreError> {
         store.barrier()?;
         store.put_manifest(&manifest_bytes, &sigs)?;
