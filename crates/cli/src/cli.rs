@@ -154,7 +154,8 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         keep: usize,
     },
-    /// Pull a version from mirrors into the store, fetching only the chunks it lacks.
+    /// Pull a version from mirrors into the store, fetching only the chunks it lacks or deltas
+    /// from files it has.
     Pull {
         /// `VOLUME@TAG` or `VOLUME@<64-hex version id>`.
         reference: String,
@@ -216,7 +217,7 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Logical bytes, physical bytes and the duplication factor.
+    /// Logical bytes, physical bytes, the duplication factor and the delta cost model.
     Stats {
         #[command(flatten)]
         store: StoreArg,

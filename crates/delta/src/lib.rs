@@ -31,6 +31,8 @@ const FORMAT: u16 = 1;
 pub const MAX_TARGET: u64 = 64 << 30;
 /// zstd level used for patch-from deltas (as `zstd -19 --patch-from`).
 pub const ZSTD_LEVEL: i32 = 19;
+/// Combined base and target size above which zstd's long-distance matching is enabled.
+const LDM_FROM: usize = 128 << 20;
 /// zstd level of the quick probe [`create_auto`] uses to decide whether level 19 is worth it.
 const PROBE_LEVEL: i32 = 3;
 
@@ -267,8 +269,13 @@ fn window_log(base: usize, target: usize) -> u8 {
 
 fn zstd_payload(base: &[u8], target: &[u8], wlog: u8, level: i32) -> std::io::Result<Vec<u8>> {
     let mut enc = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), level, base)?;
-    enc.long_distance_matching(true)?;
-    enc.window_log(u32::from(wlog))?;
+    // Long-distance matching pays off only past what the level-19 match finder covers; below
+    // that it makes deltas of already-compressed files a little larger.
+    enc.long_distance_matching(base.len() + target.len() > LDM_FROM)?;
+    if !base.is_empty() {
+        // Alone, zstd sizes the window from the pledged size (smaller, and a little tighter).
+        enc.window_log(u32::from(wlog))?;
+    }
     enc.include_checksum(false)?;
     enc.set_pledged_src_size(Some(target.len() as u64))?;
     enc.write_all(target)?;
@@ -283,16 +290,35 @@ fn bsdiff_payload(base: &[u8], target: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// How hard the zstd method tries, and whether it uses the base at all.
+#[derive(Debug, Clone, Copy)]
+struct Zstd {
+    level: i32,
+    /// False: the target compressed alone (a valid patch-from frame that references nothing),
+    /// smaller when the base does not help, as for re-compressed archives.
+    reference: bool,
+}
+
+const STRONG: Zstd = Zstd {
+    level: ZSTD_LEVEL,
+    reference: true,
+};
+
 fn attempt(
     base: &[u8],
     target: &[u8],
     method: Method,
-    level: i32,
+    zstd: Zstd,
 ) -> Result<(Delta, Attempt), DeltaError> {
     let started = Instant::now();
     let wlog = window_log(base.len(), target.len());
     let payload = match method {
-        Method::ZstdPatchFrom => zstd_payload(base, target, wlog, level),
+        Method::ZstdPatchFrom => zstd_payload(
+            if zstd.reference { base } else { &[] },
+            target,
+            wlog,
+            zstd.level,
+        ),
         Method::Bsdiff => bsdiff_payload(base, target),
         Method::BsdiffLzma => bslz::create(base, target),
     }
@@ -333,7 +359,7 @@ pub fn create(base: &[u8], target: &[u8], methods: &[Method]) -> Result<Created,
     let results: Vec<Result<(Delta, Attempt), DeltaError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = methods
             .iter()
-            .map(|&m| scope.spawn(move || attempt(base, target, m, ZSTD_LEVEL)))
+            .map(|&m| scope.spawn(move || attempt(base, target, m, STRONG)))
             .collect();
         handles
             .into_iter()
@@ -358,14 +384,19 @@ pub fn create(base: &[u8], target: &[u8], methods: &[Method]) -> Result<Created,
 
 /// Builds a delta choosing the method by measurement: bsdiff+lzma (usually the smallest, and
 /// parallel), then a quick zstd patch-from probe at level 3; only when the probe comes within 10 %
-/// of bsdiff+lzma is zstd run at level 19 too. The smallest result is kept; every attempt,
-/// probe included, is reported with its time.
+/// of bsdiff+lzma is zstd run at level 19 too, with the base as reference and (in parallel)
+/// without it, which wins when the base does not help. The smallest result is kept; every
+/// attempt, probe included, is reported with its time.
 ///
 /// # Errors
 /// An encoder failure.
 pub fn create_auto(base: &[u8], target: &[u8]) -> Result<Created, DeltaError> {
-    let (bsdiff, a) = attempt(base, target, Method::BsdiffLzma, ZSTD_LEVEL)?;
-    let (probe, p) = attempt(base, target, Method::ZstdPatchFrom, PROBE_LEVEL)?;
+    let (bsdiff, a) = attempt(base, target, Method::BsdiffLzma, STRONG)?;
+    let probe_level = Zstd {
+        level: PROBE_LEVEL,
+        reference: true,
+    };
+    let (probe, p) = attempt(base, target, Method::ZstdPatchFrom, probe_level)?;
     let mut attempts = vec![a, p];
     let mut best = if p.size < a.size {
         (probe, p.size)
@@ -373,10 +404,24 @@ pub fn create_auto(base: &[u8], target: &[u8]) -> Result<Created, DeltaError> {
         (bsdiff, a.size)
     };
     if p.size.saturating_mul(10) < a.size.saturating_mul(11) {
-        let (strong, s) = attempt(base, target, Method::ZstdPatchFrom, ZSTD_LEVEL)?;
-        attempts.push(s);
-        if s.size < best.1 {
-            best = (strong, s.size);
+        let alone = Zstd {
+            level: ZSTD_LEVEL,
+            reference: false,
+        };
+        let (with_base, without_base) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| attempt(base, target, Method::ZstdPatchFrom, alone));
+            let mine = attempt(base, target, Method::ZstdPatchFrom, STRONG);
+            let theirs = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (mine, theirs)
+        });
+        for r in [with_base, without_base] {
+            let (d, s) = r?;
+            attempts.push(s);
+            if s.size < best.1 {
+                best = (d, s.size);
+            }
         }
     }
     Ok(Created {
@@ -567,6 +612,26 @@ mod tests {
         let c = create(&base, &target, &ALL).expect("create");
         let smallest = c.attempts.iter().map(|a| a.size).min().expect("attempts");
         assert_eq!(c.delta.to_bytes().len() as u64, smallest);
+    }
+
+    #[test]
+    fn auto_picks_a_working_delta_whether_or_not_the_base_helps() {
+        let base = noise(300_000, 5);
+        // Related: bsdiff+lzma or zstd with the base. Unrelated: zstd may do best alone.
+        let mut unrelated = noise(150_000, 6);
+        unrelated.extend_from_slice(&[b'a'; 50_000]);
+        for target in [edited(&base), unrelated] {
+            let c = create_auto(&base, &target).expect("create");
+            assert!(c.attempts.len() >= 2, "{:?}", c.attempts);
+            let best = c.attempts.iter().map(|a| a.size).min();
+            let bytes = c.delta.to_bytes();
+            assert_eq!(
+                Some(bytes.len() as u64),
+                best,
+                "the smallest attempt is kept"
+            );
+            assert_eq!(apply(&base, &bytes).expect("apply"), target);
+        }
     }
 
     #[test]

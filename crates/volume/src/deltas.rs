@@ -4,8 +4,8 @@
 //! For each file of the new version that the parent version lacks, the predecessor is the parent's
 //! file at the same path or, when the path is new, a file the parent had and the new version
 //! dropped (a rename), chosen by shared chunks and then by extension and size. A delta is made when
-//! some of the file's chunks are missing from the parent, and kept only when it is at most
-//! [`KEEP_RATIO`] of those missing chunk bytes. Files are taken largest saving first, until the CPU
+//! some of the file's chunks are missing from the parent, and kept only when it saves a clear
+//! margin over those missing chunk bytes: [`MIN_SAVING`] bytes and [`MIN_SAVING_RATIO`] of them. Files are taken largest saving first, until the CPU
 //! budget is spent. The kept deltas and the cost model (method, size, CPU seconds, the chunk bytes
 //! each replaces) go into a signed [`DeltaIndex`] for the version.
 //!
@@ -25,8 +25,10 @@ use tinycdn_store::Store;
 use crate::read::FileRef;
 use crate::VolumeError;
 
-/// A delta is kept only when it is at most this fraction of the chunk bytes it replaces.
-pub const KEEP_RATIO: f64 = 0.75;
+/// A delta is kept only when it saves at least this many bytes over the missing chunks...
+pub const MIN_SAVING: u64 = 4096;
+/// ...and at least this fraction of them (applying costs the node CPU, keeping costs storage).
+pub const MIN_SAVING_RATIO: f64 = 0.005;
 
 /// How publish makes deltas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +246,8 @@ pub fn make_deltas(
             }
         };
         let size = bytes.len() as u64;
-        if size as f64 > pair.missing as f64 * KEEP_RATIO {
+        let saving = pair.missing.saturating_sub(size);
+        if saving < MIN_SAVING || (saving as f64) < pair.missing as f64 * MIN_SAVING_RATIO {
             index.rejected += 1;
             index.rejected_cpu_micros += cpu_micros;
             continue;
