@@ -430,6 +430,16 @@ pub fn create_auto(base: &[u8], target: &[u8]) -> Result<Created, DeltaError> {
     })
 }
 
+/// BLAKE3 of a whole file, on every core for large ones (the same hash as [`FileId::of`]).
+fn file_id(bytes: &[u8]) -> FileId {
+    if bytes.len() < 1 << 20 {
+        return FileId::of(bytes);
+    }
+    let mut h = blake3::Hasher::new();
+    h.update_rayon(bytes);
+    FileId::from_bytes(*h.finalize().as_bytes())
+}
+
 /// A writer that refuses to grow past a limit.
 struct Bounded {
     out: Vec<u8>,
@@ -504,7 +514,7 @@ fn check_bsdiff_header(payload: &[u8], target_size: u64) -> Result<(), DeltaErro
 pub fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, DeltaError> {
     let d = Delta::from_bytes(delta)?;
     let h = &d.header;
-    let actual = FileId::of(base);
+    let actual = file_id(base);
     if actual != h.base || base.len() as u64 != h.base_size {
         return Err(DeltaError::WrongBase {
             expected: h.base.short(),
@@ -559,7 +569,7 @@ pub fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, DeltaError> {
             }
         }
     }
-    if out.out.len() as u64 != h.target_size || FileId::of(&out.out) != h.target {
+    if out.out.len() as u64 != h.target_size || file_id(&out.out) != h.target {
         return Err(DeltaError::TargetMismatch);
     }
     Ok(out.out)
