@@ -29,6 +29,21 @@ pub fn tag(data: &[u8]) {
     }
 }
 
+/// A decoded signed delta index re-encodes to exactly the input, with its entries in order.
+///
+/// # Panics
+/// When the decoder accepts non-canonical input.
+pub fn delta_index(data: &[u8]) {
+    if let Ok(i) = crate::delta_index::SignedDeltaIndex::from_bytes(data) {
+        assert_eq!(i.to_bytes(), data, "delta index decoding is not canonical");
+        assert!(i
+            .index
+            .entries
+            .windows(2)
+            .all(|w| (w[0].target, w[0].base) < (w[1].target, w[1].base)));
+    }
+}
+
 /// A decoded signature set re-encodes to exactly the input.
 ///
 /// # Panics

@@ -28,6 +28,11 @@ fn tag_corpus() {
 }
 
 #[test]
+fn delta_index_corpus() {
+    replay("delta_index", tinycdn_core::invariants::delta_index);
+}
+
+#[test]
 fn signature_set_corpus() {
     replay("signature_set", tinycdn_core::invariants::signature_set);
 }
