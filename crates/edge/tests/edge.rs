@@ -467,3 +467,76 @@ async fn truncating_oversized_and_stalling_mirrors_are_failed_over() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_pass_only_as_their_signed_index_lists_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    // A "library" rebuilt with scattered one-byte changes: every chunk differs, a delta is tiny.
+    let mut lib: Vec<u8> = (0..600_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(src.join("lib.so"), &lib).expect("write");
+    let store_dir = dir.path().join("store");
+    let store = Store::init(&store_dir).expect("init");
+    let key = SecretKey::from_seed(KEY);
+    let opts = |created| PublishOptions {
+        source: &src,
+        volume: VolumeName::new("site").expect("valid"),
+        tag: Some(TagName::new("stable").expect("valid")),
+        key: &key,
+        created,
+        chunking: CHUNKS,
+        deltas: Default::default(),
+    };
+    publish(&store, &opts(1), &NoProgress).expect("v1");
+    for i in (0..lib.len()).step_by(4000) {
+        lib[i] ^= 0x55;
+    }
+    std::fs::write(src.join("lib.so"), &lib).expect("write");
+    let v2 = publish(&store, &opts(2), &NoProgress).expect("v2");
+    assert_eq!(v2.deltas.kept, 1, "{:?}", v2.deltas);
+    let index = store
+        .read_delta_index(&v2.version)
+        .expect("read")
+        .expect("index");
+    let e = index.index.entries[0];
+    drop(store);
+    let (origin, _) = listen(Origin::new(Store::open(&store_dir).expect("open"))).await;
+    let (addr, edge) = edge(&[origin], None, trust()).await;
+    let delta_url = format!("/d/{}/{}", e.base, e.target);
+    // Unknown to the edge until it has seen a verified index listing it.
+    assert_eq!(get(&addr, &delta_url, &[]).await.status, 404);
+    let x = get(&addr, &format!("/x/{}", v2.version), &[]).await;
+    assert_eq!(x.status, 200);
+    assert_eq!(x.body, index.to_bytes());
+    let d = get(&addr, &delta_url, &[]).await;
+    assert_eq!(d.status, 200);
+    assert_eq!(tinycdn_core::FileId::of(&d.body), e.delta);
+    assert_eq!(
+        tinycdn_delta::apply(
+            &std::fs::read(store_dir.join(Store::object_key(&e.base, false))).expect("base"),
+            &d.body
+        )
+        .expect("apply"),
+        lib
+    );
+
+    // A second edge, the origin's delta now tampered with: refused, not cached, not served.
+    let path = store_dir.join(Store::delta_key(&e.base, &e.target));
+    let mut bad = std::fs::read(&path).expect("delta");
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    std::fs::remove_file(&path).expect("rm");
+    std::fs::write(&path, &bad).expect("write");
+    let (origin2, _) = listen(Origin::new(Store::open(&store_dir).expect("open"))).await;
+    let (addr2, edge2) = self::edge(&[origin2], None, trust()).await;
+    assert_eq!(
+        get(&addr2, &format!("/x/{}", v2.version), &[]).await.status,
+        200
+    );
+    assert_eq!(get(&addr2, &delta_url, &[]).await.status, 502);
+    assert!(edge2.cache().memory_get(&e.delta.as_chunk()).is_none());
+    assert!(edge.cache().memory_get(&e.delta.as_chunk()).is_some());
+}
