@@ -894,6 +894,47 @@ fn pull_from_a_served_store_and_check_out() {
     let again = json(&args, d);
     assert_eq!(again["already_had"], true);
     assert!(again["bytes_transferred"].as_u64().expect("n") < 1024);
+
+    // Version 2: the clip rewritten with scattered one-byte edits (no chunk survives), the CSS
+    // renamed. Publish makes a delta; the node fetches it instead of the clip's chunks.
+    let clip_path = d.join("media/video/bikes.mp4");
+    let mut clip = fs::read(&clip_path).expect("clip");
+    for i in (0..clip.len()).step_by(5000) {
+        clip[i] = clip[i].wrapping_add(1);
+    }
+    fs::write(&clip_path, &clip).expect("write");
+    fs::rename(d.join("media/site/app.css"), d.join("media/site/main.css")).expect("rename");
+    let published = publish(d, "media", "stable");
+    assert_eq!(published["deltas"]["kept"], 1, "{published}");
+    let second = json(&args, d);
+    assert_eq!(second["deltas_applied"], 1, "{second}");
+    assert_eq!(second["deltas_failed"], 0);
+    assert_eq!(second["bytes_from_deltas"], clip.len() as u64);
+    let moved = second["bytes_transferred"].as_u64().expect("n");
+    assert!(
+        moved < clip.len() as u64 / 10,
+        "moved {moved} bytes for a {} byte clip",
+        clip.len()
+    );
+    assert_eq!(
+        fs::read(d.join("srv/vol/video/bikes.mp4")).expect("checked out"),
+        clip
+    );
+    assert!(d.join("srv/vol/site/main.css").exists());
+    // The text summary names the deltas, and stats shows their cost model.
+    let stats = json(&["stats", "--store", "store"], d);
+    let all = &stats["deltas"][0];
+    assert_eq!(
+        (all["method"].as_str(), all["count"].as_u64()),
+        (Some("all"), Some(1))
+    );
+    assert!(
+        all["compression_ratio"].as_f64().expect("ratio") > 10.0,
+        "{stats}"
+    );
+    assert!(all["cpu_seconds"].as_f64().expect("cpu") > 0.0);
+    let text = ok(&["stats", "--store", "store"], d);
+    assert!(text.contains("deltas all"), "{text}");
 }
 
 /// `pull` killed with SIGKILL at spread-out instants: the node's store stays consistent (fsck
