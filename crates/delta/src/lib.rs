@@ -1,11 +1,12 @@
 //! Binary deltas between two versions of a file, for when content-defined chunking cannot find the
 //! overlap (recompiled binaries, re-encoded media, rewritten archives).
 //!
-//! Two methods, because no single one wins everywhere: zstd's patch-from mode (the old file as a
-//! reference prefix, long-distance matching, a window that covers both files — what
-//! `zstd --patch-from` does) is fast and strong on data and archives; a suffix-array matcher of the
-//! bsdiff family (`qbsdiff`) is often several times smaller on executables. [`create`] runs the
-//! methods asked for and keeps the smallest, recording the CPU time each took.
+//! Several methods, because no single one wins everywhere: zstd's patch-from mode (the old file as
+//! a reference prefix, a window that covers both files, long-distance matching for large ones —
+//! what `zstd --patch-from` does) is fast and strong on data and archives; a suffix-array matcher
+//! of the bsdiff family (`qbsdiff`) is several times smaller on executables, and smaller still with
+//! its streams re-encoded (bsdiff+lzma). [`create`] runs the methods asked for and keeps the
+//! smallest; [`create_auto`] decides by measurement which to run. Each attempt's time is recorded.
 //!
 //! # Container (`.tdelta`), all integers little-endian
 //! ```text

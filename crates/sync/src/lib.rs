@@ -2,8 +2,11 @@
 //! which chunks the store lacks, fetch only those (adjacent ones merged into one range request, in
 //! parallel with bounded concurrency, from mirrors ranked by health and latency), verify every
 //! chunk before keeping it, and assemble and verify each new file before it becomes an object.
+//! Files whose predecessor the store holds can instead come as a publish-time binary delta, listed
+//! in the version's signed delta index and checked against it, then against the file's hash; any
+//! failure falls back to chunks.
 //!
-//! Fetched chunks are staged in the store as they arrive (`staging/`), so an interrupted pull
+//! Fetched chunks and deltas are staged in the store as they arrive (`staging/`), so an interrupted pull
 //! resumes without fetching them again; staging is cleared once the version is complete.
 
 pub mod plan;
