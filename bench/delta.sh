@@ -85,4 +85,7 @@ for p in sizes:
         mbs = target / 1e6 / a[0] if a[0] > 0 else float("inf")
         print(f"| {p} | {tool} | {c[0]:.3f} | {c[1] / 1024:.0f} | {a[0]:.3f} | {mbs:.0f} | {a[1] / 1024:.0f} |")
 PY
+cargo build --release --quiet -p tinycdn-bench --manifest-path "$here/Cargo.toml"
+{ echo; echo "In-process apply (target/release/delta-apply: base and target hash checks included, no I/O):"; echo;
+  "$here/target/release/delta-apply" vips.old vips.new clip.old clip.new fast.old fast.new; } >>"$here/target/bench/delta.md"
 cat "$here/target/bench/delta.md"
