@@ -344,6 +344,22 @@ fn hostile_names_and_special_files_are_refused() {
         1,
     );
     assert!(err.contains("U+0435"), "{err}");
+    // Sibling files that differ only in case would be one file on a case-insensitive filesystem.
+    let twins = d.join("twins");
+    fs::create_dir_all(&twins).expect("mkdir");
+    fs::write(twins.join("Logo.png"), "a").expect("write");
+    fs::write(twins.join("logo.png"), "b").expect("write");
+    let err = fails(
+        &[
+            "publish", "twins", "--store", "store", "--volume", "twins", "--key", "pub.key",
+        ],
+        d,
+        1,
+    );
+    assert!(
+        err.contains("Logo.png") && err.contains("differ only in letter case"),
+        "{err}"
+    );
     // All-Cyrillic look-alike of an existing Latin name ("асе" vs "ace").
     ok(
         &[

@@ -24,7 +24,7 @@
 //! Decoding is strict: any input that does not re-encode to the same bytes is refused, so a version
 //! id names exactly one manifest.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::chunking::ChunkParams;
 use crate::encoding::{Reader, Writer};
@@ -175,9 +175,21 @@ impl Manifest {
             ));
         }
         let mut dirs: HashSet<&str> = HashSet::new();
+        // Sibling names folded to lower case: two that fold alike would be one file on a
+        // case-insensitive filesystem, so a checkout there would silently lose one.
+        let mut folded: HashMap<(Option<&str>, String), &str> = HashMap::new();
         let mut prev: Option<&str> = None;
         for e in &self.entries {
             let path = e.path.as_str();
+            let name = path.rsplit('/').next().unwrap_or(path);
+            if let Some(other) = folded.insert((e.path.parent(), name.to_lowercase()), path) {
+                return Err(invalid(
+                    "entries",
+                    format!(
+                        "{path:?} and {other:?} differ only in letter case; on a case-insensitive filesystem they would be one file"
+                    ),
+                ));
+            }
             if let Some(p) = prev {
                 if p.as_bytes() >= path.as_bytes() {
                     return Err(invalid(
@@ -494,6 +506,35 @@ mod tests {
         m.entries.remove(0);
         let err = Manifest::from_bytes(&m.to_bytes()).expect_err("orphan");
         assert!(err.to_string().contains("before its directory"), "{err}");
+    }
+
+    #[test]
+    fn refuses_sibling_names_that_differ_only_in_case() {
+        let mut m = sample();
+        let mut twin = m.entries[1].clone();
+        twin.path = VolumePath::new("img/A.txt").expect("valid");
+        m.entries.insert(1, twin);
+        let err = Manifest::from_bytes(&m.to_bytes()).expect_err("case collision");
+        assert!(
+            err.to_string().contains("differ only in letter case"),
+            "{err}"
+        );
+        // Non-ASCII letters fold too; the same name in different directories is fine.
+        let mut m = sample();
+        let mut twin = m.entries[1].clone();
+        twin.path = VolumePath::new("ÉTÉ.txt").expect("valid");
+        let mut other = m.entries[1].clone();
+        other.path = VolumePath::new("été.txt").expect("valid");
+        m.entries.insert(0, twin);
+        m.entries.insert(0, other);
+        m.entries
+            .sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
+        assert!(Manifest::from_bytes(&m.to_bytes()).is_err());
+        let mut m = sample();
+        let mut top = m.entries[1].clone();
+        top.path = VolumePath::new("a.txt").expect("valid");
+        m.entries.insert(0, top);
+        assert!(Manifest::from_bytes(&m.to_bytes()).is_ok());
     }
 
     #[test]
