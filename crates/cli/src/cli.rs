@@ -66,6 +66,22 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Trust roots: keys, roles, thresholds and expiry for `--trust trust.json`; rotation.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+    /// Add a signature to a version's manifest, its delta index and the tag that names it
+    /// (co-signing when the trust root's targets threshold is above one; offline signing).
+    Sign {
+        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+        reference: String,
+        #[command(flatten)]
+        store: StoreArg,
+        /// The secret key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
     /// Binary deltas between two versions of a file (standalone, for CI pipelines).
     Delta {
         #[command(subcommand)]
@@ -235,6 +251,71 @@ pub enum KeyCommand {
         /// Replace existing files.
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// Trust root commands.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Create a trust root in which one key holds every role.
+    Init {
+        /// The publisher's secret key: it signs the root and, later, the content.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the root (JSON).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Days until the root expires (nodes refuse new fetches under an expired root).
+        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        expires_in_days: u32,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make the next version of a root: new keys or thresholds, a new expiry. It must be signed by
+    /// the current root's threshold and by its own (`--sign`, or later with `trust sign`).
+    Rotate {
+        /// The current root.
+        #[arg(long, value_name = "FILE")]
+        root: PathBuf,
+        /// Where to write the new root.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Public keys of the new root role (repeatable; default: unchanged).
+        #[arg(long = "root-key", value_name = "PUB")]
+        root_keys: Vec<PathBuf>,
+        /// Public keys of the new targets role, which signs content (repeatable; default:
+        /// unchanged). A key left out is revoked.
+        #[arg(long = "targets-key", value_name = "PUB")]
+        targets_keys: Vec<PathBuf>,
+        /// Signatures the root role needs (default: unchanged).
+        #[arg(long, value_name = "N")]
+        root_threshold: Option<u16>,
+        /// Signatures the targets role needs (default: unchanged).
+        #[arg(long, value_name = "N")]
+        targets_threshold: Option<u16>,
+        /// Days until the new root expires.
+        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        expires_in_days: u32,
+        /// Secret keys to sign the new root with now (repeatable).
+        #[arg(long = "sign", value_name = "KEY")]
+        sign: Vec<PathBuf>,
+    },
+    /// Add a signature to a root (offline signing: run where the key is).
+    Sign {
+        /// The root file, updated in place (atomically).
+        file: PathBuf,
+        /// The secret key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Check a root: self-signed, not expired, and (with `--previous`) a valid successor.
+    Show {
+        /// The root file.
+        file: PathBuf,
+        /// The root it should replace.
+        #[arg(long, value_name = "FILE")]
+        previous: Option<PathBuf>,
     },
 }
 

@@ -34,7 +34,7 @@ macro_rules! out {
     };
 }
 
-fn print_json(v: &Value) -> Result<()> {
+pub(crate) fn print_json(v: &Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
@@ -123,7 +123,7 @@ where
     })
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -202,6 +202,39 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             command: KeyCommand::Generate { out, force },
         } => key_generate(cli, out, *force)?,
         Command::Delta { command } => return delta(cli, command),
+        Command::Trust { command } => return crate::trust::run(cli, command),
+        Command::Sign {
+            reference,
+            store,
+            key,
+        } => {
+            let key_text = std::fs::read_to_string(key)
+                .with_context(|| format!("cannot read the key {}", key.display()))?;
+            let key = SecretKey::from_text(&key_text)
+                .with_context(|| format!("{} is not a tinycdn secret key", key.display()))?;
+            let reference: Reference = reference.parse()?;
+            let done =
+                tinycdn_volume::reference::cosign(&open_store(&store.store)?, &reference, &key)?;
+            if cli.json {
+                print_json(&json!({
+                    "version": done.version.to_string(), "key": key.public().id().to_string(),
+                    "delta_index": done.delta_index, "tag": done.tag,
+                }))?;
+            } else {
+                out!(
+                    "signed {} version {} by key {}{}{}",
+                    reference.volume,
+                    done.version.short(),
+                    key.public().id().short(),
+                    if done.delta_index {
+                        ", its delta index"
+                    } else {
+                        ""
+                    },
+                    if done.tag { ", and the tag" } else { "" }
+                );
+            }
+        }
         Command::Publish {
             source,
             store,
@@ -466,6 +499,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             server,
         } => {
             let trust = Trust::load(trust)?;
+            // An expired root is not used to fill the cache.
+            trust.check_fresh(now())?;
             let disk = parse_size(cache_size)?;
             let memory = parse_size(memory)?;
             let upstreams = tinycdn_edge::Upstreams::new(
@@ -583,6 +618,7 @@ fn pull(
 ) -> Result<ExitCode> {
     let r: Reference = reference.parse()?;
     let trust = Trust::load(trust)?;
+    trust.check_fresh(now())?;
     let store = std::sync::Arc::new(open_store(store_path)?);
     let upstreams = std::sync::Arc::new(tinycdn_fetch::Upstreams::new(
         from,

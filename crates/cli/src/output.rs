@@ -82,7 +82,9 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// The exit code for an error.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
     let integrity = match volume_error(err) {
-        Some(VolumeError::Signature(_) | VolumeError::Damaged { .. }) => true,
+        Some(
+            VolumeError::Signature(_) | VolumeError::Damaged { .. } | VolumeError::Expired { .. },
+        ) => true,
         Some(VolumeError::Store(s)) => {
             matches!(s, StoreError::Corrupt { .. } | StoreError::Decode { .. })
         }

@@ -1037,3 +1037,162 @@ fn pull_killed_at_random_points_resumes_cleanly() {
         "no staged chunk is left after the pull that completed"
     );
 }
+
+/// A trust root: thresholds, rotation that revokes a key, co-signing, expiry.
+#[test]
+fn trust_roots_enforce_thresholds_rotation_and_expiry() {
+    let dir = setup();
+    let d = dir.path();
+    ok(&["key", "generate", "--out", "b.key"], d);
+    let site = d.join("site");
+    fs::create_dir_all(&site).expect("mkdir");
+    fs::write(site.join("index.html"), "<h1>v1</h1>\n").expect("write");
+    ok(
+        &["trust", "init", "--key", "pub.key", "--out", "trust.json"],
+        d,
+    );
+    publish(d, "site", "stable");
+    let server = Served::start(d, &[]);
+    let url = server.url.clone();
+    let pull = |node: &str, trust: &str| {
+        run(
+            &[
+                "pull",
+                "site-media@stable",
+                "--from",
+                &url,
+                "--trust",
+                trust,
+                "--store",
+                node,
+            ],
+            d,
+        )
+    };
+    for node in ["n1", "n2", "n3", "n4"] {
+        ok(&["init", "--store", node], d);
+    }
+    // A one-key root works like the bare .pub.
+    assert!(pull("n1", "trust.json").status.success());
+
+    // Version 2 of the root: content now needs 2 of {pub.key, b.key}; signed by the old root key.
+    ok(
+        &[
+            "trust",
+            "rotate",
+            "--root",
+            "trust.json",
+            "--out",
+            "trust2.json",
+            "--targets-key",
+            "pub.key.pub",
+            "--targets-key",
+            "b.key.pub",
+            "--targets-threshold",
+            "2",
+            "--sign",
+            "pub.key",
+        ],
+        d,
+    );
+    let shown = json(
+        &["trust", "show", "trust2.json", "--previous", "trust.json"],
+        d,
+    );
+    assert_eq!(shown["valid_successor"], true, "{shown}");
+    // Content signed by one key is below the threshold: refused, exit 3, nothing kept.
+    let out = pull("n2", "trust2.json");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 are required"), "{err}");
+    // Co-signed by the second key (offline: only the key and the store are needed): accepted.
+    ok(
+        &[
+            "sign",
+            "site-media@stable",
+            "--store",
+            "store",
+            "--key",
+            "b.key",
+        ],
+        d,
+    );
+    assert!(pull("n2", "trust2.json").status.success());
+
+    // Version 3 revokes pub.key from the targets role: content it signs alone is refused.
+    ok(
+        &[
+            "trust",
+            "rotate",
+            "--root",
+            "trust2.json",
+            "--out",
+            "trust3.json",
+            "--targets-key",
+            "b.key.pub",
+            "--targets-threshold",
+            "1",
+            "--sign",
+            "pub.key",
+        ],
+        d,
+    );
+    fs::write(site.join("index.html"), "<h1>v2</h1>\n").expect("write");
+    publish(d, "site", "stable");
+    let out = pull("n3", "trust3.json");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a revoked key's signature is refused"
+    );
+    ok(
+        &[
+            "sign",
+            "site-media@stable",
+            "--store",
+            "store",
+            "--key",
+            "b.key",
+        ],
+        d,
+    );
+    assert!(pull("n3", "trust3.json").status.success());
+
+    // A skipped version is not a successor; an expired root is refused for new fetches.
+    let skipped = run(
+        &["trust", "show", "trust3.json", "--previous", "trust.json"],
+        d,
+    );
+    assert_eq!(skipped.status.code(), Some(3));
+    // Writing an already-expired root works but says so (exit 3).
+    let made = run(
+        &[
+            "trust",
+            "init",
+            "--key",
+            "b.key",
+            "--out",
+            "expired.json",
+            "--expires-in-days",
+            "0",
+        ],
+        d,
+    );
+    assert_eq!(made.status.code(), Some(3));
+    let out = pull("n4", "expired.json");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
+    // A root file altered after signing is refused outright.
+    let mut forged: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(d.join("trust3.json")).expect("read"))
+            .expect("json");
+    forged["expires"] = serde_json::json!(i64::MAX);
+    fs::write(d.join("forged.json"), forged.to_string()).expect("write");
+    let out = pull("n4", "forged.json");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not signed by its own root keys"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

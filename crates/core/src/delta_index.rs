@@ -18,7 +18,7 @@
 //! ```
 
 use crate::encoding::{Reader, Writer};
-use crate::sign::{PublicKey, SecretKey, SignatureSet};
+use crate::sign::{KeyRing, SecretKey, SignatureSet};
 use crate::{DecodeError, FileId, KeyId, SignatureError, VersionId};
 
 const MAGIC: &[u8; 8] = b"TCDNDIX\n";
@@ -183,14 +183,19 @@ impl SignedDeltaIndex {
         })
     }
 
-    /// Checks that a trusted key signed this index.
+    /// Adds `key`'s signature (co-signing, for thresholds above one).
+    pub fn cosign(&mut self, key: &SecretKey) {
+        let hash = *blake3::hash(&self.index.body()).as_bytes();
+        self.signatures.add(key.sign(DELTA_INDEX_CONTEXT, &hash));
+    }
+
+    /// Checks that the ring's threshold of trusted keys signed this index.
     ///
     /// # Errors
-    /// When no trusted key signed it or the signature does not verify.
-    pub fn verify(&self, trusted: &[PublicKey]) -> Result<KeyId, SignatureError> {
+    /// When too few trusted keys signed it or a signature does not verify.
+    pub fn verify(&self, ring: &KeyRing) -> Result<Vec<KeyId>, SignatureError> {
         let hash = *blake3::hash(&self.index.body()).as_bytes();
-        self.signatures
-            .verify(DELTA_INDEX_CONTEXT, &hash, trusted, "delta index")
+        ring.verify(&self.signatures, DELTA_INDEX_CONTEXT, &hash, "delta index")
     }
 }
 
@@ -231,11 +236,12 @@ mod tests {
         let bytes = signed.to_bytes();
         let back = SignedDeltaIndex::from_bytes(&bytes).expect("decodes");
         assert_eq!(back, signed);
-        assert_eq!(back.verify(&[key.public()]), Ok(key.public().id()));
+        let ring = |k: &SecretKey| KeyRing::new(vec![k.public()], 1);
+        assert_eq!(back.verify(&ring(&key)), Ok(vec![key.public().id()]));
         let t = entry(1, 0).target;
         assert_eq!(back.index.to_target(&t).count(), 2);
         let other = SecretKey::from_seed([8; 32]);
-        assert!(back.verify(&[other.public()]).is_err());
+        assert!(back.verify(&ring(&other)).is_err());
     }
 
     #[test]
@@ -247,7 +253,7 @@ mod tests {
         let mut tampered = signed.clone();
         tampered.index.entries[0].delta = FileId::of(b"evil");
         let t = SignedDeltaIndex::from_bytes(&tampered.to_bytes()).expect("decodes");
-        assert!(t.verify(&[key.public()]).is_err());
+        assert!(t.verify(&KeyRing::new(vec![key.public()], 1)).is_err());
         // Unsorted entries are not canonical.
         let mut unsorted = signed;
         unsorted.index.entries.swap(0, 1);

@@ -179,4 +179,16 @@ pub enum SignatureError {
         /// What should have been signed.
         what: &'static str,
     },
+    /// Fewer distinct trusted keys signed than the threshold requires.
+    #[error("the {what} is signed by {got} trusted key(s) ({signers}) but {need} are required")]
+    BelowThreshold {
+        /// What was signed.
+        what: &'static str,
+        /// Signatures required.
+        need: usize,
+        /// Valid signatures by distinct trusted keys.
+        got: usize,
+        /// Key ids of those signers.
+        signers: String,
+    },
 }

@@ -14,6 +14,7 @@ pub mod invariants;
 pub mod manifest;
 pub mod media_type;
 pub mod names;
+pub mod root;
 pub mod sign;
 pub mod tag;
 

@@ -97,6 +97,25 @@ impl PublicKey {
         format!("{PUBLIC_PREFIX}{}\n", hex::encode(self.0.as_bytes()))
     }
 
+    /// The 32 bytes of the key.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// A key from its 32 bytes.
+    ///
+    /// # Errors
+    /// [`SignatureError::BadKey`] when the bytes are not a valid point.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, SignatureError> {
+        VerifyingKey::from_bytes(bytes)
+            .map(Self)
+            .map_err(|e| SignatureError::BadKey {
+                what: "public",
+                why: e.to_string(),
+            })
+    }
+
     /// Parses a public key file.
     ///
     /// # Errors
@@ -255,9 +274,132 @@ impl SignatureSet {
     }
 }
 
+/// The keys trusted for one kind of signed object and how many of them must sign it: one key,
+/// a set of which any one may sign, or k of n (so that a single stolen key is not enough).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRing {
+    keys: Vec<PublicKey>,
+    threshold: usize,
+}
+
+impl Default for KeyRing {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            threshold: 1,
+        }
+    }
+}
+
+impl KeyRing {
+    /// `threshold` (at least 1) of `keys` must sign.
+    #[must_use]
+    pub fn new(keys: Vec<PublicKey>, threshold: usize) -> Self {
+        Self {
+            keys,
+            threshold: threshold.max(1),
+        }
+    }
+
+    /// The keys.
+    #[must_use]
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
+    /// How many distinct keys must sign.
+    #[must_use]
+    pub fn threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// Whether no key is trusted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Checks that at least the threshold of distinct trusted keys signed `hash` under `context`;
+    /// returns their ids. Signatures by keys outside the ring are ignored; a trusted key's
+    /// signature that does not verify fails the whole check (the object was altered).
+    ///
+    /// # Errors
+    /// [`SignatureError::Unsigned`], [`SignatureError::Untrusted`], [`SignatureError::Invalid`] or
+    /// [`SignatureError::BelowThreshold`].
+    pub fn verify(
+        &self,
+        set: &SignatureSet,
+        context: &str,
+        hash: &[u8; 32],
+        what: &'static str,
+    ) -> Result<Vec<KeyId>, SignatureError> {
+        if self.threshold <= 1 {
+            return set.verify(context, hash, &self.keys, what).map(|k| vec![k]);
+        }
+        if set.0.is_empty() {
+            return Err(SignatureError::Unsigned { what });
+        }
+        let mut good = Vec::new();
+        for s in &set.0 {
+            if let Some(k) = self.keys.iter().find(|k| k.id() == s.key) {
+                if !k.verify(context, hash, &s.sig) {
+                    return Err(SignatureError::Invalid {
+                        key: s.key.short(),
+                        what,
+                    });
+                }
+                good.push(s.key);
+            }
+        }
+        if good.len() < self.threshold {
+            return Err(SignatureError::BelowThreshold {
+                what,
+                need: self.threshold,
+                got: good.len(),
+                signers: if good.is_empty() {
+                    "none".into()
+                } else {
+                    good.iter().map(KeyId::short).collect::<Vec<_>>().join(", ")
+                },
+            });
+        }
+        Ok(good)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_threshold_needs_that_many_distinct_trusted_signers() {
+        let h = [3u8; 32];
+        let ring = KeyRing::new(vec![key(1).public(), key(2).public(), key(3).public()], 2);
+        let mut set = SignatureSet::single(key(1).sign(MANIFEST_CONTEXT, &h));
+        // One trusted key plus an outsider: below the threshold.
+        set.add(key(9).sign(MANIFEST_CONTEXT, &h));
+        assert!(matches!(
+            ring.verify(&set, MANIFEST_CONTEXT, &h, "manifest"),
+            Err(SignatureError::BelowThreshold {
+                need: 2,
+                got: 1,
+                ..
+            })
+        ));
+        set.add(key(3).sign(MANIFEST_CONTEXT, &h));
+        assert_eq!(
+            ring.verify(&set, MANIFEST_CONTEXT, &h, "manifest")
+                .expect("2 of 3")
+                .len(),
+            2
+        );
+        // A trusted signature over other data fails the check.
+        set.add(key(2).sign(MANIFEST_CONTEXT, &[4u8; 32]));
+        assert!(matches!(
+            ring.verify(&set, MANIFEST_CONTEXT, &h, "manifest"),
+            Err(SignatureError::Invalid { .. })
+        ));
+    }
 
     fn key(n: u8) -> SecretKey {
         SecretKey::from_seed([n; 32])

@@ -9,7 +9,7 @@
 
 use crate::encoding::{Reader, Writer};
 use crate::names::{TagName, VolumeName};
-use crate::sign::{PublicKey, SecretKey, SignatureSet, TAG_CONTEXT};
+use crate::sign::{KeyRing, SecretKey, SignatureSet, TAG_CONTEXT};
 use crate::{DecodeError, KeyId, SignatureError, VersionId};
 
 const MAGIC: &[u8; 8] = b"TCDNTAG\n";
@@ -106,13 +106,19 @@ impl SignedTag {
         })
     }
 
-    /// Checks that a trusted key signed this record.
+    /// Adds `key`'s signature (co-signing, for thresholds above one).
+    pub fn cosign(&mut self, key: &SecretKey) {
+        let hash = *blake3::hash(&self.record.body()).as_bytes();
+        self.signatures.add(key.sign(TAG_CONTEXT, &hash));
+    }
+
+    /// Checks that the ring's threshold of trusted keys signed this record.
     ///
     /// # Errors
-    /// When no trusted key signed it or the signature does not verify.
-    pub fn verify(&self, trusted: &[PublicKey]) -> Result<KeyId, SignatureError> {
+    /// When too few trusted keys signed it or a signature does not verify.
+    pub fn verify(&self, ring: &KeyRing) -> Result<Vec<KeyId>, SignatureError> {
         let hash = *blake3::hash(&self.record.body()).as_bytes();
-        self.signatures.verify(TAG_CONTEXT, &hash, trusted, "tag")
+        ring.verify(&self.signatures, TAG_CONTEXT, &hash, "tag")
     }
 
     /// The key ids that signed, trusted or not.
@@ -140,10 +146,12 @@ mod tests {
         let bytes = signed.to_bytes();
         let back = SignedTag::from_bytes(&bytes).expect("decodes");
         assert_eq!(back, signed);
-        assert!(back.verify(&[key.public()]).is_ok());
+        assert!(back.verify(&KeyRing::new(vec![key.public()], 1)).is_ok());
         let mut tampered = back.clone();
         tampered.record.number = 3;
-        assert!(tampered.verify(&[key.public()]).is_err());
+        assert!(tampered
+            .verify(&KeyRing::new(vec![key.public()], 1))
+            .is_err());
         assert!(SignedTag::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     }
 }

@@ -391,13 +391,10 @@ impl Edge {
         }
         let m = Manifest::from_bytes(bytes).ok()?;
         let set = SignatureSet::from_bytes(sigs).ok()?;
-        set.verify(
-            MANIFEST_CONTEXT,
-            id.as_bytes(),
-            self.trust.keys(),
-            "manifest",
-        )
-        .ok()?;
+        self.trust
+            .ring()
+            .verify(&set, MANIFEST_CONTEXT, id.as_bytes(), "manifest")
+            .ok()?;
         Some(m)
     }
 
@@ -466,7 +463,7 @@ impl Edge {
     fn verify_delta_index(&self, id: VersionId, bytes: &[u8]) -> Option<SignedDeltaIndex> {
         let index = SignedDeltaIndex::from_bytes(bytes).ok()?;
         (index.index.version == id).then_some(())?;
-        index.verify(self.trust.keys()).ok()?;
+        index.verify(self.trust.ring()).ok()?;
         Some(index)
     }
 
@@ -504,7 +501,7 @@ impl Edge {
     fn verify_tag(&self, volume: &str, tag: &str, bytes: &[u8]) -> Option<VersionId> {
         let t = SignedTag::from_bytes(bytes).ok()?;
         (t.record.volume.as_str() == volume && t.record.tag.as_str() == tag).then_some(())?;
-        t.verify(self.trust.keys()).ok()?;
+        t.verify(self.trust.ring()).ok()?;
         Some(t.record.version)
     }
 

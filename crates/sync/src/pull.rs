@@ -135,13 +135,33 @@ async fn delta_index(
 ) -> Option<SignedDeltaIndex> {
     let verify = |b: &[u8]| {
         SignedDeltaIndex::from_bytes(b)
-            .is_ok_and(|x| x.index.version == *id && x.verify(trust.keys()).is_ok())
+            .is_ok_and(|x| x.index.version == *id && x.verify(trust.ring()).is_ok())
     };
     let bytes = upstreams
         .fetch(&format!("/x/{id}"), None, MAX_METADATA, verify)
         .await
         .ok()?;
     SignedDeltaIndex::from_bytes(&bytes).ok()
+}
+
+/// When no mirror sent metadata that verifies, fetches it once more without the check to report
+/// *why* (a signature below the threshold, an untrusted signer) rather than only that it failed.
+async fn explain(
+    upstreams: &Upstreams,
+    path: &str,
+    fetched: Result<Bytes, FetchError>,
+    check: impl Fn(&[u8]) -> Result<(), PullError>,
+) -> Result<Bytes, PullError> {
+    match fetched {
+        Err(e @ FetchError::Exhausted { .. }) => {
+            let Ok(bytes) = upstreams.fetch(path, None, MAX_METADATA, |_| true).await else {
+                return Err(e.into());
+            };
+            check(&bytes)?;
+            Ok(bytes)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// Fetches (or takes from staging) one delta, verifies it against its signed hash, applies it to
@@ -305,21 +325,24 @@ pub async fn pull(
             SignedTag::from_bytes(b).is_ok_and(|t| {
                 t.record.volume == *volume
                     && t.record.tag == tag_name
-                    && t.verify(trust.keys()).is_ok()
+                    && t.verify(trust.ring()).is_ok()
             })
         };
-        let bytes = upstreams
-            .fetch(
-                &format!("/t/{volume}/{tag_name}"),
-                None,
-                MAX_METADATA,
-                verify,
-            )
-            .await?;
+        let path = format!("/t/{volume}/{tag_name}");
+        let bytes = explain(
+            &upstreams,
+            &path,
+            upstreams.fetch(&path, None, MAX_METADATA, verify).await,
+            |b| {
+                SignedTag::from_bytes(b)?.verify(trust.ring())?;
+                Ok(())
+            },
+        )
+        .await?;
         let t = SignedTag::from_bytes(&bytes)?;
-        t.verify(trust.keys())?;
+        t.verify(trust.ring())?;
         if let Some(seen) = blocking(|| store.read_tag(volume.as_str(), tag_name.as_str()))? {
-            if seen.verify(trust.keys()).is_ok()
+            if seen.verify(trust.ring()).is_ok()
                 && (seen.record.time, seen.record.number) > (t.record.time, t.record.number)
             {
                 return Err(PullError::Rollback {
@@ -336,7 +359,9 @@ pub async fn pull(
     };
     // 2. Already here?
     if let Ok((m, sigs)) = blocking(|| store.read_manifest(&id)) {
-        sigs.verify(MANIFEST_CONTEXT, id.as_bytes(), trust.keys(), "manifest")?;
+        trust
+            .ring()
+            .verify(&sigs, MANIFEST_CONTEXT, id.as_bytes(), "manifest")?;
         report.already_had = true;
         report.version = Some(id);
         report.number = m.version;
@@ -359,17 +384,23 @@ pub async fn pull(
             VersionId::of(b) == id
         })
         .await?;
-    let sig_bytes = upstreams
-        .fetch(&format!("/s/{id}"), None, MAX_METADATA, |b| {
-            SignatureSet::from_bytes(b).is_ok_and(|s| {
-                s.verify(MANIFEST_CONTEXT, id.as_bytes(), trust.keys(), "manifest")
-                    .is_ok()
-            })
-        })
-        .await?;
+    let sig_path = format!("/s/{id}");
+    let check_sigs = |b: &[u8]| -> Result<(), PullError> {
+        let s = SignatureSet::from_bytes(b)?;
+        trust
+            .ring()
+            .verify(&s, MANIFEST_CONTEXT, id.as_bytes(), "manifest")?;
+        Ok(())
+    };
+    let fetched = upstreams
+        .fetch(&sig_path, None, MAX_METADATA, |b| check_sigs(b).is_ok())
+        .await;
+    let sig_bytes = explain(&upstreams, &sig_path, fetched, check_sigs).await?;
     let manifest = Manifest::from_bytes(&manifest_bytes)?;
     let sigs = SignatureSet::from_bytes(&sig_bytes)?;
-    sigs.verify(MANIFEST_CONTEXT, id.as_bytes(), trust.keys(), "manifest")?;
+    trust
+        .ring()
+        .verify(&sigs, MANIFEST_CONTEXT, id.as_bytes(), "manifest")?;
     if manifest.volume != *volume {
         return Err(PullError::BadReference(format!(
             "{spec} (the manifest belongs to volume {})",

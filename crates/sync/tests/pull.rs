@@ -200,7 +200,14 @@ async fn untrusted_or_conflicting_versions_are_refused() {
     let err = pull_into(&local, &origin, &other)
         .await
         .expect_err("untrusted");
-    assert!(matches!(err, PullError::Fetch(_)), "{err}");
+    // The error says why: the signer is not trusted (not only that every mirror failed).
+    assert!(
+        matches!(
+            err,
+            PullError::Signature(tinycdn_core::SignatureError::Untrusted { .. })
+        ),
+        "{err}"
+    );
     assert!(
         local.volumes().expect("volumes").is_empty(),
         "nothing was kept"
@@ -283,7 +290,7 @@ async fn scattered_edits_travel_as_a_verified_delta_and_bad_deltas_fall_back_to_
         .read_delta_index(&published.version)
         .expect("read")
         .expect("an index");
-    assert!(index.verify(trust().keys()).is_ok());
+    assert!(index.verify(trust().ring()).is_ok());
     let entry = index.index.entries[0];
 
     // A node holding version 1 fetches the delta, not the chunks.

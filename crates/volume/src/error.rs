@@ -106,6 +106,14 @@ pub enum VolumeError {
         /// What is missing or wrong.
         why: String,
     },
+    /// Trust metadata has expired: it is not used for new fetches.
+    #[error("the {what} expired at {at} (Unix seconds); get a current one from the publisher (`tinycdn trust rotate` makes one)")]
+    Expired {
+        /// What expired.
+        what: String,
+        /// When, Unix seconds.
+        at: i64,
+    },
     /// The chunk sizes asked for are not usable.
     #[error(transparent)]
     ChunkParams(#[from] tinycdn_core::chunking::ChunkParamsError),

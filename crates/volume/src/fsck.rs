@@ -205,7 +205,7 @@ pub fn fsck(
                 });
             }
             if !trust.is_empty() {
-                if let Err(e) = tag.verify(trust.keys()) {
+                if let Err(e) = tag.verify(trust.ring()) {
                     report.problems.push(Problem {
                         kind: "bad-signature",
                         subject,

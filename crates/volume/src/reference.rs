@@ -7,7 +7,7 @@ use tinycdn_core::tag::SignedTag;
 use tinycdn_core::VersionId;
 use tinycdn_store::Store;
 
-use crate::trust::{OpenedVersion, SignatureReport, Trust};
+use crate::trust::{first_signer, OpenedVersion, SignatureReport, Trust};
 use crate::VolumeError;
 
 /// Shortest hash prefix accepted.
@@ -138,7 +138,7 @@ impl Reference {
             });
         }
         let tag = match &resolved.tag {
-            Some(t) if !trust.is_empty() => Some(t.verify(trust.keys())),
+            Some(t) if !trust.is_empty() => Some(first_signer(t.verify(trust.ring()), "tag")),
             _ => None,
         };
         Ok(OpenedVersion {
@@ -177,4 +177,49 @@ mod tests {
         assert!("vol@".parse::<Reference>().is_err());
         assert!("../x@y".parse::<Reference>().is_err());
     }
+}
+
+/// What [`cosign`] signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cosigned {
+    /// The version whose manifest was signed.
+    pub version: VersionId,
+    /// Whether its delta index was signed too.
+    pub delta_index: bool,
+    /// Whether the tag the reference named was signed too.
+    pub tag: bool,
+}
+
+/// Adds `key`'s signature to the manifest of the version `reference` names, to its delta index,
+/// and to the tag when the reference is a tag (co-signing for thresholds; offline signing).
+///
+/// # Errors
+/// An unknown reference, store errors.
+pub fn cosign(
+    store: &Store,
+    reference: &Reference,
+    key: &tinycdn_core::sign::SecretKey,
+) -> Result<Cosigned, VolumeError> {
+    let _lock = store.lock()?;
+    let resolved = reference.resolve(store)?;
+    let id = resolved.id;
+    let (manifest, mut sigs) = store.read_manifest(&id)?;
+    sigs.add(key.sign(tinycdn_core::sign::MANIFEST_CONTEXT, id.as_bytes()));
+    store.put_manifest(&manifest.to_bytes(), &sigs)?;
+    let mut done = Cosigned {
+        version: id,
+        delta_index: false,
+        tag: false,
+    };
+    if let Some(mut index) = store.read_delta_index(&id)? {
+        index.cosign(key);
+        store.put_delta_index(&index)?;
+        done.delta_index = true;
+    }
+    if let Some(mut tag) = resolved.tag {
+        tag.cosign(key);
+        store.put_tag(&tag)?;
+        done.tag = true;
+    }
+    Ok(done)
 }

@@ -1,32 +1,206 @@
 //! Whom a consumer trusts, and what a version's signatures say about it.
+//!
+//! Trust comes either from public key files (`*.pub`: any one of them may sign, the one-key case)
+//! or from a trust root file (`trust.json`, see [`tinycdn_core::root`]): keys, roles, thresholds
+//! and an expiry, signed by its own root keys. Content (manifests, tags, delta indexes) must be
+//! signed by the root's *targets* threshold.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use tinycdn_core::manifest::Manifest;
-use tinycdn_core::sign::{PublicKey, SignatureSet, MANIFEST_CONTEXT};
+use tinycdn_core::root::{Role, Root, SignedRoot};
+use tinycdn_core::sign::{KeyRing, PublicKey, Signature, SignatureSet, MANIFEST_CONTEXT};
 use tinycdn_core::{KeyId, SignatureError, VersionId};
 
 use crate::VolumeError;
 
-/// The public keys a consumer accepts signatures from (`--trust FILE`, repeatable).
+/// The public keys a consumer accepts signatures from, and how many must sign (`--trust FILE`,
+/// repeatable for `.pub` files; one trust root file).
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
-    keys: Vec<PublicKey>,
+    ring: KeyRing,
+    root: Option<SignedRoot>,
+}
+
+/// The JSON form of a trust root file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RootFile {
+    #[serde(rename = "type")]
+    kind: String,
+    version: u64,
+    /// Unix seconds.
+    expires: i64,
+    /// Key id → public key (hex).
+    keys: BTreeMap<String, String>,
+    roles: BTreeMap<String, RoleFile>,
+    signatures: Vec<SignatureFile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleFile {
+    keyids: Vec<String>,
+    threshold: u16,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignatureFile {
+    keyid: String,
+    sig: String,
+}
+
+const ROOT_TYPE: &str = "tinycdn-root-v1";
+
+/// The JSON text of a trust root file.
+#[must_use]
+pub fn root_to_json(root: &SignedRoot) -> String {
+    let r = &root.root;
+    let role = |role: &Role| RoleFile {
+        keyids: role.keys.iter().map(KeyId::to_hex).collect(),
+        threshold: role.threshold,
+    };
+    let file = RootFile {
+        kind: ROOT_TYPE.into(),
+        version: r.version,
+        expires: r.expires,
+        keys: r
+            .keys
+            .iter()
+            .map(|k| (k.id().to_hex(), hex::encode(k.to_bytes())))
+            .collect(),
+        roles: [
+            ("root".to_owned(), role(&r.root)),
+            ("targets".to_owned(), role(&r.targets)),
+        ]
+        .into_iter()
+        .collect(),
+        signatures: root
+            .signatures
+            .signatures()
+            .iter()
+            .map(|s| SignatureFile {
+                keyid: s.key.to_hex(),
+                sig: hex::encode(s.sig),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Parses a trust root file (signatures are not checked here).
+///
+/// # Errors
+/// Malformed JSON, keys or roles.
+pub fn root_from_json(text: &str) -> Result<SignedRoot, String> {
+    let f: RootFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if f.kind != ROOT_TYPE {
+        return Err(format!("type is {:?}, not {ROOT_TYPE:?}", f.kind));
+    }
+    let mut keys = Vec::new();
+    for (id, hex_key) in &f.keys {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(hex_key, &mut b).map_err(|e| format!("key {id}: {e}"))?;
+        let k = PublicKey::from_bytes(&b).map_err(|e| e.to_string())?;
+        if k.id().to_hex() != *id {
+            return Err(format!(
+                "key {id} is listed under the wrong id ({})",
+                k.id()
+            ));
+        }
+        keys.push(k);
+    }
+    let role = |name: &str| -> Result<Role, String> {
+        let r = f.roles.get(name).ok_or_else(|| format!("no {name} role"))?;
+        Ok(Role {
+            keys: r
+                .keyids
+                .iter()
+                .map(|id| id.parse::<KeyId>().map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?,
+            threshold: r.threshold,
+        })
+    };
+    if let Some(extra) = f.roles.keys().find(|n| *n != "root" && *n != "targets") {
+        return Err(format!("unknown role {extra:?}"));
+    }
+    let root = Root {
+        version: f.version,
+        expires: f.expires,
+        keys,
+        root: role("root")?,
+        targets: role("targets")?,
+    }
+    .normalize()
+    .map_err(|e| e.to_string())?;
+    let mut signatures = SignatureSet::default();
+    for s in &f.signatures {
+        let mut sig = [0u8; 64];
+        hex::decode_to_slice(&s.sig, &mut sig).map_err(|e| format!("signature: {e}"))?;
+        signatures.add(Signature {
+            key: s
+                .keyid
+                .parse()
+                .map_err(|e: tinycdn_core::DecodeError| e.to_string())?,
+            sig,
+        });
+    }
+    Ok(SignedRoot { root, signatures })
+}
+
+/// Reads and checks a trust root file: well formed and signed by its own root threshold.
+///
+/// # Errors
+/// [`VolumeError::Unsupported`] naming what is wrong.
+pub fn load_root(path: &Path) -> Result<SignedRoot, VolumeError> {
+    let bad = |why: String| VolumeError::Unsupported {
+        path: path.to_owned(),
+        why,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| VolumeError::Source {
+        path: path.to_owned(),
+        source,
+    })?;
+    let root = root_from_json(&text).map_err(|e| bad(format!("is not a valid trust root: {e}")))?;
+    root.verify_self()
+        .map_err(|e| bad(format!("is not signed by its own root keys: {e}")))?;
+    Ok(root)
+}
+
+fn is_root_file(path: &Path, text: &str) -> bool {
+    path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{')
 }
 
 impl Trust {
-    /// Loads public key files (`*.pub`).
+    /// Loads public key files (`*.pub`) or one trust root file (`*.json`).
     ///
     /// # Errors
-    /// A file that cannot be read or is not a public key.
+    /// A file that cannot be read, is not a key or a valid self-signed root, or a root mixed with
+    /// other files.
     pub fn load(paths: &[impl AsRef<Path>]) -> Result<Self, VolumeError> {
         let mut keys = Vec::new();
+        let mut root = None;
         for p in paths {
             let p = p.as_ref();
             let text = std::fs::read_to_string(p).map_err(|source| VolumeError::Source {
                 path: p.to_owned(),
                 source,
             })?;
+            if is_root_file(p, &text) {
+                if paths.len() > 1 {
+                    return Err(VolumeError::Unsupported {
+                        path: p.to_owned(),
+                        why: "is a trust root, which must be the only --trust".into(),
+                    });
+                }
+                root = Some(load_root(p)?);
+                continue;
+            }
             keys.push(
                 PublicKey::from_text(&text).map_err(|e| VolumeError::Unsupported {
                     path: p.to_owned(),
@@ -34,26 +208,73 @@ impl Trust {
                 })?,
             );
         }
-        Ok(Self { keys })
+        Ok(match root {
+            Some(r) => Self {
+                ring: r.root.targets_ring(),
+                root: Some(r),
+            },
+            None => Self::from_keys(keys),
+        })
     }
 
-    /// Trusts exactly these keys.
+    /// Trusts exactly these keys, any one of which may sign.
     #[must_use]
     pub fn from_keys(keys: Vec<PublicKey>) -> Self {
-        Self { keys }
+        Self {
+            ring: KeyRing::new(keys, 1),
+            root: None,
+        }
+    }
+
+    /// Trusts what this root's targets role signs.
+    #[must_use]
+    pub fn from_root(root: SignedRoot) -> Self {
+        Self {
+            ring: root.root.targets_ring(),
+            root: Some(root),
+        }
     }
 
     /// Whether no key is trusted (nothing was asked to be checked).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.ring.is_empty()
     }
 
-    /// The trusted keys.
+    /// The trusted keys and threshold for content.
     #[must_use]
-    pub fn keys(&self) -> &[PublicKey] {
-        &self.keys
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
     }
+
+    /// The trust root, when trust came from one.
+    #[must_use]
+    pub fn root(&self) -> Option<&SignedRoot> {
+        self.root.as_ref()
+    }
+
+    /// Refuses a trust root that has expired at `now` (Unix seconds): new fetches must not rely
+    /// on it (content already verified and stored stays usable).
+    ///
+    /// # Errors
+    /// [`VolumeError::Expired`].
+    pub fn check_fresh(&self, now: i64) -> Result<(), VolumeError> {
+        match &self.root {
+            Some(r) if r.root.expired(now) => Err(VolumeError::Expired {
+                what: format!("trust root version {}", r.root.version),
+                at: r.root.expires,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The first signer of a verified threshold (there is at least one).
+pub(crate) fn first_signer(
+    r: Result<Vec<KeyId>, SignatureError>,
+    what: &'static str,
+) -> Result<KeyId, SignatureError> {
+    r.and_then(|ks| ks.first().copied().ok_or(SignatureError::Unsigned { what }))
 }
 
 /// What the signatures on a version say.
@@ -70,8 +291,14 @@ impl SignatureReport {
     #[must_use]
     pub fn check(id: &VersionId, signatures: &SignatureSet, trust: &Trust) -> Self {
         let signers = signatures.signatures().iter().map(|s| s.key).collect();
-        let verified = (!trust.is_empty())
-            .then(|| signatures.verify(MANIFEST_CONTEXT, id.as_bytes(), trust.keys(), "manifest"));
+        let verified = (!trust.is_empty()).then(|| {
+            first_signer(
+                trust
+                    .ring()
+                    .verify(signatures, MANIFEST_CONTEXT, id.as_bytes(), "manifest"),
+                "manifest",
+            )
+        });
         Self { signers, verified }
     }
 

@@ -1,0 +1,222 @@
+//! `tinycdn trust`: create, rotate, sign and check trust root files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use tinycdn_core::root::{Role, Root, SignedRoot};
+use tinycdn_core::sign::{PublicKey, SecretKey, SignatureSet};
+use tinycdn_store::local::write_file_atomic;
+use tinycdn_volume::trust::{load_root, root_from_json, root_to_json};
+
+use crate::cli::{Cli, TrustCommand};
+use crate::commands::{now, print_json};
+use crate::output::EXIT_INTEGRITY;
+
+const DAY: i64 = 86_400;
+
+fn secret_key(path: &Path) -> Result<SecretKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key {}", path.display()))?;
+    SecretKey::from_text(&text)
+        .with_context(|| format!("{} is not a tinycdn secret key", path.display()))
+}
+
+fn public_key(path: &Path) -> Result<PublicKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key {}", path.display()))?;
+    PublicKey::from_text(&text)
+        .with_context(|| format!("{} is not a tinycdn public key", path.display()))
+}
+
+/// Reads a root file without requiring its signatures (it may be waiting for more).
+fn read_unchecked(path: &Path) -> Result<SignedRoot> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    root_from_json(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a trust root: {e}", path.display()))
+}
+
+fn write_root(path: &Path, root: &SignedRoot, force: bool) -> Result<()> {
+    write_file_atomic(path, root_to_json(root).as_bytes(), 0o644, force)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn role_with(
+    keys: &[PathBuf],
+    threshold: Option<u16>,
+    old: &Role,
+    all: &mut Vec<PublicKey>,
+) -> Result<Role> {
+    let mut role = old.clone();
+    if !keys.is_empty() {
+        role.keys.clear();
+        for p in keys {
+            let k = public_key(p)?;
+            role.keys.push(k.id());
+            all.push(k);
+        }
+    }
+    if let Some(t) = threshold {
+        role.threshold = t;
+    }
+    Ok(role)
+}
+
+/// Runs a `trust` subcommand.
+pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
+    match command {
+        TrustCommand::Init {
+            key,
+            out,
+            expires_in_days,
+            force,
+        } => {
+            let k = secret_key(key)?;
+            let expires = now() + i64::from(*expires_in_days) * DAY;
+            let mut root = SignedRoot {
+                root: Root::single(&k.public(), expires).normalize()?,
+                signatures: SignatureSet::default(),
+            };
+            root.sign(&k);
+            write_root(out, &root, *force)?;
+            report(cli, out, &root, None)
+        }
+        TrustCommand::Rotate {
+            root,
+            out,
+            root_keys,
+            targets_keys,
+            root_threshold,
+            targets_threshold,
+            expires_in_days,
+            sign,
+        } => {
+            let current = load_root(root)?;
+            let old = &current.root;
+            // Keys still named by a role stay listed; new ones are added.
+            let mut keys = Vec::new();
+            let root_role = role_with(root_keys, *root_threshold, &old.root, &mut keys)?;
+            let targets = role_with(targets_keys, *targets_threshold, &old.targets, &mut keys)?;
+            for k in &old.keys {
+                if root_role.keys.contains(&k.id()) || targets.keys.contains(&k.id()) {
+                    keys.push(k.clone());
+                }
+            }
+            let next = Root {
+                version: old.version + 1,
+                expires: now() + i64::from(*expires_in_days) * DAY,
+                keys,
+                root: root_role,
+                targets,
+            }
+            .normalize()?;
+            let mut signed = SignedRoot {
+                root: next,
+                signatures: SignatureSet::default(),
+            };
+            for k in sign {
+                signed.sign(&secret_key(k)?);
+            }
+            write_root(out, &signed, false)?;
+            report(cli, out, &signed, Some(&current))
+        }
+        TrustCommand::Sign { file, key } => {
+            let mut root = read_unchecked(file)?;
+            root.sign(&secret_key(key)?);
+            write_root(file, &root, true)?;
+            report(cli, file, &root, None)
+        }
+        TrustCommand::Show { file, previous } => {
+            let root = read_unchecked(file)?;
+            let previous = previous.as_deref().map(load_root).transpose()?;
+            report(cli, file, &root, previous.as_ref())
+        }
+    }
+}
+
+/// Prints a root and whether it is usable; exit 3 when it is not (yet).
+fn report(
+    cli: &Cli,
+    path: &Path,
+    root: &SignedRoot,
+    previous: Option<&SignedRoot>,
+) -> Result<ExitCode> {
+    let r = &root.root;
+    let self_ok = root.verify_self();
+    let successor = previous.map(|p| p.verify_successor(root));
+    let expired = r.expired(now());
+    let usable = self_ok.is_ok() && successor.as_ref().is_none_or(Result::is_ok) && !expired;
+    let role = |role: &Role| {
+        json!({
+            "threshold": role.threshold,
+            "keys": role.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+        })
+    };
+    if cli.json {
+        print_json(&json!({
+            "file": path,
+            "version": r.version,
+            "expires": r.expires,
+            "expired": expired,
+            "roles": { "root": role(&r.root), "targets": role(&r.targets) },
+            "signed_by": root.signatures.signatures().iter().map(|s| s.key.to_string()).collect::<Vec<_>>(),
+            "self_signed": self_ok.is_ok(),
+            "valid_successor": successor.as_ref().map(Result::is_ok),
+            "usable": usable,
+        }))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{}: trust root version {}, expires {} (Unix seconds){}",
+            path.display(),
+            r.version,
+            r.expires,
+            if expired { ", EXPIRED" } else { "" }
+        )?;
+        for (name, role) in [("root", &r.root), ("targets", &r.targets)] {
+            let ids: Vec<String> = role.keys.iter().map(|k| k.short()).collect();
+            writeln!(
+                out,
+                "  {name:<8} {} of {}: {}",
+                role.threshold,
+                role.keys.len(),
+                ids.join(", ")
+            )?;
+        }
+        let signers: Vec<String> = root
+            .signatures
+            .signatures()
+            .iter()
+            .map(|s| s.key.short())
+            .collect();
+        writeln!(
+            out,
+            "  signed by {}",
+            if signers.is_empty() {
+                "nobody".into()
+            } else {
+                signers.join(", ")
+            }
+        )?;
+    }
+    if let Err(e) = &self_ok {
+        eprintln!(
+            "warning: not yet usable: {e}; more root keys must sign it (`tinycdn trust sign`)"
+        );
+    }
+    if let Some(Err(e)) = &successor {
+        eprintln!("warning: not yet a valid successor: {e}");
+    }
+    if expired {
+        eprintln!("warning: this root has expired");
+    }
+    if usable {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(EXIT_INTEGRITY))
+    }
+}
