@@ -8,13 +8,12 @@ use tinycdn_core::chunking::ChunkParams;
 use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::sign::SecretKey;
 use tinycdn_edge::{ChunkCache, Edge, Upstreams};
-use tinycdn_server::testing::get;
+use tinycdn_server::testing::{get, hostile_mirror, slow_proxy, Lie};
 use tinycdn_server::{serve, Limits, Origin};
 use tinycdn_store::Store;
 use tinycdn_volume::publish::{publish, PublishOptions};
 use tinycdn_volume::trust::Trust;
 use tinycdn_volume::NoProgress;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const KEY: [u8; 32] = [5; 32];
@@ -196,110 +195,8 @@ async fn a_range_fills_only_the_chunks_it_covers_and_misses_coalesce() {
 /// A TCP proxy in front of `target` that holds every client write for `delay`: it makes an honest
 /// mirror measurably slower than a hostile one, so the edge deterministically tries the hostile
 /// mirror first.
-async fn slow_proxy(target: &str, delay: Duration) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = format!("http://{}", l.local_addr().expect("addr"));
-    let target = target.trim_start_matches("http://").to_owned();
-    tokio::spawn(async move {
-        loop {
-            let Ok((client, _)) = l.accept().await else {
-                continue;
-            };
-            let target = target.clone();
-            tokio::spawn(async move {
-                let Ok(upstream) = tokio::net::TcpStream::connect(&target).await else {
-                    return;
-                };
-                let (mut cr, mut cw) = client.into_split();
-                let (mut ur, mut uw) = upstream.into_split();
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut ur, &mut cw).await;
-                });
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    let n = match cr.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    tokio::time::sleep(delay).await;
-                    if uw.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// How a hostile mirror misbehaves on object requests (everything else gets 404).
-#[derive(Clone, Copy)]
-enum Lie {
-    /// Wrong bytes of the right length.
-    WrongBytes,
-    /// Announces the right length, sends half, closes.
-    Truncated,
-    /// Sends more bytes than the range holds.
-    Oversized,
-    /// Accepts the request and never answers.
-    Stall,
-}
-
-/// A mirror that answers every object request with wrong bytes of the right length, and 404
-/// to everything else.
 async fn liar() -> String {
-    hostile(Lie::WrongBytes).await
-}
-
-async fn hostile(lie: Lie) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = format!("http://{}", l.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let n = s.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                let range = req
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("range: bytes=")
-                            .or_else(|| l.strip_prefix("Range: bytes="))
-                    })
-                    .and_then(|r| r.trim().split_once('-'))
-                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
-                let resp = match (req.starts_with("GET /o/"), range) {
-                    (true, Some(_)) if matches!(lie, Lie::Stall) => {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        return;
-                    }
-                    (true, Some((a, b))) => {
-                        let len = b - a + 1;
-                        let (announce, send) = match lie {
-                            Lie::Truncated => (len, len / 2),
-                            Lie::Oversized => (len * 2, len * 2),
-                            Lie::WrongBytes | Lie::Stall => (len, len),
-                        };
-                        let mut head = format!("HTTP/1.1 206 Partial Content\r\nContent-Length: {announce}\r\nContent-Range: bytes {a}-{b}/*\r\nConnection: close\r\n\r\n").into_bytes();
-                        head.extend(std::iter::repeat_n(
-                            0x42u8,
-                            usize::try_from(send).unwrap_or(0),
-                        ));
-                        head
-                    }
-                    _ => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = s.write_all(&resp).await;
-            });
-        }
-    });
-    addr
+    hostile_mirror(Lie::WrongBytes).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,7 +349,7 @@ async fn a_full_cache_disk_does_not_stop_serving() {
 async fn truncating_oversized_and_stalling_mirrors_are_failed_over() {
     let w = world().await;
     for lie in [Lie::Truncated, Lie::Oversized, Lie::Stall] {
-        let bad = hostile(lie).await;
+        let bad = hostile_mirror(lie).await;
         let good = slow_proxy(&w.origin, Duration::from_millis(20)).await;
         let (addr, e) = edge(&[bad, good], None, trust()).await;
         let r = get(&addr, "/v/site@stable/clips/intro.mp4", &[]).await;

@@ -1,10 +1,12 @@
 //! Test support: a minimal HTTP/1.1 client over a raw socket, so tests see exactly what a server
-//! sends (status, headers, body bytes) with no client-side caching or decoding in between.
+//! sends (status, headers, body bytes) with no client-side caching or decoding in between; and
+//! hostile mirrors (wrong, truncated, endless or stalled answers) and a slowing proxy, so that
+//! edges and pulls can be run against bad mirrors next to good ones.
 
 use std::collections::HashMap;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 /// A response read whole.
 pub struct Reply {
@@ -69,4 +71,124 @@ pub async fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &
 /// As [`request`].
 pub async fn get(addr: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
     request(addr, "GET", target, headers).await
+}
+
+/// How a hostile mirror answers every `GET` (with `Range` for ranged requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lie {
+    /// Wrong bytes of the right length (a ranged request), or 64 wrong bytes.
+    WrongBytes,
+    /// Announces a length, sends half of it, closes.
+    Truncated,
+    /// Sends more than asked: twice the range, or an endless body announced as 1 TiB.
+    Oversized,
+    /// Accepts the request and never answers (a slow-retrieval attack).
+    Stall,
+}
+
+/// Starts a hostile mirror on 127.0.0.1; returns its `http://` URL.
+///
+/// # Panics
+/// When it cannot bind (this is test support).
+pub async fn hostile_mirror(lie: Lie) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("http://{}", l.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                if !req.starts_with("GET ") {
+                    return;
+                }
+                let range = req
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("range: bytes=")
+                            .or_else(|| l.strip_prefix("Range: bytes="))
+                    })
+                    .and_then(|r| r.trim().split_once('-'))
+                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+                if lie == Lie::Stall {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    return;
+                }
+                let (status, extra, len) = match range {
+                    Some((a, b)) => (
+                        "206 Partial Content",
+                        format!("Content-Range: bytes {a}-{b}/*\r\n"),
+                        b - a + 1,
+                    ),
+                    None => ("200 OK", String::new(), 64),
+                };
+                let (announce, send) = match (lie, range) {
+                    (Lie::Truncated, _) => (len, len / 2),
+                    (Lie::Oversized, Some(_)) => (len * 2, len * 2),
+                    (Lie::Oversized, None) => (1 << 40, u64::MAX),
+                    _ => (len, len),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {announce}\r\n{extra}Connection: close\r\n\r\n"
+                );
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let block = vec![0x42u8; 64 * 1024];
+                let mut left = send;
+                while left > 0 {
+                    let n = usize::try_from(left.min(block.len() as u64)).unwrap_or(block.len());
+                    if s.write_all(&block[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n as u64;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A TCP proxy to `target` (`http://host:port`) that delays each request by `delay`, so that a
+/// mirror behind it ranks after faster ones.
+///
+/// # Panics
+/// When it cannot bind (this is test support).
+pub async fn slow_proxy(target: &str, delay: std::time::Duration) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("http://{}", l.local_addr().expect("addr"));
+    let target = target.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = l.accept().await else {
+                continue;
+            };
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(upstream) = TcpStream::connect(&target).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut ur, mut uw) = upstream.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut ur, &mut cw).await;
+                });
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    tokio::time::sleep(delay).await;
+                    if uw.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
 }

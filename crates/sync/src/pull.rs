@@ -321,38 +321,37 @@ pub async fn pull(
         spec.parse::<VersionId>()?
     } else {
         let tag_name = TagName::new(spec).map_err(|_| PullError::BadReference(spec.to_owned()))?;
-        let verify = |b: &[u8]| {
-            SignedTag::from_bytes(b).is_ok_and(|t| {
-                t.record.volume == *volume
-                    && t.record.tag == tag_name
-                    && t.verify(trust.ring()).is_ok()
-            })
+        // The newest copy of this tag the store has seen: a mirror offering an older one is
+        // stale or hostile, and the next mirror is tried.
+        let seen = blocking(|| store.read_tag(volume.as_str(), tag_name.as_str()))?
+            .filter(|s| s.verify(trust.ring()).is_ok());
+        let check = |b: &[u8]| -> Result<SignedTag, PullError> {
+            let t = SignedTag::from_bytes(b)?;
+            if t.record.volume != *volume || t.record.tag != tag_name {
+                return Err(PullError::BadReference(format!(
+                    "{spec} (a mirror answered with the tag {}@{})",
+                    t.record.volume, t.record.tag
+                )));
+            }
+            t.verify(trust.ring())?;
+            if let Some(seen) = &seen {
+                if (seen.record.time, seen.record.number) > (t.record.time, t.record.number) {
+                    return Err(PullError::Rollback {
+                        volume: volume.to_string(),
+                        tag: tag_name.to_string(),
+                        local: seen.record.number,
+                        offered: t.record.number,
+                    });
+                }
+            }
+            Ok(t)
         };
         let path = format!("/t/{volume}/{tag_name}");
-        let bytes = explain(
-            &upstreams,
-            &path,
-            upstreams.fetch(&path, None, MAX_METADATA, verify).await,
-            |b| {
-                SignedTag::from_bytes(b)?.verify(trust.ring())?;
-                Ok(())
-            },
-        )
-        .await?;
-        let t = SignedTag::from_bytes(&bytes)?;
-        t.verify(trust.ring())?;
-        if let Some(seen) = blocking(|| store.read_tag(volume.as_str(), tag_name.as_str()))? {
-            if seen.verify(trust.ring()).is_ok()
-                && (seen.record.time, seen.record.number) > (t.record.time, t.record.number)
-            {
-                return Err(PullError::Rollback {
-                    volume: volume.to_string(),
-                    tag: tag_name.to_string(),
-                    local: seen.record.number,
-                    offered: t.record.number,
-                });
-            }
-        }
+        let fetched = upstreams
+            .fetch(&path, None, MAX_METADATA, |b| check(b).is_ok())
+            .await;
+        let bytes = explain(&upstreams, &path, fetched, |b| check(b).map(|_| ())).await?;
+        let t = check(&bytes)?;
         let id = t.record.version;
         tag = Some(t);
         id

@@ -415,3 +415,108 @@ async fn a_full_disk_mid_pull_keeps_nothing_half_written() {
         .expect("fsck")
         .is_clean());
 }
+
+/// Hostile mirrors ranked before an honest one (slowed down so the liars are tried first): wrong
+/// bytes, truncated, endless and stalled answers, a stale mirror with an older validly signed
+/// tag, a mirror whose content an unknown key signed. Every pull still succeeds from the honest
+/// mirror, the liar is caught, and the store holds only verified bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_mirrors_next_to_a_good_one_change_nothing() {
+    use tinycdn_server::testing::{hostile_mirror, slow_proxy, Lie};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let lib = binary(400_000, 21);
+    std::fs::write(src.join("lib.so"), &lib).expect("write");
+    // The stale mirror holds version 1 only; the impostor the same tree signed by another key.
+    let stale_store = Store::init(&dir.path().join("stale")).expect("init");
+    publish_tree(&stale_store, &src, 1);
+    let impostor_store = Store::init(&dir.path().join("impostor")).expect("init");
+    publish(
+        &impostor_store,
+        &PublishOptions {
+            source: &src,
+            volume: VolumeName::new("site").expect("valid"),
+            tag: Some(TagName::new("stable").expect("valid")),
+            key: &SecretKey::from_seed([66; 32]),
+            created: 9,
+            chunking: CHUNKS,
+            deltas: Default::default(),
+        },
+        &NoProgress,
+    )
+    .expect("publish");
+    let origin_store = Store::init(&dir.path().join("origin")).expect("init");
+    publish_tree(&origin_store, &src, 1);
+    let new = recompiled(&lib);
+    std::fs::write(src.join("lib.so"), &new).expect("write");
+    publish_tree(&origin_store, &src, 2);
+    let origin = start_origin(&dir.path().join("origin")).await;
+    let good = slow_proxy(&origin, Duration::from_millis(30)).await;
+    let stale = start_origin(&dir.path().join("stale")).await;
+    let impostor = start_origin(&dir.path().join("impostor")).await;
+
+    let mut bad_mirrors = Vec::new();
+    for lie in [Lie::WrongBytes, Lie::Truncated, Lie::Oversized, Lie::Stall] {
+        bad_mirrors.push((format!("{lie:?}"), hostile_mirror(lie).await));
+    }
+    bad_mirrors.push(("unknown signer".into(), impostor));
+    for (i, (what, bad)) in bad_mirrors.iter().enumerate() {
+        let node = Arc::new(Store::init(&dir.path().join(format!("node{i}"))).expect("init"));
+        let ups = Arc::new(
+            Upstreams::new(&[bad.clone(), good.clone()], Duration::from_secs(1)).expect("ups"),
+        );
+        let r = pull(
+            node.clone(),
+            ups.clone(),
+            &trust(),
+            &VolumeName::new("site").expect("valid"),
+            "stable",
+            4,
+            &NoProgress,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(r.number, 2, "{what}");
+        assert_eq!(read_file(&node, "lib.so"), new, "{what}");
+        let liar = &ups.mirrors()[0];
+        assert!(
+            liar.lies() > 0 || !liar.is_healthy(),
+            "{what}: the bad mirror was not caught"
+        );
+        // Not one unverified byte: every object, manifest and tag checks out; nothing staged.
+        assert!(
+            fsck(&node, &trust(), &NoProgress).expect("fsck").is_clean(),
+            "{what}"
+        );
+        assert!(node.backend().list("staging").expect("list").is_empty());
+    }
+
+    // A node that has seen version 2: the stale mirror's older tag is refused, the good one used.
+    let node = Arc::new(Store::init(&dir.path().join("seen")).expect("init"));
+    pull_into(&node, &origin, &trust()).await.expect("pull v2");
+    let ups = Arc::new(
+        Upstreams::new(&[stale.clone(), good.clone()], Duration::from_secs(1)).expect("ups"),
+    );
+    let r = pull(
+        node.clone(),
+        ups.clone(),
+        &trust(),
+        &VolumeName::new("site").expect("valid"),
+        "stable",
+        4,
+        &NoProgress,
+    )
+    .await
+    .expect("the good mirror answers");
+    assert_eq!((r.number, r.already_had), (2, true));
+    assert!(ups.mirrors()[0].lies() > 0, "the stale tag counts as a lie");
+    // With only the stale mirror, the error names the rollback.
+    let only_stale = pull_into(&node, &stale, &trust())
+        .await
+        .expect_err("rollback");
+    assert!(
+        matches!(only_stale, PullError::Rollback { .. }),
+        "{only_stale}"
+    );
+}
