@@ -44,6 +44,21 @@ pub fn delta_index(data: &[u8]) {
     }
 }
 
+/// A decoded trust root re-encodes to exactly the input and its roles are satisfiable; checking
+/// its signatures never panics.
+///
+/// # Panics
+/// When the decoder accepts non-canonical input or an unsatisfiable role.
+pub fn root(data: &[u8]) {
+    if let Ok(r) = crate::root::SignedRoot::from_bytes(data) {
+        assert_eq!(r.to_bytes(), data, "trust root decoding is not canonical");
+        for role in [&r.root.root, &r.root.targets] {
+            assert!(role.threshold >= 1 && usize::from(role.threshold) <= role.keys.len());
+        }
+        let _ = r.verify_self();
+    }
+}
+
 /// A decoded signature set re-encodes to exactly the input.
 ///
 /// # Panics

@@ -28,6 +28,11 @@ fn tag_corpus() {
 }
 
 #[test]
+fn root_corpus() {
+    replay("root", tinycdn_core::invariants::root);
+}
+
+#[test]
 fn delta_index_corpus() {
     replay("delta_index", tinycdn_core::invariants::delta_index);
 }
