@@ -1157,6 +1157,11 @@ fn trust_roots_enforce_thresholds_rotation_and_expiry() {
         d,
     );
     assert!(pull("n3", "trust3.json").status.success());
+    // That node has now seen root version 3: handing it version 2 again (which still trusts the
+    // revoked key) is refused.
+    let back = pull("n3", "trust2.json");
+    assert_eq!(back.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&back.stderr).contains("refusing to go back"));
 
     // A skipped version is not a successor; an expired root is refused for new fetches.
     let skipped = run(

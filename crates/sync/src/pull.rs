@@ -10,6 +10,7 @@ use thiserror::Error;
 use tinycdn_core::delta_index::{DeltaEntry, SignedDeltaIndex};
 use tinycdn_core::manifest::Manifest;
 use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::root::SignedRoot;
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
 use tinycdn_core::tag::SignedTag;
 use tinycdn_core::{ChunkId, DecodeError, FileId, SignatureError, VersionId};
@@ -68,6 +69,14 @@ pub enum PullError {
         /// The version number the store's tag names.
         local: u64,
         /// The older version number offered.
+        offered: u64,
+    },
+    /// The trust root given is older than one this store was already pulled with.
+    #[error("the trust root given is version {offered}, but this store was already pulled with version {stored}: refusing to go back to older keys")]
+    RootRollback {
+        /// The version the store has seen.
+        stored: u64,
+        /// The version given.
         offered: u64,
     },
     /// A rebuilt file did not hash to its manifest entry.
@@ -142,6 +151,36 @@ async fn delta_index(
         .await
         .ok()?;
     SignedDeltaIndex::from_bytes(&bytes).ok()
+}
+
+/// Where a store keeps the newest trust root it was pulled with.
+const ROOT_KEY: &str = "trust/root";
+
+/// Records `root` as the store's trust root unless the store has seen a newer one (then refuses:
+/// an operator or attacker handing an old root back would restore revoked keys).
+fn pin_root(store: &Store, root: &SignedRoot) -> Result<(), PullError> {
+    let _lock = store.lock()?;
+    match store.backend().read(ROOT_KEY) {
+        Ok(bytes) => {
+            if let Ok(stored) = SignedRoot::from_bytes(&bytes) {
+                if stored.root.version > root.root.version {
+                    return Err(PullError::RootRollback {
+                        stored: stored.root.version,
+                        offered: root.root.version,
+                    });
+                }
+                if stored == *root {
+                    return Ok(());
+                }
+            }
+        }
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    store
+        .backend()
+        .write(ROOT_KEY, &root.to_bytes(), Durability::Immediate)?;
+    Ok(())
 }
 
 /// When no mirror sent metadata that verifies, fetches it once more without the check to report
@@ -315,6 +354,9 @@ pub async fn pull(
 ) -> Result<PullReport, PullError> {
     let start_bytes = upstreams.fetched_bytes();
     let mut report = PullReport::default();
+    if let Some(root) = trust.root() {
+        blocking(|| pin_root(&store, root))?;
+    }
     // 1. Which version.
     let mut tag: Option<SignedTag> = None;
     let id = if spec.len() == 64 {
