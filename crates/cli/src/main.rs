@@ -1,7 +1,7 @@
 //! The `tinycdn` binary: parse arguments, run the command, map errors to exit codes.
 //!
 //! Exit codes: 0 success; 1 the operation failed; 2 bad usage; 3 an integrity problem (a signature
-//! that does not verify, corrupt or missing data, or `fsck` found damage).
+//! that does not verify, corrupt or missing data, `fsck` found damage, expired trust, a rollback).
 
 mod cli;
 mod commands;

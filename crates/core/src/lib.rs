@@ -1,5 +1,6 @@
 //! The sans-IO model of tinycdn: content hashes, content-defined chunking, volume manifests and their
-//! canonical encoding, signatures, and the rules that names must follow.
+//! canonical encoding, signatures and thresholds, trust roots, delta indexes, and the rules that
+//! names must follow.
 //!
 //! Nothing in this crate touches a file, a socket or a clock: every function takes bytes or values and
 //! returns values, so the model can be tested deterministically and reused by the store, the servers
