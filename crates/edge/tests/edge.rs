@@ -437,3 +437,42 @@ async fn deltas_pass_only_as_their_signed_index_lists_them() {
     assert!(edge2.cache().memory_get(&e.delta.as_chunk()).is_none());
     assert!(edge.cache().memory_get(&e.delta.as_chunk()).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_root_stops_new_fetches_but_pinned_content_stays_served() {
+    use tinycdn_core::root::{Root, SignedRoot};
+    let w = world().await;
+    let cache = w.dir.path().join("edge-cache");
+    let pinned = format!("/v/site@{}/clips/intro.mp4", w.version);
+    let key = SecretKey::from_seed(KEY);
+    let root = |expires| {
+        let mut r = SignedRoot {
+            root: Root::single(&key.public(), expires)
+                .normalize()
+                .expect("valid"),
+            signatures: tinycdn_core::sign::SignatureSet::default(),
+        };
+        r.sign(&key);
+        Trust::from_root(r)
+    };
+    {
+        let (addr, _) = edge(
+            std::slice::from_ref(&w.origin),
+            Some(&cache),
+            root(i64::MAX),
+        )
+        .await;
+        assert_eq!(get(&addr, &pinned, &[]).await.body, w.clip);
+    }
+    // The same cache, the root now expired (1 second after the epoch).
+    let (addr, _) = edge(std::slice::from_ref(&w.origin), Some(&cache), root(1)).await;
+    let r = get(&addr, &pinned, &[]).await;
+    assert_eq!(
+        (r.status, r.body == w.clip),
+        (200, true),
+        "verified before, still served"
+    );
+    let r = get(&addr, "/v/site@stable/app.css", &[]).await;
+    assert_eq!(r.status, 503, "a tag is new metadata: refused");
+    assert!(String::from_utf8_lossy(&r.body).contains("expired"));
+}
