@@ -419,7 +419,9 @@ impl Edge {
         let (manifest, bytes, sigs) = match from_disk {
             Some(found) => found,
             None => {
-                self.trust_is_fresh()?;
+                if let Some(refused) = self.expired_trust() {
+                    return Err(refused);
+                }
                 let bytes = self
                     .upstreams
                     .fetch(&format!("/m/{id}"), None, MAX_METADATA, |b| {
@@ -463,13 +465,14 @@ impl Edge {
 
     /// Refuses new metadata fetches once the trust root has expired (content already verified
     /// and cached is still served: pinned URLs keep working, tags stop moving).
-    fn trust_is_fresh(&self) -> Result<(), Reply> {
+    fn expired_trust(&self) -> Option<Reply> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         self.trust
             .check_fresh(now)
-            .map_err(|e| Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")))
+            .err()
+            .map(|e| Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")))
     }
 
     fn verify_delta_index(&self, id: VersionId, bytes: &[u8]) -> Option<SignedDeltaIndex> {
@@ -489,7 +492,9 @@ impl Edge {
         {
             Some(found) => found,
             None => {
-                self.trust_is_fresh()?;
+                if let Some(refused) = self.expired_trust() {
+                    return Err(refused);
+                }
                 let bytes = self
                     .upstreams
                     .fetch(&format!("/x/{id}"), None, MAX_METADATA, |b| {
@@ -534,7 +539,9 @@ impl Edge {
                 return Ok((b.clone(), *id));
             }
         }
-        self.trust_is_fresh()?;
+        if let Some(refused) = self.expired_trust() {
+            return Err(refused);
+        }
         let path = format!("/t/{volume}/{tag}");
         match self
             .upstreams
