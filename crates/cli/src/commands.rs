@@ -208,10 +208,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             store,
             key,
         } => {
-            let key_text = std::fs::read_to_string(key)
-                .with_context(|| format!("cannot read the key {}", key.display()))?;
-            let key = SecretKey::from_text(&key_text)
-                .with_context(|| format!("{} is not a tinycdn secret key", key.display()))?;
+            let key = crate::trust::secret_key(key)?;
             let reference: Reference = reference.parse()?;
             let done =
                 tinycdn_volume::reference::cosign(&open_store(&store.store)?, &reference, &key)?;
@@ -249,10 +246,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         } => {
             let volume = VolumeName::new(volume)?;
             let tag = tag.as_deref().map(TagName::new).transpose()?;
-            let key_text = std::fs::read_to_string(key)
-                .with_context(|| format!("cannot read the key {}", key.display()))?;
-            let key = SecretKey::from_text(&key_text)
-                .with_context(|| format!("{} is not a tinycdn secret key", key.display()))?;
+            let key = crate::trust::secret_key(key)?;
             let store = open_store(&store.store)?;
             let opts = PublishOptions {
                 source,

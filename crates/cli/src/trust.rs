@@ -17,7 +17,8 @@ use crate::output::EXIT_INTEGRITY;
 
 const DAY: i64 = 86_400;
 
-fn secret_key(path: &Path) -> Result<SecretKey> {
+/// Reads a secret key file.
+pub(crate) fn secret_key(path: &Path) -> Result<SecretKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key {}", path.display()))?;
     SecretKey::from_text(&text)
