@@ -82,8 +82,10 @@ pub enum Lie {
     Truncated,
     /// Sends more than asked: twice the range, or an endless body announced as 1 TiB.
     Oversized,
-    /// Accepts the request and never answers (a slow-retrieval attack).
+    /// Accepts the request and never answers.
     Stall,
+    /// Answers correctly-sized but one byte every 200 ms (a slow-retrieval attack).
+    Drip,
 }
 
 /// Starts a hostile mirror on 127.0.0.1; returns its `http://` URL.
@@ -135,6 +137,15 @@ pub async fn hostile_mirror(lie: Lie) -> String {
                     "HTTP/1.1 {status}\r\nContent-Length: {announce}\r\n{extra}Connection: close\r\n\r\n"
                 );
                 if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                if lie == Lie::Drip {
+                    for _ in 0..send {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        if s.write_all(&[0x42]).await.is_err() {
+                            return;
+                        }
+                    }
                     return;
                 }
                 let block = vec![0x42u8; 64 * 1024];

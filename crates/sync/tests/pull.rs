@@ -417,7 +417,7 @@ async fn a_full_disk_mid_pull_keeps_nothing_half_written() {
 }
 
 /// Hostile mirrors ranked before an honest one (slowed down so the liars are tried first): wrong
-/// bytes, truncated, endless and stalled answers, a stale mirror with an older validly signed
+/// bytes, truncated, endless, stalled and dripping answers, a stale mirror with an older validly signed
 /// tag, a mirror whose content an unknown key signed. Every pull still succeeds from the honest
 /// mirror, the liar is caught, and the store holds only verified bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,7 +457,13 @@ async fn hostile_mirrors_next_to_a_good_one_change_nothing() {
     let impostor = start_origin(&dir.path().join("impostor")).await;
 
     let mut bad_mirrors = Vec::new();
-    for lie in [Lie::WrongBytes, Lie::Truncated, Lie::Oversized, Lie::Stall] {
+    for lie in [
+        Lie::WrongBytes,
+        Lie::Truncated,
+        Lie::Oversized,
+        Lie::Stall,
+        Lie::Drip,
+    ] {
         bad_mirrors.push((format!("{lie:?}"), hostile_mirror(lie).await));
     }
     bad_mirrors.push(("unknown signer".into(), impostor));
