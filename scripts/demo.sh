@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (a local store, no external service): build tinycdn, fetch
-# real sample media, publish it as a signed volume, check it out read-only, verify it, then serve it
-# from an origin through an edge cache on localhost and print URLs to open. Everything lands under
-# target/demo/. The servers run for DEMO_SECONDS (default 120; 0 means until Ctrl-C).
+# real sample media, publish it as a signed volume under a trust root, check it out read-only,
+# verify it, serve it from an origin through an edge cache on localhost, then show delta sync: a
+# node pulls the volume through the edge, the publisher edits a clip and publishes again, and the
+# node pulls only what changed. Everything lands under target/demo/. The servers run for
+# DEMO_SECONDS (default 120; 0 means until Ctrl-C).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cargo build --release --quiet --locked --manifest-path "$here/Cargo.toml" -p tinycdn
@@ -13,9 +15,11 @@ mkdir -p "$demo"
 cd "$demo"
 [ -f store/tinycdn-store ] || "$tinycdn" init --store store
 [ -f publisher.key ] || "$tinycdn" key generate --out publisher.key
-"$tinycdn" publish "$media" --store store --volume site-media --tag stable --key publisher.key
-"$tinycdn" checkout site-media@stable vols/site-media --store store --trust publisher.key.pub
-"$tinycdn" fsck --store store --trust publisher.key.pub
+[ -f trust.json ] || "$tinycdn" trust init --key publisher.key --out trust.json
+rm -rf site && cp -r "$media" site && chmod -R u+w site
+"$tinycdn" publish site --store store --volume site-media --tag stable --key publisher.key
+"$tinycdn" checkout site-media@stable vols/site-media --store store --trust trust.json
+"$tinycdn" fsck --store store --trust trust.json
 "$tinycdn" stats --store store
 echo
 echo "volume checked out read-only at $demo/vols/site-media"
@@ -25,12 +29,33 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 "$tinycdn" serve --store store --listen 127.0.0.1:0 >origin.url 2>origin.log & pids+=($!)
 for _ in $(seq 50); do [ -s origin.url ] && break; sleep 0.1; done
 origin="$(head -n1 origin.url)"
-"$tinycdn" edge --upstream "$origin" --trust publisher.key.pub --cache-dir edge-cache \
+"$tinycdn" edge --upstream "$origin" --trust trust.json --cache-dir edge-cache \
   --cache-size 1GiB --memory 256MiB --listen 127.0.0.1:0 >edge.url 2>edge.log & pids+=($!)
 for _ in $(seq 50); do [ -s edge.url ] && break; sleep 0.1; done
 edge="$(head -n1 edge.url)"
 # Check one clip through the edge byte for byte before advertising it.
 curl -fsS "$edge/v/site-media@stable/video/bigbuckbunny.mp4" | cmp - "$media/video/bigbuckbunny.mp4"
+
+# Delta sync: a node pulls the volume through the edge; the clip is then rewritten with scattered
+# one-byte edits (as a re-encode does: no chunk survives) and published again; the node pulls
+# again and moves only a delta.
+rm -rf node node-vol .node-vol.tinycdn && "$tinycdn" init --store node >/dev/null
+echo
+"$tinycdn" pull site-media@stable --from "$edge" --trust trust.json --store node --checkout node-vol
+python3 - site/video/bigbuckbunny.mp4 <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+for i in range(0, len(b), 5000):
+    b[i] = (b[i] + 1) % 256
+open(p, "wb").write(b)
+PY
+v2=$("$tinycdn" --json publish site --store store --volume site-media --tag stable --key publisher.key |
+  python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["version"]); print(d["deltas"], file=sys.stderr)')
+# The edge keeps serving the old tag for its max-age (60 s); the new version by id is there now.
+"$tinycdn" pull "site-media@$v2" --from "$edge" --trust trust.json --store node --checkout node-vol
+cmp node-vol/video/bigbuckbunny.mp4 site/video/bigbuckbunny.mp4
+"$tinycdn" stats --store store | grep '^deltas' || true
 echo
 echo "origin: $origin    edge: $edge"
 echo "open:"
