@@ -290,3 +290,53 @@ fn checkout_without_hardlinks_copies_verified_bytes() {
         Err(VolumeError::Signature(_))
     ));
 }
+
+/// Deltas live as long as the version whose index lists them: gc drops the index and the deltas
+/// of removed versions, and keeps those of kept ones.
+#[test]
+fn gc_drops_the_deltas_of_removed_versions_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    tree(&src, 1);
+    let store = Store::init(&dir.path().join("store")).expect("init");
+    let key = SecretKey::from_seed([4; 32]);
+    let mut clip = noise(1_000_000, 3);
+    let mut versions = vec![publish_ok(&store, &src, &key)];
+    for round in 0..2u8 {
+        // Scattered edits: every chunk changes, a delta is tiny.
+        for i in (0..clip.len()).step_by(4000) {
+            clip[i] = clip[i].wrapping_add(round + 1);
+        }
+        fs::write(src.join("clips/intro.mp4"), &clip).expect("write");
+        let mut o = opts(&src, &key);
+        o.created += i64::from(round) + 1;
+        let r = publish(&store, &o, &NoProgress).expect("publish");
+        assert_eq!(r.deltas.kept, 1, "{:?}", r.deltas);
+        versions.push(r);
+    }
+    let deltas = |s: &Store| s.backend().list("deltas").expect("list");
+    assert_eq!(deltas(&store).len(), 2);
+    // Keep the newest version only (the tag points at it): version 2's index and delta go.
+    tinycdn_volume::gc::gc(&store, 1, &NoProgress).expect("gc");
+    assert!(store
+        .read_delta_index(&versions[1].version)
+        .expect("read")
+        .is_none());
+    let kept = store
+        .read_delta_index(&versions[2].version)
+        .expect("read")
+        .expect("kept");
+    let left = deltas(&store);
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0],
+        Store::delta_key(&kept.index.entries[0].base, &kept.index.entries[0].target)
+    );
+    // The kept delta's base is a file of the removed version: the delta stays for nodes that
+    // still hold that file, and the store itself stays consistent.
+    assert!(
+        tinycdn_volume::fsck::fsck(&store, &Trust::default(), &NoProgress)
+            .expect("fsck")
+            .is_clean()
+    );
+}
