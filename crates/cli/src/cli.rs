@@ -82,6 +82,18 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
     },
+    /// Re-sign the store's snapshot of every current tag with a new expiry (run from cron or CI
+    /// before the last one expires).
+    Snapshot {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The secret key (of the trust root's snapshot role).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Days the snapshot stays valid.
+        #[arg(long, value_name = "DAYS", default_value_t = 7)]
+        lifetime_days: u32,
+    },
     /// Binary deltas between two versions of a file (standalone, for CI pipelines).
     Delta {
         #[command(subcommand)]
@@ -118,6 +130,10 @@ pub enum Command {
         /// Files larger than this get no delta (memory is about 5x the file while one is made).
         #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
         delta_max_file: u64,
+        /// Days the re-signed snapshot of every tag stays valid (nodes under a trust root refuse
+        /// an expired one; refresh it with `tinycdn snapshot`).
+        #[arg(long, value_name = "DAYS", default_value_t = 7)]
+        snapshot_lifetime_days: u32,
     },
     /// List volumes, their versions and tags.
     Volumes {
@@ -294,6 +310,13 @@ pub enum TrustCommand {
         /// Signatures the targets role needs (default: unchanged).
         #[arg(long, value_name = "N")]
         targets_threshold: Option<u16>,
+        /// Public keys of the new snapshot role, which signs snapshots (repeatable; default:
+        /// unchanged).
+        #[arg(long = "snapshot-key", value_name = "PUB")]
+        snapshot_keys: Vec<PathBuf>,
+        /// Signatures the snapshot role needs (default: unchanged).
+        #[arg(long, value_name = "N")]
+        snapshot_threshold: Option<u16>,
         /// Days until the new root expires.
         #[arg(long, value_name = "DAYS", default_value_t = 365)]
         expires_in_days: u32,

@@ -203,6 +203,28 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         } => key_generate(cli, out, *force)?,
         Command::Delta { command } => return delta(cli, command),
         Command::Trust { command } => return crate::trust::run(cli, command),
+        Command::Snapshot {
+            store,
+            key,
+            lifetime_days,
+        } => {
+            let key = crate::trust::secret_key(key)?;
+            let expires = now() + i64::from(*lifetime_days) * 86_400;
+            let s = tinycdn_volume::snapshot::refresh(&open_store(&store.store)?, &key, expires)?;
+            if cli.json {
+                print_json(&json!({
+                    "version": s.snapshot.version, "expires": s.snapshot.expires,
+                    "tags": s.snapshot.tags.len(),
+                }))?;
+            } else {
+                out!(
+                    "snapshot version {} of {} tags, valid until {} (Unix seconds)",
+                    s.snapshot.version,
+                    s.snapshot.tags.len(),
+                    s.snapshot.expires
+                );
+            }
+        }
         Command::Sign {
             reference,
             store,
@@ -243,6 +265,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             no_deltas,
             delta_cpu_budget,
             delta_max_file,
+            snapshot_lifetime_days,
         } => {
             let volume = VolumeName::new(volume)?;
             let tag = tag.as_deref().map(TagName::new).transpose()?;
@@ -261,6 +284,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                         .context("--delta-cpu-budget must be a non-negative number of seconds")?,
                     max_file: *delta_max_file,
                 },
+                snapshot_expires: Some(now() + i64::from(*snapshot_lifetime_days) * 86_400),
             };
             let start = Instant::now();
             let r = publish(&store, &opts, &bar)?;

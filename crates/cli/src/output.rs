@@ -99,6 +99,7 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
                         | tinycdn_sync::PullError::Rebuild(_)
                         | tinycdn_sync::PullError::Rollback { .. }
                         | tinycdn_sync::PullError::RootRollback { .. }
+                        | tinycdn_sync::PullError::Snapshot { .. }
                 )
             )
         }),

@@ -92,6 +92,8 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
             targets_keys,
             root_threshold,
             targets_threshold,
+            snapshot_keys,
+            snapshot_threshold,
             expires_in_days,
             sign,
         } => {
@@ -101,8 +103,12 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
             let mut keys = Vec::new();
             let root_role = role_with(root_keys, *root_threshold, &old.root, &mut keys)?;
             let targets = role_with(targets_keys, *targets_threshold, &old.targets, &mut keys)?;
+            let snapshot = role_with(snapshot_keys, *snapshot_threshold, &old.snapshot, &mut keys)?;
             for k in &old.keys {
-                if root_role.keys.contains(&k.id()) || targets.keys.contains(&k.id()) {
+                if [&root_role, &targets, &snapshot]
+                    .iter()
+                    .any(|r| r.keys.contains(&k.id()))
+                {
                     keys.push(k.clone());
                 }
             }
@@ -112,6 +118,7 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
                 keys,
                 root: root_role,
                 targets,
+                snapshot,
             }
             .normalize()?;
             let mut signed = SignedRoot {
@@ -162,7 +169,7 @@ fn report(
             "version": r.version,
             "expires": r.expires,
             "expired": expired,
-            "roles": { "root": role(&r.root), "targets": role(&r.targets) },
+            "roles": { "root": role(&r.root), "targets": role(&r.targets), "snapshot": role(&r.snapshot) },
             "signed_by": root.signatures.signatures().iter().map(|s| s.key.to_string()).collect::<Vec<_>>(),
             "self_signed": self_ok.is_ok(),
             "valid_successor": successor.as_ref().map(Result::is_ok),
@@ -178,7 +185,11 @@ fn report(
             r.expires,
             if expired { ", EXPIRED" } else { "" }
         )?;
-        for (name, role) in [("root", &r.root), ("targets", &r.targets)] {
+        for (name, role) in [
+            ("root", &r.root),
+            ("targets", &r.targets),
+            ("snapshot", &r.snapshot),
+        ] {
             let ids: Vec<String> = role.keys.iter().map(|k| k.short()).collect();
             writeln!(
                 out,

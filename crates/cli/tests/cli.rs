@@ -1201,3 +1201,93 @@ fn trust_roots_enforce_thresholds_rotation_and_expiry() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Snapshots under a trust root: an expired one is refused (freeze), an older one than the node
+/// has seen is refused (rollback), and a tag that is not the one the snapshot lists is refused
+/// (mix-and-match) — each with exit 3, and fixed by the publisher's next signed snapshot.
+#[test]
+fn snapshots_stop_freeze_rollback_and_mix_and_match() {
+    let dir = setup();
+    let d = dir.path();
+    let site = d.join("site");
+    fs::create_dir_all(&site).expect("mkdir");
+    fs::write(site.join("index.html"), "<h1>v1</h1>\n").expect("write");
+    ok(
+        &["trust", "init", "--key", "pub.key", "--out", "trust.json"],
+        d,
+    );
+    let publish_with = |days: &str| {
+        ok(
+            &[
+                "publish",
+                "site",
+                "--store",
+                "store",
+                "--volume",
+                "site-media",
+                "--tag",
+                "stable",
+                "--key",
+                "pub.key",
+                "--snapshot-lifetime-days",
+                days,
+            ],
+            d,
+        )
+    };
+    publish_with("7");
+    let old_tag = fs::read(d.join("store/tags/site-media/stable")).expect("tag v1");
+    let old_snapshot = fs::read(d.join("store/snapshot")).expect("snapshot v1");
+    let server = Served::start(d, &[]);
+    let url = server.url.clone();
+    let pull = |node: &str| {
+        run(
+            &[
+                "pull",
+                "site-media@stable",
+                "--from",
+                &url,
+                "--trust",
+                "trust.json",
+                "--store",
+                node,
+            ],
+            d,
+        )
+    };
+    let replace = |rel: &str, bytes: &[u8]| {
+        let p = d.join(rel);
+        fs::remove_file(&p).expect("rm");
+        fs::write(&p, bytes).expect("write");
+    };
+    for node in ["n1", "n2"] {
+        ok(&["init", "--store", node], d);
+    }
+    assert!(pull("n1").status.success());
+
+    // Freeze: version 2 published with a snapshot that is already expired.
+    fs::write(site.join("index.html"), "<h1>v2</h1>\n").expect("write");
+    publish_with("0");
+    let out = pull("n1");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expired"), "{err}");
+    ok(&["snapshot", "--store", "store", "--key", "pub.key"], d);
+    assert!(pull("n1").status.success());
+
+    // Rollback: the mirror hands back the first snapshot (validly signed, not expired).
+    let current_snapshot = fs::read(d.join("store/snapshot")).expect("snapshot");
+    replace("store/snapshot", &old_snapshot);
+    let out = pull("n1");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has seen version"));
+    replace("store/snapshot", &current_snapshot);
+
+    // Mix and match: a fresh node, the current snapshot, but the mirror's tag is the old one
+    // (validly signed, and the node has never seen a newer one).
+    replace("store/tags/site-media/stable", &old_tag);
+    let out = pull("n2");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not the one the snapshot lists"), "{err}");
+}

@@ -52,7 +52,7 @@ pub fn delta_index(data: &[u8]) {
 pub fn root(data: &[u8]) {
     if let Ok(r) = crate::root::SignedRoot::from_bytes(data) {
         assert_eq!(r.to_bytes(), data, "trust root decoding is not canonical");
-        for role in [&r.root.root, &r.root.targets] {
+        for role in [&r.root.root, &r.root.targets, &r.root.snapshot] {
             assert!(role.threshold >= 1 && usize::from(role.threshold) <= role.keys.len());
         }
         let _ = r.verify_self();

@@ -17,6 +17,7 @@ pub mod media_type;
 pub mod names;
 pub mod root;
 pub mod sign;
+pub mod snapshot;
 pub mod tag;
 
 pub use error::{DecodeError, NameError, SignatureError};

@@ -1,5 +1,6 @@
 //! The trust root, after The Update Framework's root role: which keys exist, which of them sign
-//! the root itself and which sign content (manifests, tags, delta indexes: the *targets* role),
+//! the root itself, which sign content (manifests, tags, delta indexes: the *targets* role) and
+//! which sign the short-lived snapshot of all current tags (the *snapshot* role),
 //! how many must agree for each (thresholds, so that one stolen key is not enough), until when the
 //! root may be used, and how it hands over to its successor.
 //!
@@ -12,7 +13,7 @@
 //! ```text
 //! magic "TCDNROOT", u16 format 1, u64 version, i64 expires (Unix seconds),
 //! u16 key count, then 32-byte Ed25519 public keys (sorted by key id, no repeats),
-//! the root role, then the targets role, each: u16 threshold, u16 count, 32-byte key ids (sorted)
+//! the root, targets and snapshot roles, each: u16 threshold, u16 count, 32-byte key ids (sorted)
 //! ```
 //! Signatures are a [`SignatureSet`] over the BLAKE3 of the body, context [`ROOT_CONTEXT`].
 
@@ -48,6 +49,8 @@ pub struct Root {
     pub root: Role,
     /// Signs manifests, tags and delta indexes.
     pub targets: Role,
+    /// Signs snapshots (which tags are current, until when).
+    pub snapshot: Role,
 }
 
 /// Why a root is refused.
@@ -93,7 +96,8 @@ impl Root {
             expires,
             keys: vec![key.clone()],
             root: role.clone(),
-            targets: role,
+            targets: role.clone(),
+            snapshot: role,
         }
     }
 
@@ -107,7 +111,7 @@ impl Root {
         for k in &self.keys {
             w.bytes(&k.to_bytes());
         }
-        for role in [&self.root, &self.targets] {
+        for role in [&self.root, &self.targets, &self.snapshot] {
             w.u16(role.threshold);
             w.u16(u16::try_from(role.keys.len()).unwrap_or(u16::MAX));
             for id in &role.keys {
@@ -124,7 +128,7 @@ impl Root {
     pub fn normalize(mut self) -> Result<Self, RootError> {
         self.keys.sort_by_key(PublicKey::id);
         self.keys.dedup_by_key(|k| k.id());
-        for role in [&mut self.root, &mut self.targets] {
+        for role in [&mut self.root, &mut self.targets, &mut self.snapshot] {
             role.keys.sort();
             role.keys.dedup();
         }
@@ -133,7 +137,11 @@ impl Root {
     }
 
     fn check(&self) -> Result<(), RootError> {
-        for (name, role) in [("root", &self.root), ("targets", &self.targets)] {
+        for (name, role) in [
+            ("root", &self.root),
+            ("targets", &self.targets),
+            ("snapshot", &self.snapshot),
+        ] {
             let bad = |why: String| RootError::BadRole { role: name, why };
             if role.threshold == 0 {
                 return Err(bad("has a threshold of 0".into()));
@@ -174,6 +182,12 @@ impl Root {
     #[must_use]
     pub fn targets_ring(&self) -> KeyRing {
         self.ring(&self.targets)
+    }
+
+    /// The keys and threshold that sign snapshots.
+    #[must_use]
+    pub fn snapshot_ring(&self) -> KeyRing {
+        self.ring(&self.snapshot)
     }
 
     /// The keys and threshold that sign roots.
@@ -259,6 +273,7 @@ impl SignedRoot {
         };
         let root_role = role(&mut r)?;
         let targets = role(&mut r)?;
+        let snapshot = role(&mut r)?;
         let len = r.u32("signature length")? as usize;
         let signatures = SignatureSet::from_bytes(r.take("signatures", len)?)?;
         r.finish()?;
@@ -268,6 +283,7 @@ impl SignedRoot {
             keys,
             root: root_role,
             targets,
+            snapshot,
         };
         root.check()?;
         Ok(Self { root, signatures })
@@ -358,6 +374,10 @@ mod tests {
                     keys: vec![a.public().id()],
                     threshold: 1,
                 },
+                snapshot: Role {
+                    keys: vec![a.public().id()],
+                    threshold: 1,
+                },
             },
             &[&a, &b],
         );
@@ -371,6 +391,10 @@ mod tests {
                 threshold: 2,
             },
             targets: Role {
+                keys: vec![c.public().id()],
+                threshold: 1,
+            },
+            snapshot: Role {
                 keys: vec![c.public().id()],
                 threshold: 1,
             },

@@ -106,6 +106,13 @@ impl SignedTag {
         })
     }
 
+    /// BLAKE3 of the record without its signatures: what a snapshot pins (so co-signing a tag
+    /// does not change its pin).
+    #[must_use]
+    pub fn record_hash(&self) -> crate::FileId {
+        crate::FileId::of(&self.record.body())
+    }
+
     /// Adds `key`'s signature (co-signing, for thresholds above one).
     pub fn cosign(&mut self, key: &SecretKey) {
         let hash = *blake3::hash(&self.record.body()).as_bytes();

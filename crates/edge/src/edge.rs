@@ -16,6 +16,7 @@ use tinycdn_core::delta_index::SignedDeltaIndex;
 use tinycdn_core::manifest::{FileContent, Manifest};
 use tinycdn_core::names::TagName;
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
+use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::tag::SignedTag;
 use tinycdn_core::{ChunkId, FileId, VersionId};
 use tinycdn_http::cache_control::{TagPolicy, IMMUTABLE};
@@ -53,6 +54,8 @@ pub struct Edge {
     manifests: Mutex<HashMap<VersionId, ManifestEntry>>,
     objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
     tags: Mutex<HashMap<(String, String), TagEntry>>,
+    /// The newest verified snapshot and when it was fetched.
+    snapshot: Mutex<Option<(Bytes, Instant)>>,
     /// (base, target) → (delta hash, delta size), from every verified delta index.
     deltas: Mutex<HashMap<(FileId, FileId), (FileId, u64)>>,
     tag_policy: TagPolicy,
@@ -80,6 +83,7 @@ impl Edge {
             objects: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
+            snapshot: Mutex::new(None),
             tag_policy: TagPolicy::default(),
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
@@ -171,6 +175,18 @@ impl Edge {
                         bytes,
                         etag,
                         "application/vnd.tinycdn.tag",
+                        self.tag_policy.header(),
+                    )
+                }
+                Err(r) => r,
+            },
+            Route::Snapshot => match self.snapshot().await {
+                Ok(bytes) => {
+                    let etag = blake3::hash(&bytes).to_hex().to_string();
+                    memory(
+                        bytes,
+                        etag,
+                        "application/vnd.tinycdn.snapshot",
                         self.tag_policy.header(),
                     )
                 }
@@ -473,6 +489,49 @@ impl Edge {
             .check_fresh(now)
             .err()
             .map(|e| Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")))
+    }
+
+    /// A snapshot this edge may serve: signed by the snapshot role, unexpired, and not older than
+    /// `min_version` (the one it served before).
+    fn verify_snapshot(&self, bytes: &[u8], min_version: u64) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        SignedSnapshot::from_bytes(bytes).is_ok_and(|s| {
+            !s.snapshot.expired(now)
+                && s.snapshot.version >= min_version
+                && s.verify(&self.trust.snapshot_ring()).is_ok()
+        })
+    }
+
+    /// The newest verified, unexpired snapshot: from memory within the tag max-age, else upstream.
+    async fn snapshot(&self) -> Result<Bytes, Reply> {
+        let fresh = Duration::from_secs(u64::from(self.tag_policy.max_age));
+        let cached = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut min_version = 0;
+        if let Some((b, at)) = cached {
+            if at.elapsed() < fresh && self.verify_snapshot(&b, 0) {
+                return Ok(b);
+            }
+            min_version = SignedSnapshot::from_bytes(&b).map_or(0, |s| s.snapshot.version);
+        }
+        if let Some(refused) = self.expired_trust() {
+            return Err(refused);
+        }
+        let bytes = self
+            .upstreams
+            .fetch("/n", None, MAX_METADATA, |b| {
+                self.verify_snapshot(b, min_version)
+            })
+            .await
+            .map_err(|e| fetch_reply(&e))?;
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((bytes.clone(), Instant::now()));
+        Ok(bytes)
     }
 
     fn verify_delta_index(&self, id: VersionId, bytes: &[u8]) -> Option<SignedDeltaIndex> {

@@ -59,6 +59,7 @@ async fn world() -> World {
             created: 1,
             chunking: CHUNKS,
             deltas: Default::default(),
+            snapshot_expires: None,
         },
         &NoProgress,
     )
@@ -386,6 +387,7 @@ async fn deltas_pass_only_as_their_signed_index_lists_them() {
         created,
         chunking: CHUNKS,
         deltas: Default::default(),
+        snapshot_expires: None,
     };
     publish(&store, &opts(1), &NoProgress).expect("v1");
     for i in (0..lib.len()).step_by(4000) {

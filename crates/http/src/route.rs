@@ -9,6 +9,7 @@
 //!                      edges fill chunks from it with Range requests
 //! /x/VERSION           the signed index of the binary deltas made for a version
 //! /d/BASE/TARGET       the binary delta from file BASE to file TARGET (both 64 hex)
+//! /n                   the signed snapshot of every current tag
 //! /metrics             Prometheus metrics
 //! /healthz             liveness
 //! ```
@@ -63,6 +64,8 @@ pub enum Route {
         /// The file it produces.
         target: FileId,
     },
+    /// The signed snapshot of every current tag.
+    Snapshot,
     /// Prometheus metrics.
     Metrics,
     /// Liveness.
@@ -143,6 +146,7 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
     match seg.as_slice() {
         ["metrics"] => Ok(Route::Metrics),
         ["healthz"] => Ok(Route::Health),
+        ["n"] => Ok(Route::Snapshot),
         ["m", id] => Ok(Route::Manifest(hash(id)?)),
         ["s", id] => Ok(Route::Signatures(hash(id)?)),
         ["x", id] => Ok(Route::DeltaIndex(hash(id)?)),
@@ -198,6 +202,7 @@ mod tests {
             Ok(Route::Delta { .. })
         ));
         assert!(parse(&format!("/d/{h}")).is_err());
+        assert_eq!(parse("/n"), Ok(Route::Snapshot));
         assert!(parse(&format!("/d/{h}/..")).is_err());
         assert!(matches!(
             parse(&format!("/o/{h}.x")),

@@ -166,6 +166,14 @@ impl Origin {
                     .await
             }
             Route::Object { id, exec } => self.object_rep(id, exec).await,
+            Route::Snapshot => {
+                self.raw_rep(
+                    "snapshot".into(),
+                    "application/vnd.tinycdn.snapshot",
+                    self.tag_policy.header(),
+                )
+                .await
+            }
             Route::DeltaIndex(id) => {
                 let key = format!("delta-indexes/{id}");
                 self.raw_rep(key, DELTA_INDEX_TYPE, IMMUTABLE.into()).await

@@ -16,6 +16,7 @@
 //! checkouts/<64 hex>            a checkout made from this store (gc keeps what it uses)
 //! deltas/<64 hex>/<64 hex>      a binary delta from a base file to a target file (by BLAKE3)
 //! delta-indexes/<64 hex>        the signed index of the deltas made for a version
+//! snapshot                      the signed snapshot of every current tag
 //! quarantine/...                objects fsck found damaged
 //! tmp/                          temporary files of writes in progress
 //! ```
@@ -27,6 +28,7 @@ use tinycdn_core::delta_index::SignedDeltaIndex;
 use tinycdn_core::manifest::Manifest;
 use tinycdn_core::names::VolumeName;
 use tinycdn_core::sign::SignatureSet;
+use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::tag::SignedTag;
 use tinycdn_core::{ChunkId, FileId, VersionId};
 
@@ -496,6 +498,34 @@ impl Store {
                 .map(Some)
                 .map_err(|source| StoreError::Decode {
                     key,
+                    source: Box::new(source),
+                }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- snapshot ----
+
+    /// Stores the signed snapshot of every current tag durably.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_snapshot(&self, snapshot: &SignedSnapshot) -> Result<(), StoreError> {
+        self.backend
+            .write("snapshot", &snapshot.to_bytes(), Durability::Immediate)
+    }
+
+    /// The store's snapshot, if it has one (signatures not checked here).
+    ///
+    /// # Errors
+    /// I/O or decode errors.
+    pub fn read_snapshot(&self) -> Result<Option<SignedSnapshot>, StoreError> {
+        match self.backend.read("snapshot") {
+            Ok(bytes) => SignedSnapshot::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Decode {
+                    key: "snapshot".into(),
                     source: Box::new(source),
                 }),
             Err(e) if e.is_not_found() => Ok(None),

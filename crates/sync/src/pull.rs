@@ -12,6 +12,7 @@ use tinycdn_core::manifest::Manifest;
 use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::root::SignedRoot;
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
+use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::tag::SignedTag;
 use tinycdn_core::{ChunkId, DecodeError, FileId, SignatureError, VersionId};
 use tinycdn_fetch::{FetchError, Upstreams};
@@ -70,6 +71,13 @@ pub enum PullError {
         local: u64,
         /// The older version number offered.
         offered: u64,
+    },
+    /// The snapshot of current tags is missing, expired, older than one seen, or does not list
+    /// the tag offered.
+    #[error("snapshot check failed: {why}")]
+    Snapshot {
+        /// What is wrong.
+        why: String,
     },
     /// The trust root given is older than one this store was already pulled with.
     #[error("the trust root given is version {offered}, but this store was already pulled with version {stored}: refusing to go back to older keys")]
@@ -155,6 +163,55 @@ async fn delta_index(
 
 /// Where a store keeps the newest trust root it was pulled with.
 const ROOT_KEY: &str = "trust/root";
+/// Where a store keeps the newest snapshot it pulled under a trust root.
+const SNAPSHOT_KEY: &str = "trust/snapshot";
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The mirrors' current snapshot: signed by the root's snapshot role, not expired (a frozen
+/// mirror is refused), and not older than the one this store last pulled with (a rollback).
+async fn current_snapshot(
+    store: &Store,
+    upstreams: &Upstreams,
+    trust: &Trust,
+) -> Result<SignedSnapshot, PullError> {
+    let pinned = blocking(|| match store.backend().read(SNAPSHOT_KEY) {
+        Ok(b) => Ok(SignedSnapshot::from_bytes(&b).map_or(0, |s| s.snapshot.version)),
+        Err(e) if e.is_not_found() => Ok(0),
+        Err(e) => Err(e),
+    })?;
+    let now = unix_now();
+    let check = |b: &[u8]| -> Result<SignedSnapshot, PullError> {
+        let s = SignedSnapshot::from_bytes(b)?;
+        s.verify(&trust.snapshot_ring())?;
+        if s.snapshot.expired(now) {
+            return Err(PullError::Snapshot {
+                why: format!(
+                    "the newest snapshot a mirror offers (version {}) expired at {} (Unix seconds): the mirror is frozen, or the publisher must run `tinycdn snapshot`",
+                    s.snapshot.version, s.snapshot.expires
+                ),
+            });
+        }
+        if s.snapshot.version < pinned {
+            return Err(PullError::Snapshot {
+                why: format!(
+                    "a mirror offers snapshot version {} but this store has seen version {pinned}",
+                    s.snapshot.version
+                ),
+            });
+        }
+        Ok(s)
+    };
+    let fetched = upstreams
+        .fetch("/n", None, MAX_METADATA, |b| check(b).is_ok())
+        .await;
+    let bytes = explain(upstreams, "/n", fetched, |b| check(b).map(|_| ())).await?;
+    check(&bytes)
+}
 
 /// Records `root` as the store's trust root unless the store has seen a newer one (then refuses:
 /// an operator or attacker handing an old root back would restore revoked keys).
@@ -359,6 +416,7 @@ pub async fn pull(
     }
     // 1. Which version.
     let mut tag: Option<SignedTag> = None;
+    let mut snapshot: Option<SignedSnapshot> = None;
     let id = if spec.len() == 64 {
         spec.parse::<VersionId>()?
     } else {
@@ -367,8 +425,37 @@ pub async fn pull(
         // stale or hostile, and the next mirror is tried.
         let seen = blocking(|| store.read_tag(volume.as_str(), tag_name.as_str()))?
             .filter(|s| s.verify(trust.ring()).is_ok());
+        // Under a trust root, the tag must be the one the current snapshot lists.
+        let pin = match trust.root() {
+            Some(_) => {
+                let s = current_snapshot(&store, &upstreams, trust).await?;
+                let pin = s
+                    .snapshot
+                    .find(volume.as_str(), tag_name.as_str())
+                    .cloned()
+                    .ok_or_else(|| PullError::Snapshot {
+                        why: format!(
+                            "snapshot version {} does not list {volume}@{tag_name}",
+                            s.snapshot.version
+                        ),
+                    })?;
+                snapshot = Some(s);
+                Some(pin)
+            }
+            None => None,
+        };
         let check = |b: &[u8]| -> Result<SignedTag, PullError> {
             let t = SignedTag::from_bytes(b)?;
+            if let Some(pin) = &pin {
+                if t.record_hash() != pin.hash {
+                    return Err(PullError::Snapshot {
+                        why: format!(
+                            "the tag {volume}@{tag_name} offered is not the one the snapshot lists (version {}): tags from different moments cannot be mixed",
+                            pin.number
+                        ),
+                    });
+                }
+            }
             if t.record.volume != *volume || t.record.tag != tag_name {
                 return Err(PullError::BadReference(format!(
                     "{spec} (a mirror answered with the tag {}@{})",
@@ -412,6 +499,11 @@ pub async fn pull(
             let _lock = store.lock()?;
             if let Some(t) = &tag {
                 store.put_tag(t)?;
+            }
+            if let Some(s) = &snapshot {
+                store
+                    .backend()
+                    .write(SNAPSHOT_KEY, &s.to_bytes(), Durability::Immediate)?;
             }
             // A pull killed after its commit but before its clean-up left staged chunks behind.
             clear_staging(&store)
@@ -639,6 +731,11 @@ pub async fn pull(
         store.put_version(volume, manifest.version, &id)?;
         if let Some(t) = &tag {
             store.put_tag(t)?;
+        }
+        if let Some(s) = &snapshot {
+            store
+                .backend()
+                .write(SNAPSHOT_KEY, &s.to_bytes(), Durability::Immediate)?;
         }
         clear_staging(&store)
     })?;

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod publish;
 pub mod read;
 pub mod reference;
+pub mod snapshot;
 pub mod stats;
 pub mod trust;
 

@@ -50,6 +50,8 @@ pub struct PublishOptions<'a> {
     pub chunking: ChunkParams,
     /// Binary deltas from the parent version.
     pub deltas: DeltaOptions,
+    /// When set, the store's snapshot of every tag is re-signed, valid until then (Unix seconds).
+    pub snapshot_expires: Option<i64>,
 }
 
 /// What a publish did.
@@ -528,6 +530,9 @@ pub fn publish(
             };
             store.put_tag(&record.sign(opts.key))?;
         }
+    }
+    if let Some(expires) = opts.snapshot_expires {
+        crate::snapshot::make_snapshot(store, opts.key, expires)?;
     }
     Ok(report)
 }

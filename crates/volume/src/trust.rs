@@ -75,6 +75,7 @@ pub fn root_to_json(root: &SignedRoot) -> String {
         roles: [
             ("root".to_owned(), role(&r.root)),
             ("targets".to_owned(), role(&r.targets)),
+            ("snapshot".to_owned(), role(&r.snapshot)),
         ]
         .into_iter()
         .collect(),
@@ -126,7 +127,11 @@ pub fn root_from_json(text: &str) -> Result<SignedRoot, String> {
             threshold: r.threshold,
         })
     };
-    if let Some(extra) = f.roles.keys().find(|n| *n != "root" && *n != "targets") {
+    if let Some(extra) = f
+        .roles
+        .keys()
+        .find(|n| !["root", "targets", "snapshot"].contains(&n.as_str()))
+    {
         return Err(format!("unknown role {extra:?}"));
     }
     let root = Root {
@@ -135,6 +140,7 @@ pub fn root_from_json(text: &str) -> Result<SignedRoot, String> {
         keys,
         root: role("root")?,
         targets: role("targets")?,
+        snapshot: role("snapshot")?,
     }
     .normalize()
     .map_err(|e| e.to_string())?;
@@ -261,6 +267,15 @@ impl Trust {
     #[must_use]
     pub fn ring(&self) -> &KeyRing {
         &self.ring
+    }
+
+    /// The keys and threshold for snapshots: the root's snapshot role, or the content keys when
+    /// trust came from `.pub` files.
+    #[must_use]
+    pub fn snapshot_ring(&self) -> KeyRing {
+        self.root
+            .as_ref()
+            .map_or_else(|| self.ring.clone(), |r| r.root.snapshot_ring())
     }
 
     /// The trust root, when trust came from one.
