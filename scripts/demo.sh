@@ -15,7 +15,9 @@ mkdir -p "$demo"
 cd "$demo"
 [ -f store/tinycdn-store ] || "$tinycdn" init --store store
 [ -f publisher.key ] || "$tinycdn" key generate --out publisher.key
-[ -f trust.json ] || "$tinycdn" trust init --key publisher.key --out trust.json
+# A trust root for the nodes (made again if missing, expired or from an older tinycdn).
+"$tinycdn" trust show trust.json >/dev/null 2>&1 ||
+  "$tinycdn" trust init --key publisher.key --out trust.json --force >/dev/null
 rm -rf site && cp -r "$media" site && chmod -R u+w site
 "$tinycdn" publish site --store store --volume site-media --tag stable --key publisher.key
 "$tinycdn" checkout site-media@stable vols/site-media --store store --trust trust.json
