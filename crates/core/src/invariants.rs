@@ -59,6 +59,19 @@ pub fn root(data: &[u8]) {
     }
 }
 
+/// A decoded snapshot re-encodes to exactly the input, its tags sorted and unique.
+///
+/// # Panics
+/// When the decoder accepts non-canonical input.
+pub fn snapshot(data: &[u8]) {
+    if let Ok(s) = crate::snapshot::SignedSnapshot::from_bytes(data) {
+        assert_eq!(s.to_bytes(), data, "snapshot decoding is not canonical");
+        assert!(s.snapshot.tags.windows(2).all(|w| {
+            (w[0].volume.as_str(), w[0].tag.as_str()) < (w[1].volume.as_str(), w[1].tag.as_str())
+        }));
+    }
+}
+
 /// A decoded signature set re-encodes to exactly the input.
 ///
 /// # Panics

@@ -28,6 +28,11 @@ fn tag_corpus() {
 }
 
 #[test]
+fn snapshot_corpus() {
+    replay("snapshot", tinycdn_core::invariants::snapshot);
+}
+
+#[test]
 fn root_corpus() {
     replay("root", tinycdn_core::invariants::root);
 }
