@@ -128,11 +128,7 @@ impl SignedDeltaIndex {
     /// Canonical bytes.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.index.body();
-        let sigs = self.signatures.to_bytes();
-        out.extend_from_slice(&u32::try_from(sigs.len()).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(&sigs);
-        out
+        self.signatures.appended_to(self.index.body())
     }
 
     /// Decodes canonical bytes (entries must be sorted and unique).
@@ -168,8 +164,7 @@ impl SignedDeltaIndex {
         }
         let rejected = r.u64("rejected")?;
         let rejected_cpu_micros = r.u64("rejected cpu")?;
-        let len = r.u32("signature length")? as usize;
-        let signatures = SignatureSet::from_bytes(r.take("signatures", len)?)?;
+        let signatures = SignatureSet::read_appended(&mut r)?;
         r.finish()?;
         Ok(Self {
             index: DeltaIndex {

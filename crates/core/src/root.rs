@@ -228,11 +228,7 @@ impl SignedRoot {
     /// Canonical bytes: the body, then u32 length and the signature set.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.root.body();
-        let sigs = self.signatures.to_bytes();
-        out.extend_from_slice(&u32::try_from(sigs.len()).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(&sigs);
-        out
+        self.signatures.appended_to(self.root.body())
     }
 
     /// Decodes canonical bytes (signatures not checked).
@@ -274,8 +270,7 @@ impl SignedRoot {
         let root_role = role(&mut r)?;
         let targets = role(&mut r)?;
         let snapshot = role(&mut r)?;
-        let len = r.u32("signature length")? as usize;
-        let signatures = SignatureSet::from_bytes(r.take("signatures", len)?)?;
+        let signatures = SignatureSet::read_appended(&mut r)?;
         r.finish()?;
         let root = Root {
             version,

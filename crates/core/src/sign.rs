@@ -198,6 +198,25 @@ impl SignatureSet {
         self.0.sort_by_key(|s| s.key);
     }
 
+    /// `body` followed by u32 length and these signatures: how signed records (tags, snapshots,
+    /// roots, delta indexes) carry their signature set.
+    #[must_use]
+    pub fn appended_to(&self, mut body: Vec<u8>) -> Vec<u8> {
+        let sigs = self.to_bytes();
+        body.extend_from_slice(&u32::try_from(sigs.len()).unwrap_or(u32::MAX).to_le_bytes());
+        body.extend_from_slice(&sigs);
+        body
+    }
+
+    /// Reads the u32 length and signature set that [`Self::appended_to`] wrote.
+    ///
+    /// # Errors
+    /// Truncation or a malformed set.
+    pub fn read_appended(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let len = r.u32("signature length")? as usize;
+        Self::from_bytes(r.take("signatures", len)?)
+    }
+
     /// Canonical bytes.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -110,11 +110,7 @@ impl SignedSnapshot {
     /// Canonical bytes.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.snapshot.body();
-        let sigs = self.signatures.to_bytes();
-        out.extend_from_slice(&u32::try_from(sigs.len()).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(&sigs);
-        out
+        self.signatures.appended_to(self.snapshot.body())
     }
 
     /// Decodes canonical bytes (tags sorted and unique).
@@ -148,8 +144,7 @@ impl SignedSnapshot {
             }
             tags.push(pin);
         }
-        let len = r.u32("signature length")? as usize;
-        let signatures = SignatureSet::from_bytes(r.take("signatures", len)?)?;
+        let signatures = SignatureSet::read_appended(&mut r)?;
         r.finish()?;
         Ok(Self {
             snapshot: Snapshot {

@@ -68,11 +68,7 @@ impl SignedTag {
     /// Canonical bytes.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.record.body();
-        let sigs = self.signatures.to_bytes();
-        out.extend_from_slice(&u32::try_from(sigs.len()).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(&sigs);
-        out
+        self.signatures.appended_to(self.record.body())
     }
 
     /// Decodes canonical bytes.
@@ -91,8 +87,7 @@ impl SignedTag {
         let version = VersionId::from_bytes(r.array("version")?);
         let number = r.u64("number")?;
         let time = r.i64("time")?;
-        let len = r.u32("signature length")? as usize;
-        let signatures = SignatureSet::from_bytes(r.take("signatures", len)?)?;
+        let signatures = SignatureSet::read_appended(&mut r)?;
         r.finish()?;
         Ok(Self {
             record: TagRecord {
