@@ -64,6 +64,13 @@ pub struct Edge {
     variants: compress::Variants,
 }
 
+/// Seconds since the Unix epoch (expiry checks).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 fn fetch_reply(e: &FetchError) -> Reply {
     match e {
         FetchError::NotFound { .. } => Reply::text(StatusCode::NOT_FOUND, format!("{e}\n")),
@@ -482,9 +489,7 @@ impl Edge {
     /// Refuses new metadata fetches once the trust root has expired (content already verified
     /// and cached is still served: pinned URLs keep working, tags stop moving).
     fn expired_trust(&self) -> Option<Reply> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = unix_now();
         self.trust
             .check_fresh(now)
             .err()
@@ -494,9 +499,7 @@ impl Edge {
     /// A snapshot this edge may serve: signed by the snapshot role, unexpired, and not older than
     /// `min_version` (the one it served before).
     fn verify_snapshot(&self, bytes: &[u8], min_version: u64) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = unix_now();
         SignedSnapshot::from_bytes(bytes).is_ok_and(|s| {
             !s.snapshot.expired(now)
                 && s.snapshot.version >= min_version

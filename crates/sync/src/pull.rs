@@ -166,6 +166,24 @@ const ROOT_KEY: &str = "trust/root";
 /// Where a store keeps the newest snapshot it pulled under a trust root.
 const SNAPSHOT_KEY: &str = "trust/snapshot";
 
+/// The last step of a pull (the caller holds the lock): the tag and the snapshot that vouched for
+/// it, then staging cleared.
+fn record_tag_and_clear(
+    store: &Store,
+    tag: Option<&SignedTag>,
+    snapshot: Option<&SignedSnapshot>,
+) -> Result<(), StoreError> {
+    if let Some(t) = tag {
+        store.put_tag(t)?;
+    }
+    if let Some(s) = snapshot {
+        store
+            .backend()
+            .write(SNAPSHOT_KEY, &s.to_bytes(), Durability::Immediate)?;
+    }
+    clear_staging(store)
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -497,16 +515,8 @@ pub async fn pull(
         report.bytes_already_present = report.volume_bytes;
         blocking(|| -> Result<(), StoreError> {
             let _lock = store.lock()?;
-            if let Some(t) = &tag {
-                store.put_tag(t)?;
-            }
-            if let Some(s) = &snapshot {
-                store
-                    .backend()
-                    .write(SNAPSHOT_KEY, &s.to_bytes(), Durability::Immediate)?;
-            }
-            // A pull killed after its commit but before its clean-up left staged chunks behind.
-            clear_staging(&store)
+            // Also clears what a pull killed after its commit but before its clean-up staged.
+            record_tag_and_clear(&store, tag.as_ref(), snapshot.as_ref())
         })?;
         report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
         return Ok(report);
@@ -729,15 +739,7 @@ pub async fn pull(
         store.barrier()?;
         store.put_manifest(&manifest_bytes, &sigs)?;
         store.put_version(volume, manifest.version, &id)?;
-        if let Some(t) = &tag {
-            store.put_tag(t)?;
-        }
-        if let Some(s) = &snapshot {
-            store
-                .backend()
-                .write(SNAPSHOT_KEY, &s.to_bytes(), Durability::Immediate)?;
-        }
-        clear_staging(&store)
+        record_tag_and_clear(&store, tag.as_ref(), snapshot.as_ref())
     })?;
     report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
     Ok(report)
