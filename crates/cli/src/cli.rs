@@ -82,8 +82,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
     },
-    /// Re-sign the store's snapshot of every current tag with a new expiry (run from cron or CI
-    /// before the last one expires).
+    /// Re-sign the store's snapshot of every current tag with a new expiry, and a timestamp
+    /// naming it (run from cron or CI before the last one expires).
     Snapshot {
         #[command(flatten)]
         store: StoreArg,
@@ -93,6 +93,24 @@ pub enum Command {
         /// Days the snapshot stays valid.
         #[arg(long, value_name = "DAYS", default_value_t = 7)]
         lifetime_days: u32,
+        /// The timestamp role's secret key (default: --key).
+        #[arg(long, value_name = "FILE")]
+        timestamp_key: Option<PathBuf>,
+        /// Hours the timestamp stays valid.
+        #[arg(long, value_name = "HOURS", default_value_t = 24)]
+        timestamp_lifetime_hours: u32,
+    },
+    /// Re-sign only the timestamp naming the store's newest snapshot (the frequent job of the
+    /// online timestamp key, e.g. hourly from cron).
+    Timestamp {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The secret key (of the trust root's timestamp role).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Hours the timestamp stays valid.
+        #[arg(long, value_name = "HOURS", default_value_t = 24)]
+        lifetime_hours: u32,
     },
     /// Binary deltas between two versions of a file (standalone, for CI pipelines).
     Delta {
@@ -134,6 +152,9 @@ pub enum Command {
         /// an expired one; refresh it with `tinycdn snapshot`).
         #[arg(long, value_name = "DAYS", default_value_t = 7)]
         snapshot_lifetime_days: u32,
+        /// Hours the re-signed timestamp stays valid (refresh it with `tinycdn timestamp`).
+        #[arg(long, value_name = "HOURS", default_value_t = 24)]
+        timestamp_lifetime_hours: u32,
     },
     /// List volumes, their versions and tags.
     Volumes {
@@ -317,6 +338,13 @@ pub enum TrustCommand {
         /// Signatures the snapshot role needs (default: unchanged).
         #[arg(long, value_name = "N")]
         snapshot_threshold: Option<u16>,
+        /// Public keys of the new timestamp role, which signs the short-lived timestamp (an
+        /// online key; repeatable; default: unchanged).
+        #[arg(long = "timestamp-key", value_name = "PUB")]
+        timestamp_keys: Vec<PathBuf>,
+        /// Signatures the timestamp role needs (default: unchanged).
+        #[arg(long, value_name = "N")]
+        timestamp_threshold: Option<u16>,
         /// Days until the new root expires.
         #[arg(long, value_name = "DAYS", default_value_t = 365)]
         expires_in_days: u32,

@@ -21,6 +21,7 @@ use tinycdn_volume::gc::gc;
 use tinycdn_volume::publish::{publish, PublishOptions};
 use tinycdn_volume::read::{copy_file, find_file};
 use tinycdn_volume::reference::Reference;
+use tinycdn_volume::snapshot::Freshness;
 use tinycdn_volume::stats::stats;
 use tinycdn_volume::trust::{OpenedVersion, SignatureReport, Trust};
 
@@ -207,21 +208,64 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             store,
             key,
             lifetime_days,
+            timestamp_key,
+            timestamp_lifetime_hours,
         } => {
             let key = crate::trust::secret_key(key)?;
-            let expires = now() + i64::from(*lifetime_days) * 86_400;
-            let s = tinycdn_volume::snapshot::refresh(&open_store(&store.store)?, &key, expires)?;
+            let timestamp_key = timestamp_key
+                .as_deref()
+                .map(crate::trust::secret_key)
+                .transpose()?;
+            let freshness = Freshness {
+                snapshot_expires: now() + i64::from(*lifetime_days) * 86_400,
+                timestamp_expires: now() + i64::from(*timestamp_lifetime_hours) * 3_600,
+            };
+            let (s, t) = tinycdn_volume::snapshot::refresh(
+                &open_store(&store.store)?,
+                &key,
+                timestamp_key.as_ref().unwrap_or(&key),
+                freshness,
+            )?;
             if cli.json {
                 print_json(&json!({
                     "version": s.snapshot.version, "expires": s.snapshot.expires,
                     "tags": s.snapshot.tags.len(),
+                    "timestamp": { "version": t.timestamp.version, "expires": t.timestamp.expires },
                 }))?;
             } else {
                 out!(
-                    "snapshot version {} of {} tags, valid until {} (Unix seconds)",
+                    "snapshot version {} of {} tags, valid until {}; timestamp version {}, valid until {} (Unix seconds)",
                     s.snapshot.version,
                     s.snapshot.tags.len(),
-                    s.snapshot.expires
+                    s.snapshot.expires,
+                    t.timestamp.version,
+                    t.timestamp.expires
+                );
+            }
+        }
+        Command::Timestamp {
+            store,
+            key,
+            lifetime_hours,
+        } => {
+            let key = crate::trust::secret_key(key)?;
+            let expires = now() + i64::from(*lifetime_hours) * 3_600;
+            let t = tinycdn_volume::snapshot::refresh_timestamp(
+                &open_store(&store.store)?,
+                &key,
+                expires,
+            )?;
+            if cli.json {
+                print_json(&json!({
+                    "version": t.timestamp.version, "expires": t.timestamp.expires,
+                    "snapshot_version": t.timestamp.snapshot_version,
+                }))?;
+            } else {
+                out!(
+                    "timestamp version {} naming snapshot version {}, valid until {} (Unix seconds)",
+                    t.timestamp.version,
+                    t.timestamp.snapshot_version,
+                    t.timestamp.expires
                 );
             }
         }
@@ -266,6 +310,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             delta_cpu_budget,
             delta_max_file,
             snapshot_lifetime_days,
+            timestamp_lifetime_hours,
         } => {
             let volume = VolumeName::new(volume)?;
             let tag = tag.as_deref().map(TagName::new).transpose()?;
@@ -284,7 +329,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                         .context("--delta-cpu-budget must be a non-negative number of seconds")?,
                     max_file: *delta_max_file,
                 },
-                snapshot_expires: Some(now() + i64::from(*snapshot_lifetime_days) * 86_400),
+                freshness: Some(Freshness {
+                    snapshot_expires: now() + i64::from(*snapshot_lifetime_days) * 86_400,
+                    timestamp_expires: now() + i64::from(*timestamp_lifetime_hours) * 3_600,
+                }),
             };
             let start = Instant::now();
             let r = publish(&store, &opts, &bar)?;
@@ -538,7 +586,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             run_server(listen, &what, server, move || -> Result<_> {
                 let cache =
                     tinycdn_edge::ChunkCache::new(memory, cache_dir.as_deref().map(|d| (d, disk)))?;
-                Ok(tinycdn_edge::Edge::new(upstreams, trust, cache))
+                let edge = tinycdn_edge::Edge::new(upstreams, trust, cache);
+                edge.pin_root()?;
+                Ok(edge)
             })?;
         }
         Command::Stats { store } => {

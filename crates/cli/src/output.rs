@@ -93,12 +93,15 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
                 e.downcast_ref::<StoreError>(),
                 Some(StoreError::Corrupt { .. })
             ) || matches!(
+                e.downcast_ref::<tinycdn_core::root::RootError>(),
+                Some(tinycdn_core::root::RootError::Rollback { .. })
+            ) || matches!(
                 e.downcast_ref::<tinycdn_sync::PullError>(),
                 Some(
                     tinycdn_sync::PullError::Signature(_)
                         | tinycdn_sync::PullError::Rebuild(_)
                         | tinycdn_sync::PullError::Rollback { .. }
-                        | tinycdn_sync::PullError::RootRollback { .. }
+                        | tinycdn_sync::PullError::Root(_)
                         | tinycdn_sync::PullError::Snapshot { .. }
                 )
             )

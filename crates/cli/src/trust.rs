@@ -94,6 +94,8 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
             targets_threshold,
             snapshot_keys,
             snapshot_threshold,
+            timestamp_keys,
+            timestamp_threshold,
             expires_in_days,
             sign,
         } => {
@@ -104,8 +106,14 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
             let root_role = role_with(root_keys, *root_threshold, &old.root, &mut keys)?;
             let targets = role_with(targets_keys, *targets_threshold, &old.targets, &mut keys)?;
             let snapshot = role_with(snapshot_keys, *snapshot_threshold, &old.snapshot, &mut keys)?;
+            let timestamp = role_with(
+                timestamp_keys,
+                *timestamp_threshold,
+                &old.timestamp,
+                &mut keys,
+            )?;
             for k in &old.keys {
-                if [&root_role, &targets, &snapshot]
+                if [&root_role, &targets, &snapshot, &timestamp]
                     .iter()
                     .any(|r| r.keys.contains(&k.id()))
                 {
@@ -119,6 +127,7 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
                 root: root_role,
                 targets,
                 snapshot,
+                timestamp,
             }
             .normalize()?;
             let mut signed = SignedRoot {
@@ -169,7 +178,7 @@ fn report(
             "version": r.version,
             "expires": r.expires,
             "expired": expired,
-            "roles": { "root": role(&r.root), "targets": role(&r.targets), "snapshot": role(&r.snapshot) },
+            "roles": r.roles().iter().map(|(name, r)| (name.to_string(), role(r))).collect::<serde_json::Map<_, _>>(),
             "signed_by": root.signatures.signatures().iter().map(|s| s.key.to_string()).collect::<Vec<_>>(),
             "self_signed": self_ok.is_ok(),
             "valid_successor": successor.as_ref().map(Result::is_ok),
@@ -185,15 +194,11 @@ fn report(
             r.expires,
             if expired { ", EXPIRED" } else { "" }
         )?;
-        for (name, role) in [
-            ("root", &r.root),
-            ("targets", &r.targets),
-            ("snapshot", &r.snapshot),
-        ] {
+        for (name, role) in r.roles() {
             let ids: Vec<String> = role.keys.iter().map(|k| k.short()).collect();
             writeln!(
                 out,
-                "  {name:<8} {} of {}: {}",
+                "  {name:<9} {} of {}: {}",
                 role.threshold,
                 role.keys.len(),
                 ids.join(", ")

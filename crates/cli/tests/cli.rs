@@ -1202,9 +1202,10 @@ fn trust_roots_enforce_thresholds_rotation_and_expiry() {
     );
 }
 
-/// Snapshots under a trust root: an expired one is refused (freeze), an older one than the node
-/// has seen is refused (rollback), and a tag that is not the one the snapshot lists is refused
-/// (mix-and-match) — each with exit 3, and fixed by the publisher's next signed snapshot.
+/// Timestamps and snapshots under a trust root: an expired timestamp or snapshot is refused
+/// (freeze), older ones than the node has seen are refused (rollback), a snapshot other than the
+/// one the timestamp names and a tag other than the one the snapshot lists are refused
+/// (mix-and-match) — each with exit 3, and fixed by the publisher's next signed metadata.
 #[test]
 fn snapshots_stop_freeze_rollback_and_mix_and_match() {
     let dir = setup();
@@ -1216,7 +1217,7 @@ fn snapshots_stop_freeze_rollback_and_mix_and_match() {
         &["trust", "init", "--key", "pub.key", "--out", "trust.json"],
         d,
     );
-    let publish_with = |days: &str| {
+    let publish_with = |days: &str, hours: &str| {
         ok(
             &[
                 "publish",
@@ -1231,13 +1232,16 @@ fn snapshots_stop_freeze_rollback_and_mix_and_match() {
                 "pub.key",
                 "--snapshot-lifetime-days",
                 days,
+                "--timestamp-lifetime-hours",
+                hours,
             ],
             d,
         )
     };
-    publish_with("7");
+    publish_with("7", "24");
     let old_tag = fs::read(d.join("store/tags/site-media/stable")).expect("tag v1");
     let old_snapshot = fs::read(d.join("store/snapshot")).expect("snapshot v1");
+    let old_timestamp = fs::read(d.join("store/timestamp")).expect("timestamp v1");
     let server = Served::start(d, &[]);
     let url = server.url.clone();
     let pull = |node: &str| {
@@ -1265,23 +1269,45 @@ fn snapshots_stop_freeze_rollback_and_mix_and_match() {
     }
     assert!(pull("n1").status.success());
 
-    // Freeze: version 2 published with a snapshot that is already expired.
+    // Freeze: version 2 published with a timestamp that is already expired; then with a fresh
+    // timestamp but an expired snapshot.
     fs::write(site.join("index.html"), "<h1>v2</h1>\n").expect("write");
-    publish_with("0");
+    publish_with("7", "0");
     let out = pull("n1");
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("expired"), "{err}");
+    assert!(
+        err.contains("timestamp") && err.contains("expired"),
+        "{err}"
+    );
+    ok(&["timestamp", "--store", "store", "--key", "pub.key"], d);
+    assert!(pull("n1").status.success());
+    fs::write(site.join("index.html"), "<h1>v3</h1>\n").expect("write");
+    publish_with("0", "24");
+    let out = pull("n1");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("snapshot") && err.contains("expired"), "{err}");
     ok(&["snapshot", "--store", "store", "--key", "pub.key"], d);
     assert!(pull("n1").status.success());
 
-    // Rollback: the mirror hands back the first snapshot (validly signed, not expired).
+    // Rollback: the mirror hands back the first timestamp and snapshot (validly signed, not
+    // expired).
     let current_snapshot = fs::read(d.join("store/snapshot")).expect("snapshot");
+    let current_timestamp = fs::read(d.join("store/timestamp")).expect("timestamp");
     replace("store/snapshot", &old_snapshot);
+    replace("store/timestamp", &old_timestamp);
     let out = pull("n1");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("has seen version"));
+    // Mix and match: the current timestamp next to the old snapshot.
+    replace("store/timestamp", &current_timestamp);
+    let out = pull("n1");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the timestamp names"), "{err}");
     replace("store/snapshot", &current_snapshot);
+    assert!(pull("n1").status.success());
 
     // Mix and match: a fresh node, the current snapshot, but the mirror's tag is the old one
     // (validly signed, and the node has never seen a newer one).

@@ -52,7 +52,7 @@ pub fn delta_index(data: &[u8]) {
 pub fn root(data: &[u8]) {
     if let Ok(r) = crate::root::SignedRoot::from_bytes(data) {
         assert_eq!(r.to_bytes(), data, "trust root decoding is not canonical");
-        for role in [&r.root.root, &r.root.targets, &r.root.snapshot] {
+        for (_, role) in r.root.roles() {
             assert!(role.threshold >= 1 && usize::from(role.threshold) <= role.keys.len());
         }
         let _ = r.verify_self();
@@ -69,6 +69,18 @@ pub fn snapshot(data: &[u8]) {
         assert!(s.snapshot.tags.windows(2).all(|w| {
             (w[0].volume.as_str(), w[0].tag.as_str()) < (w[1].volume.as_str(), w[1].tag.as_str())
         }));
+    }
+}
+
+/// A decoded timestamp re-encodes to exactly the input; checking a snapshot against it never
+/// panics.
+///
+/// # Panics
+/// When the decoder accepts non-canonical input.
+pub fn timestamp(data: &[u8]) {
+    if let Ok(t) = crate::timestamp::SignedTimestamp::from_bytes(data) {
+        assert_eq!(t.to_bytes(), data, "timestamp decoding is not canonical");
+        let _ = t.timestamp.check_snapshot(data);
     }
 }
 

@@ -1,5 +1,5 @@
 //! The sans-IO model of tinycdn: content hashes, content-defined chunking, volume manifests and their
-//! canonical encoding, signatures and thresholds, trust roots, delta indexes, and the rules that
+//! canonical encoding, signatures and thresholds, trust roots, snapshots and timestamps, delta indexes, and the rules that
 //! names must follow.
 //!
 //! Nothing in this crate touches a file, a socket or a clock: every function takes bytes or values and
@@ -19,6 +19,7 @@ pub mod root;
 pub mod sign;
 pub mod snapshot;
 pub mod tag;
+pub mod timestamp;
 
 pub use error::{DecodeError, NameError, SignatureError};
 pub use id::{ChunkId, FileId, KeyId, VersionId};

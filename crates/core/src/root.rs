@@ -1,6 +1,7 @@
 //! The trust root, after The Update Framework's root role: which keys exist, which of them sign
 //! the root itself, which sign content (manifests, tags, delta indexes: the *targets* role) and
-//! which sign the short-lived snapshot of all current tags (the *snapshot* role),
+//! which sign the snapshot of all current tags (the *snapshot* role), which sign the
+//! short-lived timestamp that names the newest snapshot (the *timestamp* role, an online key),
 //! how many must agree for each (thresholds, so that one stolen key is not enough), until when the
 //! root may be used, and how it hands over to its successor.
 //!
@@ -11,9 +12,9 @@
 //!
 //! # Encoding of the signed body
 //! ```text
-//! magic "TCDNROOT", u16 format 1, u64 version, i64 expires (Unix seconds),
+//! magic "TCDNROOT", u16 format 2, u64 version, i64 expires (Unix seconds),
 //! u16 key count, then 32-byte Ed25519 public keys (sorted by key id, no repeats),
-//! the root, targets and snapshot roles, each: u16 threshold, u16 count, 32-byte key ids (sorted)
+//! the root, targets, snapshot and timestamp roles, each: u16 threshold, u16 count, 32-byte key ids (sorted)
 //! ```
 //! Signatures are a [`SignatureSet`] over the BLAKE3 of the body, context [`ROOT_CONTEXT`].
 
@@ -22,7 +23,7 @@ use crate::sign::{KeyRing, PublicKey, SecretKey, SignatureSet};
 use crate::{DecodeError, KeyId, SignatureError};
 
 const MAGIC: &[u8; 8] = b"TCDNROOT";
-const FORMAT: u16 = 1;
+const FORMAT: u16 = 2;
 const WHAT: &str = "trust root";
 /// Signature context of trust roots.
 pub const ROOT_CONTEXT: &str = "tinycdn root v1";
@@ -49,8 +50,10 @@ pub struct Root {
     pub root: Role,
     /// Signs manifests, tags and delta indexes.
     pub targets: Role,
-    /// Signs snapshots (which tags are current, until when).
+    /// Signs snapshots (which tags are current).
     pub snapshot: Role,
+    /// Signs timestamps (which snapshot is the newest, for a short while).
+    pub timestamp: Role,
 }
 
 /// Why a root is refused.
@@ -70,6 +73,15 @@ pub enum RootError {
         role: &'static str,
         /// What is wrong.
         why: String,
+    },
+    /// A node that has seen a newer root was handed an older one (which would restore revoked
+    /// keys).
+    #[error("the trust root given is version {offered}, but this node already used version {stored}: refusing to go back to older keys")]
+    Rollback {
+        /// The newest version the node has used.
+        stored: u64,
+        /// The version given.
+        offered: u64,
     },
     /// A rotation skipped or repeated a version.
     #[error(
@@ -97,7 +109,8 @@ impl Root {
             keys: vec![key.clone()],
             root: role.clone(),
             targets: role.clone(),
-            snapshot: role,
+            snapshot: role.clone(),
+            timestamp: role,
         }
     }
 
@@ -111,7 +124,7 @@ impl Root {
         for k in &self.keys {
             w.bytes(&k.to_bytes());
         }
-        for role in [&self.root, &self.targets, &self.snapshot] {
+        for (_, role) in self.roles() {
             w.u16(role.threshold);
             w.u16(u16::try_from(role.keys.len()).unwrap_or(u16::MAX));
             for id in &role.keys {
@@ -128,7 +141,12 @@ impl Root {
     pub fn normalize(mut self) -> Result<Self, RootError> {
         self.keys.sort_by_key(PublicKey::id);
         self.keys.dedup_by_key(|k| k.id());
-        for role in [&mut self.root, &mut self.targets, &mut self.snapshot] {
+        for role in [
+            &mut self.root,
+            &mut self.targets,
+            &mut self.snapshot,
+            &mut self.timestamp,
+        ] {
             role.keys.sort();
             role.keys.dedup();
         }
@@ -137,11 +155,7 @@ impl Root {
     }
 
     fn check(&self) -> Result<(), RootError> {
-        for (name, role) in [
-            ("root", &self.root),
-            ("targets", &self.targets),
-            ("snapshot", &self.snapshot),
-        ] {
+        for (name, role) in self.roles() {
             let bad = |why: String| RootError::BadRole { role: name, why };
             if role.threshold == 0 {
                 return Err(bad("has a threshold of 0".into()));
@@ -167,6 +181,17 @@ impl Root {
         Ok(())
     }
 
+    /// The roles with their names, in encoding order.
+    #[must_use]
+    pub fn roles(&self) -> [(&'static str, &Role); 4] {
+        [
+            ("root", &self.root),
+            ("targets", &self.targets),
+            ("snapshot", &self.snapshot),
+            ("timestamp", &self.timestamp),
+        ]
+    }
+
     fn ring(&self, role: &Role) -> KeyRing {
         KeyRing::new(
             self.keys
@@ -188,6 +213,12 @@ impl Root {
     #[must_use]
     pub fn snapshot_ring(&self) -> KeyRing {
         self.ring(&self.snapshot)
+    }
+
+    /// The keys and threshold that sign timestamps.
+    #[must_use]
+    pub fn timestamp_ring(&self) -> KeyRing {
+        self.ring(&self.timestamp)
     }
 
     /// The keys and threshold that sign roots.
@@ -270,6 +301,7 @@ impl SignedRoot {
         let root_role = role(&mut r)?;
         let targets = role(&mut r)?;
         let snapshot = role(&mut r)?;
+        let timestamp = role(&mut r)?;
         let signatures = SignatureSet::read_appended(&mut r)?;
         r.finish()?;
         let root = Root {
@@ -279,6 +311,7 @@ impl SignedRoot {
             root: root_role,
             targets,
             snapshot,
+            timestamp,
         };
         root.check()?;
         Ok(Self { root, signatures })
@@ -296,6 +329,21 @@ impl SignedRoot {
             &self.root.signing_hash(),
             "trust root",
         )?;
+        Ok(())
+    }
+
+    /// Checks that this root may be used by a node that has already used `seen`: not an older
+    /// version.
+    ///
+    /// # Errors
+    /// [`RootError::Rollback`].
+    pub fn check_not_older(&self, seen: &SignedRoot) -> Result<(), RootError> {
+        if seen.root.version > self.root.version {
+            return Err(RootError::Rollback {
+                stored: seen.root.version,
+                offered: self.root.version,
+            });
+        }
         Ok(())
     }
 
@@ -373,6 +421,10 @@ mod tests {
                     keys: vec![a.public().id()],
                     threshold: 1,
                 },
+                timestamp: Role {
+                    keys: vec![a.public().id()],
+                    threshold: 1,
+                },
             },
             &[&a, &b],
         );
@@ -390,6 +442,10 @@ mod tests {
                 threshold: 1,
             },
             snapshot: Role {
+                keys: vec![c.public().id()],
+                threshold: 1,
+            },
+            timestamp: Role {
                 keys: vec![c.public().id()],
                 threshold: 1,
             },

@@ -1,12 +1,13 @@
-//! Snapshots, after TUF's snapshot and timestamp roles (combined): one signed, short-lived record
+//! Snapshots, after TUF's snapshot role: one signed record
 //! of every current tag of a store — by volume and tag, the BLAKE3 of the tag record (without its
 //! signatures, so co-signing does not change it) and its version number — with a version that only
 //! grows and an expiry.
 //!
-//! A node that trusts a root accepts a tag only when the newest snapshot it can get lists exactly
-//! that tag record. That stops *mix-and-match* (tags from different moments combined), *freeze*
-//! (an old, validly signed state served forever: the snapshot expires) and, with the version the
-//! node pins, *rollback* of the whole state.
+//! A node that trusts a root accepts a tag only when the newest snapshot — the one the current
+//! [`crate::timestamp`] names — lists exactly that tag record. That stops *mix-and-match* (tags
+//! from different moments combined), *freeze* (an old, validly signed state served forever: the
+//! snapshot and its timestamp expire) and, with the versions the node pins, *rollback* of the
+//! whole state.
 //!
 //! # Encoding
 //! ```text

@@ -108,6 +108,13 @@ impl SignedTag {
         crate::FileId::of(&self.record.body())
     }
 
+    /// Whether this tag was signed before `other` (by signing time, then version number): a node
+    /// that has seen `other` refuses this one as a rollback.
+    #[must_use]
+    pub fn is_older_than(&self, other: &SignedTag) -> bool {
+        (self.record.time, self.record.number) < (other.record.time, other.record.number)
+    }
+
     /// Adds `key`'s signature (co-signing, for thresholds above one).
     pub fn cosign(&mut self, key: &SecretKey) {
         let hash = *blake3::hash(&self.record.body()).as_bytes();

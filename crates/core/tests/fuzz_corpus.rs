@@ -33,6 +33,11 @@ fn snapshot_corpus() {
 }
 
 #[test]
+fn timestamp_corpus() {
+    replay("timestamp", tinycdn_core::invariants::timestamp);
+}
+
+#[test]
 fn root_corpus() {
     replay("root", tinycdn_core::invariants::root);
 }

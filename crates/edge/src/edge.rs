@@ -15,9 +15,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use tinycdn_core::delta_index::SignedDeltaIndex;
 use tinycdn_core::manifest::{FileContent, Manifest};
 use tinycdn_core::names::TagName;
+use tinycdn_core::root::{RootError, SignedRoot};
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
-use tinycdn_core::snapshot::SignedSnapshot;
+use tinycdn_core::snapshot::{SignedSnapshot, TagPin};
 use tinycdn_core::tag::SignedTag;
+use tinycdn_core::timestamp::{SignedTimestamp, Timestamp};
 use tinycdn_core::{ChunkId, FileId, VersionId};
 use tinycdn_http::cache_control::{TagPolicy, IMMUTABLE};
 use tinycdn_http::multipart::Segment;
@@ -37,6 +39,8 @@ use tinycdn_fetch::{FetchError, Upstreams};
 
 /// Largest manifest, signature set or tag accepted from upstream.
 const MAX_METADATA: u64 = 64 << 20;
+/// Largest timestamp accepted from upstream.
+const MAX_TIMESTAMP: u64 = 64 << 10;
 /// Chunks fetched ahead of the one being sent, for sequential reads of clips.
 const PREFETCH: usize = 3;
 
@@ -44,6 +48,13 @@ const PREFETCH: usize = 3;
 type ManifestEntry = (Arc<Manifest>, Bytes, Bytes);
 /// A verified tag's bytes, the version it names, and when it was fetched.
 type TagEntry = (Bytes, VersionId, Instant);
+
+/// The newest verified timestamp (with when it was fetched) and the snapshot it names.
+#[derive(Debug, Default)]
+struct Freshness {
+    timestamp: Option<(Bytes, Instant)>,
+    snapshot: Option<Bytes>,
+}
 
 /// An edge node.
 #[derive(Debug)]
@@ -54,8 +65,8 @@ pub struct Edge {
     manifests: Mutex<HashMap<VersionId, ManifestEntry>>,
     objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
     tags: Mutex<HashMap<(String, String), TagEntry>>,
-    /// The newest verified snapshot and when it was fetched.
-    snapshot: Mutex<Option<(Bytes, Instant)>>,
+    /// The newest verified timestamp and snapshot.
+    freshness: Mutex<Freshness>,
     /// (base, target) → (delta hash, delta size), from every verified delta index.
     deltas: Mutex<HashMap<(FileId, FileId), (FileId, u64)>>,
     tag_policy: TagPolicy,
@@ -90,7 +101,7 @@ impl Edge {
             objects: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
-            snapshot: Mutex::new(None),
+            freshness: Mutex::new(Freshness::default()),
             tag_policy: TagPolicy::default(),
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
@@ -187,8 +198,20 @@ impl Edge {
                 }
                 Err(r) => r,
             },
+            Route::Timestamp => match self.timestamp().await {
+                Ok((bytes, _)) => {
+                    let etag = blake3::hash(&bytes).to_hex().to_string();
+                    memory(
+                        bytes,
+                        etag,
+                        "application/vnd.tinycdn.timestamp",
+                        self.tag_policy.header(),
+                    )
+                }
+                Err(r) => r,
+            },
             Route::Snapshot => match self.snapshot().await {
-                Ok(bytes) => {
+                Ok((bytes, _)) => {
                     let etag = blake3::hash(&bytes).to_hex().to_string();
                     memory(
                         bytes,
@@ -496,45 +519,154 @@ impl Edge {
             .map(|e| Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")))
     }
 
-    /// A snapshot this edge may serve: signed by the snapshot role, unexpired, and not older than
-    /// `min_version` (the one it served before).
-    fn verify_snapshot(&self, bytes: &[u8], min_version: u64) -> bool {
-        let now = unix_now();
-        SignedSnapshot::from_bytes(bytes).is_ok_and(|s| {
-            !s.snapshot.expired(now)
-                && s.snapshot.version >= min_version
-                && s.verify(&self.trust.snapshot_ring()).is_ok()
-        })
+    /// The newest version of a record this edge has accepted, from memory or its disk (so a
+    /// restart does not lower the floor): upstream copies older than this are refused.
+    fn floor(
+        &self,
+        memory: Option<&Bytes>,
+        key: &str,
+        version: impl Fn(&[u8]) -> Option<u64>,
+    ) -> u64 {
+        let disk = self.cache.get_meta(key).and_then(|b| version(&b));
+        memory.and_then(|b| version(b)).max(disk).unwrap_or(0)
     }
 
-    /// The newest verified, unexpired snapshot: from memory within the tag max-age, else upstream.
-    async fn snapshot(&self) -> Result<Bytes, Reply> {
+    /// A timestamp this edge may serve: signed by the timestamp role, unexpired, and naming a
+    /// timestamp and snapshot version no older than the floors.
+    fn check_timestamp(&self, bytes: &[u8], floor: (u64, u64)) -> Option<SignedTimestamp> {
+        let t = SignedTimestamp::from_bytes(bytes).ok()?;
+        let ts = &t.timestamp;
+        (!ts.expired(unix_now()) && ts.version >= floor.0 && ts.snapshot_version >= floor.1)
+            .then_some(())?;
+        t.verify(&self.trust.timestamp_ring()).ok()?;
+        Some(t)
+    }
+
+    /// The newest verified, unexpired timestamp: from memory within the tag max-age, else from
+    /// upstream (never older than one accepted before, even across restarts), else — every
+    /// upstream failing — the last one accepted while it has not expired.
+    async fn timestamp(&self) -> Result<(Bytes, SignedTimestamp), Reply> {
         let fresh = Duration::from_secs(u64::from(self.tag_policy.max_age));
-        let cached = self
-            .snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut min_version = 0;
-        if let Some((b, at)) = cached {
-            if at.elapsed() < fresh && self.verify_snapshot(&b, 0) {
-                return Ok(b);
+        let cached = self.lock_meta().timestamp.clone();
+        if let Some((b, at)) = &cached {
+            if at.elapsed() < fresh {
+                if let Some(t) = self.check_timestamp(b, (0, 0)) {
+                    return Ok((b.clone(), t));
+                }
             }
-            min_version = SignedSnapshot::from_bytes(&b).map_or(0, |s| s.snapshot.version);
         }
         if let Some(refused) = self.expired_trust() {
             return Err(refused);
         }
+        let snapshot = self.lock_meta().snapshot.clone();
+        let floor = (
+            self.floor(cached.as_ref().map(|c| &c.0), "ts", |b| {
+                SignedTimestamp::from_bytes(b)
+                    .ok()
+                    .map(|t| t.timestamp.version)
+            }),
+            self.floor(snapshot.as_ref(), "n", |b| {
+                SignedSnapshot::from_bytes(b)
+                    .ok()
+                    .map(|s| s.snapshot.version)
+            }),
+        );
+        match self
+            .upstreams
+            .fetch_newest("/ts", MAX_TIMESTAMP, |b| {
+                self.check_timestamp(b, floor).map(|t| t.timestamp.version)
+            })
+            .await
+        {
+            Ok(bytes) => {
+                let t = self.check_timestamp(&bytes, floor).ok_or_else(|| {
+                    Reply::text(StatusCode::BAD_GATEWAY, "the timestamp does not verify\n")
+                })?;
+                self.cache.put_meta("ts", &bytes);
+                self.lock_meta().timestamp = Some((bytes.clone(), Instant::now()));
+                Ok((bytes, t))
+            }
+            Err(e) => {
+                let last = cached
+                    .map(|c| c.0)
+                    .or_else(|| self.cache.get_meta("ts").map(Bytes::from));
+                match last.and_then(|b| self.check_timestamp(&b, floor).map(|t| (b, t))) {
+                    Some(found) => Ok(found),
+                    None => Err(fetch_reply(&e)),
+                }
+            }
+        }
+    }
+
+    /// A snapshot this edge may serve: exactly the one `timestamp` names, signed by the snapshot
+    /// role and unexpired.
+    fn check_snapshot(&self, bytes: &[u8], timestamp: &Timestamp) -> Option<SignedSnapshot> {
+        timestamp.check_snapshot(bytes).ok()?;
+        let s = SignedSnapshot::from_bytes(bytes).ok()?;
+        (s.snapshot.version == timestamp.snapshot_version && !s.snapshot.expired(unix_now()))
+            .then_some(())?;
+        s.verify(&self.trust.snapshot_ring()).ok()?;
+        Some(s)
+    }
+
+    /// The snapshot the current timestamp names: from memory or disk when it is that one, else
+    /// from upstream, reading no more than the length the timestamp declares.
+    async fn snapshot(&self) -> Result<(Bytes, SignedSnapshot), Reply> {
+        let (_, t) = self.timestamp().await?;
+        let named = &t.timestamp;
+        let held = self
+            .lock_meta()
+            .snapshot
+            .clone()
+            .or_else(|| self.cache.get_meta("n").map(Bytes::from));
+        if let Some(b) = held {
+            if let Some(s) = self.check_snapshot(&b, named) {
+                self.lock_meta().snapshot = Some(b.clone());
+                return Ok((b, s));
+            }
+        }
         let bytes = self
             .upstreams
-            .fetch("/n", None, MAX_METADATA, |b| {
-                self.verify_snapshot(b, min_version)
+            .fetch("/n", None, named.snapshot_length, |b| {
+                self.check_snapshot(b, named).is_some()
             })
             .await
             .map_err(|e| fetch_reply(&e))?;
-        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((bytes.clone(), Instant::now()));
-        Ok(bytes)
+        let s = self.check_snapshot(&bytes, named).ok_or_else(|| {
+            Reply::text(StatusCode::BAD_GATEWAY, "the snapshot does not verify\n")
+        })?;
+        self.cache.put_meta("n", &bytes);
+        self.lock_meta().snapshot = Some(bytes.clone());
+        Ok((bytes, s))
+    }
+
+    fn lock_meta(&self) -> std::sync::MutexGuard<'_, Freshness> {
+        self.freshness
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records this edge's trust root on its disk, refusing one older than a root it used before
+    /// (which would restore revoked keys). Without a disk tier there is nothing to remember.
+    ///
+    /// # Errors
+    /// [`RootError::Rollback`].
+    pub fn pin_root(&self) -> Result<(), RootError> {
+        let Some(root) = self.trust.root() else {
+            return Ok(());
+        };
+        if let Some(seen) = self
+            .cache
+            .get_meta("root")
+            .and_then(|b| SignedRoot::from_bytes(&b).ok())
+        {
+            root.check_not_older(&seen)?;
+            if seen == *root {
+                return Ok(());
+            }
+        }
+        self.cache.put_meta("root", &root.to_bytes());
+        Ok(())
     }
 
     fn verify_delta_index(&self, id: VersionId, bytes: &[u8]) -> Option<SignedDeltaIndex> {
@@ -578,9 +710,24 @@ impl Edge {
         Ok(bytes)
     }
 
-    fn verify_tag(&self, volume: &str, tag: &str, bytes: &[u8]) -> Option<VersionId> {
+    /// A tag this edge may serve for `volume@tag`: signed by the targets role, not older than
+    /// `floor` (the newest copy this edge accepted: no rollback) and, under a trust root, the
+    /// record the current snapshot pins (no mix-and-match).
+    fn check_tag(
+        &self,
+        volume: &str,
+        tag: &str,
+        bytes: &[u8],
+        pin: Option<&TagPin>,
+        floor: Option<&SignedTag>,
+    ) -> Option<VersionId> {
         let t = SignedTag::from_bytes(bytes).ok()?;
         (t.record.volume.as_str() == volume && t.record.tag.as_str() == tag).then_some(())?;
+        if pin.is_some_and(|p| p.hash != t.record_hash())
+            || floor.is_some_and(|f| t.is_older_than(f))
+        {
+            return None;
+        }
         t.verify(self.trust.ring()).ok()?;
         Some(t.record.version)
     }
@@ -604,21 +751,46 @@ impl Edge {
         if let Some(refused) = self.expired_trust() {
             return Err(refused);
         }
+        // Under a trust root, the tag must be the one the current snapshot lists.
+        let pin = match self.trust.root() {
+            Some(_) => {
+                let (_, s) = self.snapshot().await?;
+                let pin = s.snapshot.find(volume, tag.as_str()).cloned();
+                Some(pin.ok_or_else(|| {
+                    Reply::text(
+                        StatusCode::NOT_FOUND,
+                        format!(
+                            "snapshot version {} does not list {volume}@{tag}\n",
+                            s.snapshot.version
+                        ),
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let meta_key = format!("t/{volume}/{tag}");
+        let disk = self.cache.get_meta(&meta_key);
+        let floor = [cached.as_ref().map(|c| &c.0[..]), disk.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|b| SignedTag::from_bytes(b).ok())
+            .reduce(|a, b| if a.is_older_than(&b) { b } else { a });
         let path = format!("/t/{volume}/{tag}");
         match self
             .upstreams
             .fetch(&path, None, MAX_METADATA, |b| {
-                self.verify_tag(volume, tag.as_str(), b).is_some()
+                self.check_tag(volume, tag.as_str(), b, pin.as_ref(), floor.as_ref())
+                    .is_some()
             })
             .await
         {
             Ok(bytes) => {
                 let id = self
-                    .verify_tag(volume, tag.as_str(), &bytes)
+                    .check_tag(volume, tag.as_str(), &bytes, pin.as_ref(), floor.as_ref())
                     .ok_or_else(|| {
                         Reply::text(StatusCode::BAD_GATEWAY, "the tag does not verify\n")
                     })?;
-                self.cache.put_meta(&format!("t/{volume}/{tag}"), &bytes);
+                self.cache.put_meta(&meta_key, &bytes);
                 self.tags
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -633,8 +805,10 @@ impl Edge {
                     }
                 }
                 if !matches!(e, FetchError::NotFound { .. }) {
-                    if let Some(b) = self.cache.get_meta(&format!("t/{volume}/{tag}")) {
-                        if let Some(id) = self.verify_tag(volume, tag.as_str(), &b) {
+                    if let Some(b) = disk {
+                        if let Some(id) =
+                            self.check_tag(volume, tag.as_str(), &b, pin.as_ref(), None)
+                        {
                             return Ok((Bytes::from(b), id));
                         }
                     }

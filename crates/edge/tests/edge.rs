@@ -59,7 +59,7 @@ async fn world() -> World {
             created: 1,
             chunking: CHUNKS,
             deltas: Default::default(),
-            snapshot_expires: None,
+            freshness: None,
         },
         &NoProgress,
     )
@@ -387,7 +387,7 @@ async fn deltas_pass_only_as_their_signed_index_lists_them() {
         created,
         chunking: CHUNKS,
         deltas: Default::default(),
-        snapshot_expires: None,
+        freshness: None,
     };
     publish(&store, &opts(1), &NoProgress).expect("v1");
     for i in (0..lib.len()).step_by(4000) {
@@ -477,4 +477,192 @@ async fn an_expired_root_stops_new_fetches_but_pinned_content_stays_served() {
     let r = get(&addr, "/v/site@stable/app.css", &[]).await;
     assert_eq!(r.status, 503, "a tag is new metadata: refused");
     assert!(String::from_utf8_lossy(&r.body).contains("expired"));
+}
+
+/// A trust root with one key holding every role.
+fn root_trust(key: &SecretKey, version: u64) -> Trust {
+    use tinycdn_core::root::{Root, SignedRoot};
+    let mut root = Root::single(&key.public(), i64::MAX);
+    root.version = version;
+    let mut r = SignedRoot {
+        root: root.normalize().expect("valid"),
+        signatures: tinycdn_core::sign::SignatureSet::default(),
+    };
+    r.sign(key);
+    Trust::from_root(r)
+}
+
+/// Two versions of a small tree: (v1 dir, v2 dir, v2's `lib.so`).
+fn two_trees(dir: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
+    let (v1, v2) = (dir.join("v1"), dir.join("v2"));
+    let mut lib: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for (d, css) in [(&v1, "a { }\n"), (&v2, "b { }\n")] {
+        std::fs::create_dir_all(d).expect("mkdir");
+        std::fs::write(d.join("app.css"), css.repeat(300)).expect("write");
+    }
+    std::fs::write(v1.join("lib.so"), &lib).expect("write");
+    lib[1000..1100].fill(7);
+    std::fs::write(v2.join("lib.so"), &lib).expect("write");
+    (v1, v2, lib)
+}
+
+/// Every file of an edge's disk cache is verified: chunks hash to their names, and every piece
+/// of metadata is byte for byte the honest store's.
+fn assert_cache_holds_only_honest_bytes(cache: &Path, honest: &Path, what: &str) {
+    for path in walk(cache) {
+        let rel = path.strip_prefix(cache).expect("inside");
+        let rel = rel.to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).expect("read");
+        if let Some(hex) = rel.strip_prefix("chunks/") {
+            let name = hex.rsplit('/').next().expect("name");
+            assert_eq!(
+                blake3::hash(&bytes).to_hex().as_str(),
+                name,
+                "{what}: {rel}"
+            );
+        } else if let Some(meta) = rel.strip_prefix("meta/") {
+            let store_key = match meta.split_once('/') {
+                None if meta == "ts" => "timestamp".to_owned(),
+                None if meta == "n" => "snapshot".to_owned(),
+                None if meta == "root" => continue,
+                Some(("t", rest)) => format!("tags/{rest}"),
+                Some(("m", id)) => format!("manifests/{id}"),
+                Some(("s", id)) => format!("signatures/{id}"),
+                Some(("x", id)) => format!("delta-indexes/{id}"),
+                _ => panic!("{what}: unexpected cache file {rel}"),
+            };
+            let honest_bytes = std::fs::read(honest.join(&store_key)).expect("honest copy");
+            assert_eq!(
+                bytes, honest_bytes,
+                "{what}: {rel} is not the honest {store_key}"
+            );
+        }
+    }
+}
+
+/// Under a trust root, every kind of hostile mirror ranked before an honest one — byte-level
+/// liars and real origins serving old, expired, mixed or foreign-signed metadata — changes
+/// nothing: each request is answered from the honest mirror, the liar is counted in `/metrics`
+/// and backed off, and the disk cache holds only verified bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_mirrors_under_a_trust_root_change_nothing() {
+    use tinycdn_server::testing::metadata_liars;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (v1, v2, lib) = two_trees(dir.path());
+    let key = SecretKey::from_seed(KEY);
+    let world = metadata_liars(dir.path(), &v1, &v2, &key, CHUNKS).await;
+    let honest_ts = std::fs::read(world.honest_store.join("timestamp")).expect("ts");
+    let good = slow_proxy(&world.honest, Duration::from_millis(20)).await;
+    let mut bad = world.liars.clone();
+    for lie in [
+        Lie::WrongBytes,
+        Lie::Truncated,
+        Lie::Oversized,
+        Lie::Stall,
+        Lie::Drip,
+    ] {
+        bad.push((
+            match lie {
+                Lie::WrongBytes => "wrong bytes",
+                Lie::Truncated => "truncated",
+                Lie::Oversized => "oversized",
+                Lie::Stall => "stalled",
+                Lie::Drip => "dripping",
+            },
+            hostile_mirror(lie).await,
+        ));
+    }
+    for (i, (what, url)) in bad.iter().enumerate() {
+        let cache = dir.path().join(format!("cache{i}"));
+        let (addr, e) = edge(
+            &[url.clone(), good.clone()],
+            Some(&cache),
+            root_trust(&key, 1),
+        )
+        .await;
+        let r = get(&addr, "/v/site@stable/lib.so", &[]).await;
+        assert_eq!((r.status, r.body == lib), (200, true), "{what}");
+        let r = get(&addr, "/ts", &[]).await;
+        assert_eq!((r.status, r.body == honest_ts), (200, true), "{what}");
+        let liar = &e.upstreams().mirrors()[0];
+        assert!(
+            liar.lies() > 0 || !liar.is_healthy(),
+            "{what}: the bad mirror was not caught"
+        );
+        let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text");
+        let counted = metrics.lines().any(|l| {
+            (l.starts_with("tinycdn_verification_failures_total")
+                && l.contains(url.as_str())
+                && !l.ends_with(" 0"))
+                || (l.starts_with("tinycdn_upstream_healthy")
+                    && l.contains(url.as_str())
+                    && l.ends_with(" 0"))
+        });
+        assert!(counted, "{what}: not in /metrics:\n{metrics}");
+        assert_cache_holds_only_honest_bytes(&cache, &world.honest_store, what);
+    }
+}
+
+/// An edge remembers on disk the newest root, timestamp, snapshot and tags it accepted: after a
+/// restart with only a stale (validly signed) mirror, it keeps serving what it had verified and
+/// never the older state; handed an older trust root, it refuses to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_edge_never_goes_back() {
+    use tinycdn_server::testing::metadata_liars;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (v1, v2, lib) = two_trees(dir.path());
+    let key = SecretKey::from_seed(KEY);
+    let world = metadata_liars(dir.path(), &v1, &v2, &key, CHUNKS).await;
+    let stale = world
+        .liars
+        .iter()
+        .find(|(what, _)| *what == "old but signed")
+        .map(|(_, url)| url.clone())
+        .expect("stale mirror");
+    let honest_ts = std::fs::read(world.honest_store.join("timestamp")).expect("ts");
+    let cache = dir.path().join("cache");
+    {
+        let (addr, e) = edge(
+            std::slice::from_ref(&world.honest),
+            Some(&cache),
+            root_trust(&key, 2),
+        )
+        .await;
+        e.pin_root().expect("first root");
+        assert_eq!(get(&addr, "/v/site@stable/lib.so", &[]).await.body, lib);
+    }
+    let (addr, e) = edge(
+        std::slice::from_ref(&stale),
+        Some(&cache),
+        root_trust(&key, 2),
+    )
+    .await;
+    e.pin_root().expect("same root");
+    let r = get(&addr, "/ts", &[]).await;
+    assert_eq!(
+        (r.status, r.body == honest_ts),
+        (200, true),
+        "the newest timestamp seen, not the mirror's older one"
+    );
+    let r = get(&addr, "/v/site@stable/lib.so", &[]).await;
+    assert_eq!(
+        (r.status, r.body == lib),
+        (200, true),
+        "version 2 from disk, not the mirror's version 1"
+    );
+    assert!(
+        e.upstreams().mirrors()[0].lies() > 0,
+        "the stale answers were refused"
+    );
+    // An older root on the same disk is refused.
+    let ups = Upstreams::new(std::slice::from_ref(&stale), Duration::from_secs(2)).expect("ups");
+    let old = Edge::new(
+        ups,
+        root_trust(&key, 1),
+        ChunkCache::new(1 << 20, Some((&cache, 1 << 30))).expect("cache"),
+    );
+    let err = old.pin_root().expect_err("an older root");
+    assert!(err.to_string().contains("version 1"), "{err}");
 }

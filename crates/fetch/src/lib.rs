@@ -354,4 +354,90 @@ impl Upstreams {
             })
         }
     }
+
+    /// Fetches small, versioned metadata (a timestamp) from *every* healthy mirror at once and
+    /// returns the newest answer: `version` gives the version of an answer that verifies, `None`
+    /// for one that does not. One honest mirror is then enough to defeat stale ones: a mirror
+    /// whose valid answer is older than the newest is counted as having lied and demoted, like
+    /// one whose answer does not verify.
+    ///
+    /// # Errors
+    /// As [`Upstreams::fetch`].
+    pub async fn fetch_newest(
+        &self,
+        path: &str,
+        max_len: u64,
+        version: impl Fn(&[u8]) -> Option<u64>,
+    ) -> Result<Bytes, FetchError> {
+        let now = Instant::now();
+        let mut chosen: Vec<usize> = (0..self.mirrors.len())
+            .filter(|&i| self.mirrors[i].healthy(now))
+            .collect();
+        if chosen.is_empty() {
+            chosen = (0..self.mirrors.len()).collect();
+        }
+        let answers = futures_util::future::join_all(chosen.iter().map(|&i| async move {
+            let started = Instant::now();
+            let attempt = self.attempt(&self.mirrors[i], path, None, max_len).await;
+            (i, started.elapsed(), attempt)
+        }))
+        .await;
+        let mut last = String::from("no upstream was tried");
+        let mut all_not_found = true;
+        let mut valid: Vec<(usize, u64, Bytes)> = Vec::new();
+        for (i, elapsed, attempt) in answers {
+            let mirror = &self.mirrors[i];
+            match attempt {
+                Attempt::Ok(bytes) => {
+                    self.fetched
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    all_not_found = false;
+                    if let Some(v) = version(&bytes) {
+                        mirror.succeeded(elapsed);
+                        self.fill_latency.observe(elapsed);
+                        valid.push((i, v, bytes));
+                    } else {
+                        mirror.lies.fetch_add(1, Ordering::Relaxed);
+                        mirror.failed();
+                        last = format!("{}{path}: the bytes did not verify", mirror.base);
+                    }
+                }
+                Attempt::NotFound => {
+                    mirror.succeeded(elapsed);
+                    last = format!("{}{path}: not found", mirror.base);
+                }
+                Attempt::Failed(e) => {
+                    mirror.failed();
+                    all_not_found = false;
+                    last = e;
+                }
+            }
+        }
+        let Some(newest) = valid.iter().map(|(_, v, _)| *v).max() else {
+            return Err(if all_not_found {
+                FetchError::NotFound {
+                    path: path.to_owned(),
+                }
+            } else {
+                FetchError::Exhausted {
+                    path: path.to_owned(),
+                    last,
+                }
+            });
+        };
+        let mut result = None;
+        for (i, v, bytes) in valid {
+            if v < newest {
+                let mirror = &self.mirrors[i];
+                mirror.lies.fetch_add(1, Ordering::Relaxed);
+                mirror.failed();
+            } else if result.is_none() {
+                result = Some(bytes);
+            }
+        }
+        result.ok_or_else(|| FetchError::Exhausted {
+            path: path.to_owned(),
+            last,
+        })
+    }
 }

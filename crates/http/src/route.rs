@@ -10,6 +10,7 @@
 //! /x/VERSION           the signed index of the binary deltas made for a version
 //! /d/BASE/TARGET       the binary delta from file BASE to file TARGET (both 64 hex)
 //! /n                   the signed snapshot of every current tag
+//! /ts                  the signed timestamp naming the newest snapshot
 //! /metrics             Prometheus metrics
 //! /healthz             liveness
 //! ```
@@ -66,6 +67,8 @@ pub enum Route {
     },
     /// The signed snapshot of every current tag.
     Snapshot,
+    /// The signed timestamp naming the newest snapshot.
+    Timestamp,
     /// Prometheus metrics.
     Metrics,
     /// Liveness.
@@ -147,6 +150,7 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
         ["metrics"] => Ok(Route::Metrics),
         ["healthz"] => Ok(Route::Health),
         ["n"] => Ok(Route::Snapshot),
+        ["ts"] => Ok(Route::Timestamp),
         ["m", id] => Ok(Route::Manifest(hash(id)?)),
         ["s", id] => Ok(Route::Signatures(hash(id)?)),
         ["x", id] => Ok(Route::DeltaIndex(hash(id)?)),
@@ -203,6 +207,7 @@ mod tests {
         ));
         assert!(parse(&format!("/d/{h}")).is_err());
         assert_eq!(parse("/n"), Ok(Route::Snapshot));
+        assert_eq!(parse("/ts"), Ok(Route::Timestamp));
         assert!(parse(&format!("/d/{h}/..")).is_err());
         assert!(matches!(
             parse(&format!("/o/{h}.x")),

@@ -174,6 +174,14 @@ impl Origin {
                 )
                 .await
             }
+            Route::Timestamp => {
+                self.raw_rep(
+                    "timestamp".into(),
+                    "application/vnd.tinycdn.timestamp",
+                    self.tag_policy.header(),
+                )
+                .await
+            }
             Route::DeltaIndex(id) => {
                 let key = format!("delta-indexes/{id}");
                 self.raw_rep(key, DELTA_INDEX_TYPE, IMMUTABLE.into()).await

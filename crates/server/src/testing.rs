@@ -1,9 +1,20 @@
 //! Test support: a minimal HTTP/1.1 client over a raw socket, so tests see exactly what a server
 //! sends (status, headers, body bytes) with no client-side caching or decoding in between; and
-//! hostile mirrors (wrong, truncated, endless or stalled answers) and a slowing proxy, so that
-//! edges and pulls can be run against bad mirrors next to good ones.
+//! hostile mirrors — byte-level (wrong, truncated, endless, stalled or dripping answers) and
+//! metadata-level (old, expired, mixed or foreign-signed metadata, from real stores) — and a
+//! slowing proxy, so that edges and pulls can be run against bad mirrors next to good ones.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tinycdn_core::chunking::ChunkParams;
+use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::sign::SecretKey;
+use tinycdn_store::Store;
+use tinycdn_volume::deltas::DeltaOptions;
+use tinycdn_volume::publish::{publish, PublishOptions};
+use tinycdn_volume::snapshot::{make_timestamp, Freshness};
+use tinycdn_volume::NoProgress;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -202,4 +213,135 @@ pub async fn slow_proxy(target: &str, delay: std::time::Duration) -> String {
         }
     });
     addr
+}
+
+/// Starts an origin serving the store at `dir` on 127.0.0.1; returns its `http://` URL.
+///
+/// # Panics
+/// When the store cannot be opened or the port bound (this is test support).
+pub async fn start_origin(dir: &Path) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("http://{}", listener.local_addr().expect("addr"));
+    let store = Store::open(dir).expect("open store");
+    tokio::spawn(crate::serve(
+        listener,
+        crate::Origin::new(store),
+        crate::Limits::default(),
+        None,
+    ));
+    addr
+}
+
+/// An honest origin and, next to it, real origins that each lie about *metadata* in one way,
+/// every lie validly signed where a signature can be had: the honest origin holds versions 1
+/// and 2 of `site@stable` with a fresh timestamp and snapshot.
+pub struct MetadataLiars {
+    /// The honest origin's URL.
+    pub honest: String,
+    /// The honest store's directory.
+    pub honest_store: PathBuf,
+    /// Each lying origin: what it does, and its URL.
+    pub liars: Vec<(&'static str, String)>,
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+fn replace_file(path: &Path, bytes: &[u8]) {
+    std::fs::remove_file(path).expect("rm");
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// Builds and starts [`MetadataLiars`] under `dir` from two source trees, signed by `key`:
+/// - *old but signed*: version 1 only (an older tag, snapshot and timestamp);
+/// - *expired metadata*: the honest store with a timestamp that has expired (a frozen mirror);
+/// - *mixed snapshot*: the honest timestamp and snapshot next to the version-1 tag;
+/// - *snapshot not the one timestamped*: the honest timestamp next to the version-1 snapshot;
+/// - *unknown signer*: both versions signed by another key.
+///
+/// # Panics
+/// On any setup failure (this is test support).
+pub async fn metadata_liars(
+    dir: &Path,
+    v1: &Path,
+    v2: &Path,
+    key: &SecretKey,
+    chunking: ChunkParams,
+) -> MetadataLiars {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let fresh = Freshness {
+        snapshot_expires: now + 3_600,
+        timestamp_expires: now + 3_600,
+    };
+    let publish_into = |store: &Store, src: &Path, created: i64, key: &SecretKey| {
+        publish(
+            store,
+            &PublishOptions {
+                source: src,
+                volume: VolumeName::new("site").expect("valid"),
+                tag: Some(TagName::new("stable").expect("valid")),
+                key,
+                created,
+                chunking,
+                deltas: DeltaOptions::default(),
+                freshness: Some(fresh),
+            },
+            &NoProgress,
+        )
+        .expect("publish");
+    };
+    let honest_store = dir.join("honest");
+    let honest = Store::init(&honest_store).expect("init");
+    publish_into(&honest, v1, 1, key);
+    let old = dir.join("old");
+    copy_tree(&honest_store, &old);
+    publish_into(&honest, v2, 2, key);
+
+    let expired = dir.join("expired");
+    copy_tree(&honest_store, &expired);
+    {
+        let s = Store::open(&expired).expect("open");
+        let _lock = s.lock().expect("lock");
+        make_timestamp(&s, key, now - 1).expect("timestamp");
+    }
+    let mixed = dir.join("mixed");
+    copy_tree(&honest_store, &mixed);
+    let old_tag = std::fs::read(old.join("tags/site/stable")).expect("old tag");
+    replace_file(&mixed.join("tags/site/stable"), &old_tag);
+    let unnamed = dir.join("unnamed-snapshot");
+    copy_tree(&honest_store, &unnamed);
+    let old_snapshot = std::fs::read(old.join("snapshot")).expect("old snapshot");
+    replace_file(&unnamed.join("snapshot"), &old_snapshot);
+    let impostor = dir.join("impostor");
+    let other = SecretKey::from_seed([0x66; 32]);
+    let s = Store::init(&impostor).expect("init");
+    publish_into(&s, v1, 1, &other);
+    publish_into(&s, v2, 2, &other);
+
+    let mut liars = Vec::new();
+    for (what, store) in [
+        ("old but signed", &old),
+        ("expired metadata", &expired),
+        ("mixed snapshot", &mixed),
+        ("snapshot not the one timestamped", &unnamed),
+        ("unknown signer", &impostor),
+    ] {
+        liars.push((what, start_origin(store).await));
+    }
+    MetadataLiars {
+        honest: start_origin(&honest_store).await,
+        honest_store,
+        liars,
+    }
 }

@@ -50,7 +50,7 @@ async fn start(limits: Limits) -> Fixture {
             created: 1,
             chunking: ChunkParams::DEFAULT,
             deltas: Default::default(),
-            snapshot_expires: None,
+            freshness: None,
         },
         &NoProgress,
     )

@@ -17,6 +17,8 @@
 //! deltas/<64 hex>/<64 hex>      a binary delta from a base file to a target file (by BLAKE3)
 //! delta-indexes/<64 hex>        the signed index of the deltas made for a version
 //! snapshot                      the signed snapshot of every current tag
+//! timestamp                     the signed timestamp naming the newest snapshot
+//! trust/{root,snapshot,timestamp} at a pulling node: the newest of each it accepted (pinned)
 //! quarantine/...                objects fsck found damaged
 //! tmp/                          temporary files of writes in progress
 //! ```
@@ -30,6 +32,7 @@ use tinycdn_core::names::VolumeName;
 use tinycdn_core::sign::SignatureSet;
 use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::tag::SignedTag;
+use tinycdn_core::timestamp::SignedTimestamp;
 use tinycdn_core::{ChunkId, FileId, VersionId};
 
 use crate::backend::{Backend, Durability};
@@ -505,7 +508,33 @@ impl Store {
         }
     }
 
-    // ---- snapshot ----
+    // ---- snapshot and timestamp ----
+
+    /// Stores the signed timestamp durably.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_timestamp(&self, timestamp: &SignedTimestamp) -> Result<(), StoreError> {
+        self.backend
+            .write("timestamp", &timestamp.to_bytes(), Durability::Immediate)
+    }
+
+    /// The store's timestamp, if it has one (signatures not checked here).
+    ///
+    /// # Errors
+    /// I/O or decode errors.
+    pub fn read_timestamp(&self) -> Result<Option<SignedTimestamp>, StoreError> {
+        match self.backend.read("timestamp") {
+            Ok(bytes) => SignedTimestamp::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Decode {
+                    key: "timestamp".into(),
+                    source: Box::new(source),
+                }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 
     /// Stores the signed snapshot of every current tag durably.
     ///

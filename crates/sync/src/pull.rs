@@ -10,10 +10,11 @@ use thiserror::Error;
 use tinycdn_core::delta_index::{DeltaEntry, SignedDeltaIndex};
 use tinycdn_core::manifest::Manifest;
 use tinycdn_core::names::{TagName, VolumeName};
-use tinycdn_core::root::SignedRoot;
+use tinycdn_core::root::{RootError, SignedRoot};
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
 use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::tag::SignedTag;
+use tinycdn_core::timestamp::SignedTimestamp;
 use tinycdn_core::{ChunkId, DecodeError, FileId, SignatureError, VersionId};
 use tinycdn_fetch::{FetchError, Upstreams};
 use tinycdn_store::{Durability, Store, StoreError};
@@ -80,13 +81,8 @@ pub enum PullError {
         why: String,
     },
     /// The trust root given is older than one this store was already pulled with.
-    #[error("the trust root given is version {offered}, but this store was already pulled with version {stored}: refusing to go back to older keys")]
-    RootRollback {
-        /// The version the store has seen.
-        stored: u64,
-        /// The version given.
-        offered: u64,
-    },
+    #[error(transparent)]
+    Root(#[from] RootError),
     /// A rebuilt file did not hash to its manifest entry.
     #[error("the rebuilt file {0} does not match its hash")]
     Rebuild(String),
@@ -165,21 +161,37 @@ async fn delta_index(
 const ROOT_KEY: &str = "trust/root";
 /// Where a store keeps the newest snapshot it pulled under a trust root.
 const SNAPSHOT_KEY: &str = "trust/snapshot";
+/// Where a store keeps the newest timestamp it pulled under a trust root.
+const TIMESTAMP_KEY: &str = "trust/timestamp";
+/// Largest timestamp accepted (a few hundred bytes, plus signatures).
+const MAX_TIMESTAMP: u64 = 64 << 10;
 
-/// The last step of a pull (the caller holds the lock): the tag and the snapshot that vouched for
-/// it, then staging cleared.
+/// The timestamp and the snapshot it names, as verified for one pull.
+#[derive(Debug, Clone)]
+struct Freshness {
+    timestamp: SignedTimestamp,
+    snapshot: SignedSnapshot,
+}
+
+/// The last step of a pull (the caller holds the lock): the tag and the metadata that vouched
+/// for it, then staging cleared.
 fn record_tag_and_clear(
     store: &Store,
     tag: Option<&SignedTag>,
-    snapshot: Option<&SignedSnapshot>,
+    fresh: Option<&Freshness>,
 ) -> Result<(), StoreError> {
     if let Some(t) = tag {
         store.put_tag(t)?;
     }
-    if let Some(s) = snapshot {
+    if let Some(f) = fresh {
         store
             .backend()
-            .write(SNAPSHOT_KEY, &s.to_bytes(), Durability::Immediate)?;
+            .write(SNAPSHOT_KEY, &f.snapshot.to_bytes(), Durability::Immediate)?;
+        store.backend().write(
+            TIMESTAMP_KEY,
+            &f.timestamp.to_bytes(),
+            Durability::Immediate,
+        )?;
     }
     clear_staging(store)
 }
@@ -190,45 +202,102 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The mirrors' current snapshot: signed by the root's snapshot role, not expired (a frozen
-/// mirror is refused), and not older than the one this store last pulled with (a rollback).
-async fn current_snapshot(
+/// The version of the record this store pinned under `key` (0 when none).
+fn pinned_version(
     store: &Store,
-    upstreams: &Upstreams,
-    trust: &Trust,
-) -> Result<SignedSnapshot, PullError> {
-    let pinned = blocking(|| match store.backend().read(SNAPSHOT_KEY) {
-        Ok(b) => Ok(SignedSnapshot::from_bytes(&b).map_or(0, |s| s.snapshot.version)),
+    key: &str,
+    version: impl Fn(&[u8]) -> Option<u64>,
+) -> Result<u64, PullError> {
+    let pinned = blocking(|| match store.backend().read(key) {
+        Ok(b) => Ok(version(&b).unwrap_or(0)),
         Err(e) if e.is_not_found() => Ok(0),
         Err(e) => Err(e),
     })?;
+    Ok(pinned)
+}
+
+/// The mirrors' current metadata, TUF's way: first the newest timestamp any mirror offers
+/// (signed by the root's timestamp role, unexpired — a frozen mirror is refused —, not older than
+/// the one this store pinned; every healthy mirror is asked, so one honest mirror outvotes stale
+/// ones), then the snapshot it names (no longer than it declares, hashing to it, signed by the
+/// snapshot role, unexpired, not older than the pinned one). Each check happens per mirror, so
+/// a stale or lying mirror is passed over for the next.
+async fn current_metadata(
+    store: &Store,
+    upstreams: &Upstreams,
+    trust: &Trust,
+) -> Result<Freshness, PullError> {
+    let pinned_ts = pinned_version(store, TIMESTAMP_KEY, |b| {
+        SignedTimestamp::from_bytes(b)
+            .ok()
+            .map(|t| t.timestamp.version)
+    })?;
+    let pinned_snap = pinned_version(store, SNAPSHOT_KEY, |b| {
+        SignedSnapshot::from_bytes(b)
+            .ok()
+            .map(|s| s.snapshot.version)
+    })?;
     let now = unix_now();
-    let check = |b: &[u8]| -> Result<SignedSnapshot, PullError> {
+    let stale = |why: String| PullError::Snapshot { why };
+    let check_ts = |b: &[u8]| -> Result<SignedTimestamp, PullError> {
+        let t = SignedTimestamp::from_bytes(b)?;
+        t.verify(&trust.timestamp_ring())?;
+        let ts = &t.timestamp;
+        if ts.expired(now) {
+            return Err(stale(format!(
+                "the newest timestamp a mirror offers (version {}) expired at {} (Unix seconds): the mirror is frozen, or the publisher must run `tinycdn timestamp`",
+                ts.version, ts.expires
+            )));
+        }
+        if ts.version < pinned_ts || ts.snapshot_version < pinned_snap {
+            return Err(stale(format!(
+                "a mirror offers timestamp version {} (snapshot version {}) but this store has seen version {pinned_ts} (snapshot version {pinned_snap})",
+                ts.version, ts.snapshot_version
+            )));
+        }
+        Ok(t)
+    };
+    let fetched = upstreams
+        .fetch_newest("/ts", MAX_TIMESTAMP, |b| {
+            check_ts(b).ok().map(|t| t.timestamp.version)
+        })
+        .await;
+    let bytes = explain(upstreams, "/ts", MAX_TIMESTAMP, fetched, |b| {
+        check_ts(b).map(|_| ())
+    })
+    .await?;
+    let timestamp = check_ts(&bytes)?;
+    let named = &timestamp.timestamp;
+    let check_snap = |b: &[u8]| -> Result<SignedSnapshot, PullError> {
+        named.check_snapshot(b).map_err(|e| stale(e.to_string()))?;
         let s = SignedSnapshot::from_bytes(b)?;
         s.verify(&trust.snapshot_ring())?;
-        if s.snapshot.expired(now) {
-            return Err(PullError::Snapshot {
-                why: format!(
-                    "the newest snapshot a mirror offers (version {}) expired at {} (Unix seconds): the mirror is frozen, or the publisher must run `tinycdn snapshot`",
-                    s.snapshot.version, s.snapshot.expires
-                ),
-            });
+        if s.snapshot.version != named.snapshot_version {
+            return Err(stale(format!(
+                "the snapshot is version {}, the timestamp names version {}",
+                s.snapshot.version, named.snapshot_version
+            )));
         }
-        if s.snapshot.version < pinned {
-            return Err(PullError::Snapshot {
-                why: format!(
-                    "a mirror offers snapshot version {} but this store has seen version {pinned}",
-                    s.snapshot.version
-                ),
-            });
+        if s.snapshot.expired(now) {
+            return Err(stale(format!(
+                "the newest snapshot (version {}) expired at {} (Unix seconds): the publisher must run `tinycdn snapshot`",
+                s.snapshot.version, s.snapshot.expires
+            )));
         }
         Ok(s)
     };
     let fetched = upstreams
-        .fetch("/n", None, MAX_METADATA, |b| check(b).is_ok())
+        .fetch("/n", None, named.snapshot_length, |b| check_snap(b).is_ok())
         .await;
-    let bytes = explain(upstreams, "/n", fetched, |b| check(b).map(|_| ())).await?;
-    check(&bytes)
+    let bytes = explain(upstreams, "/n", named.snapshot_length, fetched, |b| {
+        check_snap(b).map(|_| ())
+    })
+    .await?;
+    let snapshot = check_snap(&bytes)?;
+    Ok(Freshness {
+        timestamp,
+        snapshot,
+    })
 }
 
 /// Records `root` as the store's trust root unless the store has seen a newer one (then refuses:
@@ -238,12 +307,7 @@ fn pin_root(store: &Store, root: &SignedRoot) -> Result<(), PullError> {
     match store.backend().read(ROOT_KEY) {
         Ok(bytes) => {
             if let Ok(stored) = SignedRoot::from_bytes(&bytes) {
-                if stored.root.version > root.root.version {
-                    return Err(PullError::RootRollback {
-                        stored: stored.root.version,
-                        offered: root.root.version,
-                    });
-                }
+                root.check_not_older(&stored)?;
                 if stored == *root {
                     return Ok(());
                 }
@@ -263,12 +327,13 @@ fn pin_root(store: &Store, root: &SignedRoot) -> Result<(), PullError> {
 async fn explain(
     upstreams: &Upstreams,
     path: &str,
+    limit: u64,
     fetched: Result<Bytes, FetchError>,
     check: impl Fn(&[u8]) -> Result<(), PullError>,
 ) -> Result<Bytes, PullError> {
     match fetched {
         Err(e @ FetchError::Exhausted { .. }) => {
-            let Ok(bytes) = upstreams.fetch(path, None, MAX_METADATA, |_| true).await else {
+            let Ok(bytes) = upstreams.fetch(path, None, limit, |_| true).await else {
                 return Err(e.into());
             };
             check(&bytes)?;
@@ -434,7 +499,7 @@ pub async fn pull(
     }
     // 1. Which version.
     let mut tag: Option<SignedTag> = None;
-    let mut snapshot: Option<SignedSnapshot> = None;
+    let mut fresh: Option<Freshness> = None;
     let id = if spec.len() == 64 {
         spec.parse::<VersionId>()?
     } else {
@@ -446,7 +511,8 @@ pub async fn pull(
         // Under a trust root, the tag must be the one the current snapshot lists.
         let pin = match trust.root() {
             Some(_) => {
-                let s = current_snapshot(&store, &upstreams, trust).await?;
+                let f = current_metadata(&store, &upstreams, trust).await?;
+                let s = &f.snapshot;
                 let pin = s
                     .snapshot
                     .find(volume.as_str(), tag_name.as_str())
@@ -457,7 +523,7 @@ pub async fn pull(
                             s.snapshot.version
                         ),
                     })?;
-                snapshot = Some(s);
+                fresh = Some(f);
                 Some(pin)
             }
             None => None,
@@ -482,7 +548,7 @@ pub async fn pull(
             }
             t.verify(trust.ring())?;
             if let Some(seen) = &seen {
-                if (seen.record.time, seen.record.number) > (t.record.time, t.record.number) {
+                if t.is_older_than(seen) {
                     return Err(PullError::Rollback {
                         volume: volume.to_string(),
                         tag: tag_name.to_string(),
@@ -497,7 +563,10 @@ pub async fn pull(
         let fetched = upstreams
             .fetch(&path, None, MAX_METADATA, |b| check(b).is_ok())
             .await;
-        let bytes = explain(&upstreams, &path, fetched, |b| check(b).map(|_| ())).await?;
+        let bytes = explain(&upstreams, &path, MAX_METADATA, fetched, |b| {
+            check(b).map(|_| ())
+        })
+        .await?;
         let t = check(&bytes)?;
         let id = t.record.version;
         tag = Some(t);
@@ -516,7 +585,7 @@ pub async fn pull(
         blocking(|| -> Result<(), StoreError> {
             let _lock = store.lock()?;
             // Also clears what a pull killed after its commit but before its clean-up staged.
-            record_tag_and_clear(&store, tag.as_ref(), snapshot.as_ref())
+            record_tag_and_clear(&store, tag.as_ref(), fresh.as_ref())
         })?;
         report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
         return Ok(report);
@@ -538,7 +607,7 @@ pub async fn pull(
     let fetched = upstreams
         .fetch(&sig_path, None, MAX_METADATA, |b| check_sigs(b).is_ok())
         .await;
-    let sig_bytes = explain(&upstreams, &sig_path, fetched, check_sigs).await?;
+    let sig_bytes = explain(&upstreams, &sig_path, MAX_METADATA, fetched, check_sigs).await?;
     let manifest = Manifest::from_bytes(&manifest_bytes)?;
     let sigs = SignatureSet::from_bytes(&sig_bytes)?;
     trust
@@ -739,7 +808,7 @@ pub async fn pull(
         store.barrier()?;
         store.put_manifest(&manifest_bytes, &sigs)?;
         store.put_version(volume, manifest.version, &id)?;
-        record_tag_and_clear(&store, tag.as_ref(), snapshot.as_ref())
+        record_tag_and_clear(&store, tag.as_ref(), fresh.as_ref())
     })?;
     report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
     Ok(report)

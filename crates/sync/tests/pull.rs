@@ -34,7 +34,7 @@ fn publish_tree(store: &Store, src: &Path, created: i64) -> String {
             created,
             chunking: CHUNKS,
             deltas: Default::default(),
-            snapshot_expires: None,
+            freshness: None,
         },
         &NoProgress,
     )
@@ -281,7 +281,7 @@ async fn scattered_edits_travel_as_a_verified_delta_and_bad_deltas_fall_back_to_
             created: 2,
             chunking: CHUNKS,
             deltas: Default::default(),
-            snapshot_expires: None,
+            freshness: None,
         },
         &NoProgress,
     )
@@ -444,7 +444,7 @@ async fn hostile_mirrors_next_to_a_good_one_change_nothing() {
             created: 9,
             chunking: CHUNKS,
             deltas: Default::default(),
-            snapshot_expires: None,
+            freshness: None,
         },
         &NoProgress,
     )

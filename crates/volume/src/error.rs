@@ -114,6 +114,11 @@ pub enum VolumeError {
         /// When, Unix seconds.
         at: i64,
     },
+    /// A timestamp was asked for but the store has no snapshot to name.
+    #[error(
+        "the store has no snapshot yet: publish a tagged version or run `tinycdn snapshot` first"
+    )]
+    NoSnapshot,
     /// The chunk sizes asked for are not usable.
     #[error(transparent)]
     ChunkParams(#[from] tinycdn_core::chunking::ChunkParamsError),

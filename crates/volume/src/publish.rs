@@ -50,8 +50,9 @@ pub struct PublishOptions<'a> {
     pub chunking: ChunkParams,
     /// Binary deltas from the parent version.
     pub deltas: DeltaOptions,
-    /// When set, the store's snapshot of every tag is re-signed, valid until then (Unix seconds).
-    pub snapshot_expires: Option<i64>,
+    /// When set, the store's snapshot of every tag and the timestamp naming it are re-signed by
+    /// `key`, valid until then.
+    pub freshness: Option<crate::snapshot::Freshness>,
 }
 
 /// What a publish did.
@@ -531,8 +532,9 @@ pub fn publish(
             store.put_tag(&record.sign(opts.key))?;
         }
     }
-    if let Some(expires) = opts.snapshot_expires {
-        crate::snapshot::make_snapshot(store, opts.key, expires)?;
+    if let Some(f) = opts.freshness {
+        crate::snapshot::make_snapshot(store, opts.key, f.snapshot_expires)?;
+        crate::snapshot::make_timestamp(store, opts.key, f.timestamp_expires)?;
     }
     Ok(report)
 }

@@ -53,7 +53,7 @@ struct SignatureFile {
     sig: String,
 }
 
-const ROOT_TYPE: &str = "tinycdn-root-v1";
+const ROOT_TYPE: &str = "tinycdn-root-v2";
 
 /// The JSON text of a trust root file.
 #[must_use]
@@ -76,6 +76,7 @@ pub fn root_to_json(root: &SignedRoot) -> String {
             ("root".to_owned(), role(&r.root)),
             ("targets".to_owned(), role(&r.targets)),
             ("snapshot".to_owned(), role(&r.snapshot)),
+            ("timestamp".to_owned(), role(&r.timestamp)),
         ]
         .into_iter()
         .collect(),
@@ -130,7 +131,7 @@ pub fn root_from_json(text: &str) -> Result<SignedRoot, String> {
     if let Some(extra) = f
         .roles
         .keys()
-        .find(|n| !["root", "targets", "snapshot"].contains(&n.as_str()))
+        .find(|n| !["root", "targets", "snapshot", "timestamp"].contains(&n.as_str()))
     {
         return Err(format!("unknown role {extra:?}"));
     }
@@ -141,6 +142,7 @@ pub fn root_from_json(text: &str) -> Result<SignedRoot, String> {
         root: role("root")?,
         targets: role("targets")?,
         snapshot: role("snapshot")?,
+        timestamp: role("timestamp")?,
     }
     .normalize()
     .map_err(|e| e.to_string())?;
@@ -276,6 +278,15 @@ impl Trust {
         self.root
             .as_ref()
             .map_or_else(|| self.ring.clone(), |r| r.root.snapshot_ring())
+    }
+
+    /// The keys and threshold for timestamps: the root's timestamp role, or the content keys
+    /// when trust came from `.pub` files.
+    #[must_use]
+    pub fn timestamp_ring(&self) -> KeyRing {
+        self.root
+            .as_ref()
+            .map_or_else(|| self.ring.clone(), |r| r.root.timestamp_ring())
     }
 
     /// The trust root, when trust came from one.

@@ -1,0 +1,228 @@
+//! Timestamps, after TUF's timestamp role: a small record, signed often by an online key and
+//! valid for a short while, that names the newest snapshot by version, length and BLAKE3.
+//!
+//! A node fetches the timestamp first, then the snapshot it names — reading no more than the
+//! length it declares (*endless data*) and accepting only the bytes that hash to it — then the
+//! tags the snapshot lists. Because the timestamp expires soon (a day by default), a mirror that
+//! stops updating is noticed within that day (*freeze*), while the snapshot key, which signs
+//! every tag change, can stay offline longer. Versions only grow, and nodes pin the newest they
+//! saw (*rollback*).
+//!
+//! # Encoding
+//! ```text
+//! magic "TCDNTIME", u16 format 1, u64 version, i64 expires (Unix seconds),
+//! u64 snapshot version, u64 snapshot length, 32-byte BLAKE3 of the signed snapshot's bytes,
+//! then u32 length and a signature set over the BLAKE3 of everything before it
+//! ```
+
+use crate::encoding::{Reader, Writer};
+use crate::sign::{KeyRing, SecretKey, SignatureSet};
+use crate::snapshot::SignedSnapshot;
+use crate::{DecodeError, FileId, KeyId, SignatureError};
+
+const MAGIC: &[u8; 8] = b"TCDNTIME";
+const FORMAT: u16 = 1;
+const WHAT: &str = "timestamp";
+/// Signature context of timestamps.
+pub const TIMESTAMP_CONTEXT: &str = "tinycdn timestamp v1";
+
+/// Which snapshot is the newest, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timestamp {
+    /// Grows with every new timestamp.
+    pub version: u64,
+    /// After this (Unix seconds) the timestamp is not used.
+    pub expires: i64,
+    /// The snapshot's version.
+    pub snapshot_version: u64,
+    /// The length of the signed snapshot's bytes.
+    pub snapshot_length: u64,
+    /// The BLAKE3 of the signed snapshot's bytes.
+    pub snapshot_hash: FileId,
+}
+
+/// Why a snapshot is not the one a timestamp names.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MismatchError {
+    /// Other bytes than the ones the timestamp names (a mixed or tampered snapshot).
+    #[error("snapshot bytes ({length} bytes) are not the snapshot version {version} the timestamp names ({expected} bytes, BLAKE3 {hash})")]
+    Bytes {
+        /// The version the timestamp names.
+        version: u64,
+        /// Its declared length.
+        expected: u64,
+        /// Its declared hash (short form).
+        hash: String,
+        /// The length offered.
+        length: u64,
+    },
+}
+
+impl Timestamp {
+    /// A timestamp naming `snapshot`.
+    #[must_use]
+    pub fn naming(version: u64, expires: i64, snapshot: &SignedSnapshot) -> Self {
+        let bytes = snapshot.to_bytes();
+        Self {
+            version,
+            expires,
+            snapshot_version: snapshot.snapshot.version,
+            snapshot_length: bytes.len() as u64,
+            snapshot_hash: FileId::of(&bytes),
+        }
+    }
+
+    fn body(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.bytes(MAGIC);
+        w.u16(FORMAT);
+        w.u64(self.version);
+        w.i64(self.expires);
+        w.u64(self.snapshot_version);
+        w.u64(self.snapshot_length);
+        w.bytes(self.snapshot_hash.as_bytes());
+        w.finish()
+    }
+
+    /// Signs the timestamp.
+    #[must_use]
+    pub fn sign(self, key: &SecretKey) -> SignedTimestamp {
+        let hash = *blake3::hash(&self.body()).as_bytes();
+        SignedTimestamp {
+            signatures: SignatureSet::single(key.sign(TIMESTAMP_CONTEXT, &hash)),
+            timestamp: self,
+        }
+    }
+
+    /// Whether the timestamp has expired at `now` (Unix seconds).
+    #[must_use]
+    pub fn expired(&self, now: i64) -> bool {
+        now >= self.expires
+    }
+
+    /// Checks that `snapshot` (the bytes as fetched) is exactly the snapshot this names.
+    ///
+    /// # Errors
+    /// [`MismatchError::Bytes`].
+    pub fn check_snapshot(&self, snapshot: &[u8]) -> Result<(), MismatchError> {
+        if snapshot.len() as u64 == self.snapshot_length
+            && FileId::of(snapshot) == self.snapshot_hash
+        {
+            return Ok(());
+        }
+        Err(MismatchError::Bytes {
+            version: self.snapshot_version,
+            expected: self.snapshot_length,
+            hash: self.snapshot_hash.short(),
+            length: snapshot.len() as u64,
+        })
+    }
+}
+
+/// A timestamp with its signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTimestamp {
+    /// The timestamp.
+    pub timestamp: Timestamp,
+    /// Who signed it.
+    pub signatures: SignatureSet,
+}
+
+impl SignedTimestamp {
+    /// Canonical bytes.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.signatures.appended_to(self.timestamp.body())
+    }
+
+    /// Decodes canonical bytes (signatures not checked).
+    ///
+    /// # Errors
+    /// What is wrong with the bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(WHAT, bytes);
+        r.header(MAGIC, FORMAT)?;
+        let timestamp = Timestamp {
+            version: r.u64("version")?,
+            expires: r.i64("expires")?,
+            snapshot_version: r.u64("snapshot version")?,
+            snapshot_length: r.u64("snapshot length")?,
+            snapshot_hash: FileId::from_bytes(r.array("snapshot hash")?),
+        };
+        let signatures = SignatureSet::read_appended(&mut r)?;
+        r.finish()?;
+        Ok(Self {
+            timestamp,
+            signatures,
+        })
+    }
+
+    /// Checks that the ring's threshold signed this timestamp.
+    ///
+    /// # Errors
+    /// When too few trusted keys signed it or a signature does not verify.
+    pub fn verify(&self, ring: &KeyRing) -> Result<Vec<KeyId>, SignatureError> {
+        let hash = *blake3::hash(&self.timestamp.body()).as_bytes();
+        ring.verify(&self.signatures, TIMESTAMP_CONTEXT, &hash, "timestamp")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_exactly_one_snapshot_and_verifies() {
+        let key = SecretKey::from_seed([7; 32]);
+        let snap = |v| {
+            Snapshot {
+                version: v,
+                expires: 100,
+                tags: vec![],
+            }
+            .sign(&key)
+        };
+        let (s1, s2) = (snap(1), snap(2));
+        let t = Timestamp::naming(4, 50, &s2).sign(&key);
+        let back = SignedTimestamp::from_bytes(&t.to_bytes()).expect("decodes");
+        assert_eq!(back, t);
+        assert_eq!(back.timestamp.snapshot_version, 2);
+        back.verify(&KeyRing::new(vec![key.public()], 1))
+            .expect("signed");
+        assert!(back
+            .verify(&KeyRing::new(
+                vec![SecretKey::from_seed([8; 32]).public()],
+                1
+            ))
+            .is_err());
+        back.timestamp
+            .check_snapshot(&s2.to_bytes())
+            .expect("the named snapshot");
+        let err = back
+            .timestamp
+            .check_snapshot(&s1.to_bytes())
+            .expect_err("an older snapshot");
+        assert!(err.to_string().contains("version 2"), "{err}");
+        let mut longer = s2.to_bytes();
+        longer.push(0);
+        assert!(back.timestamp.check_snapshot(&longer).is_err());
+        assert!(back.timestamp.expired(50) && !back.timestamp.expired(49));
+        let mut tampered = back;
+        tampered.timestamp.expires = i64::MAX;
+        assert!(tampered
+            .verify(&KeyRing::new(vec![key.public()], 1))
+            .is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(t) = SignedTimestamp::from_bytes(&data) {
+                prop_assert_eq!(t.to_bytes(), data);
+            }
+        }
+    }
+}
