@@ -8,7 +8,7 @@ use tinycdn_core::chunking::ChunkParams;
 use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::sign::SecretKey;
 use tinycdn_edge::{ChunkCache, Edge, Upstreams};
-use tinycdn_server::testing::{get, hostile_mirror, slow_proxy, Lie};
+use tinycdn_server::testing::{get, hostile_mirror, single_key_root, slow_proxy, Lie};
 use tinycdn_server::{serve, Limits, Origin};
 use tinycdn_store::Store;
 use tinycdn_volume::publish::{publish, PublishOptions};
@@ -479,19 +479,6 @@ async fn an_expired_root_stops_new_fetches_but_pinned_content_stays_served() {
     assert!(String::from_utf8_lossy(&r.body).contains("expired"));
 }
 
-/// A trust root with one key holding every role.
-fn root_trust(key: &SecretKey, version: u64) -> Trust {
-    use tinycdn_core::root::{Root, SignedRoot};
-    let mut root = Root::single(&key.public(), i64::MAX);
-    root.version = version;
-    let mut r = SignedRoot {
-        root: root.normalize().expect("valid"),
-        signatures: tinycdn_core::sign::SignatureSet::default(),
-    };
-    r.sign(key);
-    Trust::from_root(r)
-}
-
 /// Two versions of a small tree: (v1 dir, v2 dir, v2's `lib.so`).
 fn two_trees(dir: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
     let (v1, v2) = (dir.join("v1"), dir.join("v2"));
@@ -579,7 +566,7 @@ async fn hostile_mirrors_under_a_trust_root_change_nothing() {
         let (addr, e) = edge(
             &[url.clone(), good.clone()],
             Some(&cache),
-            root_trust(&key, 1),
+            single_key_root(&key, 1),
         )
         .await;
         let r = get(&addr, "/v/site@stable/lib.so", &[]).await;
@@ -627,7 +614,7 @@ async fn a_restarted_edge_never_goes_back() {
         let (addr, e) = edge(
             std::slice::from_ref(&world.honest),
             Some(&cache),
-            root_trust(&key, 2),
+            single_key_root(&key, 2),
         )
         .await;
         e.pin_root().expect("first root");
@@ -636,7 +623,7 @@ async fn a_restarted_edge_never_goes_back() {
     let (addr, e) = edge(
         std::slice::from_ref(&stale),
         Some(&cache),
-        root_trust(&key, 2),
+        single_key_root(&key, 2),
     )
     .await;
     e.pin_root().expect("same root");
@@ -660,7 +647,7 @@ async fn a_restarted_edge_never_goes_back() {
     let ups = Upstreams::new(std::slice::from_ref(&stale), Duration::from_secs(2)).expect("ups");
     let old = Edge::new(
         ups,
-        root_trust(&key, 1),
+        single_key_root(&key, 1),
         ChunkCache::new(1 << 20, Some((&cache, 1 << 30))).expect("cache"),
     );
     let err = old.pin_root().expect_err("an older root");

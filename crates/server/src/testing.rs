@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 
 use tinycdn_core::chunking::ChunkParams;
 use tinycdn_core::names::{TagName, VolumeName};
-use tinycdn_core::sign::SecretKey;
+use tinycdn_core::root::{Root, SignedRoot};
+use tinycdn_core::sign::{SecretKey, SignatureSet};
 use tinycdn_store::Store;
 use tinycdn_volume::deltas::DeltaOptions;
 use tinycdn_volume::publish::{publish, PublishOptions};
 use tinycdn_volume::snapshot::{make_timestamp, Freshness};
+use tinycdn_volume::trust::Trust;
 use tinycdn_volume::NoProgress;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -213,6 +215,22 @@ pub async fn slow_proxy(target: &str, delay: std::time::Duration) -> String {
         }
     });
     addr
+}
+
+/// A trust root of this `version`, never expiring, with `key` holding every role.
+///
+/// # Panics
+/// Never for a valid key (this is test support).
+#[must_use]
+pub fn single_key_root(key: &SecretKey, version: u64) -> Trust {
+    let mut root = Root::single(&key.public(), i64::MAX);
+    root.version = version;
+    let mut signed = SignedRoot {
+        root: root.normalize().expect("valid"),
+        signatures: SignatureSet::default(),
+    };
+    signed.sign(key);
+    Trust::from_root(signed)
 }
 
 /// Starts an origin serving the store at `dir` on 127.0.0.1; returns its `http://` URL.

@@ -8,7 +8,7 @@ use tinycdn_core::chunking::ChunkParams;
 use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::sign::SecretKey;
 use tinycdn_fetch::Upstreams;
-use tinycdn_server::{serve, Limits, Origin};
+use tinycdn_server::testing::start_origin;
 use tinycdn_store::{Durability, Store};
 use tinycdn_sync::{pull, PullError, PullReport};
 use tinycdn_volume::fsck::fsck;
@@ -45,16 +45,6 @@ fn publish_tree(store: &Store, src: &Path, created: i64) -> String {
 
 fn trust() -> Trust {
     Trust::from_keys(vec![SecretKey::from_seed(KEY).public()])
-}
-
-async fn start_origin(store_dir: &Path) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = format!("http://{}", listener.local_addr().expect("addr"));
-    let store = Store::open(store_dir).expect("open");
-    tokio::spawn(serve(listener, Origin::new(store), Limits::default(), None));
-    addr
 }
 
 async fn pull_into(
@@ -527,5 +517,80 @@ async fn hostile_mirrors_next_to_a_good_one_change_nothing() {
     assert!(
         matches!(only_stale, PullError::Rollback { .. }),
         "{only_stale}"
+    );
+}
+
+/// Under a trust root, hostile mirrors ranked before an honest one — real origins serving old,
+/// expired, mixed or foreign-signed metadata, and byte-level liars — change nothing: every pull
+/// gets version 2 from the honest mirror, the liar is caught, the store holds only verified
+/// bytes. A node that has seen version 2, offered only the stale mirror, refuses it (rollback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_mirrors_under_a_trust_root_change_nothing() {
+    use tinycdn_server::testing::{
+        hostile_mirror, metadata_liars, single_key_root, slow_proxy, Lie,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (v1, v2) = (dir.path().join("v1"), dir.path().join("v2"));
+    let lib = binary(400_000, 31);
+    let new = recompiled(&lib);
+    for (d, bytes) in [(&v1, &lib), (&v2, &new)] {
+        std::fs::create_dir_all(d).expect("mkdir");
+        std::fs::write(d.join("lib.so"), bytes).expect("write");
+    }
+    let key = SecretKey::from_seed(KEY);
+    let world = metadata_liars(dir.path(), &v1, &v2, &key, CHUNKS).await;
+    let trust = single_key_root(&key, 1);
+    let good = slow_proxy(&world.honest, Duration::from_millis(30)).await;
+    let mut bad = world.liars.clone();
+    for lie in [Lie::WrongBytes, Lie::Oversized, Lie::Drip] {
+        bad.push(("byte-level liar", hostile_mirror(lie).await));
+    }
+    let site = VolumeName::new("site").expect("valid");
+    for (i, (what, url)) in bad.iter().enumerate() {
+        let node = Arc::new(Store::init(&dir.path().join(format!("node{i}"))).expect("init"));
+        let ups = Arc::new(
+            Upstreams::new(&[url.clone(), good.clone()], Duration::from_secs(1)).expect("ups"),
+        );
+        let r = pull(
+            node.clone(),
+            ups.clone(),
+            &trust,
+            &site,
+            "stable",
+            4,
+            &NoProgress,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(r.number, 2, "{what}");
+        assert_eq!(read_file(&node, "lib.so"), new, "{what}");
+        let liar = &ups.mirrors()[0];
+        assert!(
+            liar.lies() > 0 || !liar.is_healthy(),
+            "{what}: the bad mirror was not caught"
+        );
+        assert!(
+            fsck(&node, &trust, &NoProgress).expect("fsck").is_clean(),
+            "{what}"
+        );
+        assert!(node.backend().list("staging").expect("list").is_empty());
+        assert_eq!(
+            node.backend().read("trust/timestamp").expect("pinned"),
+            std::fs::read(world.honest_store.join("timestamp")).expect("honest"),
+            "{what}: the honest timestamp is pinned"
+        );
+    }
+    let stale = &world
+        .liars
+        .iter()
+        .find(|(what, _)| *what == "old but signed")
+        .expect("stale")
+        .1;
+    let node = Arc::new(Store::init(&dir.path().join("node-seen")).expect("init"));
+    pull_into(&node, &world.honest, &trust).await.expect("v2");
+    let err = pull_into(&node, stale, &trust).await.expect_err("rollback");
+    assert!(
+        matches!(&err, PullError::Snapshot { why } if why.contains("has seen version")),
+        "{err}"
     );
 }
