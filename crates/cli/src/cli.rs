@@ -368,6 +368,14 @@ pub enum TrustCommand {
         #[arg(long, value_name = "FILE")]
         previous: Option<PathBuf>,
     },
+    /// Put a root where nodes find it (`/r/VERSION` on the origin), so that nodes holding an
+    /// older root follow the rotation by themselves. Publish every version, in order.
+    Publish {
+        /// The root file (signed by its own root threshold and its predecessor's).
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
 }
 
 /// Which delta method(s) to try.

@@ -53,7 +53,7 @@ fn open_version(
     reference: &str,
 ) -> Result<(Store, Reference, OpenedVersion)> {
     let store = open_store(store)?;
-    let trust = Trust::load(trust)?;
+    let trust = Trust::load(trust)?.or_pinned_in(&store)?;
     let reference: Reference = reference.parse()?;
     let version = reference.open(&store, &trust)?;
     Ok((store, reference, version))
@@ -399,7 +399,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             trust,
         } => {
             let store = open_store(&store.store)?;
-            let trust = Trust::load(&trust.trust)?;
+            let trust = Trust::load(&trust.trust)?.or_pinned_in(&store)?;
             let reference: Reference = reference.parse()?;
             // Show reports signatures that do not verify instead of refusing the version.
             let v = reference.inspect(&store, &trust)?;
@@ -457,7 +457,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Fsck { store, trust } => {
             let store = open_store(&store.store)?;
-            let trust = Trust::load(&trust.trust)?;
+            let trust = Trust::load(&trust.trust)?.or_pinned_in(&store)?;
             let r = fsck(&store, &trust, &bar)?;
             if cli.json {
                 print_json(&json!({
@@ -685,8 +685,8 @@ fn pull(
     timeout: u64,
 ) -> Result<ExitCode> {
     let r: Reference = reference.parse()?;
+    // Freshness is checked by the pull, after it has looked for a newer root.
     let trust = Trust::load(trust)?;
-    trust.check_fresh(now())?;
     let store = std::sync::Arc::new(open_store(store_path)?);
     let upstreams = std::sync::Arc::new(tinycdn_fetch::Upstreams::new(
         from,
@@ -702,6 +702,16 @@ fn pull(
         bar,
     ))?;
     let version = report.version.map(|v| v.to_string()).unwrap_or_default();
+    let given_root = trust.root().map(|g| g.root.version);
+    let root_version = report.root.as_ref().map(|n| n.root.version);
+    if root_version > given_root {
+        eprintln!(
+            "note: using trust root version {} (the file given is version {}): rotations published by the mirrors or pinned in the store",
+            root_version.unwrap_or_default(),
+            given_root.unwrap_or_default()
+        );
+    }
+    let trust = report.root.clone().map_or(trust, Trust::from_root);
     let checked_out = match dest {
         Some(d) => {
             let pinned: Reference = format!("{}@{version}", r.volume).parse()?;
@@ -729,6 +739,7 @@ fn pull(
             "chunks_fetched": report.chunks_fetched,
             "requests": report.requests,
             "checkout": checked_out,
+            "root_version": root_version,
             "versions_removed": collected.map(|c| c.versions_removed),
         }))?;
     } else {

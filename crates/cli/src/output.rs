@@ -83,7 +83,11 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
     let integrity = match volume_error(err) {
         Some(
-            VolumeError::Signature(_) | VolumeError::Damaged { .. } | VolumeError::Expired { .. },
+            VolumeError::Signature(_)
+            | VolumeError::Damaged { .. }
+            | VolumeError::Expired { .. }
+            | VolumeError::Root(_)
+            | VolumeError::RootConflict { .. },
         ) => true,
         Some(VolumeError::Store(s)) => {
             matches!(s, StoreError::Corrupt { .. } | StoreError::Decode { .. })

@@ -140,6 +140,24 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
             write_root(out, &signed, false)?;
             report(cli, out, &signed, Some(&current))
         }
+        TrustCommand::Publish { file, store } => {
+            let root = load_root(file)?;
+            let store = tinycdn_store::Store::open(&store.store)?;
+            let chained = tinycdn_volume::trust::publish_root(&store, &root)?;
+            let version = root.root.version;
+            if !chained && version > 1 {
+                eprintln!(
+                    "warning: root version {} is not published in this store: nodes holding it cannot walk to version {version} (publish every version, in order)",
+                    version - 1
+                );
+            }
+            if cli.json {
+                print_json(&json!({ "version": version, "predecessor_checked": chained }))?;
+            } else {
+                println!("published trust root version {version} (served as /r/{version})");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         TrustCommand::Sign { file, key } => {
             let mut root = read_unchecked(file)?;
             root.sign(&secret_key(key)?);

@@ -1157,11 +1157,26 @@ fn trust_roots_enforce_thresholds_rotation_and_expiry() {
         d,
     );
     assert!(pull("n3", "trust3.json").status.success());
-    // That node has now seen root version 3: handing it version 2 again (which still trusts the
-    // revoked key) is refused.
-    let back = pull("n3", "trust2.json");
-    assert_eq!(back.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&back.stderr).contains("refusing to go back"));
+    // That node has now seen root version 3. Handed version 1 again (in which the revoked key
+    // alone suffices), it keeps using version 3: what the revoked key signs alone stays refused.
+    fs::write(site.join("index.html"), "<h1>v3</h1>\n").expect("write");
+    publish(d, "site", "stable");
+    let back = pull("n3", "trust.json");
+    assert_eq!(back.status.code(), Some(3), "the older root was not used");
+    ok(
+        &[
+            "sign",
+            "site-media@stable",
+            "--store",
+            "store",
+            "--key",
+            "b.key",
+        ],
+        d,
+    );
+    let back = pull("n3", "trust.json");
+    assert!(back.status.success());
+    assert!(String::from_utf8_lossy(&back.stderr).contains("using trust root version 3"));
 
     // A skipped version is not a successor; an expired root is refused for new fetches.
     let skipped = run(
@@ -1200,6 +1215,111 @@ fn trust_roots_enforce_thresholds_rotation_and_expiry() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Rotations published in the store reach nodes by themselves: a node configured with root
+/// version 1 walks to version 2 (`/r/2`), checks it against version 1, pins it and from then on
+/// enforces version 2's roles; a mirror serving a bogus next root stops the pull (exit 3).
+#[test]
+fn nodes_follow_published_root_rotations() {
+    let dir = setup();
+    let d = dir.path();
+    ok(&["key", "generate", "--out", "b.key"], d);
+    let site = d.join("site");
+    fs::create_dir_all(&site).expect("mkdir");
+    fs::write(site.join("index.html"), "<h1>v1</h1>\n").expect("write");
+    ok(
+        &["trust", "init", "--key", "pub.key", "--out", "trust.json"],
+        d,
+    );
+    publish(d, "site", "stable");
+    ok(&["trust", "publish", "trust.json", "--store", "store"], d);
+    // Version 2 moves the targets role to b.key (pub.key's content signatures are revoked).
+    ok(
+        &[
+            "trust",
+            "rotate",
+            "--root",
+            "trust.json",
+            "--out",
+            "trust2.json",
+            "--targets-key",
+            "b.key.pub",
+            "--sign",
+            "pub.key",
+        ],
+        d,
+    );
+    let published = json(&["trust", "publish", "trust2.json", "--store", "store"], d);
+    assert_eq!(published["predecessor_checked"], true, "{published}");
+    // A root not signed by the root keys is not published.
+    let unsigned = run(
+        &[
+            "trust",
+            "rotate",
+            "--root",
+            "trust2.json",
+            "--out",
+            "trust3.json",
+            "--sign",
+            "b.key",
+        ],
+        d,
+    );
+    assert_eq!(unsigned.status.code(), Some(3), "written, but not usable");
+    let refused = run(&["trust", "publish", "trust3.json", "--store", "store"], d);
+    assert!(!refused.status.success());
+    let server = Served::start(d, &[]);
+    let pull = |node: &str| {
+        run(
+            &[
+                "--json",
+                "pull",
+                "site-media@stable",
+                "--from",
+                &server.url,
+                "--trust",
+                "trust.json",
+                "--store",
+                node,
+            ],
+            d,
+        )
+    };
+    ok(&["init", "--store", "n1"], d);
+    // The node walks to version 2: content signed by pub.key alone is now refused...
+    let out = pull("n1");
+    assert_eq!(out.status.code(), Some(3));
+    // ...and accepted once b.key signs it.
+    ok(
+        &[
+            "sign",
+            "site-media@stable",
+            "--store",
+            "store",
+            "--key",
+            "b.key",
+        ],
+        d,
+    );
+    let out = pull("n1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["root_version"], 2, "{report}");
+    // A mirror serving a bogus version 3 (version 2's bytes under /r/3): the pull stops.
+    fs::copy(
+        d.join("store/roots/00000000000000000002"),
+        d.join("store/roots/00000000000000000003"),
+    )
+    .expect("copy");
+    let out = pull("n1");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot follow"), "{err}");
 }
 
 /// Timestamps and snapshots under a trust root: an expired timestamp or snapshot is refused

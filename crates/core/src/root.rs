@@ -83,6 +83,14 @@ pub enum RootError {
         /// The version given.
         offered: u64,
     },
+    /// The root has expired: it is not used for new fetches.
+    #[error("trust root version {version} expired at {at} (Unix seconds); get a current one from the publisher (`tinycdn trust rotate` makes one, `tinycdn trust publish` puts it where nodes find it)")]
+    Expired {
+        /// The root's version.
+        version: u64,
+        /// When it expired, Unix seconds.
+        at: i64,
+    },
     /// A rotation skipped or repeated a version.
     #[error(
         "root version {got} cannot follow version {current}: rotations go one version at a time"
@@ -329,6 +337,20 @@ impl SignedRoot {
             &self.root.signing_hash(),
             "trust root",
         )?;
+        Ok(())
+    }
+
+    /// Refuses a root that has expired at `now` (Unix seconds).
+    ///
+    /// # Errors
+    /// [`RootError::Expired`].
+    pub fn check_fresh(&self, now: i64) -> Result<(), RootError> {
+        if self.root.expired(now) {
+            return Err(RootError::Expired {
+                version: self.root.version,
+                at: self.root.expires,
+            });
+        }
         Ok(())
     }
 

@@ -39,6 +39,8 @@ use tinycdn_fetch::{FetchError, Upstreams};
 
 /// Largest manifest, signature set or tag accepted from upstream.
 const MAX_METADATA: u64 = 64 << 20;
+/// Largest trust root accepted from upstream.
+const MAX_ROOT: u64 = 1 << 20;
 /// Largest timestamp accepted from upstream.
 const MAX_TIMESTAMP: u64 = 64 << 10;
 /// Chunks fetched ahead of the one being sent, for sequential reads of clips.
@@ -194,6 +196,18 @@ impl Edge {
                         etag,
                         "application/vnd.tinycdn.tag",
                         self.tag_policy.header(),
+                    )
+                }
+                Err(r) => r,
+            },
+            Route::Root(version) => match self.published_root(version).await {
+                Ok(bytes) => {
+                    let etag = blake3::hash(&bytes).to_hex().to_string();
+                    memory(
+                        bytes,
+                        etag,
+                        "application/vnd.tinycdn.root",
+                        IMMUTABLE.into(),
                     )
                 }
                 Err(r) => r,
@@ -638,6 +652,27 @@ impl Edge {
         self.cache.put_meta("n", &bytes);
         self.lock_meta().snapshot = Some(bytes.clone());
         Ok((bytes, s))
+    }
+
+    /// A published trust root version, from disk or upstream, passed on only when it decodes, is
+    /// that version and is signed by its own root threshold (the node walking the chain checks
+    /// each step against its predecessor).
+    async fn published_root(&self, version: u64) -> Result<Bytes, Reply> {
+        let check = |b: &[u8]| {
+            SignedRoot::from_bytes(b)
+                .is_ok_and(|r| r.root.version == version && r.verify_self().is_ok())
+        };
+        let key = format!("r/{version}");
+        if let Some(b) = self.cache.get_meta(&key).filter(|b| check(b)) {
+            return Ok(Bytes::from(b));
+        }
+        let bytes = self
+            .upstreams
+            .fetch(&format!("/r/{version}"), None, MAX_ROOT, check)
+            .await
+            .map_err(|e| fetch_reply(&e))?;
+        self.cache.put_meta(&key, &bytes);
+        Ok(bytes)
     }
 
     fn lock_meta(&self) -> std::sync::MutexGuard<'_, Freshness> {

@@ -610,6 +610,13 @@ async fn a_restarted_edge_never_goes_back() {
         .expect("stale mirror");
     let honest_ts = std::fs::read(world.honest_store.join("timestamp")).expect("ts");
     let cache = dir.path().join("cache");
+    let root2 = single_key_root(&key, 2);
+    let root2 = root2.root().expect("a root");
+    tinycdn_volume::trust::publish_root(
+        &Store::open(&world.honest_store).expect("open"),
+        root2,
+    )
+    .expect("published");
     {
         let (addr, e) = edge(
             std::slice::from_ref(&world.honest),
@@ -619,6 +626,11 @@ async fn a_restarted_edge_never_goes_back() {
         .await;
         e.pin_root().expect("first root");
         assert_eq!(get(&addr, "/v/site@stable/lib.so", &[]).await.body, lib);
+        // Published roots pass through, checked against their own signatures.
+        let r = get(&addr, "/r/2", &[]).await;
+        assert_eq!((r.status, r.body), (200, root2.to_bytes()));
+        assert_eq!(get(&addr, "/r/3", &[]).await.status, 404);
+        assert_eq!(get(&addr, "/r/02", &[]).await.status, 400);
     }
     let (addr, e) = edge(
         std::slice::from_ref(&stale),

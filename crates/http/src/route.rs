@@ -11,6 +11,7 @@
 //! /d/BASE/TARGET       the binary delta from file BASE to file TARGET (both 64 hex)
 //! /n                   the signed snapshot of every current tag
 //! /ts                  the signed timestamp naming the newest snapshot
+//! /r/N                 trust root version N (decimal), for nodes walking root rotations
 //! /metrics             Prometheus metrics
 //! /healthz             liveness
 //! ```
@@ -69,6 +70,8 @@ pub enum Route {
     Snapshot,
     /// The signed timestamp naming the newest snapshot.
     Timestamp,
+    /// A published trust root version.
+    Root(u64),
     /// Prometheus metrics.
     Metrics,
     /// Liveness.
@@ -94,6 +97,9 @@ pub enum RouteError {
     /// A hash is not 64 hex digits.
     #[error("{0:?} is not a 64-digit hex hash")]
     BadHash(String),
+    /// A root version is not a decimal number from 1 to 2^64-1 without leading zeros.
+    #[error("{0:?} is not a root version number")]
+    BadVersion(String),
     /// No such route.
     #[error("no such resource")]
     NotFound,
@@ -120,6 +126,14 @@ fn decode(segment: &str) -> Result<String, RouteError> {
         return Err(RouteError::BadSegment);
     }
     Ok(s)
+}
+
+fn version(s: &str) -> Result<u64, RouteError> {
+    let bad = || RouteError::BadVersion(s.to_owned());
+    if s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    s.parse().map_err(|_| bad())
 }
 
 fn hash<T: std::str::FromStr>(s: &str) -> Result<T, RouteError> {
@@ -151,6 +165,7 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
         ["healthz"] => Ok(Route::Health),
         ["n"] => Ok(Route::Snapshot),
         ["ts"] => Ok(Route::Timestamp),
+        ["r", n] => Ok(Route::Root(version(n)?)),
         ["m", id] => Ok(Route::Manifest(hash(id)?)),
         ["s", id] => Ok(Route::Signatures(hash(id)?)),
         ["x", id] => Ok(Route::DeltaIndex(hash(id)?)),
@@ -208,6 +223,20 @@ mod tests {
         assert!(parse(&format!("/d/{h}")).is_err());
         assert_eq!(parse("/n"), Ok(Route::Snapshot));
         assert_eq!(parse("/ts"), Ok(Route::Timestamp));
+        assert_eq!(parse("/r/12"), Ok(Route::Root(12)));
+        for bad in [
+            "/r/0",
+            "/r/012",
+            "/r/+1",
+            "/r/-1",
+            "/r/1e3",
+            "/r/99999999999999999999",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(RouteError::BadVersion(_))),
+                "{bad}"
+            );
+        }
         assert!(parse(&format!("/d/{h}/..")).is_err());
         assert!(matches!(
             parse(&format!("/o/{h}.x")),

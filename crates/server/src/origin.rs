@@ -174,6 +174,14 @@ impl Origin {
                 )
                 .await
             }
+            Route::Root(version) => {
+                self.raw_rep(
+                    tinycdn_store::Store::root_key(version),
+                    "application/vnd.tinycdn.root",
+                    IMMUTABLE.into(),
+                )
+                .await
+            }
             Route::Timestamp => {
                 self.raw_rep(
                     "timestamp".into(),

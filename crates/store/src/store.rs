@@ -18,6 +18,7 @@
 //! delta-indexes/<64 hex>        the signed index of the deltas made for a version
 //! snapshot                      the signed snapshot of every current tag
 //! timestamp                     the signed timestamp naming the newest snapshot
+//! roots/<20 digits>             every published trust root version, for nodes to walk the chain
 //! trust/{root,snapshot,timestamp} at a pulling node: the newest of each it accepted (pinned)
 //! quarantine/...                objects fsck found damaged
 //! tmp/                          temporary files of writes in progress
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use tinycdn_core::delta_index::SignedDeltaIndex;
 use tinycdn_core::manifest::Manifest;
 use tinycdn_core::names::VolumeName;
+use tinycdn_core::root::SignedRoot;
 use tinycdn_core::sign::SignatureSet;
 use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::tag::SignedTag;
@@ -503,6 +505,39 @@ impl Store {
                     key,
                     source: Box::new(source),
                 }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- published trust roots ----
+
+    /// The key of a published trust root version.
+    #[must_use]
+    pub fn root_key(version: u64) -> String {
+        format!("roots/{version:020}")
+    }
+
+    /// Publishes a trust root version durably (signatures are the caller's to check).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_root(&self, root: &SignedRoot) -> Result<(), StoreError> {
+        self.backend.write(
+            &Self::root_key(root.root.version),
+            &root.to_bytes(),
+            Durability::Immediate,
+        )
+    }
+
+    /// The bytes of a published trust root version, if the store has it (not decoded or
+    /// checked here: see [`SignedRoot::from_bytes`]).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn read_root_bytes(&self, version: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.backend.read(&Self::root_key(version)) {
+            Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }

@@ -9,6 +9,7 @@
 //! Fetched chunks and deltas are staged in the store as they arrive (`staging/`), so an interrupted pull
 //! resumes without fetching them again; staging is cleared once the version is complete.
 
+pub mod metadata;
 pub mod plan;
 pub mod pull;
 

@@ -12,9 +12,7 @@ use tinycdn_core::manifest::Manifest;
 use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::root::{RootError, SignedRoot};
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
-use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::tag::SignedTag;
-use tinycdn_core::timestamp::SignedTimestamp;
 use tinycdn_core::{ChunkId, DecodeError, FileId, SignatureError, VersionId};
 use tinycdn_fetch::{FetchError, Upstreams};
 use tinycdn_store::{Durability, Store, StoreError};
@@ -22,6 +20,7 @@ use tinycdn_volume::read::FileRef;
 use tinycdn_volume::trust::Trust;
 use tinycdn_volume::Progress;
 
+use crate::metadata::{current_metadata, update_root, Freshness};
 use crate::plan::{pieces, runs, LocalChunk, Piece};
 
 /// Largest manifest, signature set or tag accepted.
@@ -80,7 +79,7 @@ pub enum PullError {
         /// What is wrong.
         why: String,
     },
-    /// The trust root given is older than one this store was already pulled with.
+    /// A trust root update did not verify, or the newest trust root has expired.
     #[error(transparent)]
     Root(#[from] RootError),
     /// A rebuilt file did not hash to its manifest entry.
@@ -93,6 +92,9 @@ pub enum PullError {
 pub struct PullReport {
     /// The version now in the store.
     pub version: Option<VersionId>,
+    /// Under a trust root: the root used (newer than the one given when the store had pinned a
+    /// newer one or the mirrors published rotations); later reads should verify with it.
+    pub root: Option<SignedRoot>,
     /// Its number.
     pub number: u64,
     /// Bytes of all its files.
@@ -157,22 +159,6 @@ async fn delta_index(
     SignedDeltaIndex::from_bytes(&bytes).ok()
 }
 
-/// Where a store keeps the newest trust root it was pulled with.
-const ROOT_KEY: &str = "trust/root";
-/// Where a store keeps the newest snapshot it pulled under a trust root.
-const SNAPSHOT_KEY: &str = "trust/snapshot";
-/// Where a store keeps the newest timestamp it pulled under a trust root.
-const TIMESTAMP_KEY: &str = "trust/timestamp";
-/// Largest timestamp accepted (a few hundred bytes, plus signatures).
-const MAX_TIMESTAMP: u64 = 64 << 10;
-
-/// The timestamp and the snapshot it names, as verified for one pull.
-#[derive(Debug, Clone)]
-struct Freshness {
-    timestamp: SignedTimestamp,
-    snapshot: SignedSnapshot,
-}
-
 /// The last step of a pull (the caller holds the lock): the tag and the metadata that vouched
 /// for it, then staging cleared.
 fn record_tag_and_clear(
@@ -184,147 +170,14 @@ fn record_tag_and_clear(
         store.put_tag(t)?;
     }
     if let Some(f) = fresh {
-        store
-            .backend()
-            .write(SNAPSHOT_KEY, &f.snapshot.to_bytes(), Durability::Immediate)?;
-        store.backend().write(
-            TIMESTAMP_KEY,
-            &f.timestamp.to_bytes(),
-            Durability::Immediate,
-        )?;
+        f.pin(store)?;
     }
     clear_staging(store)
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// The version of the record this store pinned under `key` (0 when none).
-fn pinned_version(
-    store: &Store,
-    key: &str,
-    version: impl Fn(&[u8]) -> Option<u64>,
-) -> Result<u64, PullError> {
-    let pinned = blocking(|| match store.backend().read(key) {
-        Ok(b) => Ok(version(&b).unwrap_or(0)),
-        Err(e) if e.is_not_found() => Ok(0),
-        Err(e) => Err(e),
-    })?;
-    Ok(pinned)
-}
-
-/// The mirrors' current metadata, TUF's way: first the newest timestamp any mirror offers
-/// (signed by the root's timestamp role, unexpired — a frozen mirror is refused —, not older than
-/// the one this store pinned; every healthy mirror is asked, so one honest mirror outvotes stale
-/// ones), then the snapshot it names (no longer than it declares, hashing to it, signed by the
-/// snapshot role, unexpired, not older than the pinned one). Each check happens per mirror, so
-/// a stale or lying mirror is passed over for the next.
-async fn current_metadata(
-    store: &Store,
-    upstreams: &Upstreams,
-    trust: &Trust,
-) -> Result<Freshness, PullError> {
-    let pinned_ts = pinned_version(store, TIMESTAMP_KEY, |b| {
-        SignedTimestamp::from_bytes(b)
-            .ok()
-            .map(|t| t.timestamp.version)
-    })?;
-    let pinned_snap = pinned_version(store, SNAPSHOT_KEY, |b| {
-        SignedSnapshot::from_bytes(b)
-            .ok()
-            .map(|s| s.snapshot.version)
-    })?;
-    let now = unix_now();
-    let stale = |why: String| PullError::Snapshot { why };
-    let check_ts = |b: &[u8]| -> Result<SignedTimestamp, PullError> {
-        let t = SignedTimestamp::from_bytes(b)?;
-        t.verify(&trust.timestamp_ring())?;
-        let ts = &t.timestamp;
-        if ts.expired(now) {
-            return Err(stale(format!(
-                "the newest timestamp a mirror offers (version {}) expired at {} (Unix seconds): the mirror is frozen, or the publisher must run `tinycdn timestamp`",
-                ts.version, ts.expires
-            )));
-        }
-        if ts.version < pinned_ts || ts.snapshot_version < pinned_snap {
-            return Err(stale(format!(
-                "a mirror offers timestamp version {} (snapshot version {}) but this store has seen version {pinned_ts} (snapshot version {pinned_snap})",
-                ts.version, ts.snapshot_version
-            )));
-        }
-        Ok(t)
-    };
-    let fetched = upstreams
-        .fetch_newest("/ts", MAX_TIMESTAMP, |b| {
-            check_ts(b).ok().map(|t| t.timestamp.version)
-        })
-        .await;
-    let bytes = explain(upstreams, "/ts", MAX_TIMESTAMP, fetched, |b| {
-        check_ts(b).map(|_| ())
-    })
-    .await?;
-    let timestamp = check_ts(&bytes)?;
-    let named = &timestamp.timestamp;
-    let check_snap = |b: &[u8]| -> Result<SignedSnapshot, PullError> {
-        named.check_snapshot(b).map_err(|e| stale(e.to_string()))?;
-        let s = SignedSnapshot::from_bytes(b)?;
-        s.verify(&trust.snapshot_ring())?;
-        if s.snapshot.version != named.snapshot_version {
-            return Err(stale(format!(
-                "the snapshot is version {}, the timestamp names version {}",
-                s.snapshot.version, named.snapshot_version
-            )));
-        }
-        if s.snapshot.expired(now) {
-            return Err(stale(format!(
-                "the newest snapshot (version {}) expired at {} (Unix seconds): the publisher must run `tinycdn snapshot`",
-                s.snapshot.version, s.snapshot.expires
-            )));
-        }
-        Ok(s)
-    };
-    let fetched = upstreams
-        .fetch("/n", None, named.snapshot_length, |b| check_snap(b).is_ok())
-        .await;
-    let bytes = explain(upstreams, "/n", named.snapshot_length, fetched, |b| {
-        check_snap(b).map(|_| ())
-    })
-    .await?;
-    let snapshot = check_snap(&bytes)?;
-    Ok(Freshness {
-        timestamp,
-        snapshot,
-    })
-}
-
-/// Records `root` as the store's trust root unless the store has seen a newer one (then refuses:
-/// an operator or attacker handing an old root back would restore revoked keys).
-fn pin_root(store: &Store, root: &SignedRoot) -> Result<(), PullError> {
-    let _lock = store.lock()?;
-    match store.backend().read(ROOT_KEY) {
-        Ok(bytes) => {
-            if let Ok(stored) = SignedRoot::from_bytes(&bytes) {
-                root.check_not_older(&stored)?;
-                if stored == *root {
-                    return Ok(());
-                }
-            }
-        }
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e.into()),
-    }
-    store
-        .backend()
-        .write(ROOT_KEY, &root.to_bytes(), Durability::Immediate)?;
-    Ok(())
-}
-
 /// When no mirror sent metadata that verifies, fetches it once more without the check to report
 /// *why* (a signature below the threshold, an untrusted signer) rather than only that it failed.
-async fn explain(
+pub(crate) async fn explain(
     upstreams: &Upstreams,
     path: &str,
     limit: u64,
@@ -397,7 +250,7 @@ fn clear_staging(store: &Store) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
@@ -494,8 +347,13 @@ pub async fn pull(
 ) -> Result<PullReport, PullError> {
     let start_bytes = upstreams.fetched_bytes();
     let mut report = PullReport::default();
+    let updated;
+    let mut trust = trust;
     if let Some(root) = trust.root() {
-        blocking(|| pin_root(&store, root))?;
+        let newest = update_root(&store, &upstreams, root).await?;
+        report.root = Some(newest.clone());
+        updated = Trust::from_root(newest);
+        trust = &updated;
     }
     // 1. Which version.
     let mut tag: Option<SignedTag> = None;

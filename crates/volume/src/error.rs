@@ -114,6 +114,15 @@ pub enum VolumeError {
         /// When, Unix seconds.
         at: i64,
     },
+    /// A trust root is not usable here: not self-signed, not a valid successor, expired.
+    #[error(transparent)]
+    Root(#[from] tinycdn_core::root::RootError),
+    /// The store already publishes another root under that version.
+    #[error("the store already publishes a different trust root version {version}: versions are never replaced")]
+    RootConflict {
+        /// The version.
+        version: u64,
+    },
     /// A timestamp was asked for but the store has no snapshot to name.
     #[error(
         "the store has no snapshot yet: publish a tagged version or run `tinycdn snapshot` first"

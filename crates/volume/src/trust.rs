@@ -14,6 +14,8 @@ use tinycdn_core::root::{Role, Root, SignedRoot};
 use tinycdn_core::sign::{KeyRing, PublicKey, Signature, SignatureSet, MANIFEST_CONTEXT};
 use tinycdn_core::{KeyId, SignatureError, VersionId};
 
+use tinycdn_store::Store;
+
 use crate::VolumeError;
 
 /// The public keys a consumer accepts signatures from, and how many must sign (`--trust FILE`,
@@ -93,6 +95,38 @@ pub fn root_to_json(root: &SignedRoot) -> String {
     let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Where a store keeps the newest trust root a pull used (pinned: never replaced by an older one).
+pub const PINNED_ROOT_KEY: &str = "trust/root";
+
+/// Publishes a trust root in the store (`roots/<version>`, served as `/r/VERSION`) so that nodes
+/// holding an older root walk to it by themselves. The root must be signed by its own root
+/// threshold and, when the store publishes its predecessor, be a valid successor of it; the same
+/// version is never replaced by different bytes. Returns whether the predecessor was published
+/// (and checked): without it, nodes on older roots cannot reach this one.
+///
+/// # Errors
+/// [`VolumeError::Root`], [`VolumeError::RootConflict`], store errors.
+pub fn publish_root(store: &Store, root: &SignedRoot) -> Result<bool, VolumeError> {
+    root.verify_self()?;
+    let _lock = store.lock()?;
+    let version = root.root.version;
+    let bytes = root.to_bytes();
+    if let Some(existing) = store.read_root_bytes(version)? {
+        if existing != bytes {
+            return Err(VolumeError::RootConflict { version });
+        }
+    }
+    let predecessor = match version.checked_sub(1) {
+        Some(v) if v > 0 => store.read_root_bytes(v)?,
+        _ => None,
+    };
+    if let Some(prev) = &predecessor {
+        SignedRoot::from_bytes(prev)?.verify_successor(root)?;
+    }
+    store.put_root(root)?;
+    Ok(predecessor.is_some())
 }
 
 /// Parses a trust root file (signatures are not checked here).
@@ -287,6 +321,28 @@ impl Trust {
         self.root
             .as_ref()
             .map_or_else(|| self.ring.clone(), |r| r.root.timestamp_ring())
+    }
+
+    /// With a trust root: the root this store pinned instead, when it is newer (a pull reached it
+    /// by walking verified rotations; the older file given would still trust revoked keys).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn or_pinned_in(self, store: &Store) -> Result<Self, VolumeError> {
+        let Some(given) = &self.root else {
+            return Ok(self);
+        };
+        let pinned = match store.backend().read(PINNED_ROOT_KEY) {
+            Ok(b) => SignedRoot::from_bytes(&b).ok(),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match pinned {
+            Some(p) if p.root.version > given.root.version && p.verify_self().is_ok() => {
+                Self::from_root(p)
+            }
+            _ => self,
+        })
     }
 
     /// The trust root, when trust came from one.

@@ -1,0 +1,211 @@
+//! The trust metadata a pull relies on, fetched and pinned TUF's way: the trust root (walked
+//! forward through published rotations), the timestamp, and the snapshot it names.
+
+use tinycdn_core::root::SignedRoot;
+use tinycdn_core::snapshot::SignedSnapshot;
+use tinycdn_core::timestamp::SignedTimestamp;
+use tinycdn_fetch::{FetchError, Upstreams};
+use tinycdn_store::{Durability, Store, StoreError};
+use tinycdn_volume::trust::{Trust, PINNED_ROOT_KEY as ROOT_KEY};
+
+use crate::pull::{blocking, explain, PullError};
+
+/// Where a store keeps the newest snapshot it pulled under a trust root.
+const SNAPSHOT_KEY: &str = "trust/snapshot";
+/// Where a store keeps the newest timestamp it pulled under a trust root.
+const TIMESTAMP_KEY: &str = "trust/timestamp";
+/// Largest timestamp accepted (a few hundred bytes, plus signatures).
+const MAX_TIMESTAMP: u64 = 64 << 10;
+
+/// The timestamp and the snapshot it names, as verified for one pull.
+#[derive(Debug, Clone)]
+pub(crate) struct Freshness {
+    timestamp: SignedTimestamp,
+    /// The snapshot the timestamp names.
+    pub(crate) snapshot: SignedSnapshot,
+}
+
+impl Freshness {
+    /// Pins the snapshot and timestamp in the store (the caller holds the lock).
+    pub(crate) fn pin(&self, store: &Store) -> Result<(), StoreError> {
+        store.backend().write(
+            SNAPSHOT_KEY,
+            &self.snapshot.to_bytes(),
+            Durability::Immediate,
+        )?;
+        store.backend().write(
+            TIMESTAMP_KEY,
+            &self.timestamp.to_bytes(),
+            Durability::Immediate,
+        )
+    }
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The version of the record this store pinned under `key` (0 when none).
+fn pinned_version(
+    store: &Store,
+    key: &str,
+    version: impl Fn(&[u8]) -> Option<u64>,
+) -> Result<u64, PullError> {
+    let pinned = blocking(|| match store.backend().read(key) {
+        Ok(b) => Ok(version(&b).unwrap_or(0)),
+        Err(e) if e.is_not_found() => Ok(0),
+        Err(e) => Err(e),
+    })?;
+    Ok(pinned)
+}
+
+/// The mirrors' current metadata, TUF's way: first the newest timestamp any mirror offers
+/// (signed by the root's timestamp role, unexpired — a frozen mirror is refused —, not older than
+/// the one this store pinned; every healthy mirror is asked, so one honest mirror outvotes stale
+/// ones), then the snapshot it names (no longer than it declares, hashing to it, signed by the
+/// snapshot role, unexpired, not older than the pinned one). Each check happens per mirror, so
+/// a stale or lying mirror is passed over for the next.
+pub(crate) async fn current_metadata(
+    store: &Store,
+    upstreams: &Upstreams,
+    trust: &Trust,
+) -> Result<Freshness, PullError> {
+    let pinned_ts = pinned_version(store, TIMESTAMP_KEY, |b| {
+        SignedTimestamp::from_bytes(b)
+            .ok()
+            .map(|t| t.timestamp.version)
+    })?;
+    let pinned_snap = pinned_version(store, SNAPSHOT_KEY, |b| {
+        SignedSnapshot::from_bytes(b)
+            .ok()
+            .map(|s| s.snapshot.version)
+    })?;
+    let now = unix_now();
+    let stale = |why: String| PullError::Snapshot { why };
+    let check_ts = |b: &[u8]| -> Result<SignedTimestamp, PullError> {
+        let t = SignedTimestamp::from_bytes(b)?;
+        t.verify(&trust.timestamp_ring())?;
+        let ts = &t.timestamp;
+        if ts.expired(now) {
+            return Err(stale(format!(
+                "the newest timestamp a mirror offers (version {}) expired at {} (Unix seconds): the mirror is frozen, or the publisher must run `tinycdn timestamp`",
+                ts.version, ts.expires
+            )));
+        }
+        if ts.version < pinned_ts || ts.snapshot_version < pinned_snap {
+            return Err(stale(format!(
+                "a mirror offers timestamp version {} (snapshot version {}) but this store has seen version {pinned_ts} (snapshot version {pinned_snap})",
+                ts.version, ts.snapshot_version
+            )));
+        }
+        Ok(t)
+    };
+    let fetched = upstreams
+        .fetch_newest("/ts", MAX_TIMESTAMP, |b| {
+            check_ts(b).ok().map(|t| t.timestamp.version)
+        })
+        .await;
+    let bytes = explain(upstreams, "/ts", MAX_TIMESTAMP, fetched, |b| {
+        check_ts(b).map(|_| ())
+    })
+    .await?;
+    let timestamp = check_ts(&bytes)?;
+    let named = &timestamp.timestamp;
+    let check_snap = |b: &[u8]| -> Result<SignedSnapshot, PullError> {
+        named.check_snapshot(b).map_err(|e| stale(e.to_string()))?;
+        let s = SignedSnapshot::from_bytes(b)?;
+        s.verify(&trust.snapshot_ring())?;
+        if s.snapshot.version != named.snapshot_version {
+            return Err(stale(format!(
+                "the snapshot is version {}, the timestamp names version {}",
+                s.snapshot.version, named.snapshot_version
+            )));
+        }
+        if s.snapshot.expired(now) {
+            return Err(stale(format!(
+                "the newest snapshot (version {}) expired at {} (Unix seconds): the publisher must run `tinycdn snapshot`",
+                s.snapshot.version, s.snapshot.expires
+            )));
+        }
+        Ok(s)
+    };
+    let fetched = upstreams
+        .fetch("/n", None, named.snapshot_length, |b| check_snap(b).is_ok())
+        .await;
+    let bytes = explain(upstreams, "/n", named.snapshot_length, fetched, |b| {
+        check_snap(b).map(|_| ())
+    })
+    .await?;
+    let snapshot = check_snap(&bytes)?;
+    Ok(Freshness {
+        timestamp,
+        snapshot,
+    })
+}
+
+/// Largest trust root accepted.
+const MAX_ROOT: u64 = 1 << 20;
+/// Most root rotations walked in one pull.
+const MAX_ROTATIONS: u32 = 1024;
+
+/// The trust root a pull uses: the newer of the one given and the one the store pinned (an older
+/// root handed back is never used: it would restore revoked keys), then each successor the
+/// mirrors publish (`/r/N+1`, …) that a threshold of the current root keys *and* of its own
+/// signed, one version at a time — so a node configured once follows rotations by itself. The
+/// result is pinned in the store (`trust/root`) and must not have expired.
+///
+/// # Errors
+/// A successor that does not verify on any mirror, store errors, or the newest root expired.
+pub(crate) async fn update_root(
+    store: &Store,
+    upstreams: &Upstreams,
+    given: &SignedRoot,
+) -> Result<SignedRoot, PullError> {
+    let pinned = blocking(|| match store.backend().read(ROOT_KEY) {
+        Ok(b) => Ok(SignedRoot::from_bytes(&b).ok()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    })?;
+    let mut current = match pinned {
+        Some(p) if p.root.version > given.root.version => p,
+        _ => given.clone(),
+    };
+    for _ in 0..MAX_ROTATIONS {
+        let path = format!("/r/{}", current.root.version.saturating_add(1));
+        let check = |b: &[u8]| -> Result<SignedRoot, PullError> {
+            let next = SignedRoot::from_bytes(b)?;
+            current.verify_successor(&next)?;
+            Ok(next)
+        };
+        let fetched = upstreams
+            .fetch(&path, None, MAX_ROOT, |b| check(b).is_ok())
+            .await;
+        if matches!(fetched, Err(FetchError::NotFound { .. })) {
+            break;
+        }
+        let bytes = explain(upstreams, &path, MAX_ROOT, fetched, |b| {
+            check(b).map(|_| ())
+        })
+        .await?;
+        current = check(&bytes)?;
+    }
+    blocking(|| -> Result<(), StoreError> {
+        let _lock = store.lock()?;
+        let held = match store.backend().read(ROOT_KEY) {
+            Ok(b) => Some(b),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let bytes = current.to_bytes();
+        if held.as_deref() != Some(&bytes[..]) {
+            store
+                .backend()
+                .write(ROOT_KEY, &bytes, Durability::Immediate)?;
+        }
+        Ok(())
+    })?;
+    current.check_fresh(unix_now())?;
+    Ok(current)
+}
