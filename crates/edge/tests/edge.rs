@@ -612,11 +612,8 @@ async fn a_restarted_edge_never_goes_back() {
     let cache = dir.path().join("cache");
     let root2 = single_key_root(&key, 2);
     let root2 = root2.root().expect("a root");
-    tinycdn_volume::trust::publish_root(
-        &Store::open(&world.honest_store).expect("open"),
-        root2,
-    )
-    .expect("published");
+    tinycdn_volume::trust::publish_root(&Store::open(&world.honest_store).expect("open"), root2)
+        .expect("published");
     {
         let (addr, e) = edge(
             std::slice::from_ref(&world.honest),

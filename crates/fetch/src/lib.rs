@@ -33,6 +33,8 @@ pub enum FetchError {
         path: String,
         /// The last failure seen.
         last: String,
+        /// Whether some mirror answered 404 (the others failing or lying).
+        not_found: bool,
     },
     /// An upstream URL is not usable.
     #[error("invalid upstream URL {0:?}: use http://HOST:PORT")]
@@ -311,6 +313,7 @@ impl Upstreams {
     ) -> Result<Bytes, FetchError> {
         let mut last = String::from("no upstream was tried");
         let mut all_not_found = true;
+        let mut any_not_found = false;
         for i in self.order() {
             let mirror = &self.mirrors[i];
             let started = Instant::now();
@@ -333,6 +336,7 @@ impl Upstreams {
                     last = format!("{}{path}: the bytes did not verify", mirror.base);
                 }
                 Attempt::NotFound => {
+                    any_not_found = true;
                     mirror.succeeded(started.elapsed());
                     last = format!("{}{path}: not found", mirror.base);
                 }
@@ -351,6 +355,7 @@ impl Upstreams {
             Err(FetchError::Exhausted {
                 path: path.to_owned(),
                 last,
+                not_found: any_not_found,
             })
         }
     }
@@ -384,6 +389,7 @@ impl Upstreams {
         .await;
         let mut last = String::from("no upstream was tried");
         let mut all_not_found = true;
+        let mut any_not_found = false;
         let mut valid: Vec<(usize, u64, Bytes)> = Vec::new();
         for (i, elapsed, attempt) in answers {
             let mirror = &self.mirrors[i];
@@ -403,6 +409,7 @@ impl Upstreams {
                     }
                 }
                 Attempt::NotFound => {
+                    any_not_found = true;
                     mirror.succeeded(elapsed);
                     last = format!("{}{path}: not found", mirror.base);
                 }
@@ -422,6 +429,7 @@ impl Upstreams {
                 FetchError::Exhausted {
                     path: path.to_owned(),
                     last,
+                    not_found: any_not_found,
                 }
             });
         };
@@ -438,6 +446,7 @@ impl Upstreams {
         result.ok_or_else(|| FetchError::Exhausted {
             path: path.to_owned(),
             last,
+            not_found: any_not_found,
         })
     }
 }

@@ -182,7 +182,16 @@ pub(crate) async fn update_root(
         let fetched = upstreams
             .fetch(&path, None, MAX_ROOT, |b| check(b).is_ok())
             .await;
-        if matches!(fetched, Err(FetchError::NotFound { .. })) {
+        // No successor: every mirror said 404, or some did and the others failed or lied (a
+        // liar can only withhold a rotation, which a 404 does too).
+        if matches!(
+            fetched,
+            Err(FetchError::NotFound { .. }
+                | FetchError::Exhausted {
+                    not_found: true,
+                    ..
+                })
+        ) {
             break;
         }
         let bytes = explain(upstreams, &path, MAX_ROOT, fetched, |b| {
