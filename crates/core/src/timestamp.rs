@@ -59,6 +59,35 @@ pub enum MismatchError {
     },
 }
 
+/// Why a node does not use a timestamp.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FreshnessError {
+    /// Not signed by the timestamp role's threshold.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// Expired: whoever serves it is frozen, or the publisher stopped re-signing.
+    #[error("the newest timestamp offered (version {version}) expired at {at} (Unix seconds): the mirror is frozen, or the publisher must run `tinycdn timestamp`")]
+    Expired {
+        /// The timestamp's version.
+        version: u64,
+        /// When it expired.
+        at: i64,
+    },
+    /// Older than what the node has seen (a rollback).
+    #[error("a mirror offers timestamp version {offered} (snapshot version {offered_snapshot}) but this node has seen version {seen} (snapshot version {seen_snapshot})")]
+    Rollback {
+        /// The version offered.
+        offered: u64,
+        /// The snapshot version it names.
+        offered_snapshot: u64,
+        /// The newest timestamp version seen.
+        seen: u64,
+        /// The newest snapshot version seen.
+        seen_snapshot: u64,
+    },
+}
+
 impl Timestamp {
     /// A timestamp naming `snapshot`.
     #[must_use]
@@ -158,6 +187,31 @@ impl SignedTimestamp {
         })
     }
 
+    /// Whether a node that has seen timestamp version `seen.0` and snapshot version `seen.1` may
+    /// use this timestamp at `now`: signed by `ring`'s threshold, unexpired, and no older.
+    ///
+    /// # Errors
+    /// [`FreshnessError`].
+    pub fn check(&self, ring: &KeyRing, now: i64, seen: (u64, u64)) -> Result<(), FreshnessError> {
+        self.verify(ring)?;
+        let t = &self.timestamp;
+        if t.version < seen.0 || t.snapshot_version < seen.1 {
+            return Err(FreshnessError::Rollback {
+                offered: t.version,
+                offered_snapshot: t.snapshot_version,
+                seen: seen.0,
+                seen_snapshot: seen.1,
+            });
+        }
+        if t.expired(now) {
+            return Err(FreshnessError::Expired {
+                version: t.version,
+                at: t.expires,
+            });
+        }
+        Ok(())
+    }
+
     /// Checks that the ring's threshold signed this timestamp.
     ///
     /// # Errors
@@ -210,6 +264,23 @@ mod tests {
         longer.push(0);
         assert!(back.timestamp.check_snapshot(&longer).is_err());
         assert!(back.timestamp.expired(50) && !back.timestamp.expired(49));
+        let ring = KeyRing::new(vec![key.public()], 1);
+        back.check(&ring, 49, (4, 2)).expect("usable");
+        assert!(matches!(
+            back.check(&ring, 50, (0, 0)),
+            Err(FreshnessError::Expired { version: 4, at: 50 })
+        ));
+        assert!(matches!(
+            back.check(&ring, 0, (5, 0)),
+            Err(FreshnessError::Rollback { seen: 5, .. })
+        ));
+        assert!(matches!(
+            back.check(&ring, 0, (0, 3)),
+            Err(FreshnessError::Rollback {
+                seen_snapshot: 3,
+                ..
+            })
+        ));
         let mut tampered = back;
         tampered.timestamp.expires = i64::MAX;
         assert!(tampered

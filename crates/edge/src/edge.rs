@@ -19,7 +19,7 @@ use tinycdn_core::root::{RootError, SignedRoot};
 use tinycdn_core::sign::{SignatureSet, MANIFEST_CONTEXT};
 use tinycdn_core::snapshot::{SignedSnapshot, TagPin};
 use tinycdn_core::tag::SignedTag;
-use tinycdn_core::timestamp::{SignedTimestamp, Timestamp};
+use tinycdn_core::timestamp::{FreshnessError, SignedTimestamp, Timestamp};
 use tinycdn_core::{ChunkId, FileId, VersionId};
 use tinycdn_http::cache_control::{TagPolicy, IMMUTABLE};
 use tinycdn_http::multipart::Segment;
@@ -549,11 +549,32 @@ impl Edge {
     /// timestamp and snapshot version no older than the floors.
     fn check_timestamp(&self, bytes: &[u8], floor: (u64, u64)) -> Option<SignedTimestamp> {
         let t = SignedTimestamp::from_bytes(bytes).ok()?;
-        let ts = &t.timestamp;
-        (!ts.expired(unix_now()) && ts.version >= floor.0 && ts.snapshot_version >= floor.1)
-            .then_some(())?;
-        t.verify(&self.trust.timestamp_ring()).ok()?;
+        t.check(&self.trust.timestamp_ring(), unix_now(), floor)
+            .ok()?;
         Some(t)
+    }
+
+    /// Why no upstream timestamp was usable, for the error the edge answers with: one more
+    /// fetch without the check, then the check's own words (an expired one is a 503).
+    async fn explain_timestamp(&self, floor: (u64, u64), failed: &FetchError) -> Reply {
+        let fallback = || fetch_reply(failed);
+        let Ok(bytes) = self
+            .upstreams
+            .fetch("/ts", None, MAX_TIMESTAMP, |_| true)
+            .await
+        else {
+            return fallback();
+        };
+        let Ok(t) = SignedTimestamp::from_bytes(&bytes) else {
+            return fallback();
+        };
+        match t.check(&self.trust.timestamp_ring(), unix_now(), floor) {
+            Err(e @ FreshnessError::Expired { .. }) => {
+                Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"))
+            }
+            Err(e) => Reply::text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+            Ok(()) => fallback(),
+        }
     }
 
     /// The newest verified, unexpired timestamp: from memory within the tag max-age, else from
@@ -606,7 +627,7 @@ impl Edge {
                     .or_else(|| self.cache.get_meta("ts").map(Bytes::from));
                 match last.and_then(|b| self.check_timestamp(&b, floor).map(|t| (b, t))) {
                     Some(found) => Ok(found),
-                    None => Err(fetch_reply(&e)),
+                    None => Err(self.explain_timestamp(floor, &e).await),
                 }
             }
         }

@@ -662,3 +662,37 @@ async fn a_restarted_edge_never_goes_back() {
     let err = old.pin_root().expect_err("an older root");
     assert!(err.to_string().contains("version 1"), "{err}");
 }
+
+/// With only a frozen mirror (its timestamp expired), tags — new metadata — are refused with a
+/// 503 that says why, while content pinned by version id, verified by its hash, is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_metadata_is_refused_clearly_but_pinned_content_is_served() {
+    use tinycdn_server::testing::metadata_liars;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (v1, v2, lib) = two_trees(dir.path());
+    let key = SecretKey::from_seed(KEY);
+    let world = metadata_liars(dir.path(), &v1, &v2, &key, CHUNKS).await;
+    let frozen = world
+        .liars
+        .iter()
+        .find(|(what, _)| *what == "expired metadata")
+        .map(|(_, url)| url.clone())
+        .expect("frozen mirror");
+    let store = Store::open(&world.honest_store).expect("open");
+    let (_, version) = *store
+        .versions("site")
+        .expect("versions")
+        .last()
+        .expect("v2");
+    let (addr, _) = edge(&[frozen], None, single_key_root(&key, 1)).await;
+    let r = get(&addr, "/v/site@stable/lib.so", &[]).await;
+    assert_eq!(r.status, 503);
+    let why = String::from_utf8_lossy(&r.body);
+    assert!(
+        why.contains("expired at") && why.contains("tinycdn timestamp"),
+        "{why}"
+    );
+    assert_eq!(get(&addr, "/ts", &[]).await.status, 503);
+    let r = get(&addr, &format!("/v/site@{version}/lib.so"), &[]).await;
+    assert_eq!((r.status, r.body == lib), (200, true));
+}

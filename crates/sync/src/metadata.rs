@@ -3,7 +3,7 @@
 
 use tinycdn_core::root::SignedRoot;
 use tinycdn_core::snapshot::SignedSnapshot;
-use tinycdn_core::timestamp::SignedTimestamp;
+use tinycdn_core::timestamp::{FreshnessError, SignedTimestamp};
 use tinycdn_fetch::{FetchError, Upstreams};
 use tinycdn_store::{Durability, Store, StoreError};
 use tinycdn_volume::trust::{Trust, PINNED_ROOT_KEY as ROOT_KEY};
@@ -86,21 +86,11 @@ pub(crate) async fn current_metadata(
     let stale = |why: String| PullError::Snapshot { why };
     let check_ts = |b: &[u8]| -> Result<SignedTimestamp, PullError> {
         let t = SignedTimestamp::from_bytes(b)?;
-        t.verify(&trust.timestamp_ring())?;
-        let ts = &t.timestamp;
-        if ts.expired(now) {
-            return Err(stale(format!(
-                "the newest timestamp a mirror offers (version {}) expired at {} (Unix seconds): the mirror is frozen, or the publisher must run `tinycdn timestamp`",
-                ts.version, ts.expires
-            )));
+        match t.check(&trust.timestamp_ring(), now, (pinned_ts, pinned_snap)) {
+            Ok(()) => Ok(t),
+            Err(FreshnessError::Signature(e)) => Err(e.into()),
+            Err(e) => Err(stale(e.to_string())),
         }
-        if ts.version < pinned_ts || ts.snapshot_version < pinned_snap {
-            return Err(stale(format!(
-                "a mirror offers timestamp version {} (snapshot version {}) but this store has seen version {pinned_ts} (snapshot version {pinned_snap})",
-                ts.version, ts.snapshot_version
-            )));
-        }
-        Ok(t)
     };
     let fetched = upstreams
         .fetch_newest("/ts", MAX_TIMESTAMP, |b| {
