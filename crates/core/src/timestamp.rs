@@ -74,6 +74,20 @@ pub enum FreshnessError {
         /// When it expired.
         at: i64,
     },
+    /// The snapshot offered is not the one the timestamp names.
+    #[error(transparent)]
+    Mismatch(#[from] MismatchError),
+    /// The named snapshot does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The named snapshot has expired.
+    #[error("the newest snapshot (version {version}) expired at {at} (Unix seconds): the publisher must run `tinycdn snapshot`")]
+    SnapshotExpired {
+        /// The snapshot's version.
+        version: u64,
+        /// When it expired.
+        at: i64,
+    },
     /// Older than what the node has seen (a rollback).
     #[error("a mirror offers timestamp version {offered} (snapshot version {offered_snapshot}) but this node has seen version {seen} (snapshot version {seen_snapshot})")]
     Rollback {
@@ -128,6 +142,38 @@ impl Timestamp {
     #[must_use]
     pub fn expired(&self, now: i64) -> bool {
         now >= self.expires
+    }
+
+    /// Opens the snapshot this timestamp names from the bytes as fetched: exactly those bytes
+    /// (length and BLAKE3), signed by `ring`'s threshold, and unexpired at `now`.
+    ///
+    /// # Errors
+    /// [`FreshnessError`].
+    pub fn open_snapshot(
+        &self,
+        bytes: &[u8],
+        ring: &KeyRing,
+        now: i64,
+    ) -> Result<SignedSnapshot, FreshnessError> {
+        self.check_snapshot(bytes)?;
+        let s = SignedSnapshot::from_bytes(bytes)?;
+        s.verify(ring)?;
+        if s.snapshot.version != self.snapshot_version {
+            return Err(MismatchError::Bytes {
+                version: self.snapshot_version,
+                expected: self.snapshot_length,
+                hash: self.snapshot_hash.short(),
+                length: bytes.len() as u64,
+            }
+            .into());
+        }
+        if s.snapshot.expired(now) {
+            return Err(FreshnessError::SnapshotExpired {
+                version: s.snapshot.version,
+                at: s.snapshot.expires,
+            });
+        }
+        Ok(s)
     }
 
     /// Checks that `snapshot` (the bytes as fetched) is exactly the snapshot this names.
@@ -260,6 +306,16 @@ mod tests {
             .check_snapshot(&s1.to_bytes())
             .expect_err("an older snapshot");
         assert!(err.to_string().contains("version 2"), "{err}");
+        let ring = KeyRing::new(vec![key.public()], 1);
+        let opened = back
+            .timestamp
+            .open_snapshot(&s2.to_bytes(), &ring, 99)
+            .expect("opens");
+        assert_eq!(opened, s2);
+        assert!(matches!(
+            back.timestamp.open_snapshot(&s2.to_bytes(), &ring, 100),
+            Err(FreshnessError::SnapshotExpired { version: 2, .. })
+        ));
         let mut longer = s2.to_bytes();
         longer.push(0);
         assert!(back.timestamp.check_snapshot(&longer).is_err());

@@ -636,12 +636,9 @@ impl Edge {
     /// A snapshot this edge may serve: exactly the one `timestamp` names, signed by the snapshot
     /// role and unexpired.
     fn check_snapshot(&self, bytes: &[u8], timestamp: &Timestamp) -> Option<SignedSnapshot> {
-        timestamp.check_snapshot(bytes).ok()?;
-        let s = SignedSnapshot::from_bytes(bytes).ok()?;
-        (s.snapshot.version == timestamp.snapshot_version && !s.snapshot.expired(unix_now()))
-            .then_some(())?;
-        s.verify(&self.trust.snapshot_ring()).ok()?;
-        Some(s)
+        timestamp
+            .open_snapshot(bytes, &self.trust.snapshot_ring(), unix_now())
+            .ok()
     }
 
     /// The snapshot the current timestamp names: from memory or disk when it is that one, else

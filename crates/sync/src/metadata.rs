@@ -104,22 +104,12 @@ pub(crate) async fn current_metadata(
     let timestamp = check_ts(&bytes)?;
     let named = &timestamp.timestamp;
     let check_snap = |b: &[u8]| -> Result<SignedSnapshot, PullError> {
-        named.check_snapshot(b).map_err(|e| stale(e.to_string()))?;
-        let s = SignedSnapshot::from_bytes(b)?;
-        s.verify(&trust.snapshot_ring())?;
-        if s.snapshot.version != named.snapshot_version {
-            return Err(stale(format!(
-                "the snapshot is version {}, the timestamp names version {}",
-                s.snapshot.version, named.snapshot_version
-            )));
-        }
-        if s.snapshot.expired(now) {
-            return Err(stale(format!(
-                "the newest snapshot (version {}) expired at {} (Unix seconds): the publisher must run `tinycdn snapshot`",
-                s.snapshot.version, s.snapshot.expires
-            )));
-        }
-        Ok(s)
+        named
+            .open_snapshot(b, &trust.snapshot_ring(), now)
+            .map_err(|e| match e {
+                FreshnessError::Signature(e) => e.into(),
+                e => stale(e.to_string()),
+            })
     };
     let fetched = upstreams
         .fetch("/n", None, named.snapshot_length, |b| check_snap(b).is_ok())
