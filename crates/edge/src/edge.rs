@@ -988,6 +988,54 @@ impl Edge {
                 .map(|m| (format!(",upstream=\"{}\"", m.base()), m.latency_us()))
                 .collect(),
         );
+        let (ts, snap) = {
+            let f = self.lock_meta();
+            (
+                f.timestamp
+                    .as_ref()
+                    .and_then(|(b, _)| SignedTimestamp::from_bytes(b).ok()),
+                f.snapshot
+                    .as_ref()
+                    .and_then(|b| SignedSnapshot::from_bytes(b).ok()),
+            )
+        };
+        let root = self.trust.root();
+        let records = [
+            ("root", root.map(|r| (r.root.version, r.root.expires))),
+            (
+                "timestamp",
+                ts.map(|t| (t.timestamp.version, t.timestamp.expires)),
+            ),
+            (
+                "snapshot",
+                snap.map(|s| (s.snapshot.version, s.snapshot.expires)),
+            ),
+        ];
+        metric(
+            "tinycdn_trust_version",
+            "Version of the newest verified trust record in use (root, timestamp, snapshot).",
+            "gauge",
+            records
+                .iter()
+                .filter_map(|(name, r)| r.map(|(v, _)| (format!(",record=\"{name}\""), v)))
+                .collect(),
+        );
+        metric(
+            "tinycdn_trust_expires_timestamp_seconds",
+            "When that record expires (Unix seconds): alert well before it.",
+            "gauge",
+            records
+                .iter()
+                .filter_map(|(name, r)| {
+                    r.map(|(_, at)| {
+                        (
+                            format!(",record=\"{name}\""),
+                            u64::try_from(at).unwrap_or(0),
+                        )
+                    })
+                })
+                .collect(),
+        );
         out.push_str("# HELP tinycdn_fill_seconds Latency of verified fills from upstream.\n# TYPE tinycdn_fill_seconds histogram\n");
         out.push_str(
             &self

@@ -588,6 +588,10 @@ async fn hostile_mirrors_under_a_trust_root_change_nothing() {
                     && l.ends_with(" 0"))
         });
         assert!(counted, "{what}: not in /metrics:\n{metrics}");
+        assert!(
+            metrics.contains("tinycdn_trust_version{role=\"edge\",record=\"timestamp\"} 2"),
+            "{what}: the honest timestamp is the one in use:\n{metrics}"
+        );
         assert_cache_holds_only_honest_bytes(&cache, &world.honest_store, what);
     }
 }
