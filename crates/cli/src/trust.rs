@@ -19,6 +19,23 @@ const DAY: i64 = 86_400;
 
 /// Reads a secret key file.
 pub(crate) fn secret_key(path: &Path) -> Result<SecretKey> {
+    // Like OpenSSH: a secret key others can read is treated as already leaked.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the key {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "the secret key {} is readable by other users (mode {:o}); run `chmod 600 {}` (and consider it exposed)",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key {}", path.display()))?;
     SecretKey::from_text(&text)

@@ -135,6 +135,25 @@ fn publish_show_cat_checkout_fsck_stats() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "the private key is private");
+    // A secret key others can read is refused, like OpenSSH does, and nothing is published.
+    fs::copy(d.join("pub.key"), d.join("loose.key")).expect("copy");
+    fs::set_permissions(d.join("loose.key"), fs::Permissions::from_mode(0o644)).expect("chmod");
+    let loose = run(
+        &[
+            "publish",
+            "media",
+            "--store",
+            "store",
+            "--volume",
+            "site-media",
+            "--key",
+            "loose.key",
+        ],
+        d,
+    );
+    assert!(!loose.status.success());
+    assert!(String::from_utf8_lossy(&loose.stderr).contains("chmod 600"));
+    assert!(!d.join("store/versions/site-media").exists());
 
     let p = publish(d, "media", "stable");
     assert_eq!(p["number"], 1);
