@@ -53,7 +53,7 @@ fn open_version(
     reference: &str,
 ) -> Result<(Store, Reference, OpenedVersion)> {
     let store = open_store(store)?;
-    let trust = Trust::load(trust)?.or_pinned_in(&store)?;
+    let trust = Trust::load(trust)?.followed_in(&store)?;
     let reference: Reference = reference.parse()?;
     let version = reference.open(&store, &trust)?;
     Ok((store, reference, version))
@@ -399,7 +399,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             trust,
         } => {
             let store = open_store(&store.store)?;
-            let trust = Trust::load(&trust.trust)?.or_pinned_in(&store)?;
+            let trust = Trust::load(&trust.trust)?.followed_in(&store)?;
             let reference: Reference = reference.parse()?;
             // Show reports signatures that do not verify instead of refusing the version.
             let v = reference.inspect(&store, &trust)?;
@@ -457,7 +457,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Fsck { store, trust } => {
             let store = open_store(&store.store)?;
-            let trust = Trust::load(&trust.trust)?.or_pinned_in(&store)?;
+            let trust = Trust::load(&trust.trust)?.followed_in(&store)?;
             let r = fsck(&store, &trust, &bar)?;
             if cli.json {
                 print_json(&json!({

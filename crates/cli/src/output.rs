@@ -68,7 +68,14 @@ pub fn bytes(n: u64) -> String {
 }
 
 fn volume_error(err: &anyhow::Error) -> Option<&VolumeError> {
-    err.chain().find_map(|e| e.downcast_ref::<VolumeError>())
+    err.chain().find_map(|e| {
+        e.downcast_ref::<VolumeError>().or_else(|| {
+            match e.downcast_ref::<tinycdn_sync::PullError>() {
+                Some(tinycdn_sync::PullError::Volume(v)) => Some(v),
+                _ => None,
+            }
+        })
+    })
 }
 
 /// Whether the error is only stdout closing early (`tinycdn cat … | head`).

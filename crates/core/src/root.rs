@@ -340,6 +340,29 @@ impl SignedRoot {
         Ok(())
     }
 
+    /// Follows published rotations from this root: `published(v)` gives the bytes published as
+    /// version `v`, if any. Each is accepted only as a valid successor of the one before; the walk
+    /// stops at the first version not published (or after `limit` steps).
+    ///
+    /// # Errors
+    /// A published version that does not decode or is not a valid successor.
+    pub fn follow(
+        self,
+        limit: u32,
+        mut published: impl FnMut(u64) -> Option<Vec<u8>>,
+    ) -> Result<SignedRoot, RootError> {
+        let mut current = self;
+        for _ in 0..limit {
+            let Some(bytes) = published(current.root.version.saturating_add(1)) else {
+                break;
+            };
+            let next = SignedRoot::from_bytes(&bytes)?;
+            current.verify_successor(&next)?;
+            current = next;
+        }
+        Ok(current)
+    }
+
     /// Refuses a root that has expired at `now` (Unix seconds).
     ///
     /// # Errors
@@ -485,6 +508,19 @@ mod tests {
         v1.verify_successor(&v2).expect("rotated");
         // The revoked key no longer signs content.
         assert!(!v2.root.targets_ring().keys().contains(&b.public()));
+        // Following published versions: v2 is reached from v1; a bogus v3 stops the walk.
+        let published = |v: u64| match v {
+            2 => Some(v2.to_bytes()),
+            3 => Some(v1.to_bytes()),
+            _ => None,
+        };
+        assert!(matches!(
+            v1.clone().follow(10, published),
+            Err(RootError::NotNext { current: 2, got: 1 })
+        ));
+        let only_v2 = |v: u64| (v == 2).then(|| v2.to_bytes());
+        assert_eq!(v1.clone().follow(10, only_v2).expect("walked"), v2);
+        assert_eq!(v1.clone().follow(0, only_v2).expect("no step"), v1);
         // Skipping a version is refused.
         let mut v3 = next;
         v3.version = 3;

@@ -6,7 +6,7 @@ use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::timestamp::{FreshnessError, SignedTimestamp};
 use tinycdn_fetch::{FetchError, Upstreams};
 use tinycdn_store::{Durability, Store, StoreError};
-use tinycdn_volume::trust::{Trust, PINNED_ROOT_KEY as ROOT_KEY};
+use tinycdn_volume::trust::{follow_stored, Trust, MAX_ROTATIONS, PINNED_ROOT_KEY as ROOT_KEY};
 
 use crate::pull::{blocking, explain, PullError};
 
@@ -127,31 +127,24 @@ pub(crate) async fn current_metadata(
 
 /// Largest trust root accepted.
 const MAX_ROOT: u64 = 1 << 20;
-/// Most root rotations walked in one pull.
-const MAX_ROTATIONS: u32 = 1024;
 
-/// The trust root a pull uses: the newer of the one given and the one the store pinned (an older
-/// root handed back is never used: it would restore revoked keys), then each successor the
-/// mirrors publish (`/r/N+1`, …) that a threshold of the current root keys *and* of its own
-/// signed, one version at a time — so a node configured once follows rotations by itself. The
-/// result is pinned in the store (`trust/root`) and must not have expired.
+/// The trust root a pull uses, TUF's way: from the root given, every rotation this store already
+/// holds (`roots/N`), then each successor the mirrors publish (`/r/N+1`, …) — each accepted only
+/// when a threshold of the current root keys *and* of its own signed it, one version at a time,
+/// and kept in the store so that the chain can be checked again without the mirrors. A node
+/// configured once thus follows rotations by itself; the result must not be older than the root
+/// the store pinned (`trust/root`: an older file handed back would restore revoked keys), is
+/// pinned in turn, and must not have expired.
 ///
 /// # Errors
-/// A successor that does not verify on any mirror, store errors, or the newest root expired.
+/// A successor that does not verify on any mirror, a chain that does not reach the pinned root,
+/// store errors, or the newest root expired.
 pub(crate) async fn update_root(
     store: &Store,
     upstreams: &Upstreams,
     given: &SignedRoot,
 ) -> Result<SignedRoot, PullError> {
-    let pinned = blocking(|| match store.backend().read(ROOT_KEY) {
-        Ok(b) => Ok(SignedRoot::from_bytes(&b).ok()),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    })?;
-    let mut current = match pinned {
-        Some(p) if p.root.version > given.root.version => p,
-        _ => given.clone(),
-    };
+    let mut current = blocking(|| follow_stored(store, given.clone()))?;
     for _ in 0..MAX_ROTATIONS {
         let path = format!("/r/{}", current.root.version.saturating_add(1));
         let check = |b: &[u8]| -> Result<SignedRoot, PullError> {
@@ -178,15 +171,20 @@ pub(crate) async fn update_root(
             check(b).map(|_| ())
         })
         .await?;
-        current = check(&bytes)?;
+        let next = check(&bytes)?;
+        blocking(|| store.put_root(&next))?;
+        current = next;
     }
-    blocking(|| -> Result<(), StoreError> {
+    blocking(|| -> Result<(), PullError> {
         let _lock = store.lock()?;
         let held = match store.backend().read(ROOT_KEY) {
             Ok(b) => Some(b),
             Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
+        if let Some(pinned) = held.as_deref().and_then(|b| SignedRoot::from_bytes(b).ok()) {
+            current.check_not_older(&pinned)?;
+        }
         let bytes = current.to_bytes();
         if held.as_deref() != Some(&bytes[..]) {
             store

@@ -79,6 +79,9 @@ pub enum PullError {
         /// What is wrong.
         why: String,
     },
+    /// The trust rotations the store holds do not verify.
+    #[error(transparent)]
+    Volume(#[from] tinycdn_volume::VolumeError),
     /// A trust root update did not verify, or the newest trust root has expired.
     #[error(transparent)]
     Root(#[from] RootError),

@@ -97,6 +97,28 @@ pub fn root_to_json(root: &SignedRoot) -> String {
     text
 }
 
+/// Most rotations followed at once.
+pub const MAX_ROTATIONS: u32 = 1024;
+
+/// The newest root reachable from `root` through the rotations `store` holds (`roots/N`).
+///
+/// # Errors
+/// [`VolumeError::Root`] for a stored rotation that does not verify; store errors.
+pub fn follow_stored(store: &Store, root: SignedRoot) -> Result<SignedRoot, VolumeError> {
+    let mut failure = None;
+    let newest = root.follow(MAX_ROTATIONS, |v| match store.read_root_bytes(v) {
+        Ok(b) => b,
+        Err(e) => {
+            failure = Some(e);
+            None
+        }
+    })?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(newest),
+    }
+}
+
 /// Where a store keeps the newest trust root a pull used (pinned: never replaced by an older one).
 pub const PINNED_ROOT_KEY: &str = "trust/root";
 
@@ -323,26 +345,28 @@ impl Trust {
             .map_or_else(|| self.ring.clone(), |r| r.root.timestamp_ring())
     }
 
-    /// With a trust root: the root this store pinned instead, when it is newer (a pull reached it
-    /// by walking verified rotations; the older file given would still trust revoked keys).
+    /// With a trust root: the newest root reachable from it through the rotations this store
+    /// holds (`roots/N`, each a valid successor of the one before), which must not be older
+    /// than the root the store pinned (a pull reached that one by walking verified rotations;
+    /// the older file given would still trust revoked keys).
     ///
     /// # Errors
-    /// Store errors.
-    pub fn or_pinned_in(self, store: &Store) -> Result<Self, VolumeError> {
-        let Some(given) = &self.root else {
+    /// [`VolumeError::Root`]: a stored rotation that does not verify, or the pinned root is
+    /// newer than any reachable one; store errors.
+    pub fn followed_in(self, store: &Store) -> Result<Self, VolumeError> {
+        let Some(given) = self.root else {
             return Ok(self);
         };
+        let newest = follow_stored(store, given)?;
         let pinned = match store.backend().read(PINNED_ROOT_KEY) {
             Ok(b) => SignedRoot::from_bytes(&b).ok(),
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e.into()),
         };
-        Ok(match pinned {
-            Some(p) if p.root.version > given.root.version && p.verify_self().is_ok() => {
-                Self::from_root(p)
-            }
-            _ => self,
-        })
+        if let Some(p) = pinned {
+            newest.check_not_older(&p)?;
+        }
+        Ok(Self::from_root(newest))
     }
 
     /// The trust root, when trust came from one.
