@@ -587,7 +587,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 let cache =
                     tinycdn_edge::ChunkCache::new(memory, cache_dir.as_deref().map(|d| (d, disk)))?;
                 let edge = tinycdn_edge::Edge::new(upstreams, trust, cache);
-                edge.pin_root()?;
+                edge.start_root()?;
                 Ok(edge)
             })?;
         }

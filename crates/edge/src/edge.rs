@@ -32,7 +32,7 @@ use tinycdn_server::respond::{
     header_str, refuse_method, represent, Content, Reply, Representation,
 };
 use tinycdn_volume::read::find_file;
-use tinycdn_volume::trust::Trust;
+use tinycdn_volume::trust::{Trust, MAX_ROTATIONS};
 
 use crate::cache::ChunkCache;
 use tinycdn_fetch::{FetchError, Upstreams};
@@ -62,7 +62,7 @@ struct Freshness {
 #[derive(Debug)]
 pub struct Edge {
     upstreams: Upstreams,
-    trust: Trust,
+    trust: std::sync::RwLock<Arc<Trust>>,
     cache: ChunkCache,
     manifests: Mutex<HashMap<VersionId, ManifestEntry>>,
     objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
@@ -97,7 +97,7 @@ impl Edge {
     pub fn new(upstreams: Upstreams, trust: Trust, cache: ChunkCache) -> Arc<Self> {
         Arc::new(Self {
             upstreams,
-            trust,
+            trust: std::sync::RwLock::new(Arc::new(trust)),
             cache,
             manifests: Mutex::new(HashMap::new()),
             objects: Mutex::new(HashMap::new()),
@@ -451,7 +451,7 @@ impl Edge {
         }
         let m = Manifest::from_bytes(bytes).ok()?;
         let set = SignatureSet::from_bytes(sigs).ok()?;
-        self.trust
+        self.trust()
             .ring()
             .verify(&set, MANIFEST_CONTEXT, id.as_bytes(), "manifest")
             .ok()?;
@@ -527,7 +527,7 @@ impl Edge {
     /// and cached is still served: pinned URLs keep working, tags stop moving).
     fn expired_trust(&self) -> Option<Reply> {
         let now = unix_now();
-        self.trust
+        self.trust()
             .check_fresh(now)
             .err()
             .map(|e| Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")))
@@ -549,7 +549,7 @@ impl Edge {
     /// timestamp and snapshot version no older than the floors.
     fn check_timestamp(&self, bytes: &[u8], floor: (u64, u64)) -> Option<SignedTimestamp> {
         let t = SignedTimestamp::from_bytes(bytes).ok()?;
-        t.check(&self.trust.timestamp_ring(), unix_now(), floor)
+        t.check(&self.trust().timestamp_ring(), unix_now(), floor)
             .ok()?;
         Some(t)
     }
@@ -568,7 +568,7 @@ impl Edge {
         let Ok(t) = SignedTimestamp::from_bytes(&bytes) else {
             return fallback();
         };
-        match t.check(&self.trust.timestamp_ring(), unix_now(), floor) {
+        match t.check(&self.trust().timestamp_ring(), unix_now(), floor) {
             Err(e @ FreshnessError::Expired { .. }) => {
                 Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"))
             }
@@ -590,6 +590,8 @@ impl Edge {
                 }
             }
         }
+        // A rotation first: it may replace an expired root or revoke a key.
+        self.follow_rotations().await;
         if let Some(refused) = self.expired_trust() {
             return Err(refused);
         }
@@ -637,7 +639,7 @@ impl Edge {
     /// role and unexpired.
     fn check_snapshot(&self, bytes: &[u8], timestamp: &Timestamp) -> Option<SignedSnapshot> {
         timestamp
-            .open_snapshot(bytes, &self.trust.snapshot_ring(), unix_now())
+            .open_snapshot(bytes, &self.trust().snapshot_ring(), unix_now())
             .ok()
     }
 
@@ -699,33 +701,103 @@ impl Edge {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records this edge's trust root on its disk, refusing one older than a root it used before
-    /// (which would restore revoked keys). Without a disk tier there is nothing to remember.
+    /// The trust in force (replaced when the edge follows a root rotation).
+    fn trust(&self) -> Arc<Trust> {
+        self.trust
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `root` in force: pinned on disk, and everything verified under the previous root
+    /// (manifests, tags, delta indexes, timestamp, snapshot) dropped from memory, to be verified
+    /// again under the new one (chunks, named by their hash, stay).
+    fn adopt_root(&self, root: SignedRoot) {
+        self.cache.put_meta("root", &root.to_bytes());
+        *self.trust.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(Trust::from_root(root));
+        self.manifests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.tags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.deltas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        *self.lock_meta() = Freshness::default();
+    }
+
+    /// Before serving: the root given, followed through the rotations this edge's disk holds
+    /// (each a valid successor of the one before), and never older than the root its disk
+    /// pinned (which would restore revoked keys). Without a disk tier there is nothing to
+    /// remember.
     ///
     /// # Errors
-    /// [`RootError::Rollback`].
-    pub fn pin_root(&self) -> Result<(), RootError> {
-        let Some(root) = self.trust.root() else {
+    /// [`RootError::Rollback`]; a stored rotation that does not verify.
+    pub fn start_root(&self) -> Result<(), RootError> {
+        let Some(given) = self.trust().root().cloned() else {
             return Ok(());
         };
+        let newest = given
+            .clone()
+            .follow(MAX_ROTATIONS, |v| self.cache.get_meta(&format!("r/{v}")))?;
         if let Some(seen) = self
             .cache
             .get_meta("root")
             .and_then(|b| SignedRoot::from_bytes(&b).ok())
         {
-            root.check_not_older(&seen)?;
-            if seen == *root {
+            newest.check_not_older(&seen)?;
+            if seen == newest && newest == given {
                 return Ok(());
             }
         }
-        self.cache.put_meta("root", &root.to_bytes());
+        self.adopt_root(newest);
         Ok(())
+    }
+
+    /// Follows the root rotations the upstreams publish (`/r/N+1`, …; each a valid successor of
+    /// the root in force), keeping each on disk. Run whenever the timestamp is refreshed, so an
+    /// edge applies a rotation without a restart. Returns the root version in force.
+    async fn follow_rotations(&self) -> Option<u64> {
+        let mut current = self.trust().root().cloned()?;
+        let start = current.root.version;
+        for _ in 0..MAX_ROTATIONS {
+            let path = format!("/r/{}", current.root.version.saturating_add(1));
+            let successor = |b: &[u8]| {
+                SignedRoot::from_bytes(b)
+                    .ok()
+                    .filter(|n| current.verify_successor(n).is_ok())
+            };
+            // Not published, or no mirror offered a valid one: the root in force stays.
+            let Ok(bytes) = self
+                .upstreams
+                .fetch(&path, None, MAX_ROOT, |b| successor(b).is_some())
+                .await
+            else {
+                break;
+            };
+            let Some(next) = successor(&bytes) else {
+                break;
+            };
+            self.cache
+                .put_meta(&format!("r/{}", next.root.version), &bytes);
+            current = next;
+        }
+        let version = current.root.version;
+        if version != start {
+            self.adopt_root(current);
+        }
+        Some(version)
     }
 
     fn verify_delta_index(&self, id: VersionId, bytes: &[u8]) -> Option<SignedDeltaIndex> {
         let index = SignedDeltaIndex::from_bytes(bytes).ok()?;
         (index.index.version == id).then_some(())?;
-        index.verify(self.trust.ring()).ok()?;
+        index.verify(self.trust().ring()).ok()?;
         Some(index)
     }
 
@@ -781,7 +853,7 @@ impl Edge {
         {
             return None;
         }
-        t.verify(self.trust.ring()).ok()?;
+        t.verify(self.trust().ring()).ok()?;
         Some(t.record.version)
     }
 
@@ -801,11 +873,9 @@ impl Edge {
                 return Ok((b.clone(), *id));
             }
         }
-        if let Some(refused) = self.expired_trust() {
-            return Err(refused);
-        }
-        // Under a trust root, the tag must be the one the current snapshot lists.
-        let pin = match self.trust.root() {
+        // Under a trust root, the tag must be the one the current snapshot lists (fetching the
+        // timestamp follows rotations and refuses an expired root).
+        let pin = match self.trust().root() {
             Some(_) => {
                 let (_, s) = self.snapshot().await?;
                 let pin = s.snapshot.find(volume, tag.as_str()).cloned();
@@ -821,6 +891,9 @@ impl Edge {
             }
             None => None,
         };
+        if let Some(refused) = self.expired_trust() {
+            return Err(refused);
+        }
         let meta_key = format!("t/{volume}/{tag}");
         let disk = self.cache.get_meta(&meta_key);
         let floor = [cached.as_ref().map(|c| &c.0[..]), disk.as_deref()]
@@ -999,7 +1072,8 @@ impl Edge {
                     .and_then(|b| SignedSnapshot::from_bytes(b).ok()),
             )
         };
-        let root = self.trust.root();
+        let trust = self.trust();
+        let root = trust.root();
         let records = [
             ("root", root.map(|r| (r.root.version, r.root.expires))),
             (

@@ -598,7 +598,8 @@ async fn hostile_mirrors_under_a_trust_root_change_nothing() {
 
 /// An edge remembers on disk the newest root, timestamp, snapshot and tags it accepted: after a
 /// restart with only a stale (validly signed) mirror, it keeps serving what it had verified and
-/// never the older state; handed an older trust root, it refuses to start.
+/// never the older state; handed an older trust root that no rotation it kept leads from, it
+/// refuses to start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_edge_never_goes_back() {
     use tinycdn_server::testing::metadata_liars;
@@ -625,7 +626,7 @@ async fn a_restarted_edge_never_goes_back() {
             single_key_root(&key, 2),
         )
         .await;
-        e.pin_root().expect("first root");
+        e.start_root().expect("first root");
         assert_eq!(get(&addr, "/v/site@stable/lib.so", &[]).await.body, lib);
         // Published roots pass through, checked against their own signatures.
         let r = get(&addr, "/r/2", &[]).await;
@@ -639,7 +640,7 @@ async fn a_restarted_edge_never_goes_back() {
         single_key_root(&key, 2),
     )
     .await;
-    e.pin_root().expect("same root");
+    e.start_root().expect("same root");
     let r = get(&addr, "/ts", &[]).await;
     assert_eq!(
         (r.status, r.body == honest_ts),
@@ -656,14 +657,15 @@ async fn a_restarted_edge_never_goes_back() {
         e.upstreams().mirrors()[0].lies() > 0,
         "the stale answers were refused"
     );
-    // An older root on the same disk is refused.
+    // An older root from which no rotation the disk holds reaches version 2 is refused.
+    std::fs::remove_file(cache.join("meta/r/2")).expect("the edge kept /r/2 it passed on");
     let ups = Upstreams::new(std::slice::from_ref(&stale), Duration::from_secs(2)).expect("ups");
     let old = Edge::new(
         ups,
         single_key_root(&key, 1),
         ChunkCache::new(1 << 20, Some((&cache, 1 << 30))).expect("cache"),
     );
-    let err = old.pin_root().expect_err("an older root");
+    let err = old.start_root().expect_err("an older root");
     assert!(err.to_string().contains("version 1"), "{err}");
 }
 
@@ -699,4 +701,80 @@ async fn expired_metadata_is_refused_clearly_but_pinned_content_is_served() {
     assert_eq!(get(&addr, "/ts", &[]).await.status, 503);
     let r = get(&addr, &format!("/v/site@{version}/lib.so"), &[]).await;
     assert_eq!((r.status, r.body == lib), (200, true));
+}
+
+/// An edge follows root rotations its upstream publishes (`/r/N`) without a restart: once the
+/// origin publishes version 2, which moves the targets role to another key, content signed only
+/// by the old key is refused until the new key co-signs it; a restarted edge given the old root
+/// file starts from the rotation its disk kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_follows_published_rotations() {
+    use tinycdn_core::root::{Role, SignedRoot};
+    use tinycdn_server::testing::metadata_liars;
+    use tinycdn_volume::trust::publish_root;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (v1, v2, lib) = two_trees(dir.path());
+    let key = SecretKey::from_seed(KEY);
+    let world = metadata_liars(dir.path(), &v1, &v2, &key, CHUNKS).await;
+    let origin_store = Store::open(&world.honest_store).expect("open");
+    let trust1 = single_key_root(&key, 1);
+    let root1 = trust1.root().expect("root").clone();
+    publish_root(&origin_store, &root1).expect("v1 published");
+    // Version 2: the targets role moves to key b; signed by the old and new root key (the same).
+    let b = SecretKey::from_seed([77; 32]);
+    let mut next = root1.root.clone();
+    next.version = 2;
+    next.keys.push(b.public());
+    next.targets = Role {
+        keys: vec![b.public().id()],
+        threshold: 1,
+    };
+    let mut root2 = SignedRoot {
+        root: next.normalize().expect("valid"),
+        signatures: tinycdn_core::sign::SignatureSet::default(),
+    };
+    root2.sign(&key);
+    root1.verify_successor(&root2).expect("a valid rotation");
+
+    let cache = dir.path().join("cache");
+    let metrics = |addr: String| async move {
+        String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text")
+    };
+    {
+        let (addr, e) = edge(
+            std::slice::from_ref(&world.honest),
+            Some(&cache),
+            trust1.clone(),
+        )
+        .await;
+        e.start_root().expect("root 1");
+        assert_eq!(get(&addr, "/v/site@stable/lib.so", &[]).await.body, lib);
+        assert!(metrics(addr.clone())
+            .await
+            .contains("tinycdn_trust_version{role=\"edge\",record=\"root\"} 1"));
+    }
+    publish_root(&origin_store, &root2).expect("v2 published");
+    let (addr, e) = edge(
+        std::slice::from_ref(&world.honest),
+        Some(&cache),
+        trust1.clone(),
+    )
+    .await;
+    e.start_root().expect("root 1 on disk");
+    // The first metadata refresh follows the rotation: the old key's content is refused...
+    assert_eq!(get(&addr, "/v/site@stable/lib.so", &[]).await.status, 502);
+    assert!(metrics(addr.clone())
+        .await
+        .contains("tinycdn_trust_version{role=\"edge\",record=\"root\"} 2"));
+    // ...until the new targets key co-signs the version and its tag.
+    let reference: tinycdn_volume::reference::Reference = "site@stable".parse().expect("ref");
+    tinycdn_volume::reference::cosign(&origin_store, &reference, &b).expect("co-signed");
+    let r = get(&addr, "/v/site@stable/lib.so", &[]).await;
+    assert_eq!((r.status, r.body == lib), (200, true));
+    // Restarted with the old root file and no upstream: the disk's rotation is in force.
+    let (addr, e) = edge(&["http://127.0.0.1:9".to_owned()], Some(&cache), trust1).await;
+    e.start_root().expect("followed from disk");
+    assert!(metrics(addr)
+        .await
+        .contains("tinycdn_trust_version{role=\"edge\",record=\"root\"} 2"));
 }
