@@ -1331,6 +1331,66 @@ fn nodes_follow_published_root_rotations() {
     assert!(err.contains("cannot follow"), "{err}");
 }
 
+/// An edge pins the trust root it ran with on its cache disk: started again with an older root
+/// file that no rotation it kept leads from, it refuses to start (exit 3) and says why.
+#[test]
+fn an_edge_refuses_an_older_root_than_its_disk_has_seen() {
+    let dir = setup();
+    let d = dir.path();
+    ok(
+        &["trust", "init", "--key", "pub.key", "--out", "trust.json"],
+        d,
+    );
+    ok(
+        &[
+            "trust",
+            "rotate",
+            "--root",
+            "trust.json",
+            "--out",
+            "trust2.json",
+            "--sign",
+            "pub.key",
+        ],
+        d,
+    );
+    publish(d, "media", "stable");
+    let server = Served::start(d, &[]);
+    let edge = |trust: &str| {
+        bin()
+            .args([
+                "edge",
+                "--upstream",
+                &server.url,
+                "--trust",
+                trust,
+                "--cache-dir",
+                "edge-cache",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .current_dir(d)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("edge")
+    };
+    let mut first = edge("trust2.json");
+    let mut url = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(first.stdout.take().expect("stdout")),
+        &mut url,
+    )
+    .expect("url");
+    assert!(url.starts_with("http://"), "the edge started: {url:?}");
+    first.kill().expect("kill");
+    let _ = first.wait();
+    let second = edge("trust.json").wait_with_output().expect("exits");
+    assert_eq!(second.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("refusing to go back"), "{err}");
+}
+
 /// Timestamps and snapshots under a trust root: an expired timestamp or snapshot is refused
 /// (freeze), older ones than the node has seen are refused (rollback), a snapshot other than the
 /// one the timestamp names and a tag other than the one the snapshot lists are refused
