@@ -53,7 +53,7 @@ type TagEntry = (Bytes, VersionId, Instant);
 
 /// The newest verified timestamp (with when it was fetched) and the snapshot it names.
 #[derive(Debug, Default)]
-struct Freshness {
+struct HeldMetadata {
     timestamp: Option<(Bytes, Instant)>,
     snapshot: Option<Bytes>,
 }
@@ -68,7 +68,7 @@ pub struct Edge {
     objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
     tags: Mutex<HashMap<(String, String), TagEntry>>,
     /// The newest verified timestamp and snapshot.
-    freshness: Mutex<Freshness>,
+    held: Mutex<HeldMetadata>,
     /// (base, target) → (delta hash, delta size), from every verified delta index.
     deltas: Mutex<HashMap<(FileId, FileId), (FileId, u64)>>,
     tag_policy: TagPolicy,
@@ -103,7 +103,7 @@ impl Edge {
             objects: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
-            freshness: Mutex::new(Freshness::default()),
+            held: Mutex::new(HeldMetadata::default()),
             tag_policy: TagPolicy::default(),
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
@@ -695,10 +695,8 @@ impl Edge {
         Ok(bytes)
     }
 
-    fn lock_meta(&self) -> std::sync::MutexGuard<'_, Freshness> {
-        self.freshness
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock_meta(&self) -> std::sync::MutexGuard<'_, HeldMetadata> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The trust in force (replaced when the edge follows a root rotation).
@@ -728,7 +726,7 @@ impl Edge {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
-        *self.lock_meta() = Freshness::default();
+        *self.lock_meta() = HeldMetadata::default();
     }
 
     /// Before serving: the root given, followed through the rotations this edge's disk holds

@@ -19,13 +19,13 @@ const MAX_TIMESTAMP: u64 = 64 << 10;
 
 /// The timestamp and the snapshot it names, as verified for one pull.
 #[derive(Debug, Clone)]
-pub(crate) struct Freshness {
+pub(crate) struct VerifiedMetadata {
     timestamp: SignedTimestamp,
     /// The snapshot the timestamp names.
     pub(crate) snapshot: SignedSnapshot,
 }
 
-impl Freshness {
+impl VerifiedMetadata {
     /// Pins the snapshot and timestamp in the store (the caller holds the lock).
     pub(crate) fn pin(&self, store: &Store) -> Result<(), StoreError> {
         store.backend().write(
@@ -71,7 +71,7 @@ pub(crate) async fn current_metadata(
     store: &Store,
     upstreams: &Upstreams,
     trust: &Trust,
-) -> Result<Freshness, PullError> {
+) -> Result<VerifiedMetadata, PullError> {
     let pinned_ts = pinned_version(store, TIMESTAMP_KEY, |b| {
         SignedTimestamp::from_bytes(b)
             .ok()
@@ -119,7 +119,7 @@ pub(crate) async fn current_metadata(
     })
     .await?;
     let snapshot = check_snap(&bytes)?;
-    Ok(Freshness {
+    Ok(VerifiedMetadata {
         timestamp,
         snapshot,
     })

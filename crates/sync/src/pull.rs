@@ -20,7 +20,7 @@ use tinycdn_volume::read::FileRef;
 use tinycdn_volume::trust::Trust;
 use tinycdn_volume::Progress;
 
-use crate::metadata::{current_metadata, update_root, Freshness};
+use crate::metadata::{current_metadata, update_root, VerifiedMetadata};
 use crate::plan::{pieces, runs, LocalChunk, Piece};
 
 /// Largest manifest, signature set or tag accepted.
@@ -167,7 +167,7 @@ async fn delta_index(
 fn record_tag_and_clear(
     store: &Store,
     tag: Option<&SignedTag>,
-    fresh: Option<&Freshness>,
+    fresh: Option<&VerifiedMetadata>,
 ) -> Result<(), StoreError> {
     if let Some(t) = tag {
         store.put_tag(t)?;
@@ -360,7 +360,7 @@ pub async fn pull(
     }
     // 1. Which version.
     let mut tag: Option<SignedTag> = None;
-    let mut fresh: Option<Freshness> = None;
+    let mut fresh: Option<VerifiedMetadata> = None;
     let id = if spec.len() == 64 {
         spec.parse::<VersionId>()?
     } else {
