@@ -218,6 +218,35 @@ async fn raw_objects_manifests_and_tags() {
             .status,
         404
     );
+    // Trust metadata: absent until signed, then served as stored; roots by version, immutable.
+    assert_eq!(get(&f.addr, "/ts", &[]).await.status, 404);
+    assert_eq!(get(&f.addr, "/r/1", &[]).await.status, 404);
+    let store = Store::open(&f.store_path).expect("open");
+    let key = SecretKey::from_seed([9; 32]);
+    let freshness = tinycdn_volume::snapshot::Freshness {
+        snapshot_expires: i64::MAX,
+        timestamp_expires: i64::MAX,
+    };
+    tinycdn_volume::snapshot::refresh(&store, &key, &key, freshness).expect("signed");
+    let mut root = tinycdn_core::root::SignedRoot {
+        root: tinycdn_core::root::Root::single(&key.public(), i64::MAX)
+            .normalize()
+            .expect("valid"),
+        signatures: tinycdn_core::sign::SignatureSet::default(),
+    };
+    root.sign(&key);
+    tinycdn_volume::trust::publish_root(&store, &root).expect("published");
+    let ts = get(&f.addr, "/ts", &[]).await;
+    let ts = tinycdn_core::timestamp::SignedTimestamp::from_bytes(&ts.body).expect("timestamp");
+    let n = get(&f.addr, "/n", &[]).await;
+    ts.timestamp
+        .check_snapshot(&n.body)
+        .expect("the timestamp names the snapshot served");
+    let r = get(&f.addr, "/r/1", &[]).await;
+    assert_eq!((r.status, &r.body), (200, &root.to_bytes()));
+    assert!(r.header("cache-control").contains("immutable"));
+    assert_eq!(get(&f.addr, "/r/2", &[]).await.status, 404);
+    assert_eq!(get(&f.addr, "/r/01", &[]).await.status, 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
