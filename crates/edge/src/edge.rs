@@ -157,6 +157,14 @@ impl Edge {
             };
             represent(req.headers(), &rep, Memory(bytes))
         };
+        // Metadata held in memory, tagged by the BLAKE3 of its bytes.
+        let hashed = |found: Result<Bytes, Reply>, media: &str, cc: String| match found {
+            Ok(bytes) => {
+                let etag = blake3::hash(&bytes).to_hex().to_string();
+                memory(bytes, etag, media, cc)
+            }
+            Err(r) => r,
+        };
         match route {
             Route::Health => Reply::text(StatusCode::OK, "ok\n"),
             Route::Metrics => {
@@ -176,78 +184,36 @@ impl Edge {
                 ),
                 Err(r) => r,
             },
-            Route::Signatures(id) => match self.manifest(id).await {
-                Ok((_, _, sigs)) => {
-                    let etag = blake3::hash(&sigs).to_hex().to_string();
-                    memory(
-                        sigs,
-                        etag,
-                        "application/vnd.tinycdn.signatures",
-                        self.tag_policy.header(),
-                    )
-                }
-                Err(r) => r,
-            },
-            Route::Tag { volume, tag } => match self.tag(volume.as_str(), &tag).await {
-                Ok((bytes, _)) => {
-                    let etag = blake3::hash(&bytes).to_hex().to_string();
-                    memory(
-                        bytes,
-                        etag,
-                        "application/vnd.tinycdn.tag",
-                        self.tag_policy.header(),
-                    )
-                }
-                Err(r) => r,
-            },
-            Route::Root(version) => match self.published_root(version).await {
-                Ok(bytes) => {
-                    let etag = blake3::hash(&bytes).to_hex().to_string();
-                    memory(
-                        bytes,
-                        etag,
-                        "application/vnd.tinycdn.root",
-                        IMMUTABLE.into(),
-                    )
-                }
-                Err(r) => r,
-            },
-            Route::Timestamp => match self.timestamp().await {
-                Ok((bytes, _)) => {
-                    let etag = blake3::hash(&bytes).to_hex().to_string();
-                    memory(
-                        bytes,
-                        etag,
-                        "application/vnd.tinycdn.timestamp",
-                        self.tag_policy.header(),
-                    )
-                }
-                Err(r) => r,
-            },
-            Route::Snapshot => match self.snapshot().await {
-                Ok((bytes, _)) => {
-                    let etag = blake3::hash(&bytes).to_hex().to_string();
-                    memory(
-                        bytes,
-                        etag,
-                        "application/vnd.tinycdn.snapshot",
-                        self.tag_policy.header(),
-                    )
-                }
-                Err(r) => r,
-            },
-            Route::DeltaIndex(id) => match self.delta_index(id).await {
-                Ok(bytes) => {
-                    let etag = blake3::hash(&bytes).to_hex().to_string();
-                    memory(
-                        bytes,
-                        etag,
-                        "application/vnd.tinycdn.delta-index",
-                        IMMUTABLE.into(),
-                    )
-                }
-                Err(r) => r,
-            },
+            Route::Signatures(id) => hashed(
+                self.manifest(id).await.map(|(_, _, sigs)| sigs),
+                "application/vnd.tinycdn.signatures",
+                self.tag_policy.header(),
+            ),
+            Route::Tag { volume, tag } => hashed(
+                self.tag(volume.as_str(), &tag).await.map(|(b, _)| b),
+                "application/vnd.tinycdn.tag",
+                self.tag_policy.header(),
+            ),
+            Route::Root(version) => hashed(
+                self.published_root(version).await,
+                "application/vnd.tinycdn.root",
+                IMMUTABLE.into(),
+            ),
+            Route::Timestamp => hashed(
+                self.timestamp().await.map(|(b, _)| b),
+                "application/vnd.tinycdn.timestamp",
+                self.tag_policy.header(),
+            ),
+            Route::Snapshot => hashed(
+                self.snapshot().await.map(|(b, _)| b),
+                "application/vnd.tinycdn.snapshot",
+                self.tag_policy.header(),
+            ),
+            Route::DeltaIndex(id) => hashed(
+                self.delta_index(id).await,
+                "application/vnd.tinycdn.delta-index",
+                IMMUTABLE.into(),
+            ),
             Route::Delta { base, target } => {
                 let listed = self
                     .deltas

@@ -497,12 +497,23 @@ impl Store {
         &self,
         version: &VersionId,
     ) -> Result<Option<SignedDeltaIndex>, StoreError> {
-        let key = format!("delta-indexes/{version}");
-        match self.backend.read(&key) {
-            Ok(bytes) => SignedDeltaIndex::from_bytes(&bytes)
+        self.read_record(
+            &format!("delta-indexes/{version}"),
+            SignedDeltaIndex::from_bytes,
+        )
+    }
+
+    /// The record under `key` decoded, `None` when absent (signatures not checked here).
+    fn read_record<T>(
+        &self,
+        key: &str,
+        decode: impl FnOnce(&[u8]) -> Result<T, tinycdn_core::DecodeError>,
+    ) -> Result<Option<T>, StoreError> {
+        match self.backend.read(key) {
+            Ok(bytes) => decode(&bytes)
                 .map(Some)
                 .map_err(|source| StoreError::Decode {
-                    key,
+                    key: key.to_owned(),
                     source: Box::new(source),
                 }),
             Err(e) if e.is_not_found() => Ok(None),
@@ -559,16 +570,7 @@ impl Store {
     /// # Errors
     /// I/O or decode errors.
     pub fn read_timestamp(&self) -> Result<Option<SignedTimestamp>, StoreError> {
-        match self.backend.read("timestamp") {
-            Ok(bytes) => SignedTimestamp::from_bytes(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Decode {
-                    key: "timestamp".into(),
-                    source: Box::new(source),
-                }),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.read_record("timestamp", SignedTimestamp::from_bytes)
     }
 
     /// Stores the signed snapshot of every current tag durably.
@@ -585,16 +587,7 @@ impl Store {
     /// # Errors
     /// I/O or decode errors.
     pub fn read_snapshot(&self) -> Result<Option<SignedSnapshot>, StoreError> {
-        match self.backend.read("snapshot") {
-            Ok(bytes) => SignedSnapshot::from_bytes(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Decode {
-                    key: "snapshot".into(),
-                    source: Box::new(source),
-                }),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.read_record("snapshot", SignedSnapshot::from_bytes)
     }
 
     // ---- version index ----
@@ -687,19 +680,7 @@ impl Store {
     /// # Errors
     /// I/O or decode errors.
     pub fn read_tag(&self, volume: &str, tag: &str) -> Result<Option<SignedTag>, StoreError> {
-        let key = format!("tags/{volume}/{tag}");
-        match self.backend.read(&key) {
-            Ok(bytes) => {
-                SignedTag::from_bytes(&bytes)
-                    .map(Some)
-                    .map_err(|source| StoreError::Decode {
-                        key,
-                        source: Box::new(source),
-                    })
-            }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.read_record(&format!("tags/{volume}/{tag}"), SignedTag::from_bytes)
     }
 
     /// Every tag of a volume.
@@ -709,13 +690,10 @@ impl Store {
     pub fn tags(&self, volume: &str) -> Result<Vec<SignedTag>, StoreError> {
         let mut out = Vec::new();
         for key in self.backend.list(&format!("tags/{volume}"))? {
-            let bytes = self.backend.read(&key)?;
-            out.push(
-                SignedTag::from_bytes(&bytes).map_err(|source| StoreError::Decode {
-                    key,
-                    source: Box::new(source),
-                })?,
-            );
+            // A tag removed between the listing and the read is simply not current.
+            if let Some(tag) = self.read_record(&key, SignedTag::from_bytes)? {
+                out.push(tag);
+            }
         }
         Ok(out)
     }
