@@ -51,10 +51,11 @@ type ManifestEntry = (Arc<Manifest>, Bytes, Bytes);
 /// A verified tag's bytes, the version it names, and when it was fetched.
 type TagEntry = (Bytes, VersionId, Instant);
 
-/// The newest verified timestamp (with when it was fetched) and the snapshot it names.
+/// The newest verified timestamp (bytes, decoded, and when it was fetched) and the snapshot it
+/// names.
 #[derive(Debug, Default)]
 struct HeldMetadata {
-    timestamp: Option<(Bytes, Instant)>,
+    timestamp: Option<(Bytes, SignedTimestamp, Instant)>,
     snapshot: Option<Bytes>,
 }
 
@@ -549,11 +550,10 @@ impl Edge {
     async fn timestamp(&self) -> Result<(Bytes, SignedTimestamp), Reply> {
         let fresh = Duration::from_secs(u64::from(self.tag_policy.max_age));
         let cached = self.lock_meta().timestamp.clone();
-        if let Some((b, at)) = &cached {
-            if at.elapsed() < fresh {
-                if let Some(t) = self.check_timestamp(b, (0, 0)) {
-                    return Ok((b.clone(), t));
-                }
+        // Verified when it was accepted; within the max-age only its expiry can change.
+        if let Some((b, t, at)) = &cached {
+            if at.elapsed() < fresh && !t.timestamp.expired(unix_now()) {
+                return Ok((b.clone(), t.clone()));
             }
         }
         // A rotation first: it may replace an expired root or revoke a key.
@@ -586,7 +586,7 @@ impl Edge {
                     Reply::text(StatusCode::BAD_GATEWAY, "the timestamp does not verify\n")
                 })?;
                 self.cache.put_meta("ts", &bytes);
-                self.lock_meta().timestamp = Some((bytes.clone(), Instant::now()));
+                self.lock_meta().timestamp = Some((bytes.clone(), t.clone(), Instant::now()));
                 Ok((bytes, t))
             }
             Err(e) => {
@@ -1028,9 +1028,7 @@ impl Edge {
         let (ts, snap) = {
             let f = self.lock_meta();
             (
-                f.timestamp
-                    .as_ref()
-                    .and_then(|(b, _)| SignedTimestamp::from_bytes(b).ok()),
+                f.timestamp.as_ref().map(|(_, t, _)| t.clone()),
                 f.snapshot
                     .as_ref()
                     .and_then(|b| SignedSnapshot::from_bytes(b).ok()),

@@ -408,6 +408,45 @@ async fn a_full_disk_mid_pull_keeps_nothing_half_written() {
         .is_clean());
 }
 
+/// Pulls `site@stable` with `bad` ranked before `good` and checks that nothing changed: version
+/// 2 with `lib.so` equal to `expected`, the liar caught, fsck clean (not one unverified byte:
+/// every object, manifest and tag checks out) and nothing left staged.
+async fn pull_past_a_liar(
+    node: &Arc<Store>,
+    bad: &str,
+    good: &str,
+    trust: &Trust,
+    what: &str,
+    expected: &[u8],
+) {
+    let ups = Arc::new(
+        Upstreams::new(&[bad.to_owned(), good.to_owned()], Duration::from_secs(1)).expect("ups"),
+    );
+    let r = pull(
+        node.clone(),
+        ups.clone(),
+        trust,
+        &VolumeName::new("site").expect("valid"),
+        "stable",
+        4,
+        &NoProgress,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(r.number, 2, "{what}");
+    assert_eq!(read_file(node, "lib.so"), expected, "{what}");
+    let liar = &ups.mirrors()[0];
+    assert!(
+        liar.lies() > 0 || !liar.is_healthy(),
+        "{what}: the bad mirror was not caught"
+    );
+    assert!(
+        fsck(node, trust, &NoProgress).expect("fsck").is_clean(),
+        "{what}"
+    );
+    assert!(node.backend().list("staging").expect("list").is_empty());
+}
+
 /// Hostile mirrors ranked before an honest one (slowed down so the liars are tried first): wrong
 /// bytes, truncated, endless, stalled and dripping answers, a stale mirror with an older validly signed
 /// tag, a mirror whose content an unknown key signed. Every pull still succeeds from the honest
@@ -462,33 +501,7 @@ async fn hostile_mirrors_next_to_a_good_one_change_nothing() {
     bad_mirrors.push(("unknown signer".into(), impostor));
     for (i, (what, bad)) in bad_mirrors.iter().enumerate() {
         let node = Arc::new(Store::init(&dir.path().join(format!("node{i}"))).expect("init"));
-        let ups = Arc::new(
-            Upstreams::new(&[bad.clone(), good.clone()], Duration::from_secs(1)).expect("ups"),
-        );
-        let r = pull(
-            node.clone(),
-            ups.clone(),
-            &trust(),
-            &VolumeName::new("site").expect("valid"),
-            "stable",
-            4,
-            &NoProgress,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(r.number, 2, "{what}");
-        assert_eq!(read_file(&node, "lib.so"), new, "{what}");
-        let liar = &ups.mirrors()[0];
-        assert!(
-            liar.lies() > 0 || !liar.is_healthy(),
-            "{what}: the bad mirror was not caught"
-        );
-        // Not one unverified byte: every object, manifest and tag checks out; nothing staged.
-        assert!(
-            fsck(&node, &trust(), &NoProgress).expect("fsck").is_clean(),
-            "{what}"
-        );
-        assert!(node.backend().list("staging").expect("list").is_empty());
+        pull_past_a_liar(&node, bad, &good, &trust(), what, &new).await;
     }
 
     // A node that has seen version 2: the stale mirror's older tag is refused, the good one used.
@@ -545,35 +558,9 @@ async fn hostile_mirrors_under_a_trust_root_change_nothing() {
     for lie in [Lie::WrongBytes, Lie::Oversized, Lie::Drip] {
         bad.push(("byte-level liar", hostile_mirror(lie).await));
     }
-    let site = VolumeName::new("site").expect("valid");
     for (i, (what, url)) in bad.iter().enumerate() {
         let node = Arc::new(Store::init(&dir.path().join(format!("node{i}"))).expect("init"));
-        let ups = Arc::new(
-            Upstreams::new(&[url.clone(), good.clone()], Duration::from_secs(1)).expect("ups"),
-        );
-        let r = pull(
-            node.clone(),
-            ups.clone(),
-            &trust,
-            &site,
-            "stable",
-            4,
-            &NoProgress,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(r.number, 2, "{what}");
-        assert_eq!(read_file(&node, "lib.so"), new, "{what}");
-        let liar = &ups.mirrors()[0];
-        assert!(
-            liar.lies() > 0 || !liar.is_healthy(),
-            "{what}: the bad mirror was not caught"
-        );
-        assert!(
-            fsck(&node, &trust, &NoProgress).expect("fsck").is_clean(),
-            "{what}"
-        );
-        assert!(node.backend().list("staging").expect("list").is_empty());
+        pull_past_a_liar(&node, url, &good, &trust, what, &new).await;
         assert_eq!(
             node.backend().read("trust/timestamp").expect("pinned"),
             std::fs::read(world.honest_store.join("timestamp")).expect("honest"),
