@@ -341,3 +341,54 @@ fn gc_drops_the_deltas_of_removed_versions_only() {
             .is_clean()
     );
 }
+
+/// Trust records a store publishes refuse what cannot be right: a timestamp with no snapshot to
+/// name, a root not signed by its own keys, another root under a version already published, and
+/// a rotation not signed by its predecessor's root keys. Nothing is written for any of them.
+#[test]
+fn trust_records_refuse_what_cannot_be_right() {
+    use tinycdn_core::root::{Root, RootError, SignedRoot};
+    use tinycdn_core::sign::SignatureSet;
+    use tinycdn_volume::snapshot::refresh_timestamp;
+    use tinycdn_volume::trust::publish_root;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::init(&dir.path().join("store")).expect("init");
+    let (a, b) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    assert!(matches!(
+        refresh_timestamp(&store, &a, i64::MAX),
+        Err(VolumeError::NoSnapshot)
+    ));
+    assert!(store.read_timestamp().expect("read").is_none());
+
+    let root = |key: &SecretKey, version: u64, expires: i64, signer: &SecretKey| {
+        let mut r = Root::single(&key.public(), expires);
+        r.version = version;
+        let mut s = SignedRoot {
+            root: r.normalize().expect("valid"),
+            signatures: SignatureSet::default(),
+        };
+        s.sign(signer);
+        s
+    };
+    assert!(matches!(
+        publish_root(&store, &root(&a, 1, i64::MAX, &b)),
+        Err(VolumeError::Root(RootError::Signature(_)))
+    ));
+    assert!(store.read_root_bytes(1).expect("read").is_none());
+    assert!(!publish_root(&store, &root(&a, 1, i64::MAX, &a)).expect("v1"));
+    // The same version again, byte for byte, is fine; different bytes are not.
+    assert!(!publish_root(&store, &root(&a, 1, i64::MAX, &a)).expect("same v1"));
+    assert!(matches!(
+        publish_root(&store, &root(&a, 1, 7, &a)),
+        Err(VolumeError::RootConflict { version: 1 })
+    ));
+    // Version 2 held only by b, signed only by b: not a successor of version 1.
+    assert!(matches!(
+        publish_root(&store, &root(&b, 2, i64::MAX, &b)),
+        Err(VolumeError::Root(RootError::Signature(_)))
+    ));
+    assert!(store.read_root_bytes(2).expect("read").is_none());
+    let mut v2 = root(&b, 2, i64::MAX, &b);
+    v2.sign(&a);
+    assert!(publish_root(&store, &v2).expect("a valid rotation"));
+}
