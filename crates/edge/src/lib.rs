@@ -2,10 +2,18 @@
 //! from origin or parent-edge mirrors chosen by health and latency. Manifests are accepted only
 //! with a trusted signature and tags only signed by a trusted key; every chunk is checked against
 //! its BLAKE3 hash before any of its bytes are cached or sent.
+//!
+//! - [`edge`]: the node, routing requests to its roles;
+//! - [`fabric`]: volumes from upstream tinycdn mirrors (trust, metadata, chunks);
+//! - [`cache`]: the two-tier chunk cache every role shares;
+//! - `metrics`: the Prometheus exposition.
 
 pub mod cache;
 pub mod edge;
+pub mod fabric;
+mod metrics;
 
 pub use cache::ChunkCache;
 pub use edge::Edge;
+pub use fabric::Fabric;
 pub use tinycdn_fetch::{FetchError, Upstreams};

@@ -105,11 +105,11 @@ async fn serves_verified_bytes_and_caches_them() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, w.clip);
     assert_eq!(r.header("x-tinycdn-version"), w.version);
-    let fetched = e.upstreams().fetched_bytes();
+    let fetched = e.upstreams().expect("a fabric").fetched_bytes();
     // Again: all from memory, nothing more from upstream.
     let r = get(&addr, url, &[]).await;
     assert_eq!(r.body, w.clip);
-    assert_eq!(e.upstreams().fetched_bytes(), fetched);
+    assert_eq!(e.upstreams().expect("a fabric").fetched_bytes(), fetched);
     assert!(counter(&e).0 > 0);
     // Ranges and multipart through the edge, byte for byte.
     let n = w.clip.len();
@@ -165,7 +165,7 @@ async fn a_range_fills_only_the_chunks_it_covers_and_misses_coalesce() {
     let url = "/v/site@stable/clips/intro.mp4";
     let r = get(&addr, url, &[("Range", "bytes=0-10")]).await;
     assert_eq!(r.body, w.clip[..=10]);
-    let fetched = e.upstreams().fetched_bytes();
+    let fetched = e.upstreams().expect("a fabric").fetched_bytes();
     assert!(
         fetched < 300 << 10,
         "a small range fetched {fetched} bytes: only its chunk and a little read-ahead"
@@ -185,7 +185,7 @@ async fn a_range_fills_only_the_chunks_it_covers_and_misses_coalesce() {
     for t in tasks {
         assert_eq!(t.await.expect("task"), w2.clip);
     }
-    let fetched = e2.upstreams().fetched_bytes() as usize;
+    let fetched = e2.upstreams().expect("a fabric").fetched_bytes() as usize;
     assert!(
         fetched < w2.clip.len() + (64 << 10),
         "each chunk came from upstream once: {fetched} for {}",
@@ -209,7 +209,7 @@ async fn a_lying_mirror_is_caught_and_demoted() {
     let r = get(&addr, "/v/site@stable/clips/intro.mp4", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, w.clip, "every byte came from the honest mirror");
-    let liar = &e.upstreams().mirrors()[0];
+    let liar = &e.upstreams().expect("a fabric").mirrors()[0];
     assert!(liar.lies() > 0, "the wrong bytes were counted");
     assert!(!liar.is_healthy(), "the liar is backed off");
     let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text");
@@ -356,7 +356,7 @@ async fn truncating_oversized_and_stalling_mirrors_are_failed_over() {
         let r = get(&addr, "/v/site@stable/clips/intro.mp4", &[]).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, w.clip, "every byte came from the honest mirror");
-        let bad_mirror = &e.upstreams().mirrors()[0];
+        let bad_mirror = &e.upstreams().expect("a fabric").mirrors()[0];
         assert!(!bad_mirror.is_healthy(), "the bad mirror is backed off");
         assert_eq!(
             bad_mirror.lies(),
@@ -573,7 +573,7 @@ async fn hostile_mirrors_under_a_trust_root_change_nothing() {
         assert_eq!((r.status, r.body == lib), (200, true), "{what}");
         let r = get(&addr, "/ts", &[]).await;
         assert_eq!((r.status, r.body == honest_ts), (200, true), "{what}");
-        let liar = &e.upstreams().mirrors()[0];
+        let liar = &e.upstreams().expect("a fabric").mirrors()[0];
         assert!(
             liar.lies() > 0 || !liar.is_healthy(),
             "{what}: the bad mirror was not caught"
@@ -654,7 +654,7 @@ async fn a_restarted_edge_never_goes_back() {
         "version 2 from disk, not the mirror's version 1"
     );
     assert!(
-        e.upstreams().mirrors()[0].lies() > 0,
+        e.upstreams().expect("a fabric").mirrors()[0].lies() > 0,
         "the stale answers were refused"
     );
     // An older root from which no rotation the disk holds reaches version 2 is refused.

@@ -1,0 +1,113 @@
+//! The fabric's Prometheus lines: upstream bytes, health, latency and lies, and the version and
+//! expiry of the trust records in use.
+
+use std::sync::atomic::Ordering;
+
+use tinycdn_core::snapshot::SignedSnapshot;
+
+use super::Fabric;
+use crate::metrics::Exposition;
+
+impl Fabric {
+    /// Adds the fabric's lines to `e`.
+    pub(crate) fn metrics(&self, e: &mut Exposition) {
+        let c = &self.cache.counters;
+        e.metric(
+            "tinycdn_upstream_fetched_bytes_total",
+            "Verified bytes fetched from upstream.",
+            "counter",
+            vec![(String::new(), self.upstreams.fetched_bytes())],
+        );
+        let mirrors = self.upstreams.mirrors();
+        e.metric(
+            "tinycdn_verification_failures_total",
+            "Upstream responses whose bytes did not verify, by upstream.",
+            "counter",
+            mirrors
+                .iter()
+                .map(|m| (format!(",upstream=\"{}\"", m.base()), m.lies()))
+                .chain(std::iter::once((
+                    ",upstream=\"disk\"".into(),
+                    c.disk_corrupt.load(Ordering::Relaxed),
+                )))
+                .collect(),
+        );
+        e.metric(
+            "tinycdn_upstream_healthy",
+            "Whether an upstream is in use (1) or backed off (0).",
+            "gauge",
+            mirrors
+                .iter()
+                .map(|m| {
+                    (
+                        format!(",upstream=\"{}\"", m.base()),
+                        u64::from(m.is_healthy()),
+                    )
+                })
+                .collect(),
+        );
+        e.metric(
+            "tinycdn_upstream_latency_microseconds",
+            "Smoothed (EWMA) fill latency by upstream.",
+            "gauge",
+            mirrors
+                .iter()
+                .map(|m| (format!(",upstream=\"{}\"", m.base()), m.latency_us()))
+                .collect(),
+        );
+        let (ts, snap) = {
+            let f = self.lock_meta();
+            (
+                f.timestamp.as_ref().map(|(_, t, _)| t.clone()),
+                f.snapshot
+                    .as_ref()
+                    .and_then(|b| SignedSnapshot::from_bytes(b).ok()),
+            )
+        };
+        let trust = self.trust();
+        let root = trust.root();
+        let records = [
+            ("root", root.map(|r| (r.root.version, r.root.expires))),
+            (
+                "timestamp",
+                ts.map(|t| (t.timestamp.version, t.timestamp.expires)),
+            ),
+            (
+                "snapshot",
+                snap.map(|s| (s.snapshot.version, s.snapshot.expires)),
+            ),
+        ];
+        e.metric(
+            "tinycdn_trust_version",
+            "Version of the newest verified trust record in use (root, timestamp, snapshot).",
+            "gauge",
+            records
+                .iter()
+                .filter_map(|(name, r)| r.map(|(v, _)| (format!(",record=\"{name}\""), v)))
+                .collect(),
+        );
+        e.metric(
+            "tinycdn_trust_expires_timestamp_seconds",
+            "When that record expires (Unix seconds): alert well before it.",
+            "gauge",
+            records
+                .iter()
+                .filter_map(|(name, r)| {
+                    r.map(|(_, at)| {
+                        (
+                            format!(",record=\"{name}\""),
+                            u64::try_from(at).unwrap_or(0),
+                        )
+                    })
+                })
+                .collect(),
+        );
+        e.raw("# HELP tinycdn_fill_seconds Latency of verified fills from upstream.\n# TYPE tinycdn_fill_seconds histogram\n");
+        e.raw(
+            &self
+                .upstreams
+                .fill_latency
+                .render("tinycdn_fill_seconds", "role=\"edge\""),
+        );
+    }
+}

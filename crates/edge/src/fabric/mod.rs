@@ -1,0 +1,329 @@
+//! The fabric role of an edge: serves volumes like the origin does, filling chunks from upstream
+//! tinycdn mirrors into the shared chunk cache, and accepting nothing it has not verified:
+//! manifests by their id and a trusted signature, tags and delta indexes by a trusted signature,
+//! chunks by their hash, deltas by the hash a verified delta index lists.
+//!
+//! - [`trust`]: the trust root in force, root rotations, the timestamp and snapshot;
+//! - [`metadata`]: manifests, tags and delta indexes;
+//! - [`chunks`]: file bodies, chunk by chunk with read-ahead;
+//! - [`metrics`]: the fabric's Prometheus lines.
+
+mod chunks;
+mod metadata;
+mod metrics;
+mod trust;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::header::HeaderMap;
+use hyper::{Request, StatusCode};
+use tinycdn_core::manifest::{FileContent, Manifest};
+use tinycdn_core::names::{TagName, VolumeName, VolumePath};
+use tinycdn_core::timestamp::SignedTimestamp;
+use tinycdn_core::{FileId, VersionId};
+use tinycdn_http::cache_control::{TagPolicy, IMMUTABLE};
+use tinycdn_http::route::Route;
+use tinycdn_http::EntityTag;
+use tinycdn_server::compress;
+use tinycdn_server::respond::{represent, Reply, Representation};
+use tinycdn_volume::read::find_file;
+use tinycdn_volume::trust::Trust;
+
+use crate::cache::ChunkCache;
+pub(crate) use chunks::Memory;
+use tinycdn_fetch::{FetchError, Upstreams};
+
+/// Largest manifest, signature set or tag accepted from upstream.
+const MAX_METADATA: u64 = 64 << 20;
+/// Largest trust root accepted from upstream.
+const MAX_ROOT: u64 = 1 << 20;
+/// Largest timestamp accepted from upstream.
+const MAX_TIMESTAMP: u64 = 64 << 10;
+
+/// A verified manifest with its canonical bytes and signature set, as served downstream.
+type ManifestEntry = (Arc<Manifest>, Bytes, Bytes);
+/// A verified tag's bytes, the version it names, and when it was fetched.
+type TagEntry = (Bytes, VersionId, Instant);
+
+/// The newest verified timestamp (bytes, decoded, and when it was fetched) and the snapshot it
+/// names.
+#[derive(Debug, Default)]
+struct HeldMetadata {
+    timestamp: Option<(Bytes, SignedTimestamp, Instant)>,
+    snapshot: Option<Bytes>,
+}
+
+/// Volumes served from upstream tinycdn mirrors, verified.
+#[derive(Debug)]
+pub struct Fabric {
+    upstreams: Upstreams,
+    trust: std::sync::RwLock<Arc<Trust>>,
+    cache: Arc<ChunkCache>,
+    manifests: Mutex<HashMap<VersionId, ManifestEntry>>,
+    objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
+    tags: Mutex<HashMap<(String, String), TagEntry>>,
+    /// The newest verified timestamp and snapshot.
+    held: Mutex<HeldMetadata>,
+    /// (base, target) → (delta hash, delta size), from every verified delta index.
+    deltas: Mutex<HashMap<(FileId, FileId), (FileId, u64)>>,
+    tag_policy: TagPolicy,
+    variants: compress::Variants,
+}
+
+/// Seconds since the Unix epoch (expiry checks).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn fetch_reply(e: &FetchError) -> Reply {
+    match e {
+        FetchError::NotFound { .. } => Reply::text(StatusCode::NOT_FOUND, format!("{e}\n")),
+        _ => Reply::text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+    }
+}
+
+/// A reply holding `bytes` (metadata, a delta) under a strong entity tag.
+fn in_memory(req: &HeaderMap, bytes: Bytes, etag: String, media: &str, cc: String) -> Reply {
+    let rep = Representation {
+        etag: EntityTag::strong(etag),
+        media_type: media.to_owned(),
+        cache_control: cc,
+        len: bytes.len() as u64,
+        extra: Vec::new(),
+    };
+    represent(req, &rep, Memory(bytes))
+}
+
+/// Metadata held in memory, tagged by the BLAKE3 of its bytes.
+fn hashed(req: &HeaderMap, found: Result<Bytes, Reply>, media: &str, cc: String) -> Reply {
+    match found {
+        Ok(bytes) => {
+            let etag = blake3::hash(&bytes).to_hex().to_string();
+            in_memory(req, bytes, etag, media, cc)
+        }
+        Err(r) => r,
+    }
+}
+
+impl Fabric {
+    /// A fabric filling from `upstreams`, accepting what `trust` signed, caching in `cache`.
+    #[must_use]
+    pub fn new(upstreams: Upstreams, trust: Trust, cache: Arc<ChunkCache>) -> Self {
+        Self {
+            upstreams,
+            trust: std::sync::RwLock::new(Arc::new(trust)),
+            cache,
+            manifests: Mutex::new(HashMap::new()),
+            objects: Mutex::new(HashMap::new()),
+            tags: Mutex::new(HashMap::new()),
+            deltas: Mutex::new(HashMap::new()),
+            held: Mutex::new(HeldMetadata::default()),
+            tag_policy: TagPolicy::default(),
+            variants: compress::Variants::new(64 << 20),
+        }
+    }
+
+    /// The mirrors.
+    #[must_use]
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// Answers a fabric route (not `/metrics` or `/healthz`, which the edge answers).
+    pub(crate) async fn serve_route<B>(self: &Arc<Self>, req: &Request<B>, route: Route) -> Reply {
+        let h = req.headers();
+        match route {
+            Route::Health | Route::Metrics => {
+                Reply::text(StatusCode::NOT_FOUND, "no such resource\n")
+            }
+            Route::Manifest(id) => match self.manifest(id).await {
+                Ok((_, bytes, _)) => in_memory(
+                    h,
+                    bytes,
+                    id.to_hex(),
+                    "application/vnd.tinycdn.manifest",
+                    IMMUTABLE.into(),
+                ),
+                Err(r) => r,
+            },
+            Route::Signatures(id) => hashed(
+                h,
+                self.manifest(id).await.map(|(_, _, sigs)| sigs),
+                "application/vnd.tinycdn.signatures",
+                self.tag_policy.header(),
+            ),
+            Route::Tag { volume, tag } => hashed(
+                h,
+                self.tag(volume.as_str(), &tag).await.map(|(b, _)| b),
+                "application/vnd.tinycdn.tag",
+                self.tag_policy.header(),
+            ),
+            Route::Root(version) => hashed(
+                h,
+                self.published_root(version).await,
+                "application/vnd.tinycdn.root",
+                IMMUTABLE.into(),
+            ),
+            Route::Timestamp => hashed(
+                h,
+                self.timestamp().await.map(|(b, _)| b),
+                "application/vnd.tinycdn.timestamp",
+                self.tag_policy.header(),
+            ),
+            Route::Snapshot => hashed(
+                h,
+                self.snapshot().await.map(|(b, _)| b),
+                "application/vnd.tinycdn.snapshot",
+                self.tag_policy.header(),
+            ),
+            Route::DeltaIndex(id) => hashed(
+                h,
+                self.delta_index(id).await,
+                "application/vnd.tinycdn.delta-index",
+                IMMUTABLE.into(),
+            ),
+            Route::Delta { base, target } => self.serve_delta(h, base, target).await,
+            Route::Object { id, exec } => self.serve_object(req, id, exec).await,
+            Route::File {
+                volume,
+                reference,
+                path,
+            } => self.serve_file(req, &volume, &reference, &path).await,
+        }
+    }
+
+    /// A delta that a verified delta index listed, checked against its hash before it is cached.
+    async fn serve_delta(&self, h: &HeaderMap, base: FileId, target: FileId) -> Reply {
+        let listed = self
+            .deltas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(base, target))
+            .copied();
+        let Some((hash, size)) = listed else {
+            return Reply::text(
+                StatusCode::NOT_FOUND,
+                "no delta index seen by this edge lists that delta\n",
+            );
+        };
+        let path = format!("/d/{base}/{target}");
+        let filled = self
+            .cache
+            .get_or_fill(hash.as_chunk(), async {
+                self.upstreams
+                    .fetch(&path, None, size, |b| {
+                        b.len() as u64 == size && FileId::of(b) == hash
+                    })
+                    .await
+            })
+            .await;
+        match filled {
+            Ok(bytes) => in_memory(
+                h,
+                bytes,
+                hash.to_hex(),
+                "application/vnd.tinycdn.delta",
+                IMMUTABLE.into(),
+            ),
+            Err(e) => fetch_reply(&e),
+        }
+    }
+
+    /// A raw object that some verified manifest listed.
+    async fn serve_object<B>(self: &Arc<Self>, req: &Request<B>, id: FileId, exec: bool) -> Reply {
+        let file = self
+            .objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(id, exec))
+            .cloned();
+        let Some(file) = file else {
+            return Reply::text(
+                StatusCode::NOT_FOUND,
+                "no manifest seen by this edge lists that object\n",
+            );
+        };
+        let rep = Representation {
+            etag: EntityTag::strong(id.to_hex()),
+            media_type: "application/octet-stream".into(),
+            cache_control: IMMUTABLE.into(),
+            len: file.size,
+            extra: Vec::new(),
+        };
+        self.serve_chunks(req, &rep, file, exec).await
+    }
+
+    /// The version a reference names: a full version id as it is, a tag through its verified
+    /// record. Returns the id and whether the reference pinned it.
+    async fn resolve(
+        &self,
+        volume: &VolumeName,
+        reference: &str,
+    ) -> Result<(VersionId, bool), Reply> {
+        if reference.len() == 64 {
+            return reference
+                .parse::<VersionId>()
+                .map(|id| (id, true))
+                .map_err(|e| Reply::text(StatusCode::BAD_REQUEST, format!("{e}\n")));
+        }
+        let Ok(tag) = TagName::new(reference) else {
+            return Err(Reply::text(
+                StatusCode::NOT_FOUND,
+                "an edge resolves tags and full version ids only\n",
+            ));
+        };
+        self.tag(volume.as_str(), &tag)
+            .await
+            .map(|(_, id)| (id, false))
+    }
+
+    /// A file of a volume version (`/v/VOLUME@REF/PATH`, or a path under a mount).
+    pub(crate) async fn serve_file<B>(
+        self: &Arc<Self>,
+        req: &Request<B>,
+        volume: &VolumeName,
+        reference: &str,
+        path: &VolumePath,
+    ) -> Reply {
+        let (id, pinned) = match self.resolve(volume, reference).await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
+        let (manifest, _, _) = match self.manifest(id).await {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        if manifest.volume != *volume {
+            return Reply::text(StatusCode::NOT_FOUND, "no such volume version\n");
+        }
+        let file = match find_file(&manifest, path.as_str(), &format!("{volume}@{reference}")) {
+            Ok(f) => f,
+            Err(e) => return Reply::text(StatusCode::NOT_FOUND, format!("{e}\n")),
+        };
+        let exec = file.exec;
+        let content = Arc::new(file.content.clone());
+        let mut rep = Representation {
+            etag: EntityTag::strong(content.hash.to_hex()),
+            media_type: content.media_type.clone(),
+            cache_control: if pinned {
+                IMMUTABLE.into()
+            } else {
+                self.tag_policy.header()
+            },
+            len: content.size,
+            extra: vec![("x-tinycdn-version", id.to_hex())],
+        };
+        if let Some(coding) = compress::negotiate(req.headers(), &rep.media_type, rep.len) {
+            return self
+                .serve_compressed(req.headers(), &rep, &content, exec, coding)
+                .await;
+        }
+        compress::add_vary(&mut rep);
+        self.serve_chunks(req, &rep, content, exec).await
+    }
+}
