@@ -687,7 +687,13 @@ fn pull(
     let r: Reference = reference.parse()?;
     // Freshness is checked by the pull, after it has looked for a newer root.
     let trust = Trust::load(trust)?;
-    let store = std::sync::Arc::new(open_store(store_path)?);
+    // A node's first pull makes its store, as `git clone` makes its repository (an existing
+    // directory must be empty; an existing store is opened).
+    let existed = Store::open(store_path).is_ok();
+    let store = std::sync::Arc::new(Store::init(store_path)?);
+    if !existed && !cli.quiet {
+        eprintln!("created store {}", store_path.display());
+    }
     let upstreams = std::sync::Arc::new(tinycdn_fetch::Upstreams::new(
         from,
         std::time::Duration::from_secs(timeout),
