@@ -243,32 +243,31 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Run an edge cache in front of origin or parent-edge mirrors.
-    Edge {
-        /// An upstream mirror (`http://HOST:PORT`); repeat for several, best first.
-        #[arg(long = "upstream", value_name = "URL", required = true)]
-        upstreams: Vec<String>,
-        /// A public key file whose signatures on manifests and tags are accepted; repeat for
-        /// several. Required: an edge serves nothing unsigned.
-        #[arg(long, value_name = "FILE", required = true)]
-        trust: Vec<PathBuf>,
-        /// The disk cache directory (survives restarts).
-        #[arg(long, value_name = "DIR")]
-        cache_dir: Option<PathBuf>,
-        /// Bound of the disk cache (`20GiB`, `500MB`, bytes).
-        #[arg(long, default_value = "10GiB")]
-        cache_size: String,
-        /// Bound of the memory cache.
-        #[arg(long, default_value = "512MiB")]
-        memory: String,
-        /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Seconds an upstream request may take.
-        #[arg(long, default_value_t = 10)]
-        upstream_timeout: u64,
-        #[command(flatten)]
-        server: ServerArgs,
+    /// Run an edge cache: in front of tinycdn origins or parent edges (`--upstream`), in front of
+    /// any HTTP application as an RFC 9111 shared cache (`--origin`), or both, with volumes
+    /// mounted at the application's paths (`--mount`).
+    Edge(Box<EdgeArgs>),
+    /// Purge stored responses from an edge that fronts an application, by URL, URL prefix or
+    /// surrogate key.
+    Purge {
+        /// The edge (`http://HOST:PORT`).
+        #[arg(long, value_name = "URL")]
+        edge: String,
+        /// The file holding the edge's purge token (as given to `--purge-token-file`).
+        #[arg(long, value_name = "FILE")]
+        token_file: PathBuf,
+        /// A URL to purge: absolute (`http://host/path?q`) or a path on every host; repeatable.
+        #[arg(long = "url", value_name = "URL")]
+        urls: Vec<String>,
+        /// A URL prefix to purge, absolute or a path; repeatable.
+        #[arg(long = "prefix", value_name = "PREFIX")]
+        prefixes: Vec<String>,
+        /// A surrogate key (`Surrogate-Key`/`Cache-Tag` of the responses) to purge; repeatable.
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        /// Mark for revalidation instead of dropping (still usable under stale-if-error).
+        #[arg(long)]
+        soft: bool,
     },
     /// Logical bytes, physical bytes, the duplication factor and the delta cost model.
     Stats {
@@ -417,4 +416,64 @@ pub enum DeltaCommand {
         #[arg(short, long, value_name = "FILE")]
         out: PathBuf,
     },
+}
+
+/// `tinycdn edge`.
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    /// An upstream tinycdn mirror (`http://HOST:PORT`, origin or edge); repeat for several, best
+    /// first.
+    #[arg(
+        long = "upstream",
+        value_name = "URL",
+        required_unless_present = "origin",
+        requires = "trust"
+    )]
+    pub upstreams: Vec<String>,
+    /// A public key file or trust root whose signatures on manifests and tags are accepted;
+    /// repeat for several. Required with `--upstream`: an edge serves nothing unsigned.
+    #[arg(long, value_name = "FILE", requires = "upstreams")]
+    pub trust: Vec<PathBuf>,
+    /// The application to front (`http://HOST:PORT`, or `h2c://HOST:PORT` for HTTP/2 with prior
+    /// knowledge): requests that no mount claims go to it, cached as RFC 9111 allows a shared
+    /// cache. The edge's own routes move under `/.tinycdn/`.
+    #[arg(long, value_name = "URL")]
+    pub origin: Option<String>,
+    /// Serve a signed volume's files at a URL prefix: `PATH=VOLUME@REF` (a tag follows new
+    /// versions); repeatable; needs `--upstream`.
+    #[arg(long = "mount", value_name = "PATH=VOLUME@REF", requires = "upstreams")]
+    pub mounts: Vec<String>,
+    /// A file holding the bearer token of the purge API (`POST /.tinycdn/purge`); it must not be
+    /// readable by other users. Without it, purging is off.
+    #[arg(long, value_name = "FILE", requires = "origin")]
+    pub purge_token_file: Option<PathBuf>,
+    /// The disk cache directory (survives restarts).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Bound of the disk cache (`20GiB`, `500MB`, bytes).
+    #[arg(long, default_value = "10GiB")]
+    pub cache_size: String,
+    /// Bound of the memory cache.
+    #[arg(long, default_value = "512MiB")]
+    pub memory: String,
+    /// Largest application response stored; larger ones stream through uncached.
+    #[arg(long, default_value = "256MiB")]
+    pub max_object_size: String,
+    /// Most application responses stored at once (the oldest go first).
+    #[arg(long, default_value_t = 200_000)]
+    pub max_entries: usize,
+    /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Seconds an upstream mirror request may take.
+    #[arg(long, default_value_t = 10)]
+    pub upstream_timeout: u64,
+    /// Seconds the application has to send a response head.
+    #[arg(long, default_value_t = 30)]
+    pub origin_timeout: u64,
+    /// Longest pause, in seconds, inside an application's response body before it is cut off.
+    #[arg(long, default_value_t = 30)]
+    pub origin_body_timeout: u64,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }

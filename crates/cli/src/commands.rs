@@ -60,7 +60,7 @@ fn open_version(
 }
 
 /// The multi-threaded async runtime the servers and `pull` run on.
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,7 +68,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Parses `20GiB`, `512MiB`, `500MB`, `4096` (bytes).
-fn parse_size(s: &str) -> Result<u64> {
+pub(crate) fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -95,7 +95,7 @@ fn parse_size(s: &str) -> Result<u64> {
 
 /// Starts a runtime, binds `listen`, prints the URL on stdout and serves what `make` builds
 /// (inside the runtime) until the process is stopped.
-fn run_server<H, F>(listen: &str, what: &str, server: &ServerArgs, make: F) -> Result<()>
+pub(crate) fn run_server<H, F>(listen: &str, what: &str, server: &ServerArgs, make: F) -> Result<()>
 where
     H: tinycdn_server::Handler,
     F: FnOnce() -> Result<std::sync::Arc<H>>,
@@ -554,42 +554,22 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 *timeout,
             )
         }
-        Command::Edge {
-            upstreams,
-            trust,
-            cache_dir,
-            cache_size,
-            memory,
-            listen,
-            upstream_timeout,
-            server,
+        Command::Edge(args) => crate::edge::edge(args)?,
+        Command::Purge {
+            edge,
+            token_file,
+            urls,
+            prefixes,
+            keys,
+            soft,
         } => {
-            let trust = Trust::load(trust)?;
-            // An expired root is not used to fill the cache.
-            trust.check_fresh(now())?;
-            let disk = parse_size(cache_size)?;
-            let memory = parse_size(memory)?;
-            let upstreams = tinycdn_edge::Upstreams::new(
-                upstreams,
-                std::time::Duration::from_secs(*upstream_timeout),
-            )?;
-            let what = format!(
-                "edge in front of {}",
-                upstreams
-                    .mirrors()
-                    .iter()
-                    .map(tinycdn_fetch::Mirror::base)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let cache_dir = cache_dir.clone();
-            run_server(listen, &what, server, move || -> Result<_> {
-                let cache =
-                    tinycdn_edge::ChunkCache::new(memory, cache_dir.as_deref().map(|d| (d, disk)))?;
-                let edge = tinycdn_edge::Edge::new(upstreams, trust, cache);
-                edge.start_root()?;
-                Ok(edge)
-            })?;
+            let request = tinycdn_edge::proxy::purge::PurgeRequest {
+                urls: urls.clone(),
+                prefixes: prefixes.clone(),
+                keys: keys.clone(),
+                soft: *soft,
+            };
+            crate::edge::purge(cli, edge, token_file, &request)?;
         }
         Command::Stats { store } => {
             let s = stats(&open_store(&store.store)?)?;

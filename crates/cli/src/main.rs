@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod edge;
 mod output;
 mod trust;
 

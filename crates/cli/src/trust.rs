@@ -17,27 +17,32 @@ use crate::output::EXIT_INTEGRITY;
 
 const DAY: i64 = 86_400;
 
-/// Reads a secret key file.
-pub(crate) fn secret_key(path: &Path) -> Result<SecretKey> {
-    // Like OpenSSH: a secret key others can read is treated as already leaked.
+/// Reads a file that must stay private (a secret key, a token): like OpenSSH, one that other
+/// users can read is refused, as already leaked.
+pub(crate) fn private_file(path: &Path, what: &str) -> Result<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read the key {}", path.display()))?
+            .with_context(|| format!("cannot read the {what} {}", path.display()))?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
             anyhow::bail!(
-                "the secret key {} is readable by other users (mode {:o}); run `chmod 600 {}` (and consider it exposed)",
+                "the {what} {} is readable by other users (mode {:o}); run `chmod 600 {}` (and consider it exposed)",
                 path.display(),
                 mode & 0o777,
                 path.display()
             );
         }
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the key {}", path.display()))?;
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))
+}
+
+/// Reads a secret key file.
+pub(crate) fn secret_key(path: &Path) -> Result<SecretKey> {
+    let text = private_file(path, "secret key")?;
     SecretKey::from_text(&text)
         .with_context(|| format!("{} is not a tinycdn secret key", path.display()))
 }

@@ -153,6 +153,34 @@ impl ChunkCache {
         self.memory.get(id)
     }
 
+    /// Whether the chunk is held in memory or on disk.
+    #[must_use]
+    pub fn contains(&self, id: &ChunkId) -> bool {
+        self.memory.contains_key(id)
+            || self
+                .disk
+                .as_ref()
+                .is_some_and(|d| d.lock().sizes.contains_key(id))
+    }
+
+    /// The chunk from memory, or from disk verified against its hash (and then kept in memory).
+    pub async fn get(&self, id: &ChunkId) -> Option<Bytes> {
+        if let Some(b) = self.memory.get(id) {
+            self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Some(b);
+        }
+        let b = self.disk_get(id).await?;
+        self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
+        self.memory.insert(*id, b.clone());
+        Some(b)
+    }
+
+    /// Keeps a chunk the caller has hashed (`id` is the BLAKE3 of `bytes`) in memory and on disk.
+    pub async fn put(&self, id: ChunkId, bytes: Bytes) {
+        self.memory.insert(id, bytes.clone());
+        self.disk_put(id, bytes).await;
+    }
+
     /// The chunk from memory or disk (verified when read from disk), or `fill`'s result, which
     /// the caller has verified. Concurrent calls for one chunk share one `fill`.
     ///
@@ -270,6 +298,27 @@ impl ChunkCache {
                     .fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Removes metadata from disk.
+    pub fn delete_meta(&self, key: &str) {
+        if let Some(disk) = &self.disk {
+            let _ = tokio::task::block_in_place(|| disk.backend.delete(&format!("meta/{key}")));
+        }
+    }
+
+    /// The metadata keys under `prefix` on disk (none without a disk tier).
+    #[must_use]
+    pub fn list_meta(&self, prefix: &str) -> Vec<String> {
+        let Some(disk) = &self.disk else {
+            return Vec::new();
+        };
+        let under = format!("meta/{prefix}");
+        tokio::task::block_in_place(|| disk.backend.list(&under))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("meta/").map(str::to_owned))
+            .collect()
     }
 
     /// Metadata from disk (unverified: the caller verifies it as if it came from upstream).

@@ -1,10 +1,17 @@
-//! The edge node: one listener in front of the roles it plays, sharing one chunk cache. Requests
-//! are routed to the fabric (volumes from upstream tinycdn mirrors); `/metrics` and `/healthz` are
-//! answered here.
+//! The edge node: one listener in front of the roles it plays, sharing one chunk cache.
+//!
+//! Routing, in order:
+//! 1. `/.tinycdn/…`: the edge's own routes (`metrics`, `healthz`, `purge`, and the fabric's
+//!    `v/…`, `m/…`, `t/…`, …);
+//! 2. a `--mount` prefix: a file of the mounted volume;
+//! 3. with `--origin`: everything else goes to the application through the proxy;
+//!    without it, the fabric's routes are also served at the root (`/v/…`, `/metrics`, …), as
+//!    an edge in front of tinycdn origins always has.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tinycdn_core::root::RootError;
@@ -16,6 +23,8 @@ use tinycdn_volume::trust::Trust;
 use crate::cache::ChunkCache;
 use crate::fabric::Fabric;
 use crate::metrics::{self, Exposition};
+use crate::mount::{Mount, RESERVED_PREFIX};
+use crate::proxy::Proxy;
 use tinycdn_fetch::Upstreams;
 
 /// An edge node.
@@ -23,6 +32,8 @@ use tinycdn_fetch::Upstreams;
 pub struct Edge {
     cache: Arc<ChunkCache>,
     fabric: Option<Arc<Fabric>>,
+    proxy: Option<Arc<Proxy>>,
+    mounts: Vec<Mount>,
     responses: [AtomicU64; 6],
     bytes_served: AtomicU64,
 }
@@ -32,9 +43,28 @@ impl Edge {
     #[must_use]
     pub fn new(upstreams: Upstreams, trust: Trust, cache: ChunkCache) -> Arc<Self> {
         let cache = Arc::new(cache);
+        let fabric = Fabric::new(upstreams, trust, cache.clone());
+        Self::with_roles(cache, Some(fabric), None, Vec::new())
+    }
+
+    /// An edge with the roles given: a fabric (volumes from tinycdn mirrors), a proxy (an
+    /// application) and mounts of the fabric's volumes at URL prefixes. The caller has checked
+    /// that mounts come with a fabric.
+    #[must_use]
+    pub fn with_roles(
+        cache: Arc<ChunkCache>,
+        fabric: Option<Fabric>,
+        proxy: Option<Proxy>,
+        mounts: Vec<Mount>,
+    ) -> Arc<Self> {
+        let mut mounts = mounts;
+        // The longest prefix wins.
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
         Arc::new(Self {
-            fabric: Some(Arc::new(Fabric::new(upstreams, trust, cache.clone()))),
             cache,
+            fabric: fabric.map(Arc::new),
+            proxy: proxy.map(Arc::new),
+            mounts,
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
         })
@@ -52,6 +82,12 @@ impl Edge {
         self.fabric.as_deref().map(Fabric::upstreams)
     }
 
+    /// The proxy, when this edge fronts an application.
+    #[must_use]
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_deref()
+    }
+
     /// Before serving: the fabric's trust root followed through the rotations the cache disk
     /// holds, never older than the one it pinned (see [`Fabric::start_root`]).
     ///
@@ -62,22 +98,88 @@ impl Edge {
     }
 
     /// Answers one request.
-    pub async fn answer<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body> {
+    pub async fn answer(self: &Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         let head = req.method() == Method::HEAD;
-        let reply = match refuse_method(req.method()) {
-            Some(refused) => refused,
-            None => self.respond(&req).await,
-        };
-        let class = usize::from(reply.status.as_u16() / 100).min(5);
+        let resp = self.route(req).await;
+        let class = usize::from(resp.status().as_u16() / 100).min(5);
         self.responses[class].fetch_add(1, Ordering::Relaxed);
         if !head {
-            self.bytes_served.fetch_add(reply.len, Ordering::Relaxed);
+            let len = resp
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            self.bytes_served
+                .fetch_add(len.unwrap_or(0), Ordering::Relaxed);
         }
-        reply.into_response(head)
+        resp
     }
 
-    async fn respond<B>(self: &Arc<Self>, req: &Request<B>) -> Reply {
-        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    async fn route(self: &Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let head = req.method() == Method::HEAD;
+        let path = req.uri().path();
+        if let Some(rest) = path
+            .strip_prefix(RESERVED_PREFIX)
+            .filter(|r| r.starts_with('/'))
+        {
+            if rest == "/purge" {
+                return match &self.proxy {
+                    Some(p) => p.purge(req).await,
+                    None => Reply::text(StatusCode::NOT_FOUND, "purging needs --origin\n")
+                        .into_response(head),
+                };
+            }
+            let query = req
+                .uri()
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            let target = format!("{rest}{query}");
+            return self.own_route(&req, &target).await.into_response(head);
+        }
+        if let Some(m) = self.mounts.iter().find(|m| m.below(path).is_some()) {
+            return self.mounted(&req, m).await.into_response(head);
+        }
+        if let Some(p) = &self.proxy {
+            return p.handle(req).await;
+        }
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        self.own_route(&req, &target).await.into_response(head)
+    }
+
+    /// A file of a mounted volume.
+    async fn mounted<B>(&self, req: &Request<B>, m: &Mount) -> Reply {
+        if let Some(refused) = refuse_method(req.method()) {
+            return refused;
+        }
+        let rest = m.below(req.uri().path()).unwrap_or("");
+        let query = req
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let path = match route::mounted_path(&format!("{rest}{query}")) {
+            Ok(p) => p,
+            Err(e) => {
+                let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                return Reply::text(status, format!("{e}\n"));
+            }
+        };
+        match &self.fabric {
+            Some(f) => f.serve_file(req, &m.volume, &m.reference, &path).await,
+            None => Reply::text(StatusCode::NOT_FOUND, "mounts need --upstream\n"),
+        }
+    }
+
+    /// The edge's own routes and the fabric's.
+    async fn own_route<B>(&self, req: &Request<B>, target: &str) -> Reply {
+        if let Some(refused) = refuse_method(req.method()) {
+            return refused;
+        }
         let route = match route::parse(target) {
             Ok(r) => r,
             Err(e) => {
@@ -128,12 +230,15 @@ impl Edge {
         if let Some(f) = &self.fabric {
             f.metrics(&mut e);
         }
+        if let Some(p) = &self.proxy {
+            metrics::proxy(&mut e, p);
+        }
         e.finish()
     }
 }
 
 impl tinycdn_server::Handler for Edge {
-    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         self.answer(req).await
     }
 }

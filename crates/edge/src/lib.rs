@@ -5,6 +5,8 @@
 //!
 //! - [`edge`]: the node, routing requests to its roles;
 //! - [`fabric`]: volumes from upstream tinycdn mirrors (trust, metadata, chunks);
+//! - [`proxy`]: an RFC 9111 shared cache in front of any HTTP application;
+//! - [`mount`]: volumes served at URL prefixes of a fronted application;
 //! - [`cache`]: the two-tier chunk cache every role shares;
 //! - `metrics`: the Prometheus exposition.
 
@@ -12,8 +14,12 @@ pub mod cache;
 pub mod edge;
 pub mod fabric;
 mod metrics;
+pub mod mount;
+pub mod proxy;
 
 pub use cache::ChunkCache;
 pub use edge::Edge;
 pub use fabric::Fabric;
+pub use mount::Mount;
+pub use proxy::{Proxy, ProxyConfig};
 pub use tinycdn_fetch::{FetchError, Upstreams};

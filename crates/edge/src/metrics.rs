@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use crate::cache::ChunkCache;
+use crate::proxy::Proxy;
 
 /// A Prometheus text exposition being written; every line carries `role="edge"`.
 #[derive(Debug, Default)]
@@ -81,5 +82,72 @@ pub(crate) fn cache(e: &mut Exposition, cache: &ChunkCache) {
             (",tier=\"memory\"".into(), cache.memory_bytes()),
             (",tier=\"disk\"".into(), cache.disk_bytes()),
         ],
+    );
+}
+
+/// The proxy's lines: what it answered and how, the origin's health, stored responses.
+pub(crate) fn proxy(e: &mut Exposition, p: &Proxy) {
+    let c = &p.counters;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    e.metric(
+        "tinycdn_proxy_requests_total",
+        "Cacheable requests by how they were answered.",
+        "counter",
+        vec![
+            (",result=\"hit\"".into(), n(&c.hits)),
+            (",result=\"stale\"".into(), n(&c.stale_hits)),
+            (",result=\"stale_on_error\"".into(), n(&c.stale_on_error)),
+            (",result=\"miss\"".into(), n(&c.misses)),
+            (",result=\"revalidated\"".into(), n(&c.revalidated)),
+            (",result=\"pass\"".into(), n(&c.passed)),
+        ],
+    );
+    e.metric(
+        "tinycdn_proxy_collapsed_total",
+        "Requests that waited on another request's origin exchange for the same key.",
+        "counter",
+        vec![(String::new(), n(&c.collapsed))],
+    );
+    e.metric(
+        "tinycdn_proxy_origin_requests_total",
+        "Requests sent to the origin, and those that failed (connect, timeout, broken response, 502-504).",
+        "counter",
+        vec![
+            (",result=\"sent\"".into(), n(&p.origin().requests)),
+            (",result=\"failed\"".into(), n(&p.origin().failures)),
+        ],
+    );
+    e.metric(
+        "tinycdn_proxy_origin_healthy",
+        "Whether the origin is in use (1) or backed off after failing (0).",
+        "gauge",
+        vec![(String::new(), u64::from(!p.origin().backed_off()))],
+    );
+    e.metric(
+        "tinycdn_proxy_stored_total",
+        "Responses stored, and bodies that broke off or stalled (nothing stored).",
+        "counter",
+        vec![
+            (",result=\"stored\"".into(), n(&c.stored)),
+            (",result=\"too_big\"".into(), n(&c.not_stored_too_big)),
+            (",result=\"body_error\"".into(), n(&c.fill_errors)),
+        ],
+    );
+    e.metric(
+        "tinycdn_proxy_removed_total",
+        "Stored responses removed, by why.",
+        "counter",
+        vec![
+            (",why=\"invalidated\"".into(), n(&c.invalidated)),
+            (",why=\"purged\"".into(), n(&c.purged)),
+            (",why=\"evicted\"".into(), p.evicted()),
+            (",why=\"unreadable_at_start\"".into(), p.dropped_at_start()),
+        ],
+    );
+    e.metric(
+        "tinycdn_proxy_stored_responses",
+        "Responses stored now.",
+        "gauge",
+        vec![(String::new(), p.stored_responses() as u64)],
     );
 }

@@ -147,6 +147,23 @@ fn hash<T: std::str::FromStr>(s: &str) -> Result<T, RouteError> {
     }
 }
 
+/// The volume path of the part of a target below a mount (`img/a%20b.jpg?w=1` → `img/a b.jpg`):
+/// each segment percent-decoded on its own, and the result held to the volume path rules.
+///
+/// # Errors
+/// [`RouteError`] as for [`parse`]; an empty path is [`RouteError::NotFound`].
+pub fn mounted_path(rest: &str) -> Result<VolumePath, RouteError> {
+    if rest.len() > MAX_TARGET {
+        return Err(RouteError::TooLong);
+    }
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    if path.is_empty() {
+        return Err(RouteError::NotFound);
+    }
+    let segments: Vec<String> = path.split('/').map(decode).collect::<Result<_, _>>()?;
+    Ok(VolumePath::new(&segments.join("/"))?)
+}
+
 /// Parses a request target (path and optional query; the query is ignored here).
 ///
 /// # Errors
@@ -206,6 +223,26 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn mounted_paths() {
+        assert_eq!(
+            mounted_path("img/a%20b.jpg?w=640").map(|p| p.as_str().to_owned()),
+            Ok("img/a b.jpg".to_owned())
+        );
+        for bad in [
+            "",
+            "?x",
+            "a//b",
+            "a/%2e%2e/b",
+            "../etc/passwd",
+            "a%2fb",
+            "a/b/",
+            "%c0%ae",
+        ] {
+            assert!(mounted_path(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn routes() {

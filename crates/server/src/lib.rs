@@ -13,5 +13,5 @@ pub mod respond;
 pub mod testing;
 pub mod tls;
 
-pub use listen::{serve, Handler, Limits};
+pub use listen::{serve, ConnInfo, Handler, Limits};
 pub use origin::Origin;

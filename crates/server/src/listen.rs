@@ -24,6 +24,15 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = hyper::Response<Body>> + Send;
 }
 
+/// What the server knows of a request's connection, put in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+    /// Whether the connection is TLS (the effective URI's scheme is `https`).
+    pub tls: bool,
+}
+
 /// Limits on what clients may hold or send.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -46,12 +55,13 @@ impl Default for Limits {
 }
 
 /// Serves one connection (HTTP/1.1 or HTTP/2, detected from the first bytes) to its end.
-async fn connection<I, H>(io: I, handler: Arc<H>, limits: Limits)
+async fn connection<I, H>(io: I, handler: Arc<H>, limits: Limits, info: ConnInfo)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Handler,
 {
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(info);
         let handler = handler.clone();
         async move { Ok::<_, Infallible>(handler.handle(req).await) }
     });
@@ -65,7 +75,8 @@ where
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    let _ = builder.serve_connection(io, service).await;
+    // With upgrades, so that a proxied `Upgrade` (WebSocket) can take the connection over.
+    let _ = builder.serve_connection_with_upgrades(io, service).await;
 }
 
 /// Serves `handler` on `listener` (over TLS when `tls` is given) until the task is dropped.
@@ -81,7 +92,7 @@ pub async fn serve<H: Handler>(
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -97,13 +108,17 @@ pub async fn serve<H: Handler>(
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => connection(TokioIo::new(stream), handler, limits).await,
+                None => {
+                    let info = ConnInfo { peer, tls: false };
+                    connection(TokioIo::new(stream), handler, limits, info).await;
+                }
                 Some(acceptor) => {
                     // The handshake counts against the header timeout too.
                     let accepted =
                         tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
                     if let Ok(Ok(tls_stream)) = accepted {
-                        connection(TokioIo::new(tls_stream), handler, limits).await;
+                        let info = ConnInfo { peer, tls: true };
+                        connection(TokioIo::new(tls_stream), handler, limits, info).await;
                     }
                 }
             }

@@ -2,7 +2,8 @@
 //! sends (status, headers, body bytes) with no client-side caching or decoding in between; and
 //! hostile mirrors — byte-level (wrong, truncated, endless, stalled or dripping answers) and
 //! metadata-level (old, expired, mixed or foreign-signed metadata, from real stores) — and a
-//! slowing proxy, so that edges and pulls can be run against bad mirrors next to good ones.
+//! slowing proxy, so that edges and pulls can be run against bad mirrors next to good ones; and a
+//! scripted application ([`app`]) for edges that front one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ use tinycdn_volume::publish::{publish, PublishOptions};
 use tinycdn_volume::snapshot::{make_timestamp, Freshness};
 use tinycdn_volume::trust::Trust;
 use tinycdn_volume::NoProgress;
+
+pub mod app;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

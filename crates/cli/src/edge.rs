@@ -1,0 +1,130 @@
+//! `tinycdn edge` (fabric, proxy, mounts) and `tinycdn purge`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use tinycdn_edge::proxy::purge::PurgeRequest;
+use tinycdn_edge::{ChunkCache, Edge, Fabric, Mount, Proxy, ProxyConfig, Upstreams};
+use tinycdn_volume::trust::Trust;
+
+use crate::cli::{Cli, EdgeArgs};
+use crate::commands::{now, parse_size, print_json, run_server, runtime};
+use crate::trust::private_file;
+
+/// Reads a token file (like a secret key: refused when other users can read it).
+fn token(path: &Path) -> Result<String> {
+    let text = private_file(path, "token")?;
+    let token = text.trim();
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!(
+            "{} must hold one token: no spaces or control characters",
+            path.display()
+        );
+    }
+    Ok(token.to_owned())
+}
+
+/// Runs `tinycdn edge` until stopped.
+pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
+    let mounts: Vec<Mount> = a
+        .mounts
+        .iter()
+        .map(|m| m.parse())
+        .collect::<Result<_, _>>()?;
+    let fabric = if a.upstreams.is_empty() {
+        None
+    } else {
+        let trust = Trust::load(&a.trust)?;
+        // An expired root is not used to fill the cache.
+        trust.check_fresh(now())?;
+        let upstreams = Upstreams::new(&a.upstreams, Duration::from_secs(a.upstream_timeout))?;
+        Some((upstreams, trust))
+    };
+    let proxy = match &a.origin {
+        Some(origin) => Some(ProxyConfig {
+            origin: origin.clone(),
+            origin_timeout: Duration::from_secs(a.origin_timeout),
+            body_timeout: Duration::from_secs(a.origin_body_timeout),
+            max_object_size: parse_size(&a.max_object_size)?,
+            max_entries: a.max_entries,
+            purge_token: a.purge_token_file.as_deref().map(token).transpose()?,
+            ..ProxyConfig::default()
+        }),
+        None => None,
+    };
+    let disk = parse_size(&a.cache_size)?;
+    let memory = parse_size(&a.memory)?;
+    let mut roles = Vec::new();
+    if let Some((u, _)) = &fabric {
+        let names: Vec<&str> = u
+            .mirrors()
+            .iter()
+            .map(tinycdn_fetch::Mirror::base)
+            .collect();
+        roles.push(format!("tinycdn upstreams {}", names.join(", ")));
+    }
+    if let Some(p) = &proxy {
+        roles.push(format!("the application at {}", p.origin));
+    }
+    for m in &mounts {
+        roles.push(format!("{}@{} at {}/", m.volume, m.reference, m.prefix));
+    }
+    let what = format!("edge in front of {}", roles.join("; "));
+    let cache_dir = a.cache_dir.clone();
+    run_server(&a.listen, &what, &a.server, move || -> Result<_> {
+        let cache = Arc::new(ChunkCache::new(
+            memory,
+            cache_dir.as_deref().map(|d| (d, disk)),
+        )?);
+        let fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
+        let proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
+        if let Some(p) = &proxy {
+            eprintln!(
+                "{} stored responses reloaded from the cache disk{}",
+                p.stored_responses(),
+                match p.dropped_at_start() {
+                    0 => String::new(),
+                    n => format!(" ({n} unreadable or incomplete ones dropped)"),
+                }
+            );
+        }
+        let edge = Edge::with_roles(cache, fabric, proxy, mounts);
+        edge.start_root()?;
+        Ok(edge)
+    })
+}
+
+/// Runs `tinycdn purge`.
+pub(crate) fn purge(
+    cli: &Cli,
+    edge: &str,
+    token_file: &Path,
+    request: &PurgeRequest,
+) -> Result<()> {
+    if request.urls.is_empty() && request.prefixes.is_empty() && request.keys.is_empty() {
+        bail!("name something to purge: --url, --prefix or --key");
+    }
+    let token = token(token_file)?;
+    let purged = runtime()?
+        .block_on(tinycdn_edge::proxy::purge::send(edge, &token, request))
+        .with_context(|| format!("purging at {edge}"))?;
+    if cli.json {
+        print_json(&json!({ "purged": purged, "soft": request.soft }))?;
+    } else {
+        writeln!(
+            std::io::stdout().lock(),
+            "{} {purged} stored response{}",
+            if request.soft {
+                "marked stale"
+            } else {
+                "purged"
+            },
+            if purged == 1 { "" } else { "s" }
+        )?;
+    }
+    Ok(())
+}

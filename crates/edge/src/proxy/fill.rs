@@ -1,0 +1,315 @@
+//! A fill: one origin exchange that any number of requests for the same key wait on (request
+//! collapsing). The task talking to the origin publishes the outcome of the response head, then
+//! the body frame by frame; every reader streams the frames at its own pace from the start.
+//!
+//! While a response may be stored, its frames are kept until the fill ends (so that a request
+//! arriving half-way still gets the whole body, and slow readers never slow the fill down; the
+//! body is bounded by `--max-object-size`). A response that may not be stored or is too large is
+//! streamed instead: frames every reader has taken are dropped, and the fill waits while more
+//! than [`STREAM_WINDOW`] bytes are unread, so memory stays bounded whatever the body's length.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use http::header::HeaderMap;
+use http::StatusCode;
+use tinycdn_cache_policy::key::Vary;
+use tinycdn_cache_policy::Exchange;
+use tokio::sync::{watch, Notify};
+
+use super::store::Entry;
+
+/// Unread bytes a streaming fill may hold before it waits for its readers.
+pub(crate) const STREAM_WINDOW: u64 = 4 << 20;
+
+/// What a fill learned from the response head.
+#[derive(Debug)]
+pub(crate) struct Head {
+    /// Status.
+    pub status: StatusCode,
+    /// Fields as the requester who started the fill gets them (hop-by-hop removed).
+    pub sent: HeaderMap,
+    /// Fields as stored and as other requests get them (qualified `no-cache`/`private` fields
+    /// removed too).
+    pub stored: HeaderMap,
+    /// Whether requests other than the first may use it (storable by the RFC's rules).
+    pub shareable: bool,
+    /// Why it will not be stored, if it will not.
+    pub not_stored: Option<&'static str>,
+    /// `Content-Length`, when the origin sent one.
+    pub len: Option<u64>,
+    /// Its `Vary`.
+    pub vary: Vary,
+    /// The first request's secondary key under that `Vary`.
+    pub variant: Option<Vec<(String, Option<String>)>>,
+    /// When it was requested and received.
+    pub exchange: Exchange,
+}
+
+impl Head {
+    /// Whether a request with these fields may take this response.
+    pub fn selected_by(&self, request: &HeaderMap) -> bool {
+        self.shareable && self.variant.is_some() && self.vary.secondary_key(request) == self.variant
+    }
+}
+
+/// How the exchange went, as far as the response head.
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    /// A response; its body follows.
+    Head(Arc<Head>),
+    /// A validation answered 304: the stored response, freshened.
+    Refreshed(Arc<Entry>),
+    /// No usable response (connection, timeout, protocol), with the reply status and text.
+    Failed(StatusCode, String),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    outcome: Option<Outcome>,
+    frames: VecDeque<Bytes>,
+    /// Index of `frames[0]` among all frames pushed.
+    first: usize,
+    pushed: usize,
+    /// Bytes in `frames`.
+    held: u64,
+    /// Streaming: frames every reader took are dropped.
+    streaming: bool,
+    readers: Vec<Arc<AtomicUsize>>,
+    end: Option<Result<(), String>>,
+    /// The stored response, once the body is complete and stored.
+    entry: Option<Arc<Entry>>,
+}
+
+/// One origin exchange shared by collapsed requests.
+#[derive(Debug)]
+pub(crate) struct Fill {
+    state: Mutex<State>,
+    changed: watch::Sender<u64>,
+    progress: Notify,
+}
+
+impl Fill {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State::default()),
+            changed: watch::Sender::new(0),
+            progress: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Publishes the outcome of the response head.
+    pub fn set_outcome(&self, outcome: Outcome) {
+        self.lock().outcome = Some(outcome);
+        self.bump();
+    }
+
+    /// Switches to streaming (frames dropped once read, bounded memory).
+    pub fn stream(&self) {
+        let mut s = self.lock();
+        s.streaming = true;
+        Self::trim(&mut s);
+    }
+
+    fn trim(s: &mut State) {
+        if !s.streaming {
+            return;
+        }
+        let min = s
+            .readers
+            .iter()
+            .map(|r| r.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(s.pushed);
+        while s.first < min {
+            let Some(f) = s.frames.pop_front() else { break };
+            s.held -= f.len() as u64;
+            s.first += 1;
+        }
+    }
+
+    /// Appends a body frame; while streaming, first waits until readers have taken all but
+    /// [`STREAM_WINDOW`] bytes. Returns `false` when a streaming fill has no reader left.
+    pub async fn push(&self, frame: Bytes) -> bool {
+        loop {
+            let wait = self.progress.notified();
+            {
+                let mut s = self.lock();
+                Self::trim(&mut s);
+                if s.streaming && s.readers.is_empty() {
+                    return false;
+                }
+                if !s.streaming || s.held < STREAM_WINDOW {
+                    s.held += frame.len() as u64;
+                    s.frames.push_back(frame);
+                    s.pushed += 1;
+                    break;
+                }
+            }
+            wait.await;
+        }
+        self.bump();
+        true
+    }
+
+    /// Ends the body: complete (with the stored entry, if stored) or failed.
+    pub fn finish(&self, result: Result<(), String>, entry: Option<Arc<Entry>>) {
+        {
+            let mut s = self.lock();
+            s.end = Some(result);
+            s.entry = entry;
+        }
+        self.bump();
+    }
+
+    /// The outcome of the response head, once known.
+    pub async fn outcome(&self) -> Outcome {
+        let mut rx = self.changed.subscribe();
+        loop {
+            if let Some(o) = self.lock().outcome.clone() {
+                return o;
+            }
+            if rx.changed().await.is_err() {
+                return Outcome::Failed(StatusCode::BAD_GATEWAY, "the fill ended\n".into());
+            }
+        }
+    }
+
+    /// Waits for the end of the body; returns the stored entry if it was stored.
+    pub async fn done(&self) -> Option<Arc<Entry>> {
+        let mut rx = self.changed.subscribe();
+        loop {
+            {
+                let s = self.lock();
+                if s.end.is_some() {
+                    return s.entry.clone();
+                }
+            }
+            if rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// A reader from the first frame, unless streaming has already dropped it.
+    pub fn reader(self: &Arc<Self>) -> Option<Reader> {
+        let mut s = self.lock();
+        if s.first != 0 {
+            return None;
+        }
+        let pos = Arc::new(AtomicUsize::new(0));
+        s.readers.push(pos.clone());
+        Some(Reader {
+            fill: self.clone(),
+            pos,
+            rx: self.changed.subscribe(),
+        })
+    }
+}
+
+/// One request's position in a fill's body.
+pub(crate) struct Reader {
+    fill: Arc<Fill>,
+    pos: Arc<AtomicUsize>,
+    rx: watch::Receiver<u64>,
+}
+
+impl Reader {
+    /// The next frame; `None` at the end; an error when the body failed.
+    pub async fn next(&mut self) -> Option<Result<Bytes, String>> {
+        loop {
+            self.rx.borrow_and_update();
+            {
+                let s = self.fill.lock();
+                let at = self.pos.load(Ordering::Acquire);
+                if at < s.pushed {
+                    let frame = at
+                        .checked_sub(s.first)
+                        .and_then(|i| s.frames.get(i))
+                        .cloned();
+                    drop(s);
+                    self.pos.store(at + 1, Ordering::Release);
+                    self.fill.progress.notify_one();
+                    return Some(frame.ok_or_else(|| "the fill dropped a frame".to_owned()));
+                }
+                match &s.end {
+                    Some(Ok(())) => return None,
+                    Some(Err(e)) => return Some(Err(e.clone())),
+                    None => {}
+                }
+            }
+            if self.rx.changed().await.is_err() {
+                return Some(Err("the fill ended early".into()));
+            }
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let mut s = self.fill.lock();
+        s.readers.retain(|r| !Arc::ptr_eq(r, &self.pos));
+        Fill::trim(&mut s);
+        drop(s);
+        self.fill.progress.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readers_joining_late_get_every_frame_while_stored() {
+        let fill = Fill::new();
+        let mut early = fill.reader().expect("reader");
+        assert!(fill.push(Bytes::from_static(b"ab")).await);
+        assert_eq!(early.next().await, Some(Ok(Bytes::from_static(b"ab"))));
+        let mut late = fill.reader().expect("still from the start");
+        assert!(fill.push(Bytes::from_static(b"cd")).await);
+        fill.finish(Ok(()), None);
+        assert_eq!(early.next().await, Some(Ok(Bytes::from_static(b"cd"))));
+        assert_eq!(early.next().await, None);
+        assert_eq!(late.next().await, Some(Ok(Bytes::from_static(b"ab"))));
+        assert_eq!(late.next().await, Some(Ok(Bytes::from_static(b"cd"))));
+        assert_eq!(late.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn streaming_drops_read_frames_and_waits_for_slow_readers() {
+        let fill = Fill::new();
+        let mut r = fill.reader().expect("reader");
+        fill.stream();
+        let big = Bytes::from(vec![7u8; (STREAM_WINDOW / 2) as usize]);
+        assert!(fill.push(big.clone()).await);
+        assert!(fill.push(big.clone()).await);
+        // The window is full: the third push waits until the reader takes a frame.
+        let f2 = fill.clone();
+        let pusher = tokio::spawn(async move { f2.push(Bytes::from_static(b"x")).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!pusher.is_finished());
+        assert_eq!(
+            r.next().await.map(|f| f.map(|b| b.len())),
+            Some(Ok(big.len()))
+        );
+        assert!(pusher.await.expect("join"));
+        assert!(fill.reader().is_none(), "the first frame is gone");
+        fill.finish(Err("cut".into()), None);
+        assert!(r.next().await.is_some_and(|f| f.is_ok()));
+        assert!(r.next().await.is_some_and(|f| f.is_ok()));
+        assert_eq!(r.next().await, Some(Err("cut".into())));
+        drop(r);
+        // No reader left: a streaming fill stops.
+        assert!(!fill.push(Bytes::from_static(b"y")).await);
+    }
+}

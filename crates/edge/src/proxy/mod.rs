@@ -1,0 +1,601 @@
+//! The proxy role of an edge: an RFC 9111 shared cache in front of any HTTP application.
+//!
+//! A `GET` or `HEAD` is looked up by its effective URI and `Vary` ([`store`]); the rules of
+//! `tinycdn-cache-policy` decide whether the stored response answers it, is served stale while it
+//! is revalidated in the background, or is validated first. Misses and validations of one key are
+//! collapsed into one origin exchange ([`fill`]), whose body streams to every waiting request as
+//! it arrives and is stored in the shared chunk cache ([`forward`]). Everything else — unsafe
+//! methods, request bodies, upgrades — passes through untouched, and a success invalidates what
+//! §4.4 names. Responses are built in [`respond`]; purges come through [`purge`].
+//!
+//! - [`origin`]: the connection to the application (HTTP/1.1 or h2c), deadlines and back-off.
+
+pub mod fill;
+pub mod forward;
+pub mod origin;
+pub mod purge;
+pub mod respond;
+pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use http::header;
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::{Body as _, Incoming};
+use tinycdn_cache_policy::forwarding::via_lists;
+use tinycdn_cache_policy::freshness::current_age;
+use tinycdn_cache_policy::key::primary_key;
+use tinycdn_cache_policy::{
+    decide, CacheStatus, Decision, Forward, Heuristic, RequestDirectives, Reuse,
+};
+use tinycdn_server::body::Body;
+use tinycdn_server::ConnInfo;
+
+use crate::cache::ChunkCache;
+use fill::{Fill, Outcome, Reader};
+use forward::{is_upgrade, Target};
+use origin::{Origin, OriginError};
+use respond::{from_entry, from_fill, text, Ctx};
+use store::{Entry, Lookup, Responses};
+
+/// How long a key whose response may not be shared skips collapsing (Varnish's hit-for-miss).
+const UNCACHEABLE_FOR: Duration = Duration::from_secs(60);
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How the proxy is set up.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The application: `http://HOST:PORT` or `h2c://HOST:PORT`.
+    pub origin: String,
+    /// Time to connect to it.
+    pub connect_timeout: Duration,
+    /// Time it has to send a response head.
+    pub origin_timeout: Duration,
+    /// Longest pause inside a response body.
+    pub body_timeout: Duration,
+    /// Largest body stored; larger ones are streamed through.
+    pub max_object_size: u64,
+    /// Most responses stored at once.
+    pub max_entries: usize,
+    /// Heuristic freshness for responses that state none (§4.2.2).
+    pub heuristic: Heuristic,
+    /// The bearer token of the purge API (none: purging is off).
+    pub purge_token: Option<String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            origin: String::new(),
+            connect_timeout: Duration::from_secs(5),
+            origin_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_object_size: 256 << 20,
+            max_entries: 200_000,
+            heuristic: Heuristic::default(),
+            purge_token: None,
+        }
+    }
+}
+
+/// What the proxy has done.
+#[derive(Debug, Default)]
+pub struct ProxyCounters {
+    /// Answered from the cache, fresh.
+    pub hits: AtomicU64,
+    /// Answered from the cache stale (stale-while-revalidate, max-stale).
+    pub stale_hits: AtomicU64,
+    /// Answered stale because the origin failed (stale-if-error, or backed off).
+    pub stale_on_error: AtomicU64,
+    /// Went to the origin for lack of a usable stored response.
+    pub misses: AtomicU64,
+    /// Validations answered 304.
+    pub revalidated: AtomicU64,
+    /// Requests that waited on another request's fill.
+    pub collapsed: AtomicU64,
+    /// Passed through (unsafe methods, bodies, upgrades).
+    pub passed: AtomicU64,
+    /// Responses stored.
+    pub stored: AtomicU64,
+    /// Responses not stored because they were larger than `--max-object-size`.
+    pub not_stored_too_big: AtomicU64,
+    /// Fills whose body broke off, stalled or was cut short.
+    pub fill_errors: AtomicU64,
+    /// Stored responses invalidated by unsafe methods (§4.4).
+    pub invalidated: AtomicU64,
+    /// Stored responses purged.
+    pub purged: AtomicU64,
+}
+
+/// The caching reverse proxy.
+#[derive(Debug)]
+pub struct Proxy {
+    origin: Origin,
+    responses: Responses,
+    cache: Arc<ChunkCache>,
+    inflight: Mutex<HashMap<String, Arc<Fill>>>,
+    uncacheable: Mutex<HashMap<String, Instant>>,
+    revalidating: Mutex<HashSet<String>>,
+    config: ProxyConfig,
+    /// This edge's `Via` pseudonym (`tinycdn-` and 8 random hex digits), also used to detect
+    /// forwarding loops.
+    via: String,
+    /// What it has done.
+    pub counters: ProxyCounters,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Proxy {
+    /// A proxy in front of `config.origin`, storing in `cache` (stored responses are reloaded
+    /// from its disk).
+    ///
+    /// # Errors
+    /// [`OriginError::BadUrl`].
+    pub fn new(config: ProxyConfig, cache: Arc<ChunkCache>) -> Result<Self, OriginError> {
+        let origin = Origin::new(
+            &config.origin,
+            config.connect_timeout,
+            config.origin_timeout,
+        )?;
+        let mut id = [0u8; 4];
+        let _ = getrandom::fill(&mut id);
+        Ok(Self {
+            origin,
+            responses: Responses::open(cache.clone(), config.max_entries),
+            cache,
+            inflight: Mutex::new(HashMap::new()),
+            uncacheable: Mutex::new(HashMap::new()),
+            revalidating: Mutex::new(HashSet::new()),
+            config,
+            via: format!("tinycdn-{}", hex::encode(id)),
+            counters: ProxyCounters::default(),
+        })
+    }
+
+    /// The origin.
+    #[must_use]
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Stored responses.
+    #[must_use]
+    pub fn stored_responses(&self) -> usize {
+        self.responses.len()
+    }
+
+    /// Stored responses dropped at start (undecodable, or their chunks gone).
+    #[must_use]
+    pub fn dropped_at_start(&self) -> u64 {
+        self.responses.dropped_at_start.load(Ordering::Relaxed)
+    }
+
+    /// Stored responses evicted by `--max-entries`.
+    #[must_use]
+    pub fn evicted(&self) -> u64 {
+        self.responses.evicted.load(Ordering::Relaxed)
+    }
+
+    fn mark_uncacheable(&self, key: &str) {
+        let mut m = lock(&self.uncacheable);
+        if m.len() > 100_000 {
+            m.retain(|_, t| t.elapsed() < UNCACHEABLE_FOR);
+        }
+        m.insert(key.to_owned(), Instant::now());
+    }
+
+    fn is_uncacheable(&self, key: &str) -> bool {
+        lock(&self.uncacheable)
+            .get(key)
+            .is_some_and(|t| t.elapsed() < UNCACHEABLE_FOR)
+    }
+
+    /// Removes a finished fill from the collapsing table (if it is still the one there).
+    fn forget_fill(&self, key: &str, fill: &Arc<Fill>) {
+        let mut m = lock(&self.inflight);
+        if m.get(key).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+            m.remove(key);
+        }
+    }
+
+    /// The fill in flight for the key, joined, or a new one started (a validation of
+    /// `validating` when given). Returns it and, when this request started it, its reader.
+    fn join_or_start(
+        self: &Arc<Self>,
+        t: &Target,
+        parts: &Parts,
+        validating: Option<Arc<Entry>>,
+    ) -> (Arc<Fill>, Option<Reader>) {
+        let mut m = lock(&self.inflight);
+        if let Some(f) = m.get(&t.key) {
+            self.counters.collapsed.fetch_add(1, Ordering::Relaxed);
+            return (f.clone(), None);
+        }
+        let (f, reader) = self.start_fill(t, parts, validating, true);
+        m.insert(t.key.clone(), f.clone());
+        (f, Some(reader))
+    }
+
+    /// What the request is for, or why it cannot be keyed (a 400).
+    fn target(&self, req: &Request<Incoming>) -> Result<Target, String> {
+        let info = req.extensions().get::<ConnInfo>().copied();
+        let scheme = if info.is_some_and(|i| i.tls) {
+            "https"
+        } else {
+            "http"
+        };
+        // RFC 9112 §3.2: one Host, required in HTTP/1.1.
+        if req.headers().get_all(header::HOST).iter().count() > 1 {
+            return Err("the request has more than one Host\n".into());
+        }
+        let host = match req.headers().get(header::HOST) {
+            Some(h) => h
+                .to_str()
+                .map_err(|_| "the Host is not visible ASCII\n".to_owned())?
+                .to_owned(),
+            None if req.version() == http::Version::HTTP_11 => {
+                return Err("an HTTP/1.1 request needs a Host\n".into());
+            }
+            None => req
+                .uri()
+                .authority()
+                .map_or_else(|| self.origin.addr().to_owned(), |a| a.as_str().to_owned()),
+        };
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let key = primary_key(scheme, &host, &path_and_query).map_err(|e| format!("{e}\n"))?;
+        Ok(Target {
+            key,
+            scheme,
+            host,
+            path_and_query,
+            client: info.map(|i| i.peer.ip()),
+        })
+    }
+
+    /// Answers a request no mount or reserved route claimed.
+    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let cs = |fwd| CacheStatus {
+            fwd: Some(fwd),
+            ..CacheStatus::default()
+        };
+        if via_lists(req.headers(), &self.via) {
+            let (parts, _) = req.into_parts();
+            return text(
+                StatusCode::LOOP_DETECTED,
+                "this request has already passed through this edge: the origin points back at it\n",
+                &parts,
+                &self.via,
+                &cs(Forward::Bypass),
+            );
+        }
+        let t = match self.target(&req) {
+            Ok(t) => t,
+            Err(why) => {
+                let (parts, _) = req.into_parts();
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    &why,
+                    &parts,
+                    &self.via,
+                    &cs(Forward::Bypass),
+                );
+            }
+        };
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return self.pass(&t, req, cs(Forward::Method)).await;
+        }
+        if !req.body().is_end_stream() || is_upgrade(req.headers(), req.version()) {
+            return self.pass(&t, req, cs(Forward::Bypass)).await;
+        }
+        let (parts, _) = req.into_parts();
+        self.cached(&t, parts).await
+    }
+
+    /// A `GET` or `HEAD`: from the cache, after a validation, or from a fill.
+    async fn cached(self: &Arc<Self>, t: &Target, parts: Parts) -> Response<Body> {
+        let rd = RequestDirectives::from_request(&parts.headers);
+        let ctx = Ctx {
+            req: &parts,
+            via: &self.via,
+            cache: &self.cache,
+        };
+        let mut stale = None;
+        let fwd = match self.responses.lookup(&t.key, &parts.headers) {
+            Lookup::Found(e)
+                if !e
+                    .record
+                    .chunks
+                    .iter()
+                    .all(|(id, _)| self.cache.contains(id)) =>
+            {
+                // Its body was evicted: the record goes too.
+                self.responses.remove_entry(&e);
+                Forward::UriMiss
+            }
+            Lookup::Found(e) => {
+                let d = decide(
+                    &e.stored(),
+                    &parts.headers,
+                    &rd,
+                    unix_now(),
+                    self.config.heuristic,
+                );
+                let hit = |detail| CacheStatus {
+                    hit: true,
+                    ttl: Some(d.ttl),
+                    detail,
+                    ..CacheStatus::default()
+                };
+                match d.reuse {
+                    Reuse::Fresh => {
+                        self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                        return from_entry(&ctx, &e, d.age, &hit(None));
+                    }
+                    Reuse::Stale => {
+                        self.counters.stale_hits.fetch_add(1, Ordering::Relaxed);
+                        return from_entry(&ctx, &e, d.age, &hit(Some("max-stale")));
+                    }
+                    Reuse::StaleWhileRevalidate => {
+                        self.counters.stale_hits.fetch_add(1, Ordering::Relaxed);
+                        self.revalidate_in_background(t, &parts, e.clone());
+                        return from_entry(&ctx, &e, d.age, &hit(Some("stale-while-revalidate")));
+                    }
+                    Reuse::Unusable => {
+                        return self.miss(t, &parts, Forward::Request, false).await;
+                    }
+                    Reuse::Validate => {
+                        let asked = rd.no_cache || rd.max_age.is_some() || rd.min_fresh.is_some();
+                        stale = Some((e, d));
+                        if asked && d.ttl > 0 {
+                            Forward::Request
+                        } else {
+                            Forward::Stale
+                        }
+                    }
+                }
+            }
+            Lookup::VaryMiss => Forward::VaryMiss,
+            Lookup::UriMiss => Forward::UriMiss,
+        };
+        if rd.only_if_cached {
+            let cs = CacheStatus {
+                fwd: Some(fwd),
+                detail: Some("only-if-cached"),
+                ..CacheStatus::default()
+            };
+            return text(
+                StatusCode::GATEWAY_TIMEOUT,
+                "not in the cache (only-if-cached)\n",
+                &parts,
+                &self.via,
+                &cs,
+            );
+        }
+        match stale {
+            Some((e, d)) if d.on_error && self.origin.backed_off() => {
+                self.serve_stale(&ctx, &e, &d, fwd, None, "origin-backed-off")
+            }
+            Some((e, d)) => self.validate(t, &parts, e, d, fwd).await,
+            None => self.miss(t, &parts, fwd, true).await,
+        }
+    }
+
+    /// A stale (or client-refused) stored response standing in for a failed origin.
+    fn serve_stale(
+        &self,
+        ctx: &Ctx<'_>,
+        e: &Entry,
+        d: &Decision,
+        fwd: Forward,
+        fwd_status: Option<u16>,
+        why: &'static str,
+    ) -> Response<Body> {
+        self.counters.stale_on_error.fetch_add(1, Ordering::Relaxed);
+        let cs = CacheStatus {
+            fwd: Some(fwd),
+            fwd_status,
+            ttl: Some(d.ttl),
+            detail: Some(why),
+            ..CacheStatus::default()
+        };
+        from_entry(ctx, e, d.age, &cs)
+    }
+
+    /// Validates a stored response (collapsed with other requests for the key) and answers with
+    /// it freshened, with the new response, or — the origin failing — with it stale where
+    /// `stale-if-error` allows.
+    async fn validate(
+        self: &Arc<Self>,
+        t: &Target,
+        parts: &Parts,
+        e: Arc<Entry>,
+        d: Decision,
+        fwd: Forward,
+    ) -> Response<Body> {
+        let ctx = Ctx {
+            req: parts,
+            via: &self.via,
+            cache: &self.cache,
+        };
+        let (fill, own) = self.join_or_start(t, parts, Some(e.clone()));
+        let leader = own.is_some();
+        match fill.outcome().await {
+            Outcome::Refreshed(fresh) if fresh.selected_by(&parts.headers) => {
+                let age = current_age(&fresh.record.headers, fresh.record.exchange, unix_now());
+                let cs = CacheStatus {
+                    fwd: Some(fwd),
+                    fwd_status: Some(304),
+                    collapsed: !leader,
+                    ..CacheStatus::default()
+                };
+                from_entry(&ctx, &fresh, age, &cs)
+            }
+            Outcome::Refreshed(_) => self.miss(t, parts, fwd, false).await,
+            Outcome::Head(h) if h.status.as_u16() >= 500 && d.on_error => {
+                self.serve_stale(&ctx, &e, &d, fwd, Some(h.status.as_u16()), "stale-if-error")
+            }
+            Outcome::Head(h) => match (
+                leader || h.selected_by(&parts.headers),
+                own.or_else(|| fill.reader()),
+            ) {
+                (true, Some(reader)) => {
+                    let cs = CacheStatus {
+                        fwd: Some(fwd),
+                        fwd_status: Some(h.status.as_u16()),
+                        stored: h.not_stored.is_none(),
+                        collapsed: !leader,
+                        detail: h.not_stored,
+                        ..CacheStatus::default()
+                    };
+                    from_fill(&ctx, &h, reader, leader, &cs)
+                }
+                _ => self.miss(t, parts, fwd, false).await,
+            },
+            Outcome::Failed(..) if d.on_error => {
+                self.serve_stale(&ctx, &e, &d, fwd, None, "stale-if-error")
+            }
+            Outcome::Failed(status, why) => {
+                let cs = CacheStatus {
+                    fwd: Some(fwd),
+                    detail: Some("origin-error"),
+                    ..CacheStatus::default()
+                };
+                text(status, &why, parts, &self.via, &cs)
+            }
+        }
+    }
+
+    /// Goes to the origin for a request the cache cannot answer: joining the fill in flight for
+    /// the key when `collapse` allows (and the key's last response was shareable), else starting
+    /// one of its own.
+    async fn miss(
+        self: &Arc<Self>,
+        t: &Target,
+        parts: &Parts,
+        fwd: Forward,
+        collapse: bool,
+    ) -> Response<Body> {
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        let ctx = Ctx {
+            req: parts,
+            via: &self.via,
+            cache: &self.cache,
+        };
+        let mut collapse = collapse
+            && !self.is_uncacheable(&t.key)
+            && !parts.headers.contains_key(header::AUTHORIZATION);
+        loop {
+            let (fill, own) = if collapse {
+                self.join_or_start(t, parts, None)
+            } else {
+                let (f, r) = self.start_fill(t, parts, None, false);
+                (f, Some(r))
+            };
+            let leader = own.is_some();
+            collapse = false;
+            match fill.outcome().await {
+                Outcome::Refreshed(e) if e.selected_by(&parts.headers) => {
+                    let age = current_age(&e.record.headers, e.record.exchange, unix_now());
+                    let cs = CacheStatus {
+                        fwd: Some(fwd),
+                        fwd_status: Some(304),
+                        collapsed: true,
+                        ..CacheStatus::default()
+                    };
+                    return from_entry(&ctx, &e, age, &cs);
+                }
+                Outcome::Refreshed(_) => continue,
+                Outcome::Head(h) => {
+                    if !(leader || h.selected_by(&parts.headers)) {
+                        continue;
+                    }
+                    // A range of a body too large to store goes to the origin as a range.
+                    if h.not_stored == Some("too-big") && parts.headers.contains_key(header::RANGE)
+                    {
+                        drop((own, fill));
+                        let cs = CacheStatus {
+                            fwd: Some(Forward::Bypass),
+                            detail: Some("too-big"),
+                            ..CacheStatus::default()
+                        };
+                        return self.pass_head(t, parts, cs).await;
+                    }
+                    let Some(reader) = own.or_else(|| fill.reader()) else {
+                        continue;
+                    };
+                    let cs = CacheStatus {
+                        fwd: Some(fwd),
+                        fwd_status: Some(h.status.as_u16()),
+                        stored: h.not_stored.is_none(),
+                        collapsed: !leader,
+                        detail: h.not_stored,
+                        ..CacheStatus::default()
+                    };
+                    return from_fill(&ctx, &h, reader, leader, &cs);
+                }
+                Outcome::Failed(status, why) => {
+                    let cs = CacheStatus {
+                        fwd: Some(fwd),
+                        detail: Some("origin-error"),
+                        collapsed: !leader,
+                        ..CacheStatus::default()
+                    };
+                    return text(status, &why, parts, &self.via, &cs);
+                }
+            }
+        }
+    }
+
+    /// Revalidates a stale response in the background (RFC 5861 §3), once per key at a time.
+    fn revalidate_in_background(self: &Arc<Self>, t: &Target, parts: &Parts, e: Arc<Entry>) {
+        if !lock(&self.revalidating).insert(t.key.clone()) {
+            return;
+        }
+        let (this, t, parts) = (self.clone(), t.clone(), forward::clone_parts(parts));
+        tokio::spawn(async move {
+            let (fill, _) = this.join_or_start(&t, &parts, Some(e));
+            let _ = fill.done().await;
+            lock(&this.revalidating).remove(&t.key);
+        });
+    }
+
+    /// Sends a `GET`/`HEAD` on as it is (with its `Range`), without a body.
+    async fn pass_head(
+        self: &Arc<Self>,
+        t: &Target,
+        parts: &Parts,
+        cs: CacheStatus,
+    ) -> Response<Body> {
+        self.pass_with(
+            t,
+            forward::clone_parts(parts),
+            forward::empty_body(),
+            None,
+            cs,
+        )
+        .await
+    }
+
+    /// This edge's `Via` pseudonym.
+    #[must_use]
+    pub fn pseudonym(&self) -> &str {
+        &self.via
+    }
+}
