@@ -54,9 +54,15 @@ struct Served {
 
 impl Served {
     fn start(cwd: &Path, extra: &[&str]) -> Self {
+        let mut args = vec!["serve", "--store", "store", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Self::spawn(cwd, &args)
+    }
+
+    /// Any long-running command that prints its URL on stdout first.
+    fn spawn(cwd: &Path, args: &[&str]) -> Self {
         let mut child = bin()
-            .args(["serve", "--store", "store", "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(args)
             .current_dir(cwd)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -1546,4 +1552,149 @@ fn snapshots_stop_freeze_rollback_and_mix_and_match() {
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not the one the snapshot lists"), "{err}");
+}
+
+/// `curl -s -D -` of a URL: the status line, lowercased headers and the body.
+fn curl_head(url: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", url])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let status = text.lines().next().unwrap_or("").trim().to_owned();
+    (status, text)
+}
+
+/// `edge --origin` in front of an application (here `tinycdn serve`, which is as good an HTTP
+/// application as any), with a volume mounted at `/static`, and `purge` from the command line.
+#[test]
+fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
+    let dir = setup();
+    let d = dir.path();
+    publish(d, "media", "stable");
+    let app = Served::start(d, &[]);
+    fs::write(d.join("token"), "s3cret-purge-token\n").expect("write");
+    fs::set_permissions(d.join("token"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    let edge = Served::spawn(
+        d,
+        &[
+            "edge",
+            "--origin",
+            &app.url,
+            "--upstream",
+            &app.url,
+            "--trust",
+            "pub.key.pub",
+            "--mount",
+            "/static=site-media@stable",
+            "--purge-token-file",
+            "token",
+            "--cache-dir",
+            "edge-cache",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let (status, head) = curl_head(&format!("{}/static/site/app.css", edge.url));
+    assert!(status.ends_with("200 ok"), "{head}");
+    assert!(head.contains("x-tinycdn-version:"), "{head}");
+    let pinned_url = format!("{}/v/site-media@stable/site/app.css", edge.url);
+    let (_, first) = curl_head(&pinned_url);
+    assert!(
+        first.contains("cache-status: tinycdn; fwd=uri-miss"),
+        "{first}"
+    );
+    let (_, second) = curl_head(&pinned_url);
+    assert!(second.contains("cache-status: tinycdn; hit"), "{second}");
+    let purged = json(
+        &[
+            "purge",
+            "--edge",
+            &edge.url,
+            "--token-file",
+            "token",
+            "--url",
+            "/v/site-media@stable/site/app.css",
+        ],
+        d,
+    );
+    assert_eq!(purged["purged"], 1, "{purged}");
+    let (_, third) = curl_head(&pinned_url);
+    assert!(third.contains("fwd=uri-miss"), "{third}");
+    let text = ok(
+        &[
+            "purge",
+            "--edge",
+            &edge.url,
+            "--token-file",
+            "token",
+            "--prefix",
+            "/v/",
+        ],
+        d,
+    );
+    assert_eq!(text.trim(), "purged 1 stored response");
+    // A wrong token is refused by the edge; a token file others can read is refused here.
+    fs::write(d.join("wrong"), "guess\n").expect("write");
+    fs::set_permissions(d.join("wrong"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    let err = fails(
+        &[
+            "purge",
+            "--edge",
+            &edge.url,
+            "--token-file",
+            "wrong",
+            "--key",
+            "x",
+        ],
+        d,
+        1,
+    );
+    assert!(err.contains("401") && !err.contains("s3cret"), "{err}");
+    fs::set_permissions(d.join("wrong"), fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = fails(
+        &[
+            "purge",
+            "--edge",
+            &edge.url,
+            "--token-file",
+            "wrong",
+            "--key",
+            "x",
+        ],
+        d,
+        1,
+    );
+    assert!(err.contains("readable by other users"), "{err}");
+    let err = fails(
+        &["purge", "--edge", &edge.url, "--token-file", "token"],
+        d,
+        1,
+    );
+    assert!(err.contains("--url, --prefix or --key"), "{err}");
+    // Usage errors: an edge needs --upstream or --origin; mounts need --upstream.
+    fails(&["edge", "--listen", "127.0.0.1:0"], d, 2);
+    fails(
+        &[
+            "edge",
+            "--origin",
+            &app.url,
+            "--mount",
+            "/s=site-media@stable",
+        ],
+        d,
+        2,
+    );
+    let err = fails(
+        &[
+            "edge",
+            "--origin",
+            "https://app:1",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        d,
+        1,
+    );
+    assert!(err.contains("h2c://"), "{err}");
 }

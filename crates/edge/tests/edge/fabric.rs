@@ -16,7 +16,7 @@ use tinycdn_volume::trust::Trust;
 use tinycdn_volume::NoProgress;
 use tokio::net::TcpListener;
 
-const KEY: [u8; 32] = [5; 32];
+pub(crate) const KEY: [u8; 32] = [5; 32];
 /// Small chunks so that the clip spans many of them.
 const CHUNKS: ChunkParams = ChunkParams {
     min: 16 << 10,
@@ -24,11 +24,11 @@ const CHUNKS: ChunkParams = ChunkParams {
     max: 256 << 10,
 };
 
-struct World {
-    dir: tempfile::TempDir,
-    clip: Vec<u8>,
-    version: String,
-    origin: String,
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) clip: Vec<u8>,
+    pub(crate) version: String,
+    pub(crate) origin: String,
     origin_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -40,7 +40,7 @@ async fn listen<H: tinycdn_server::Handler>(
     (addr, tokio::spawn(serve(l, h, Limits::default(), None)))
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
     std::fs::create_dir_all(src.join("clips")).expect("mkdir");
@@ -74,7 +74,7 @@ async fn world() -> World {
     }
 }
 
-fn trust() -> Trust {
+pub(crate) fn trust() -> Trust {
     Trust::from_keys(vec![SecretKey::from_seed(KEY).public()])
 }
 

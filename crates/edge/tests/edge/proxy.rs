@@ -1001,3 +1001,122 @@ async fn an_edge_pointed_at_itself_detects_the_loop() {
     assert_eq!(r.status, 508);
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mounted_volumes_answer_at_the_apps_paths_and_own_routes_move_under_the_reserved_prefix() {
+    let w = crate::fabric::world().await;
+    let app = App::start(|r: &Seen| {
+        Answer::ok(
+            &[("Cache-Control", "max-age=60")],
+            format!("app {}", r.target),
+        )
+    })
+    .await;
+    let cache = Arc::new(ChunkCache::new(64 << 20, None).expect("cache"));
+    let ups = tinycdn_edge::Upstreams::new(std::slice::from_ref(&w.origin), Duration::from_secs(2))
+        .expect("upstreams");
+    let fabric = tinycdn_edge::Fabric::new(ups, crate::fabric::trust(), cache.clone());
+    let proxy = Proxy::new(
+        ProxyConfig {
+            origin: app.url.clone(),
+            ..ProxyConfig::default()
+        },
+        cache.clone(),
+    )
+    .expect("proxy");
+    let mounts = vec![
+        "/static=site@stable".parse().expect("mount"),
+        format!("/static/pinned=site@{}", w.version)
+            .parse()
+            .expect("mount"),
+    ];
+    let edge = Edge::with_roles(cache, Some(fabric), Some(proxy), mounts);
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    let task = tokio::spawn(serve(l, edge, Limits::default(), None));
+
+    let css = get(&addr, "/static/app.css", &[]).await;
+    assert_eq!(css.status, 200);
+    assert_eq!(css.body, "body { margin: 0 }\n".repeat(200).into_bytes());
+    assert_eq!(css.header("x-tinycdn-version"), w.version);
+    assert!(
+        css.header("etag").len() == 66,
+        "a content hash: {}",
+        css.header("etag")
+    );
+    assert!(
+        !css.header("cache-control").contains("immutable"),
+        "a tag moves"
+    );
+    let clip = get(
+        &addr,
+        "/static/clips/intro.mp4",
+        &[("Range", "bytes=10-19")],
+    )
+    .await;
+    assert_eq!((clip.status, &clip.body[..]), (206, &w.clip[10..20]));
+    // The longest mount wins; a pinned one is immutable.
+    let pinned = get(&addr, "/static/pinned/app.css", &[]).await;
+    assert!(pinned.header("cache-control").contains("immutable"));
+    assert_eq!(get(&addr, "/static/missing.css", &[]).await.status, 404);
+    assert_eq!(get(&addr, "/static/%2e%2e/secret", &[]).await.status, 400);
+    assert_eq!(
+        request(&addr, "POST", "/static/app.css", &[]).await.status,
+        405
+    );
+    assert_eq!(
+        app.count("/static/app.css"),
+        0,
+        "the app never sees mounted paths"
+    );
+
+    // Everything else is the app's, the fabric's root routes included.
+    assert_eq!(
+        get(&addr, "/v/site@stable/app.css", &[]).await.body,
+        b"app /v/site@stable/app.css"
+    );
+    assert_eq!(get(&addr, "/staticx", &[]).await.body, b"app /staticx");
+    assert_eq!(get(&addr, "/metrics", &[]).await.body, b"app /metrics");
+    // The edge's own routes live under /.tinycdn/.
+    let own = get(&addr, "/.tinycdn/v/site@stable/app.css", &[]).await;
+    assert_eq!(own.body, css.body);
+    assert_eq!(get(&addr, "/.tinycdn/healthz", &[]).await.body, b"ok\n");
+    let metrics =
+        String::from_utf8(get(&addr, "/.tinycdn/metrics", &[]).await.body).expect("utf-8");
+    assert!(
+        metrics.contains("tinycdn_proxy_requests_total{role=\"edge\",result=\"miss\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tinycdn_upstream_healthy"));
+    assert_eq!(get(&addr, "/.tinycdn/nothing", &[]).await.status, 404);
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2c_origin_is_spoken_to_over_http2() {
+    // tinycdn's own origin speaks HTTP/1.1 and h2c on one port: front it as an application.
+    let w = crate::fabric::world().await;
+    let cache = Arc::new(ChunkCache::new(16 << 20, None).expect("cache"));
+    let origin = w.origin.replace("http://", "h2c://");
+    let proxy = Proxy::new(
+        ProxyConfig {
+            origin,
+            ..ProxyConfig::default()
+        },
+        cache.clone(),
+    )
+    .expect("proxy");
+    let edge = Edge::with_roles(cache, None, Some(proxy), Vec::new());
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    let task = tokio::spawn(serve(l, edge, Limits::default(), None));
+    let pinned = format!("/v/site@{}/clips/intro.mp4", w.version);
+    let a = get(&addr, &pinned, &[]).await;
+    assert_eq!((a.status, a.body.len()), (200, w.clip.len()));
+    assert!(a.body == w.clip);
+    assert!(cache_status(&a).contains("stored"), "{}", cache_status(&a));
+    let b = get(&addr, &pinned, &[("Range", "bytes=0-3")]).await;
+    assert_eq!((b.status, &b.body[..]), (206, &w.clip[..4]));
+    assert!(cache_status(&b).contains("hit"));
+    task.abort();
+}
