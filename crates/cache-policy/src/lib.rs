@@ -21,6 +21,7 @@
 pub mod directives;
 pub mod forwarding;
 pub mod freshness;
+pub mod invariants;
 pub mod invalidation;
 pub mod key;
 pub mod record;
