@@ -29,8 +29,8 @@ fn is_unreserved(c: u8) -> bool {
 }
 
 /// Percent-encoding normalised as RFC 3986 §6.2.2 allows: hex digits upper-cased and unreserved
-/// characters decoded. Nothing else is touched (`%2F` stays encoded: it is not `/`). The input is
-/// ASCII (the caller checked).
+/// characters decoded; a stray `%` is written `%25`. Nothing else is touched (`%2F` stays
+/// encoded: it is not `/`). The input is ASCII (the caller checked).
 fn normalise_percent(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
@@ -49,6 +49,11 @@ fn normalise_percent(s: &str) -> String {
                 i += 3;
                 continue;
             }
+            // A '%' that starts no escape is written as one, so that normalising twice changes
+            // nothing ("%a%33" must not become the escape "%a3").
+            out.push_str("%25");
+            i += 1;
+            continue;
         }
         out.push(char::from(b[i]));
         i += 1;

@@ -21,8 +21,8 @@
 pub mod directives;
 pub mod forwarding;
 pub mod freshness;
-pub mod invariants;
 pub mod invalidation;
+pub mod invariants;
 pub mod key;
 pub mod record;
 pub mod reuse;

@@ -16,7 +16,10 @@ fn replay(target: &str, check: fn(&[u8])) {
 
 #[test]
 fn cache_control_corpus() {
-    replay("cache_control", tinycdn_cache_policy::invariants::cache_control);
+    replay(
+        "cache_control",
+        tinycdn_cache_policy::invariants::cache_control,
+    );
 }
 
 #[test]
@@ -26,5 +29,8 @@ fn cache_key_corpus() {
 
 #[test]
 fn cache_record_corpus() {
-    replay("cache_record", tinycdn_cache_policy::invariants::cache_record);
+    replay(
+        "cache_record",
+        tinycdn_cache_policy::invariants::cache_record,
+    );
 }

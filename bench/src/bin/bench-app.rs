@@ -1,0 +1,109 @@
+//! The application behind the proxy benchmark (`bench/proxy.sh`): a plain hyper server that
+//! every cache under test fronts.
+//!
+//! - `/b/SIZE/NAME`: SIZE bytes (the same bytes for a SIZE), `Cache-Control: public,
+//!   max-age=3600`, an `ETag`;
+//! - `/slow/MS/SIZE/NAME`: the same after MS milliseconds (an application that takes time);
+//! - `/count/PATH`: how many requests for `/PATH` it has answered.
+//!
+//! Usage: `bench-app ADDR` (prints its URL).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+
+type Counts = Arc<Mutex<HashMap<String, u64>>>;
+
+fn body_of(size: usize) -> Bytes {
+    let mut x = 0x9e37_79b9_u32 ^ size as u32;
+    Bytes::from(
+        (0..size)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 24) as u8
+            })
+            .collect::<Vec<u8>>(),
+    )
+}
+
+async fn answer(
+    req: Request<hyper::body::Incoming>,
+    counts: Counts,
+    bodies: Arc<Mutex<HashMap<usize, Bytes>>>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    if let Some(p) = path.strip_prefix("/count") {
+        let n = counts.lock().map_or(0, |c| c.get(p).copied().unwrap_or(0));
+        return Response::new(Full::new(Bytes::from(format!("{n}\n"))));
+    }
+    if let Ok(mut c) = counts.lock() {
+        *c.entry(path.clone()).or_insert(0) += 1;
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let (delay, size) = match parts.as_slice() {
+        ["", "b", size, ..] => (0, size.parse().unwrap_or(0)),
+        ["", "slow", ms, size, ..] => (ms.parse().unwrap_or(0), size.parse().unwrap_or(0)),
+        _ => {
+            let mut r = Response::new(Full::new(Bytes::from_static(b"no such path\n")));
+            *r.status_mut() = hyper::StatusCode::NOT_FOUND;
+            return r;
+        }
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let body = {
+        let mut b = bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        b.entry(size).or_insert_with(|| body_of(size)).clone()
+    };
+    let mut r = Response::new(Full::new(body));
+    let h = r.headers_mut();
+    h.insert(
+        "cache-control",
+        hyper::header::HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("\"{size}-v1\"")) {
+        h.insert("etag", v);
+    }
+    r
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("http://{}", listener.local_addr()?);
+    let counts: Counts = Arc::default();
+    let bodies = Arc::new(Mutex::new(HashMap::new()));
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let (counts, bodies) = (counts.clone(), bodies.clone());
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let (c, b) = (counts.clone(), bodies.clone());
+                async move { Ok::<_, Infallible>(answer(req, c, b).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
