@@ -33,18 +33,18 @@ cleanup() {
   nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true
 }
 trap cleanup EXIT
-start() { # name command...: start a server that prints its URL first
+start() { # name command...: start a server that prints its URL first; sets $url and $pid
   local name="$1"; shift
-  "$@" >"$w/$name.url" 2>"$w/$name.err" & pids+=($!)
+  "$@" >"$w/$name.url" 2>"$w/$name.err" & pid=$!; pids+=("$pid")
   for _ in $(seq 100); do [ -s "$w/$name.url" ] && break; sleep 0.05; done
-  head -n1 "$w/$name.url"
+  url=$(head -n1 "$w/$name.url")
 }
-app=$(start app "$R/bench-app" 127.0.0.1:0)
-ceiling=$(start ceiling "$R/hyper-ceiling" 127.0.0.1:0)
+start app "$R/bench-app" 127.0.0.1:0; app=$url
+start ceiling "$R/hyper-ceiling" 127.0.0.1:0; ceiling=$url
 app_hostport=${app#http://}
-tiny=$(start edge "$R/tinycdn" edge --origin "$app" --listen 127.0.0.1:0 --memory 512MiB \
-  --cache-dir "$w/edge-cache" --cache-size 2GiB --max-object-size 256MiB)
-edge_pid=${pids[-1]}
+start edge "$R/tinycdn" edge --origin "$app" --listen 127.0.0.1:0 --memory 512MiB \
+  --cache-dir "$w/edge-cache" --cache-size 2GiB --max-object-size 256MiB
+tiny=$url; edge_pid=$pid
 
 cat >"$w/nginx/nginx.conf" <<NGX
 worker_processes auto;
@@ -91,9 +91,13 @@ done
 curl -s -o /dev/null "$ceiling/"
 
 out="$w/results.tsv"; : >"$out"
-run() { # name url connections [wrk args...]
+run() { # name url connections [script args...]: with script args, every request a new URL
   local name="$1" url="$2" c="$3"; shift 3
-  wrk -t2 -c"$c" -d"${secs}s" --latency "$@" "$url" >"$w/wrk.txt" 2>&1
+  if [ $# -gt 0 ]; then
+    wrk -t2 -c"$c" -d"${secs}s" --latency -s "$here/bench/unique_paths.lua" "$url" -- "$@" >"$w/wrk.txt" 2>&1
+  else
+    wrk -t2 -c"$c" -d"${secs}s" --latency "$url" >"$w/wrk.txt" 2>&1
+  fi
   python3 "$here/bench/wrk_row.py" "$name" "$w/wrk.txt" >>"$out"
 }
 herd="$w/herd.tsv"; : >"$herd"
@@ -103,7 +107,7 @@ for round in $(seq "$rounds"); do
   for p in "${order[@]}"; do run "$p 256KiB" "${peer[$p]}/b/262144/hot" 64; done
   for p in "${order[@]}"; do run "$p 64MiB" "${peer[$p]}/b/67108864/hot" 4; done
   for p in "${order[@]}"; do
-    run "$p miss 20ms" "${peer[$p]}/" 8 -s "$here/bench/unique_paths.lua" -- "$p-r$round" /slow/20/4096/
+    run "$p miss 20ms" "${peer[$p]}/" 8 "$p-r$round" /slow/20/4096/
   done
   for p in "${order[@]}"; do
     path="/slow/200/262144/herd-$p-$round"

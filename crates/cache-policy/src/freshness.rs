@@ -87,17 +87,23 @@ pub fn age_value(headers: &HeaderMap) -> u64 {
         .unwrap_or(0)
 }
 
-/// `current_age` (§4.2.3).
+/// `corrected_initial_age` (§4.2.3): the age when the response was received; it never changes
+/// for a stored response, so callers may compute it once.
 #[must_use]
-pub fn current_age(headers: &HeaderMap, exchange: Exchange, now: u64) -> u64 {
+pub fn initial_age(headers: &HeaderMap, exchange: Exchange) -> u64 {
     let apparent_age = exchange
         .response_time
         .saturating_sub(date_value(headers, exchange.response_time));
     let response_delay = exchange.response_time.saturating_sub(exchange.request_time);
     let corrected_age_value = age_value(headers).saturating_add(response_delay);
-    let corrected_initial_age = apparent_age.max(corrected_age_value);
+    apparent_age.max(corrected_age_value)
+}
+
+/// `current_age` (§4.2.3): the initial age plus the time since the response was received.
+#[must_use]
+pub fn current_age(headers: &HeaderMap, exchange: Exchange, now: u64) -> u64 {
     let resident_time = now.saturating_sub(exchange.response_time);
-    corrected_initial_age.saturating_add(resident_time)
+    initial_age(headers, exchange).saturating_add(resident_time)
 }
 
 /// The freshness lifetime for a shared cache (§4.2.1): `s-maxage`, else `max-age`, else

@@ -11,10 +11,11 @@ use http::header::HeaderMap;
 use http::StatusCode;
 
 use crate::directives::{RequestDirectives, ResponseDirectives};
-use crate::freshness::{current_age, lifetime, Exchange, Heuristic};
+use crate::freshness::{initial_age, lifetime, Exchange, Heuristic};
 use crate::storable::shareable_with_authorization;
 
-/// A stored response as the decision needs it.
+/// A stored response as the decision needs it. Its lifetime and initial age depend only on what
+/// was stored, so [`Stored::new`] computes them once and a cache may keep them.
 #[derive(Debug, Clone, Copy)]
 pub struct Stored<'a> {
     /// Its status.
@@ -29,6 +30,51 @@ pub struct Stored<'a> {
     pub targeted: bool,
     /// Marked invalid (§4.4, or a soft purge): it must be validated before reuse.
     pub invalid: bool,
+    /// Its freshness lifetime, seconds (§4.2.1).
+    pub lifetime: u64,
+    /// Its age when it was received, seconds (§4.2.3 `corrected_initial_age`).
+    pub initial_age: u64,
+}
+
+impl<'a> Stored<'a> {
+    /// The view of a stored response, its lifetime and initial age computed.
+    #[must_use]
+    pub fn new(
+        status: StatusCode,
+        headers: &'a HeaderMap,
+        exchange: Exchange,
+        directives: &'a ResponseDirectives,
+        targeted: bool,
+        invalid: bool,
+        heuristic: Heuristic,
+    ) -> Self {
+        let lifetime = lifetime(
+            status,
+            headers,
+            directives,
+            targeted,
+            exchange.response_time,
+            heuristic,
+        )
+        .seconds;
+        Self {
+            status,
+            headers,
+            exchange,
+            directives,
+            targeted,
+            invalid,
+            lifetime,
+            initial_age: initial_age(headers, exchange),
+        }
+    }
+
+    /// `current_age` at `now`.
+    #[must_use]
+    pub fn age(&self, now: u64) -> u64 {
+        self.initial_age
+            .saturating_add(now.saturating_sub(self.exchange.response_time))
+    }
 }
 
 /// What to do with the stored response.
@@ -71,19 +117,10 @@ pub fn decide(
     request: &HeaderMap,
     req: &RequestDirectives,
     now: u64,
-    heuristic: Heuristic,
 ) -> Decision {
     let d = stored.directives;
-    let age = current_age(stored.headers, stored.exchange, now);
-    let life = lifetime(
-        stored.status,
-        stored.headers,
-        d,
-        stored.targeted,
-        stored.exchange.response_time,
-        heuristic,
-    )
-    .seconds;
+    let age = stored.age(now);
+    let life = stored.lifetime;
     let ttl = i64::try_from(life).unwrap_or(i64::MAX) - i64::try_from(age).unwrap_or(i64::MAX);
     let staleness = age.saturating_sub(life);
     let fresh = life > age;
@@ -152,24 +189,25 @@ mod tests {
         let date = format_date(T0);
         let headers = h(&[("cache-control", cc), ("date", &date)]);
         let (d, targeted) = ResponseDirectives::for_shared_cache(&headers);
-        let stored = Stored {
-            status: StatusCode::OK,
-            headers: &headers,
-            exchange: Exchange {
-                request_time: T0,
-                response_time: T0,
-            },
-            directives: &d,
+        let exchange = Exchange {
+            request_time: T0,
+            response_time: T0,
+        };
+        let stored = Stored::new(
+            StatusCode::OK,
+            &headers,
+            exchange,
+            &d,
             targeted,
             invalid,
-        };
+            Heuristic::default(),
+        );
         let rq = h(req);
         decide(
             &stored,
             &rq,
             &RequestDirectives::from_request(&rq),
             T0 + elapsed,
-            Heuristic::default(),
         )
     }
 

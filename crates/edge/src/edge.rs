@@ -18,6 +18,7 @@ use tinycdn_core::root::RootError;
 use tinycdn_http::route::{self, Route};
 use tinycdn_server::body::Body;
 use tinycdn_server::respond::{refuse_method, Reply};
+use tinycdn_server::ConnInfo;
 use tinycdn_volume::trust::Trust;
 
 use crate::cache::ChunkCache;
@@ -97,10 +98,14 @@ impl Edge {
         self.fabric.as_ref().map_or(Ok(()), |f| f.start_root())
     }
 
-    /// Answers one request.
-    pub async fn answer(self: &Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    /// Answers one request that came on a connection described by `info`.
+    pub async fn answer(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        info: ConnInfo,
+    ) -> Response<Body> {
         let head = req.method() == Method::HEAD;
-        let resp = self.route(req).await;
+        let resp = self.route(req, info).await;
         let class = usize::from(resp.status().as_u16() / 100).min(5);
         self.responses[class].fetch_add(1, Ordering::Relaxed);
         if !head {
@@ -115,7 +120,7 @@ impl Edge {
         resp
     }
 
-    async fn route(self: &Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    async fn route(self: &Arc<Self>, req: Request<Incoming>, info: ConnInfo) -> Response<Body> {
         let head = req.method() == Method::HEAD;
         let path = req.uri().path();
         if let Some(rest) = path
@@ -141,7 +146,7 @@ impl Edge {
             return self.mounted(&req, m).await.into_response(head);
         }
         if let Some(p) = &self.proxy {
-            return p.handle(req).await;
+            return p.handle(req, info).await;
         }
         let target = req
             .uri()
@@ -238,7 +243,7 @@ impl Edge {
 }
 
 impl tinycdn_server::Handler for Edge {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        self.answer(req).await
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, info: ConnInfo) -> Response<Body> {
+        self.answer(req, info).await
     }
 }

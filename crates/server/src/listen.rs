@@ -17,14 +17,15 @@ use crate::body::Body;
 
 /// Something that answers requests: the origin or an edge.
 pub trait Handler: Send + Sync + 'static {
-    /// Answers one request.
+    /// Answers one request that came on a connection described by `info`.
     fn handle(
         self: Arc<Self>,
         req: hyper::Request<hyper::body::Incoming>,
+        info: ConnInfo,
     ) -> impl std::future::Future<Output = hyper::Response<Body>> + Send;
 }
 
-/// What the server knows of a request's connection, put in every request's extensions.
+/// What the server knows of a request's connection, handed to the handler with every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnInfo {
     /// The client's address.
@@ -60,10 +61,9 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Handler,
 {
-    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(info);
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handler.handle(req).await) }
+        async move { Ok::<_, Infallible>(handler.handle(req, info).await) }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -401,7 +401,11 @@ impl Origin {
 }
 
 impl crate::listen::Handler for Origin {
-    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<hyper::body::Incoming>,
+        _: crate::ConnInfo,
+    ) -> Response<Body> {
         self.answer(req).await
     }
 }

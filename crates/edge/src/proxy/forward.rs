@@ -530,12 +530,7 @@ pub(crate) fn clone_parts(p: &Parts) -> Parts {
     if let Some(h) = b.headers_mut() {
         *h = p.headers.clone();
     }
-    let (mut parts, ()) = b
-        .body(())
+    b.body(())
         .map(Request::into_parts)
-        .unwrap_or_else(|_| Request::new(()).into_parts());
-    if let Some(info) = p.extensions.get::<tinycdn_server::ConnInfo>() {
-        parts.extensions.insert(*info);
-    }
-    parts
+        .map_or_else(|_| Request::new(()).into_parts().0, |(parts, ())| parts)
 }

@@ -27,7 +27,6 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::{Body as _, Incoming};
 use tinycdn_cache_policy::forwarding::via_lists;
-use tinycdn_cache_policy::freshness::current_age;
 use tinycdn_cache_policy::key::primary_key;
 use tinycdn_cache_policy::{
     decide, CacheStatus, Decision, Forward, Heuristic, RequestDirectives, Reuse,
@@ -154,7 +153,7 @@ impl Proxy {
         let _ = getrandom::fill(&mut id);
         Ok(Self {
             origin,
-            responses: Responses::open(cache.clone(), config.max_entries),
+            responses: Responses::open(cache.clone(), config.max_entries, config.heuristic),
             cache,
             inflight: Mutex::new(HashMap::new()),
             uncacheable: Mutex::new(HashMap::new()),
@@ -230,13 +229,8 @@ impl Proxy {
     }
 
     /// What the request is for, or why it cannot be keyed (a 400).
-    fn target(&self, req: &Request<Incoming>) -> Result<Target, String> {
-        let info = req.extensions().get::<ConnInfo>().copied();
-        let scheme = if info.is_some_and(|i| i.tls) {
-            "https"
-        } else {
-            "http"
-        };
+    fn target(&self, req: &Request<Incoming>, info: ConnInfo) -> Result<Target, String> {
+        let scheme = if info.tls { "https" } else { "http" };
         // RFC 9112 §3.2: one Host, required in HTTP/1.1.
         if req.headers().get_all(header::HOST).iter().count() > 1 {
             return Err("the request has more than one Host\n".into());
@@ -265,12 +259,17 @@ impl Proxy {
             scheme,
             host,
             path_and_query,
-            client: info.map(|i| i.peer.ip()),
+            client: Some(info.peer.ip()),
         })
     }
 
-    /// Answers a request no mount or reserved route claimed.
-    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    /// Answers a request no mount or reserved route claimed, from a connection described by
+    /// `info`.
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        info: ConnInfo,
+    ) -> Response<Body> {
         let cs = |fwd| CacheStatus {
             fwd: Some(fwd),
             ..CacheStatus::default()
@@ -285,7 +284,7 @@ impl Proxy {
                 &cs(Forward::Bypass),
             );
         }
-        let t = match self.target(&req) {
+        let t = match self.target(&req, info) {
             Ok(t) => t,
             Err(why) => {
                 let (parts, _) = req.into_parts();
@@ -330,13 +329,7 @@ impl Proxy {
                 Forward::UriMiss
             }
             Lookup::Found(e) => {
-                let d = decide(
-                    &e.stored(),
-                    &parts.headers,
-                    &rd,
-                    unix_now(),
-                    self.config.heuristic,
-                );
+                let d = decide(&e.stored(), &parts.headers, &rd, unix_now());
                 let hit = |detail| CacheStatus {
                     hit: true,
                     ttl: Some(d.ttl),
@@ -438,7 +431,7 @@ impl Proxy {
         let leader = own.is_some();
         match fill.outcome().await {
             Outcome::Refreshed(fresh) if fresh.selected_by(&parts.headers) => {
-                let age = current_age(&fresh.record.headers, fresh.record.exchange, unix_now());
+                let age = fresh.stored().age(unix_now());
                 let cs = CacheStatus {
                     fwd: Some(fwd),
                     fwd_status: Some(304),
@@ -512,7 +505,7 @@ impl Proxy {
             collapse = false;
             match fill.outcome().await {
                 Outcome::Refreshed(e) if e.selected_by(&parts.headers) => {
-                    let age = current_age(&e.record.headers, e.record.exchange, unix_now());
+                    let age = e.stored().age(unix_now());
                     let cs = CacheStatus {
                         fwd: Some(fwd),
                         fwd_status: Some(304),

@@ -254,9 +254,8 @@ pub(crate) fn from_entry(
     cs: &CacheStatus,
 ) -> Response<Body> {
     let rec = &entry.record;
-    let mut headers = rec.headers.clone();
-    headers.remove(header::AGE);
-    headers.insert(header::AGE, value(&age.to_string()));
+    let mut headers = entry.hit_headers.clone();
+    headers.insert(header::AGE, HeaderValue::from(age));
     let head = ctx.req.method == Method::HEAD;
     match plan(
         ctx.req,
@@ -266,7 +265,7 @@ pub(crate) fn from_entry(
         rec.exchange.response_time,
     ) {
         Plan::Done(status, mut h) => {
-            h.insert(header::AGE, value(&age.to_string()));
+            h.insert(header::AGE, HeaderValue::from(age));
             finish_head(&mut h, ctx.req, ctx.via, cs);
             h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
             build(status, h, body::empty())
@@ -274,7 +273,7 @@ pub(crate) fn from_entry(
         Plan::Send(status, segments) => {
             headers.insert(
                 header::CONTENT_LENGTH,
-                value(&segments_len(&segments).to_string()),
+                HeaderValue::from(segments_len(&segments)),
             );
             finish_head(&mut headers, ctx.req, ctx.via, cs);
             let b = if head || segments.is_empty() {
@@ -320,7 +319,7 @@ pub(crate) fn from_fill(
             Plan::Send(StatusCode::PARTIAL_CONTENT, segments) if segments.len() == 1 => {
                 match segments[0] {
                     Segment::Range(r) => {
-                        headers.insert(header::CONTENT_LENGTH, value(&r.len().to_string()));
+                        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(r.len()));
                         (StatusCode::PARTIAL_CONTENT, Some(r))
                     }
                     Segment::Literal(_) => (StatusCode::OK, None),

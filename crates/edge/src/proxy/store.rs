@@ -9,7 +9,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use http::header::HeaderMap;
 use tinycdn_cache_policy::key::Vary;
-use tinycdn_cache_policy::{Record, ResponseDirectives, Stored};
+use tinycdn_cache_policy::{Heuristic, Record, ResponseDirectives, Stored};
 
 use crate::cache::ChunkCache;
 
@@ -26,6 +26,13 @@ pub(crate) struct Entry {
     pub vary: Vary,
     /// The metadata key of its record on disk.
     pub file: String,
+    /// Its freshness lifetime (§4.2.1), computed once.
+    pub lifetime: u64,
+    /// Its age when received (§4.2.3), computed once.
+    pub initial_age: u64,
+    /// The header fields a hit starts from: the stored ones without `Age` and surrogate keys,
+    /// with `Content-Length` (and, for a 200, `Accept-Ranges`).
+    pub hit_headers: HeaderMap,
 }
 
 /// Surrogate keys a response names: `Surrogate-Key` (space-separated, Fastly's form) and
@@ -49,8 +56,34 @@ pub(crate) fn surrogate_keys(headers: &HeaderMap) -> Vec<String> {
 }
 
 impl Entry {
-    pub fn new(record: Record) -> Self {
+    pub fn new(record: Record, heuristic: Heuristic) -> Self {
         let (directives, targeted) = ResponseDirectives::for_shared_cache(&record.headers);
+        let facts = Stored::new(
+            record.status,
+            &record.headers,
+            record.exchange,
+            &directives,
+            targeted,
+            record.invalid,
+            heuristic,
+        );
+        let (lifetime, initial_age) = (facts.lifetime, facts.initial_age);
+        let mut hit_headers = record.headers.clone();
+        for f in ["age", "surrogate-key", "cache-tag"] {
+            hit_headers.remove(f);
+        }
+        if record.status == http::StatusCode::OK
+            && !hit_headers.contains_key(http::header::ACCEPT_RANGES)
+        {
+            hit_headers.insert(
+                http::header::ACCEPT_RANGES,
+                http::HeaderValue::from_static("bytes"),
+            );
+        }
+        hit_headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(record.body_len),
+        );
         let vary = Vary::of(&record.headers);
         let mut id = blake3::Hasher::new();
         id.update(record.key.as_bytes());
@@ -75,6 +108,9 @@ impl Entry {
             targeted,
             vary,
             file,
+            lifetime,
+            initial_age,
+            hit_headers,
         }
     }
 
@@ -87,6 +123,8 @@ impl Entry {
             directives: &self.directives,
             targeted: self.targeted,
             invalid: self.record.invalid,
+            lifetime: self.lifetime,
+            initial_age: self.initial_age,
         }
     }
 
@@ -173,6 +211,7 @@ pub(crate) struct Responses {
     index: RwLock<Index>,
     cache: Arc<ChunkCache>,
     max_entries: usize,
+    heuristic: Heuristic,
     /// Records dropped at start because they did not decode or their chunks were gone.
     pub dropped_at_start: AtomicU64,
     /// Entries evicted by the bound on their number.
@@ -186,11 +225,12 @@ fn path_of(key: &str) -> &str {
 
 impl Responses {
     /// The stored responses, reloaded from the cache disk.
-    pub fn open(cache: Arc<ChunkCache>, max_entries: usize) -> Self {
+    pub fn open(cache: Arc<ChunkCache>, max_entries: usize, heuristic: Heuristic) -> Self {
         let r = Self {
             index: RwLock::new(Index::default()),
             cache,
             max_entries: max_entries.max(1),
+            heuristic,
             dropped_at_start: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
         };
@@ -199,7 +239,7 @@ impl Responses {
                 .cache
                 .get_meta(&file)
                 .and_then(|b| Record::from_bytes(&b).ok())
-                .map(Entry::new)
+                .map(|rec| Entry::new(rec, r.heuristic))
                 .filter(|e| {
                     e.file == file && e.record.chunks.iter().all(|(id, _)| r.cache.contains(id))
                 });
@@ -297,7 +337,7 @@ impl Responses {
 
     /// Stores a response: its record on disk, then in the index.
     pub fn insert(&self, record: Record) -> Arc<Entry> {
-        let entry = Arc::new(Entry::new(record));
+        let entry = Arc::new(Entry::new(record, self.heuristic));
         self.cache.put_meta(&entry.file, &entry.record.to_bytes());
         for g in self.link(entry.clone()) {
             if g.file != entry.file {
