@@ -28,7 +28,17 @@ fn describe(c: char) -> String {
     }
 }
 
+/// Printable ASCII: no control, invisible, unassigned or non-NFC character, and (letters Latin,
+/// the rest Common) never more than one script. Names in URLs are nearly always this, so every
+/// check below answers it without walking Unicode tables.
+fn printable_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 fn check_nfc(kind: &'static str, s: &str) -> Result<(), NameError> {
+    if printable_ascii(s) {
+        return Ok(());
+    }
     let nfc = match is_nfc_quick(s.chars()) {
         IsNormalized::Yes => return Ok(()),
         _ => s.nfc().collect::<String>(),
@@ -46,6 +56,9 @@ fn check_nfc(kind: &'static str, s: &str) -> Result<(), NameError> {
 
 /// Refuses control, invisible, unassigned and odd whitespace characters (shared by every kind of name).
 fn check_visible_chars(kind: &'static str, s: &str) -> Result<(), NameError> {
+    if printable_ascii(s) {
+        return Ok(());
+    }
     for c in s.chars() {
         let what = if c.is_control() {
             Some("a control character")
@@ -77,6 +90,9 @@ fn check_visible_chars(kind: &'static str, s: &str) -> Result<(), NameError> {
 /// Refuses names whose characters do not share one script (UTS #39 single-script), naming the
 /// characters that break it.
 fn check_single_script(kind: &'static str, s: &str) -> Result<(), NameError> {
+    if printable_ascii(s) {
+        return Ok(());
+    }
     let mut set = AugmentedScriptSet::default();
     let mut offending = Vec::new();
     for c in s.chars() {
@@ -436,5 +452,33 @@ mod tests {
         assert_eq!(resolve_link_target(&link, "../../c").expect("inside"), "c");
         assert!(resolve_link_target(&link, "../../../etc").is_err());
         assert!(resolve_link_target(&link, "/etc/passwd").is_err());
+    }
+
+    /// The Unicode-table walks the ASCII fast path skips, as they were.
+    fn slow_checks(s: &str) -> bool {
+        let visible = s.chars().all(|c| {
+            let hidden = matches!(
+                c.identifier_type(),
+                Some(IdentifierType::Default_Ignorable | IdentifierType::Not_Character)
+            );
+            !(c.is_control() || (c.is_whitespace() && c != ' ') || hidden)
+        });
+        let nfc = s.nfc().collect::<String>() == s;
+        let mut set = AugmentedScriptSet::default();
+        for c in s.chars() {
+            set.intersect_with(AugmentedScriptSet::for_char(c));
+        }
+        visible && nfc && !set.is_empty()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_fast_path_agrees_with_the_unicode_checks(s in "[ -~]{0,40}") {
+            proptest::prop_assert!(printable_ascii(&s));
+            proptest::prop_assert!(slow_checks(&s), "{:?}", s);
+            proptest::prop_assert!(check_visible_chars("name", &s).is_ok());
+            proptest::prop_assert!(check_nfc("name", &s).is_ok());
+            proptest::prop_assert!(check_single_script("name", &s).is_ok());
+        }
     }
 }

@@ -132,19 +132,21 @@ fn locate(file: &FileContent, pos: u64) -> Option<(usize, u64)> {
 pub(crate) struct Memory(pub(crate) Bytes);
 
 impl Content for Memory {
+    /// The ranges as slices of the held bytes: no copy.
     fn body(self, segments: Vec<Segment>) -> Body {
-        let mut out = Vec::new();
-        for s in segments {
-            match s {
-                Segment::Literal(b) => out.extend_from_slice(&b),
+        let len = self.0.len();
+        let parts = segments
+            .into_iter()
+            .map(|s| match s {
+                Segment::Literal(b) => Bytes::from(b),
                 Segment::Range(r) => {
-                    let start = usize::try_from(r.start).unwrap_or(usize::MAX);
-                    let end = usize::try_from(r.end).unwrap_or(usize::MAX);
-                    out.extend_from_slice(self.0.get(start..=end).unwrap_or_default());
+                    let start = usize::try_from(r.start).unwrap_or(usize::MAX).min(len);
+                    let end = usize::try_from(r.end).map_or(len, |e| e.saturating_add(1).min(len));
+                    self.0.slice(start..end.max(start))
                 }
-            }
-        }
-        body::full(out)
+            })
+            .collect();
+        body::parts(parts)
     }
 }
 

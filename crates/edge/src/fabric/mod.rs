@@ -306,7 +306,14 @@ impl Fabric {
             Err(e) => return Reply::text(StatusCode::NOT_FOUND, format!("{e}\n")),
         };
         let exec = file.exec;
-        let content = Arc::new(file.content.clone());
+        // The manifest's files were indexed when it was verified: share that copy.
+        let indexed = self
+            .objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(file.content.hash, exec))
+            .cloned();
+        let content = indexed.unwrap_or_else(|| Arc::new(file.content.clone()));
         let mut rep = Representation {
             etag: EntityTag::strong(content.hash.to_hex()),
             media_type: content.media_type.clone(),

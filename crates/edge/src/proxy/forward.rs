@@ -197,13 +197,13 @@ impl Proxy {
 
     /// Starts a fill for `t` (a validation of `validating` when given) and returns it with the
     /// starting request's reader, registered before the first frame can arrive; `collapsed`:
-    /// the caller has registered it for collapsing.
+    /// the key under which the caller registered it for collapsing.
     pub(super) fn start_fill(
         self: &Arc<Self>,
         t: &Target,
         parts: &Parts,
         validating: Option<Arc<Entry>>,
-        collapsed: bool,
+        collapsed: Option<String>,
     ) -> (Arc<Fill>, Reader) {
         let fill = Fill::new();
         let reader = fill
@@ -213,8 +213,8 @@ impl Proxy {
         let (t, parts, f) = (t.clone(), clone_parts(parts), fill.clone());
         tokio::spawn(async move {
             this.run_fill(&f, &t, &parts, validating).await;
-            if collapsed {
-                this.forget_fill(&t.key, &f);
+            if let Some(key) = collapsed {
+                this.forget_fill(&key, &f);
             }
         });
         (fill, reader)
@@ -307,6 +307,14 @@ impl Proxy {
             self.origin.succeeded();
         }
         let head = Arc::new(self.head(parts, &rparts, exchange));
+        // A validation answered by a response that may not be stored: the old one goes too
+        // (an error leaves it, for stale-if-error).
+        if let (Some(old), false) = (
+            &validating,
+            head.shareable || rparts.status.is_server_error(),
+        ) {
+            self.responses.remove_entry(old);
+        }
         let mut store = head
             .not_stored
             .is_none()

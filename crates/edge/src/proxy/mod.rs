@@ -210,21 +210,23 @@ impl Proxy {
         }
     }
 
-    /// The fill in flight for the key, joined, or a new one started (a validation of
-    /// `validating` when given). Returns it and, when this request started it, its reader.
+    /// The fill in flight under `key` (the primary key, or a variant's key), joined, or a new
+    /// one started (a validation of `validating` when given). Returns it and, when this request
+    /// started it, its reader.
     fn join_or_start(
         self: &Arc<Self>,
+        key: &str,
         t: &Target,
         parts: &Parts,
         validating: Option<Arc<Entry>>,
     ) -> (Arc<Fill>, Option<Reader>) {
         let mut m = lock(&self.inflight);
-        if let Some(f) = m.get(&t.key) {
+        if let Some(f) = m.get(key) {
             self.counters.collapsed.fetch_add(1, Ordering::Relaxed);
             return (f.clone(), None);
         }
-        let (f, reader) = self.start_fill(t, parts, validating, true);
-        m.insert(t.key.clone(), f.clone());
+        let (f, reader) = self.start_fill(t, parts, validating, Some(key.to_owned()));
+        m.insert(key.to_owned(), f.clone());
         (f, Some(reader))
     }
 
@@ -316,6 +318,7 @@ impl Proxy {
             cache: &self.cache,
         };
         let mut stale = None;
+        let mut collapse_key = t.key.clone();
         let fwd = match self.responses.lookup(&t.key, &parts.headers) {
             Lookup::Found(e)
                 if !e
@@ -351,7 +354,7 @@ impl Proxy {
                         return from_entry(&ctx, &e, d.age, &hit(Some("stale-while-revalidate")));
                     }
                     Reuse::Unusable => {
-                        return self.miss(t, &parts, Forward::Request, false).await;
+                        return self.miss(t, &parts, Forward::Request, None).await;
                     }
                     Reuse::Validate => {
                         let asked = rd.no_cache || rd.max_age.is_some() || rd.min_fresh.is_some();
@@ -364,7 +367,10 @@ impl Proxy {
                     }
                 }
             }
-            Lookup::VaryMiss => Forward::VaryMiss,
+            Lookup::VaryMiss(variant) => {
+                collapse_key = variant;
+                Forward::VaryMiss
+            }
             Lookup::UriMiss => Forward::UriMiss,
         };
         if rd.only_if_cached {
@@ -386,7 +392,7 @@ impl Proxy {
                 self.serve_stale(&ctx, &e, &d, fwd, None, "origin-backed-off")
             }
             Some((e, d)) => self.validate(t, &parts, e, d, fwd).await,
-            None => self.miss(t, &parts, fwd, true).await,
+            None => self.miss(t, &parts, fwd, Some(collapse_key)).await,
         }
     }
 
@@ -427,7 +433,7 @@ impl Proxy {
             via: &self.via,
             cache: &self.cache,
         };
-        let (fill, own) = self.join_or_start(t, parts, Some(e.clone()));
+        let (fill, own) = self.join_or_start(&t.key, t, parts, Some(e.clone()));
         let leader = own.is_some();
         match fill.outcome().await {
             Outcome::Refreshed(fresh) if fresh.selected_by(&parts.headers) => {
@@ -440,7 +446,7 @@ impl Proxy {
                 };
                 from_entry(&ctx, &fresh, age, &cs)
             }
-            Outcome::Refreshed(_) => self.miss(t, parts, fwd, false).await,
+            Outcome::Refreshed(_) => self.miss(t, parts, fwd, None).await,
             Outcome::Head(h) if h.status.as_u16() >= 500 && d.on_error => {
                 self.serve_stale(&ctx, &e, &d, fwd, Some(h.status.as_u16()), "stale-if-error")
             }
@@ -459,7 +465,7 @@ impl Proxy {
                     };
                     from_fill(&ctx, &h, reader, leader, &cs)
                 }
-                _ => self.miss(t, parts, fwd, false).await,
+                _ => self.miss(t, parts, fwd, None).await,
             },
             Outcome::Failed(..) if d.on_error => {
                 self.serve_stale(&ctx, &e, &d, fwd, None, "stale-if-error")
@@ -475,15 +481,15 @@ impl Proxy {
         }
     }
 
-    /// Goes to the origin for a request the cache cannot answer: joining the fill in flight for
-    /// the key when `collapse` allows (and the key's last response was shareable), else starting
-    /// one of its own.
+    /// Goes to the origin for a request the cache cannot answer: joining the fill in flight under
+    /// `collapse` when given (and the key's last response was shareable), else starting one of
+    /// its own.
     async fn miss(
         self: &Arc<Self>,
         t: &Target,
         parts: &Parts,
         fwd: Forward,
-        collapse: bool,
+        collapse: Option<String>,
     ) -> Response<Body> {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let ctx = Ctx {
@@ -491,18 +497,27 @@ impl Proxy {
             via: &self.via,
             cache: &self.cache,
         };
-        let mut collapse = collapse
-            && !self.is_uncacheable(&t.key)
-            && !parts.headers.contains_key(header::AUTHORIZATION);
+        // Collapse under the key given (the primary key, or the variant's when others are
+        // stored); a request the response's Vary does not select then collapses with the others
+        // of its variant, under a key of its own.
+        let mut collapse_key = collapse.filter(|_| {
+            !self.is_uncacheable(&t.key) && !parts.headers.contains_key(header::AUTHORIZATION)
+        });
+        let mut attempts = 0;
         loop {
-            let (fill, own) = if collapse {
-                self.join_or_start(t, parts, None)
-            } else {
-                let (f, r) = self.start_fill(t, parts, None, false);
-                (f, Some(r))
+            // Never more than one try under the primary key and one under the variant's.
+            attempts += 1;
+            if attempts > 2 {
+                collapse_key = None;
+            }
+            let (fill, own) = match collapse_key.take() {
+                Some(key) => self.join_or_start(&key, t, parts, None),
+                None => {
+                    let (f, r) = self.start_fill(t, parts, None, None);
+                    (f, Some(r))
+                }
             };
             let leader = own.is_some();
-            collapse = false;
             match fill.outcome().await {
                 Outcome::Refreshed(e) if e.selected_by(&parts.headers) => {
                     let age = e.stored().age(unix_now());
@@ -517,6 +532,10 @@ impl Proxy {
                 Outcome::Refreshed(_) => continue,
                 Outcome::Head(h) => {
                     if !(leader || h.selected_by(&parts.headers)) {
+                        if h.shareable {
+                            collapse_key =
+                                Some(store::variant_key(&t.key, &h.vary, &parts.headers));
+                        }
                         continue;
                     }
                     // A range of a body too large to store goes to the origin as a range.
@@ -563,7 +582,7 @@ impl Proxy {
         }
         let (this, t, parts) = (self.clone(), t.clone(), forward::clone_parts(parts));
         tokio::spawn(async move {
-            let (fill, _) = this.join_or_start(&t, &parts, Some(e));
+            let (fill, _) = this.join_or_start(&t.key, &t, &parts, Some(e));
             let _ = fill.done().await;
             lock(&this.revalidating).remove(&t.key);
         });

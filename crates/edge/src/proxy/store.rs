@@ -138,8 +138,9 @@ impl Entry {
 pub(crate) enum Lookup {
     /// A stored response selected for it.
     Found(Arc<Entry>),
-    /// Responses for the URI, none for these request fields.
-    VaryMiss,
+    /// Responses for the URI, none for these request fields: the key of this request's variant
+    /// under the stored responses' `Vary`, for collapsing.
+    VaryMiss(String),
     /// Nothing for the URI.
     UriMiss,
 }
@@ -218,6 +219,11 @@ pub(crate) struct Responses {
     pub evicted: AtomicU64,
 }
 
+/// The collapsing key of a request's variant: the primary key and its secondary key under `vary`.
+pub(crate) fn variant_key(key: &str, vary: &Vary, request: &HeaderMap) -> String {
+    format!("{key}\0{:?}", vary.secondary_key(request))
+}
+
 fn path_of(key: &str) -> &str {
     let origin = tinycdn_cache_policy::key::origin_of(key);
     &key[origin.len()..]
@@ -278,7 +284,10 @@ impl Responses {
         variants
             .iter()
             .find(|e| e.selected_by(request))
-            .map_or(Lookup::VaryMiss, |e| Lookup::Found(e.clone()))
+            .map_or_else(
+                || Lookup::VaryMiss(variant_key(key, &variants[0].vary, request)),
+                |e| Lookup::Found(e.clone()),
+            )
     }
 
     /// Puts an entry in the index (replacing the same variant) and bounds their number; returns

@@ -1120,3 +1120,33 @@ async fn an_h2c_origin_is_spoken_to_over_http2() {
     assert!(cache_status(&b).contains("hit"));
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_variant_is_collapsed_too() {
+    let app = App::start(|r: &Seen| {
+        let class = r.header("accept-encoding").to_owned();
+        Answer::ok(
+            &[
+                ("Cache-Control", "max-age=600"),
+                ("Vary", "Accept-Encoding"),
+            ],
+            format!("for {class}"),
+        )
+        .after(Duration::from_millis(300))
+    })
+    .await;
+    let f = Arc::new(front(&app).await);
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let addr = f.addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let ae = if i % 2 == 0 { "gzip" } else { "br" };
+            (get(&addr, "/v.js", &[("Accept-Encoding", ae)]).await, ae)
+        }));
+    }
+    for t in tasks {
+        let (r, ae) = t.await.expect("join");
+        assert_eq!(r.body, format!("for {ae}").into_bytes());
+    }
+    assert_eq!(app.count("/v.js"), 2, "one origin request per variant");
+}
