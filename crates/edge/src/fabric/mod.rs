@@ -48,6 +48,26 @@ type ManifestEntry = (Arc<Manifest>, Bytes, Bytes);
 /// A verified tag's bytes, the version it names, and when it was fetched.
 type TagEntry = (Bytes, VersionId, Instant);
 
+/// One file of one version as every response for it presents it, prepared once from the
+/// verified manifest: volume URLs are answered without parsing the manifest or formatting hashes
+/// again.
+#[derive(Debug)]
+struct Prepared {
+    volume: VolumeName,
+    content: Arc<FileContent>,
+    exec: bool,
+    /// Without `Vary` (compressed variants add their own).
+    rep: Representation,
+    /// As sent uncompressed (with `Vary: Accept-Encoding` when the type is compressible).
+    plain: Representation,
+}
+
+/// Prepared files by (version, pinned URL or tag URL) and path.
+type PreparedFiles = HashMap<(VersionId, bool), HashMap<String, Arc<Prepared>>>;
+
+/// Prepared files kept at most (the table is emptied when it grows past this).
+const MAX_PREPARED: usize = 65_536;
+
 /// The newest verified timestamp (bytes, decoded, and when it was fetched) and the snapshot it
 /// names.
 #[derive(Debug, Default)]
@@ -71,6 +91,7 @@ pub struct Fabric {
     deltas: Mutex<HashMap<(FileId, FileId), (FileId, u64)>>,
     tag_policy: TagPolicy,
     variants: compress::Variants,
+    prepared: Mutex<(PreparedFiles, usize)>,
 }
 
 /// Seconds since the Unix epoch (expiry checks).
@@ -125,6 +146,7 @@ impl Fabric {
             held: Mutex::new(HeldMetadata::default()),
             tag_policy: TagPolicy::default(),
             variants: compress::Variants::new(64 << 20),
+            prepared: Mutex::new((HashMap::new(), 0)),
         }
     }
 
@@ -294,16 +316,55 @@ impl Fabric {
             Ok(found) => found,
             Err(r) => return r,
         };
+        let ready = self
+            .prepared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .get(&(id, pinned))
+            .and_then(|files| files.get(path.as_str()))
+            .cloned();
+        let p = match ready {
+            Some(p) => p,
+            None => match self.prepare(id, pinned, volume, reference, path).await {
+                Ok(p) => p,
+                Err(r) => return r,
+            },
+        };
+        if p.volume != *volume {
+            return Reply::text(StatusCode::NOT_FOUND, "no such volume version\n");
+        }
+        if let Some(coding) = compress::negotiate(req.headers(), &p.rep.media_type, p.rep.len) {
+            return self
+                .serve_compressed(req.headers(), &p.rep, &p.content, p.exec, coding)
+                .await;
+        }
+        self.serve_chunks(req, &p.plain, p.content.clone(), p.exec)
+            .await
+    }
+
+    /// Finds a file in a verified manifest and prepares its representation.
+    async fn prepare(
+        &self,
+        id: VersionId,
+        pinned: bool,
+        volume: &VolumeName,
+        reference: &str,
+        path: &VolumePath,
+    ) -> Result<Arc<Prepared>, Reply> {
         let (manifest, _, _) = match self.manifest(id).await {
             Ok(m) => m,
-            Err(r) => return r,
+            Err(r) => return Err(r),
         };
         if manifest.volume != *volume {
-            return Reply::text(StatusCode::NOT_FOUND, "no such volume version\n");
+            return Err(Reply::text(
+                StatusCode::NOT_FOUND,
+                "no such volume version\n",
+            ));
         }
         let file = match find_file(&manifest, path.as_str(), &format!("{volume}@{reference}")) {
             Ok(f) => f,
-            Err(e) => return Reply::text(StatusCode::NOT_FOUND, format!("{e}\n")),
+            Err(e) => return Err(Reply::text(StatusCode::NOT_FOUND, format!("{e}\n"))),
         };
         let exec = file.exec;
         // The manifest's files were indexed when it was verified: share that copy.
@@ -314,7 +375,7 @@ impl Fabric {
             .get(&(file.content.hash, exec))
             .cloned();
         let content = indexed.unwrap_or_else(|| Arc::new(file.content.clone()));
-        let mut rep = Representation {
+        let rep = Representation {
             etag: EntityTag::strong(content.hash.to_hex()),
             media_type: content.media_type.clone(),
             cache_control: if pinned {
@@ -325,12 +386,28 @@ impl Fabric {
             len: content.size,
             extra: vec![("x-tinycdn-version", id.to_hex())],
         };
-        if let Some(coding) = compress::negotiate(req.headers(), &rep.media_type, rep.len) {
-            return self
-                .serve_compressed(req.headers(), &rep, &content, exec, coding)
-                .await;
+        let mut plain = rep.clone();
+        compress::add_vary(&mut plain);
+        let p = Arc::new(Prepared {
+            volume: manifest.volume.clone(),
+            content,
+            exec,
+            rep,
+            plain,
+        });
+        let mut table = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
+        if table.1 >= MAX_PREPARED {
+            *table = (HashMap::new(), 0);
         }
-        compress::add_vary(&mut rep);
-        self.serve_chunks(req, &rep, content, exec).await
+        let files = table.0.entry((id, pinned)).or_default();
+        if files.insert(path.as_str().to_owned(), p.clone()).is_none() {
+            table.1 += 1;
+        }
+        Ok(p)
+    }
+
+    /// Forgets every prepared file (their manifests are to be verified again).
+    fn forget_prepared(&self) {
+        *self.prepared.lock().unwrap_or_else(PoisonError::into_inner) = (HashMap::new(), 0);
     }
 }

@@ -220,6 +220,7 @@ impl Fabric {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
         *self.lock_meta() = HeldMetadata::default();
+        self.forget_prepared();
     }
 
     /// Before serving: the root given, followed through the rotations this edge's disk holds
