@@ -118,9 +118,13 @@ for name, v in rows.items():
     best[name] = (rps, gbs, p50, p99)
     print(f"| {name} | {rps:.0f} | {gbs:.2f} | {p50:.2f} | {p99:.2f} | {sum(x[4] for x in v)} |")
 print()
+def ratio(a, b, k):
+    """Median over rounds of a/b (both measured in the same round)."""
+    return statistics.median(x[k] / y[k] for x, y in zip(rows[a], rows[b]) if y[k])
 for size in ["4KiB", "4KiB tag", "256KiB", "256KiB tag", "64MiB"]:
     t, n = best[f"tinycdn {size}"], best[f"nginx {size.split()[0]}"]
-    print(f"- {size}: tinycdn/nginx req/s {t[0] / n[0]:.2f}x, GiB/s {t[1] / n[1] if n[1] else 0:.2f}x, p99 {t[3]:.2f} ms vs {n[3]:.2f} ms")
+    a, b = f"tinycdn {size}", f"nginx {size.split()[0]}"
+    print(f"- {size}: tinycdn/nginx req/s {ratio(a, b, 0):.2f}x, GiB/s {ratio(a, b, 1):.2f}x (medians of per-round ratios), p99 {t[3]:.2f} ms vs {n[3]:.2f} ms")
 print(f"- cold miss (256 KiB, first request through an empty cache, including the manifest fetch and signature check): tinycdn {float(ct) * 1000:.1f} ms, nginx {float(cn) * 1000:.1f} ms")
 print(f"- cold miss of a second file of the same version: tinycdn {float(ct2) * 1000:.1f} ms, nginx {float(cn2) * 1000:.1f} ms")
 print(f"- peak RSS: tinycdn edge {re_} MiB (+ origin {ro} MiB), nginx (all processes, both servers) {rn} MiB")

@@ -132,11 +132,15 @@ for n, (rps, gbs, p50, p99, errs) in med.items():
     print(f"| {n} | {rps:.0f} | {gbs:.2f} | {p50:.2f} | {p99:.2f} | {errs} |")
 print()
 t = med
+def ratio(a, b, k):
+    """Median over rounds of a/b (both measured in the same round, minutes apart at most)."""
+    return statistics.median(x[k] / y[k] for x, y in zip(rows[a], rows[b]) if y[k])
 for size in ["4KiB", "256KiB", "64MiB"]:
     a, b, c = t[f"tinycdn {size}"], t[f"nginx {size}"], t[f"varnish {size}"]
     k = 1 if size == "64MiB" else 0
-    print(f"- {size} hits: tinycdn/nginx {a[k] / b[k]:.2f}x, tinycdn/varnish {a[k] / c[k]:.2f}x ({'GiB/s' if k else 'req/s'}); p99 {a[3]:.2f} / {b[3]:.2f} / {c[3]:.2f} ms")
-print(f"- 4KiB hits: tinycdn at {t['tinycdn 4KiB'][0] / t['ceiling 4KiB'][0] * 100:.0f} % of the plain hyper server's {t['ceiling 4KiB'][0]:.0f} req/s")
+    xn, xv = ratio(f"tinycdn {size}", f"nginx {size}", k), ratio(f"tinycdn {size}", f"varnish {size}", k)
+    print(f"- {size} hits: tinycdn/nginx {xn:.2f}x, tinycdn/varnish {xv:.2f}x ({'GiB/s' if k else 'req/s'}, median of per-round ratios); p99 {a[3]:.2f} / {b[3]:.2f} / {c[3]:.2f} ms (tinycdn / nginx / varnish)")
+print(f"- 4KiB hits: tinycdn at {ratio('tinycdn 4KiB', 'ceiling 4KiB', 0) * 100:.0f} % of the plain hyper server (median of per-round ratios; {t['ceiling 4KiB'][0]:.0f} req/s)")
 for p in ["tinycdn", "nginx", "varnish"]:
     m = t[f"{p} miss 20ms"]
     print(f"- misses (application answers in 20 ms, 8 connections): {p} p50 {m[2]:.2f} ms, p99 {m[3]:.2f} ms, {m[0]:.0f} req/s")

@@ -3,8 +3,9 @@
 # real sample media, publish it as a signed volume under a trust root, check it out read-only,
 # verify it, serve it from an origin through an edge cache on localhost, then show delta sync: a
 # node pulls the volume through the edge, the publisher edits a clip and publishes again, and the
-# node pulls only what changed. Everything lands under target/demo/. The servers run for
-# DEMO_SECONDS (default 120; 0 means until Ctrl-C).
+# node pulls only what changed; and front a stand-in application with an edge that caches it and
+# serves the volume at the app's /media path. Everything lands under target/demo/. The servers
+# run for DEMO_SECONDS (default 120; 0 means until Ctrl-C).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cargo build --release --quiet --locked --manifest-path "$here/Cargo.toml" -p tinycdn
@@ -41,7 +42,8 @@ curl -fsS "$edge/v/site-media@stable/video/bigbuckbunny.mp4" | cmp - "$media/vid
 # Delta sync: a node pulls the volume through the edge; the clip is then rewritten with scattered
 # one-byte edits (as a re-encode does: no chunk survives) and published again; the node pulls
 # again and moves only a delta.
-rm -rf node node-vol .node-vol.tinycdn && "$tinycdn" init --store node >/dev/null
+# (The node's first pull makes its store.)
+rm -rf node node-vol .node-vol.tinycdn
 echo
 "$tinycdn" pull site-media@stable --from "$edge" --trust trust.json --store node --checkout node-vol
 python3 - site/video/bigbuckbunny.mp4 <<'PY'
@@ -58,13 +60,42 @@ v2=$("$tinycdn" --json publish site --store store --volume site-media --tag stab
 "$tinycdn" pull "site-media@$v2" --from "$edge" --trust trust.json --store node --checkout node-vol
 cmp node-vol/video/bigbuckbunny.mp4 site/video/bigbuckbunny.mp4
 "$tinycdn" stats --store store | grep '^deltas' || true
+
+# Front an application: a stand-in container app on localhost (pages with Cache-Control, a
+# personal page marked private), an edge caching it as RFC 9111 allows a shared cache, with the
+# signed volume mounted at the app's /media path.
+rm -rf app-cache && mkdir -p app && echo '<h1>tinycdn demo app</h1><img src="/media/images/rocket.jpg">' >app/index.html
+python3 - app >app.url 2>app.log <<'PY' & pids+=($!)
+import functools, http.server, sys
+class App(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self):
+        private = self.path.startswith("/me")
+        self.send_header("Cache-Control", "private" if private else "public, max-age=60, stale-while-revalidate=30")
+        super().end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(App, directory=sys.argv[1]))
+print(f"http://127.0.0.1:{server.server_port}", flush=True)
+server.serve_forever()
+PY
+for _ in $(seq 50); do [ -s app.url ] && break; sleep 0.1; done
+app="$(head -n1 app.url)"
+"$tinycdn" edge --origin "$app" --mount /media=site-media@stable --upstream "$origin" --trust trust.json \
+  --cache-dir app-cache --listen 127.0.0.1:0 >front.url 2>front.log & pids+=($!)
+for _ in $(seq 50); do [ -s front.url ] && break; sleep 0.1; done
+front="$(head -n1 front.url)"
 echo
-echo "origin: $origin    edge: $edge"
+for u in / / /media/images/rocket.jpg; do
+  printf '%-28s %s\n' "GET $u" "$(curl -fsS -o /dev/null -D - "$front$u" | tr -d '\r' | grep -iE '^(cache-status|x-tinycdn-version):' | tr '\n' ' ')"
+done
+echo
+echo "origin: $origin    edge: $edge    app: $app    edge in front of the app: $front"
 echo "open:"
+echo "  $front/  (the app, cached; its images come from the signed volume at /media/)"
 for f in images/astronaut.png images/rocket.jpg video/bigbuckbunny.mp4; do
   echo "  $edge/v/site-media@stable/$f"
 done
-echo "  $edge/metrics"
+echo "  $edge/metrics    $front/.tinycdn/metrics"
 secs="${DEMO_SECONDS:-120}"
 if [ "$secs" = 0 ]; then
   echo "serving until Ctrl-C"

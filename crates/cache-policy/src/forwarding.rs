@@ -53,7 +53,10 @@ pub fn via_version(version: http::Version) -> &'static str {
 
 /// Appends `VERSION PSEUDONYM` to `Via`.
 pub fn append_via(headers: &mut HeaderMap, version: http::Version, pseudonym: &str) {
-    let hop = format!("{} {pseudonym}", via_version(version));
+    let mut hop = String::with_capacity(4 + pseudonym.len());
+    hop.push_str(via_version(version));
+    hop.push(' ');
+    hop.push_str(pseudonym);
     let joined = match field_value(headers, "via") {
         Some(v) => format!("{v}, {hop}"),
         None => hop,

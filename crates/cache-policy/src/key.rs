@@ -121,10 +121,16 @@ pub fn primary_key(scheme: &str, host: &str, path_and_query: &str) -> Result<Str
         return Err(KeyError::BadTarget(path_and_query.to_owned()));
     }
     let host = normalise_host(scheme, host)?;
-    Ok(format!(
-        "{scheme}://{host}{}",
-        normalise_percent(path_and_query)
-    ))
+    let mut key = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
+    key.push_str(scheme);
+    key.push_str("://");
+    key.push_str(&host);
+    if path_and_query.contains('%') {
+        key.push_str(&normalise_percent(path_and_query));
+    } else {
+        key.push_str(path_and_query);
+    }
+    Ok(key)
 }
 
 /// The origin part of a primary key (`scheme://host[:port]`), for §4.4's same-origin rule.

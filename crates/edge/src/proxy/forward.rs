@@ -11,7 +11,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 use tinycdn_cache_policy::forwarding::{append_forwarded, append_via, remove_hop_by_hop};
 use tinycdn_cache_policy::invalidation::invalidated;
@@ -326,9 +326,12 @@ impl Proxy {
         if !head.shareable {
             self.mark_uncacheable(&t.key);
         }
-        let status = head.status;
         fill.set_outcome(Outcome::Head(head.clone()));
         let max = self.config.max_object_size;
+        // The body, frame by frame. When the last frame has come (all of `Content-Length`, or the
+        // origin's framing says so), the response is stored before that frame goes out: a client that has the whole body finds
+        // it stored on its next request.
+        let mut entry = None;
         let result = loop {
             let frame = match tokio::time::timeout(self.config.body_timeout, body.frame()).await {
                 Err(_) => {
@@ -358,34 +361,52 @@ impl Proxy {
                     s.feed(&data).await;
                 }
             }
+            let complete = store.as_ref().is_some_and(|s| head.len == Some(s.len));
+            if complete || body.is_end_stream() {
+                if let Some(s) = store.take() {
+                    entry = Some(self.store_response(t, &head, exchange, s).await);
+                }
+            }
             if !fill.push(data).await {
                 break Err("every reader left".into());
             }
         };
-        let entry = match (result.as_ref(), store) {
-            (Ok(()), Some(s)) => {
-                let (body_len, body_hash, chunks) = s.finish().await;
-                let record = Record {
-                    key: t.key.clone(),
-                    variant: head.variant.clone().unwrap_or_default(),
-                    status,
-                    headers: head.stored.clone(),
-                    exchange,
-                    invalid: false,
-                    body_len,
-                    body_hash,
-                    chunks,
-                };
-                self.counters.stored.fetch_add(1, Ordering::Relaxed);
-                Some(self.responses.insert(record))
-            }
+        match (&result, store) {
+            (Ok(()), Some(s)) => entry = Some(self.store_response(t, &head, exchange, s).await),
             (Err(_), _) => {
                 self.counters.fill_errors.fetch_add(1, Ordering::Relaxed);
-                None
+                // Stored at the last frame, but the exchange failed after all: not kept.
+                if let Some(e) = entry.take() {
+                    self.responses.remove_entry(&e);
+                }
             }
-            _ => None,
-        };
+            _ => {}
+        }
         fill.finish(result, entry);
+    }
+
+    /// Stores a complete response whose body `s` has taken in.
+    async fn store_response(
+        &self,
+        t: &Target,
+        head: &Head,
+        exchange: Exchange,
+        s: BodyStore,
+    ) -> Arc<Entry> {
+        let (body_len, body_hash, chunks) = s.finish().await;
+        let record = Record {
+            key: t.key.clone(),
+            variant: head.variant.clone().unwrap_or_default(),
+            status: head.status,
+            headers: head.stored.clone(),
+            exchange,
+            invalid: false,
+            body_len,
+            body_hash,
+            chunks,
+        };
+        self.counters.stored.fetch_add(1, Ordering::Relaxed);
+        self.responses.insert(record)
     }
 
     /// What the edge makes of a response head: the fields it sends and stores, and whether it

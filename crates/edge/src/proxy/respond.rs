@@ -38,7 +38,11 @@ pub(crate) fn finish_head(headers: &mut HeaderMap, req: &Parts, via: &str, statu
         headers.remove(f);
     }
     append_via(headers, req.version, via);
-    status.append_to(headers, CACHE_NAME);
+    if headers.contains_key("cache-status") {
+        status.append_to(headers, CACHE_NAME);
+    } else if let Ok(v) = HeaderValue::from_str(&status.render(CACHE_NAME)) {
+        headers.insert("cache-status", v);
+    }
 }
 
 /// A response with a short text body that caches must not store.

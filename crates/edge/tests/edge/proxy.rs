@@ -1150,3 +1150,26 @@ async fn each_variant_is_collapsed_too() {
     }
     assert_eq!(app.count("/v.js"), 2, "one origin request per variant");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bound_on_stored_responses_evicts_the_oldest() {
+    let app = App::start(|r: &Seen| {
+        Answer::ok(
+            &[("Cache-Control", "max-age=600"), ("Surrogate-Key", "k")],
+            r.target.clone(),
+        )
+    })
+    .await;
+    let f = front_with(&app, None, Limits::default(), |c| c.max_entries = 2).await;
+    for p in ["/a", "/b", "/c"] {
+        get(&f.addr, p, &[]).await;
+        settle(&f, 1).await;
+    }
+    assert_eq!(f.proxy().stored_responses(), 2);
+    assert_eq!(f.proxy().evicted(), 1);
+    assert!(cache_status(&get(&f.addr, "/c", &[]).await).contains("hit"));
+    assert!(
+        cache_status(&get(&f.addr, "/a", &[]).await).contains("uri-miss"),
+        "the oldest went first"
+    );
+}
