@@ -123,16 +123,7 @@ pub fn append_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &str, ho
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
-            );
-        }
-        m
-    }
+    use crate::headers as h;
 
     #[test]
     fn rfc9110_section_7_6_1_hop_by_hop_fields_go() {

@@ -252,18 +252,8 @@ pub fn accept_encoding_class(value: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderName, HeaderValue};
 
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
-            );
-        }
-        m
-    }
+    use crate::headers as h;
 
     #[test]
     fn section_2_primary_key_is_the_normalised_effective_uri() {

@@ -35,3 +35,16 @@ pub use freshness::{Exchange, Heuristic};
 pub use record::{Record, RecordError};
 pub use reuse::{decide, Decision, Reuse, Stored};
 pub use status::{CacheStatus, Forward};
+
+/// Header maps from `(name, value)` pairs, for the tests of every module.
+#[cfg(test)]
+pub(crate) fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+    let mut m = http::HeaderMap::new();
+    for (k, v) in pairs {
+        m.append(
+            http::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            http::HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    m
+}

@@ -165,20 +165,10 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::freshness::format_date;
-    use http::{HeaderName, HeaderValue};
 
     const T0: u64 = 1_800_000_000;
 
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
-            );
-        }
-        m
-    }
+    use crate::headers as h;
 
     /// The decision for a response with `cc` stored at T0, asked for `elapsed` seconds later.
     fn at(cc: &str, req: &[(&str, &str)], elapsed: u64) -> Decision {

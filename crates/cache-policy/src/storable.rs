@@ -158,18 +158,8 @@ pub fn stored_headers(response: &HeaderMap, d: &ResponseDirectives) -> HeaderMap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderName, HeaderValue};
 
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
-            );
-        }
-        m
-    }
+    use crate::headers as h;
 
     fn check(req: &[(&str, &str)], status: u16, resp: &[(&str, &str)]) -> Result<(), NotStorable> {
         let (rq, rs) = (h(req), h(resp));
@@ -253,7 +243,7 @@ mod tests {
         );
         assert!(kept.get("x-user").is_none() && kept.get("x-token").is_none());
         assert_eq!(
-            kept.get("x-other").map(HeaderValue::as_bytes),
+            kept.get("x-other").map(http::HeaderValue::as_bytes),
             Some(&b"c"[..])
         );
     }

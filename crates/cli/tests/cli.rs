@@ -912,27 +912,6 @@ fn pull_from_a_served_store_and_check_out() {
     publish(d, "media", "stable");
     let server = Served::start(d, &[]);
     let url = server.url.clone();
-    // A node's first pull makes its store (as `git clone` does), but never in a directory that
-    // holds something else: that is refused and left as it was.
-    fs::create_dir_all(d.join("busy")).expect("mkdir");
-    fs::write(d.join("busy/notes.txt"), "mine").expect("write");
-    let refused = fails(
-        &[
-            "pull",
-            "site-media@stable",
-            "--from",
-            &url,
-            "--trust",
-            "pub.key.pub",
-            "--store",
-            "busy",
-        ],
-        d,
-        1,
-    );
-    assert!(refused.contains("not empty"), "{refused}");
-    assert_eq!(fs::read_dir(d.join("busy")).expect("dir").count(), 1);
-    assert!(!d.join("node").exists());
     let args = [
         "pull",
         "site-media@stable",
@@ -945,6 +924,16 @@ fn pull_from_a_served_store_and_check_out() {
         "--checkout",
         "srv/vol",
     ];
+    // A node's first pull makes its store (as `git clone` does), but never in a directory that
+    // holds something else: that is refused and left as it was.
+    fs::create_dir_all(d.join("busy")).expect("mkdir");
+    fs::write(d.join("busy/notes.txt"), "mine").expect("write");
+    let mut into_busy = args.to_vec();
+    into_busy[7] = "busy";
+    let refused = fails(&into_busy, d, 1);
+    assert!(refused.contains("not empty"), "{refused}");
+    assert_eq!(fs::read_dir(d.join("busy")).expect("dir").count(), 1);
+    assert!(!d.join("node").exists());
     let first = json(&args, d);
     let volume = first["volume_bytes"].as_u64().expect("n");
     assert!(first["bytes_transferred"].as_u64().expect("n") >= volume);
@@ -1021,27 +1010,6 @@ fn pull_killed_at_random_points_resumes_cleanly() {
     publish(d, "media", "stable");
     let server = Served::start(d, &[]);
     let url = server.url.clone();
-    // A node's first pull makes its store (as `git clone` does), but never in a directory that
-    // holds something else: that is refused and left as it was.
-    fs::create_dir_all(d.join("busy")).expect("mkdir");
-    fs::write(d.join("busy/notes.txt"), "mine").expect("write");
-    let refused = fails(
-        &[
-            "pull",
-            "site-media@stable",
-            "--from",
-            &url,
-            "--trust",
-            "pub.key.pub",
-            "--store",
-            "busy",
-        ],
-        d,
-        1,
-    );
-    assert!(refused.contains("not empty"), "{refused}");
-    assert_eq!(fs::read_dir(d.join("busy")).expect("dir").count(), 1);
-    assert!(!d.join("node").exists());
     let args = [
         "pull",
         "site-media@stable",

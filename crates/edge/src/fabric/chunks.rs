@@ -51,7 +51,7 @@ impl Fabric {
             if let Some((idx, offset)) = locate(&file, byte) {
                 let cached = self.cache.memory_get(&file.chunks[idx].id).is_some();
                 if !cached {
-                    if let Err(e) = self.chunk(&file, exec, idx, offset).await {
+                    if let Err(e) = Box::pin(self.chunk(&file, exec, idx, offset)).await {
                         return fetch_reply(&e);
                     }
                 }

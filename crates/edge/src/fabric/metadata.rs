@@ -162,6 +162,13 @@ impl Fabric {
         Some(t.record.version)
     }
 
+    /// The version a tag names, when this edge verified it within the tag max-age.
+    pub(super) fn fresh_tag(&self, volume: &str, tag: &TagName) -> Option<VersionId> {
+        let tags = self.tags.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_, id, at) = tags.get(&(volume.to_owned(), tag.to_string()))?;
+        (at.elapsed() < Duration::from_secs(u64::from(self.tag_policy.max_age))).then_some(*id)
+    }
+
     /// A verified tag: fresh from memory, else from upstream, else stale within
     /// `stale-if-error` (from memory or disk) when every upstream fails.
     pub(super) async fn tag(

@@ -299,7 +299,11 @@ impl Fabric {
                 "an edge resolves tags and full version ids only\n",
             ));
         };
-        self.tag(volume.as_str(), &tag)
+        if let Some(id) = self.fresh_tag(volume.as_str(), &tag) {
+            return Ok((id, false));
+        }
+        // The slow paths are boxed so that the future of a hit stays small (hyper moves it).
+        Box::pin(self.tag(volume.as_str(), &tag))
             .await
             .map(|(_, id)| (id, false))
     }
@@ -326,7 +330,7 @@ impl Fabric {
             .cloned();
         let p = match ready {
             Some(p) => p,
-            None => match self.prepare(id, pinned, volume, reference, path).await {
+            None => match Box::pin(self.prepare(id, pinned, volume, reference, path)).await {
                 Ok(p) => p,
                 Err(r) => return r,
             },
@@ -335,9 +339,14 @@ impl Fabric {
             return Reply::text(StatusCode::NOT_FOUND, "no such volume version\n");
         }
         if let Some(coding) = compress::negotiate(req.headers(), &p.rep.media_type, p.rep.len) {
-            return self
-                .serve_compressed(req.headers(), &p.rep, &p.content, p.exec, coding)
-                .await;
+            return Box::pin(self.serve_compressed(
+                req.headers(),
+                &p.rep,
+                &p.content,
+                p.exec,
+                coding,
+            ))
+            .await;
         }
         self.serve_chunks(req, &p.plain, p.content.clone(), p.exec)
             .await

@@ -51,6 +51,29 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The answer from a stored response a validation just freshened (a 304).
+fn refreshed(ctx: &Ctx<'_>, e: &Entry, fwd: Forward, collapsed: bool) -> Response<Body> {
+    let cs = CacheStatus {
+        fwd: Some(fwd),
+        fwd_status: Some(304),
+        collapsed,
+        ..CacheStatus::default()
+    };
+    from_entry(ctx, e, e.stored().age(unix_now()), &cs)
+}
+
+/// The `Cache-Status` of a response streamed from a fill.
+fn filled(h: &fill::Head, fwd: Forward, collapsed: bool) -> CacheStatus {
+    CacheStatus {
+        fwd: Some(fwd),
+        fwd_status: Some(h.status.as_u16()),
+        stored: h.not_stored.is_none(),
+        collapsed,
+        detail: h.not_stored,
+        ..CacheStatus::default()
+    }
+}
+
 /// How the proxy is set up.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -300,10 +323,10 @@ impl Proxy {
             }
         };
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
-            return self.pass(&t, req, cs(Forward::Method)).await;
+            return Box::pin(self.pass(&t, req, cs(Forward::Method))).await;
         }
         if !req.body().is_end_stream() || is_upgrade(req.headers(), req.version()) {
-            return self.pass(&t, req, cs(Forward::Bypass)).await;
+            return Box::pin(self.pass(&t, req, cs(Forward::Bypass))).await;
         }
         let (parts, _) = req.into_parts();
         self.cached(&t, parts).await
@@ -354,7 +377,7 @@ impl Proxy {
                         return from_entry(&ctx, &e, d.age, &hit(Some("stale-while-revalidate")));
                     }
                     Reuse::Unusable => {
-                        return self.miss(t, &parts, Forward::Request, None).await;
+                        return Box::pin(self.miss(t, &parts, Forward::Request, None)).await;
                     }
                     Reuse::Validate => {
                         let asked = rd.no_cache || rd.max_age.is_some() || rd.min_fresh.is_some();
@@ -391,8 +414,9 @@ impl Proxy {
             Some((e, d)) if d.on_error && self.origin.backed_off() => {
                 self.serve_stale(&ctx, &e, &d, fwd, None, "origin-backed-off")
             }
-            Some((e, d)) => self.validate(t, &parts, e, d, fwd).await,
-            None => self.miss(t, &parts, fwd, Some(collapse_key)).await,
+            // The slow paths are boxed so that the future of a hit stays small (hyper moves it).
+            Some((e, d)) => Box::pin(self.validate(t, &parts, e, d, fwd)).await,
+            None => Box::pin(self.miss(t, &parts, fwd, Some(collapse_key))).await,
         }
     }
 
@@ -437,16 +461,9 @@ impl Proxy {
         let leader = own.is_some();
         match fill.outcome().await {
             Outcome::Refreshed(fresh) if fresh.selected_by(&parts.headers) => {
-                let age = fresh.stored().age(unix_now());
-                let cs = CacheStatus {
-                    fwd: Some(fwd),
-                    fwd_status: Some(304),
-                    collapsed: !leader,
-                    ..CacheStatus::default()
-                };
-                from_entry(&ctx, &fresh, age, &cs)
+                refreshed(&ctx, &fresh, fwd, !leader)
             }
-            Outcome::Refreshed(_) => self.miss(t, parts, fwd, None).await,
+            Outcome::Refreshed(_) => Box::pin(self.miss(t, parts, fwd, None)).await,
             Outcome::Head(h) if h.status.as_u16() >= 500 && d.on_error => {
                 self.serve_stale(&ctx, &e, &d, fwd, Some(h.status.as_u16()), "stale-if-error")
             }
@@ -455,17 +472,9 @@ impl Proxy {
                 own.or_else(|| fill.reader()),
             ) {
                 (true, Some(reader)) => {
-                    let cs = CacheStatus {
-                        fwd: Some(fwd),
-                        fwd_status: Some(h.status.as_u16()),
-                        stored: h.not_stored.is_none(),
-                        collapsed: !leader,
-                        detail: h.not_stored,
-                        ..CacheStatus::default()
-                    };
-                    from_fill(&ctx, &h, reader, leader, &cs)
+                    from_fill(&ctx, &h, reader, leader, &filled(&h, fwd, !leader))
                 }
-                _ => self.miss(t, parts, fwd, None).await,
+                _ => Box::pin(self.miss(t, parts, fwd, None)).await,
             },
             Outcome::Failed(..) if d.on_error => {
                 self.serve_stale(&ctx, &e, &d, fwd, None, "stale-if-error")
@@ -520,14 +529,7 @@ impl Proxy {
             let leader = own.is_some();
             match fill.outcome().await {
                 Outcome::Refreshed(e) if e.selected_by(&parts.headers) => {
-                    let age = e.stored().age(unix_now());
-                    let cs = CacheStatus {
-                        fwd: Some(fwd),
-                        fwd_status: Some(304),
-                        collapsed: true,
-                        ..CacheStatus::default()
-                    };
-                    return from_entry(&ctx, &e, age, &cs);
+                    return refreshed(&ctx, &e, fwd, true);
                 }
                 Outcome::Refreshed(_) => continue,
                 Outcome::Head(h) => {
@@ -552,15 +554,7 @@ impl Proxy {
                     let Some(reader) = own.or_else(|| fill.reader()) else {
                         continue;
                     };
-                    let cs = CacheStatus {
-                        fwd: Some(fwd),
-                        fwd_status: Some(h.status.as_u16()),
-                        stored: h.not_stored.is_none(),
-                        collapsed: !leader,
-                        detail: h.not_stored,
-                        ..CacheStatus::default()
-                    };
-                    return from_fill(&ctx, &h, reader, leader, &cs);
+                    return from_fill(&ctx, &h, reader, leader, &filled(&h, fwd, !leader));
                 }
                 Outcome::Failed(status, why) => {
                     let cs = CacheStatus {

@@ -275,7 +275,7 @@ async fn a_restarted_edge_serves_pinned_content_from_disk_with_upstream_down() {
     );
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if e.path().is_dir() {

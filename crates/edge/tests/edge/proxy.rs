@@ -687,7 +687,7 @@ async fn stored_bodies_are_chunks_shared_by_urls_and_survive_a_restart_verified(
     // Corrupt every chunk on disk: nothing is served from them; the disk counts them.
     drop(f);
     let mut corrupted = 0;
-    for e in walk(&dir.path().join("chunks")) {
+    for e in crate::fabric::walk(&dir.path().join("chunks")) {
         let mut b = std::fs::read(&e).expect("read");
         b[0] ^= 0xff;
         std::fs::remove_file(&e).expect("rm");
@@ -704,7 +704,7 @@ async fn stored_bodies_are_chunks_shared_by_urls_and_survive_a_restart_verified(
     assert!(f.edge.cache().counters.disk_corrupt.load(Ordering::Relaxed) > 0);
     // A damaged record is dropped at start.
     drop(f);
-    for e in walk(&dir.path().join("meta/p")) {
+    for e in crate::fabric::walk(&dir.path().join("meta/p")) {
         std::fs::write(&e, b"TCDNRSP\n\x01garbage").expect("write");
     }
     let f = front_with(&gone, Some(dir.path()), Limits::default(), |_| {}).await;
@@ -721,21 +721,6 @@ async fn settle(f: &Front, n: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("{n} responses were never stored");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
