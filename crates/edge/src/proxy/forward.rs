@@ -328,9 +328,9 @@ impl Proxy {
         }
         fill.set_outcome(Outcome::Head(head.clone()));
         let max = self.config.max_object_size;
-        // The body, frame by frame. When the last frame has come (all of `Content-Length`, or the
-        // origin's framing says so), the response is stored before that frame goes out: a client that has the whole body finds
-        // it stored on its next request.
+        // The body, frame by frame. When the last frame has come (all of `Content-Length`, or
+        // the origin's framing says so), the response is stored before that frame goes out: a
+        // client that has the whole body finds it stored on its next request.
         let mut entry = None;
         let result = loop {
             let frame = match tokio::time::timeout(self.config.body_timeout, body.frame()).await {

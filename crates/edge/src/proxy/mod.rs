@@ -341,7 +341,7 @@ impl Proxy {
             cache: &self.cache,
         };
         let mut stale = None;
-        let mut collapse_key = t.key.clone();
+        let mut variant_key = None;
         let fwd = match self.responses.lookup(&t.key, &parts.headers) {
             Lookup::Found(e)
                 if !e
@@ -391,7 +391,7 @@ impl Proxy {
                 }
             }
             Lookup::VaryMiss(variant) => {
-                collapse_key = variant;
+                variant_key = Some(variant);
                 Forward::VaryMiss
             }
             Lookup::UriMiss => Forward::UriMiss,
@@ -416,7 +416,10 @@ impl Proxy {
             }
             // The slow paths are boxed so that the future of a hit stays small (hyper moves it).
             Some((e, d)) => Box::pin(self.validate(t, &parts, e, d, fwd)).await,
-            None => Box::pin(self.miss(t, &parts, fwd, Some(collapse_key))).await,
+            None => {
+                let key = variant_key.unwrap_or_else(|| t.key.clone());
+                Box::pin(self.miss(t, &parts, fwd, Some(key))).await
+            }
         }
     }
 
@@ -597,11 +600,5 @@ impl Proxy {
             cs,
         )
         .await
-    }
-
-    /// This edge's `Via` pseudonym.
-    #[must_use]
-    pub fn pseudonym(&self) -> &str {
-        &self.via
     }
 }
