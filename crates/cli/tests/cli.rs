@@ -1605,34 +1605,19 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
     // A wrong token is refused by the edge; a token file others can read is refused here.
     fs::write(d.join("wrong"), "guess\n").expect("write");
     fs::set_permissions(d.join("wrong"), fs::Permissions::from_mode(0o600)).expect("chmod");
-    let err = fails(
-        &[
-            "purge",
-            "--edge",
-            &edge.url,
-            "--token-file",
-            "wrong",
-            "--key",
-            "x",
-        ],
-        d,
-        1,
-    );
+    let with_wrong = [
+        "purge",
+        "--edge",
+        &edge.url,
+        "--token-file",
+        "wrong",
+        "--key",
+        "x",
+    ];
+    let err = fails(&with_wrong, d, 1);
     assert!(err.contains("401") && !err.contains("s3cret"), "{err}");
     fs::set_permissions(d.join("wrong"), fs::Permissions::from_mode(0o644)).expect("chmod");
-    let err = fails(
-        &[
-            "purge",
-            "--edge",
-            &edge.url,
-            "--token-file",
-            "wrong",
-            "--key",
-            "x",
-        ],
-        d,
-        1,
-    );
+    let err = fails(&with_wrong, d, 1);
     assert!(err.contains("readable by other users"), "{err}");
     let err = fails(
         &["purge", "--edge", &edge.url, "--token-file", "token"],
