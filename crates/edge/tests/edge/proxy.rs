@@ -79,7 +79,7 @@ async fn hits_answer_from_the_cache_with_age_via_and_cache_status() {
     let body = bytes(10_000, 1);
     let b = body.clone();
     let app = App::start(move |r: &Seen| match r.target.as_str() {
-        "/hero.jpg" => Answer::ok(
+        "/hero.jpg" | "/hero.jpg?cold" => Answer::ok(
             &[
                 ("Cache-Control", "max-age=600"),
                 ("ETag", "\"v1\""),
@@ -168,6 +168,13 @@ async fn hits_answer_from_the_cache_with_age_via_and_cache_status() {
         "everything after the first from the cache"
     );
 
+    // A HEAD miss fills with a GET (as nginx does), so the GET after it is a hit.
+    let head = request(&f.addr, "HEAD", "/hero.jpg?cold", &[]).await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(app.last("/hero.jpg?cold").expect("seen").method, "GET");
+    let after = get(&f.addr, "/hero.jpg?cold", &[]).await;
+    assert_eq!(after.body.len(), 10_000, "{}", cache_status(&after));
+    assert_eq!(app.count("/hero.jpg?cold"), 1);
     // A 404 is stored like any response; the query is part of the key.
     assert_eq!(get(&f.addr, "/missing?a=1", &[]).await.status, 404);
     assert_eq!(get(&f.addr, "/missing?a=1", &[]).await.status, 404);
@@ -614,6 +621,15 @@ async fn purge_by_url_prefix_and_surrogate_key_with_a_token() {
             .into_owned()
         }
     };
+    // Without --purge-token-file, purging is off.
+    let off = front_with(&app, None, Limits::default(), |c| c.purge_token = None).await;
+    let raw = b"POST /.tinycdn/purge HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    let text = String::from_utf8_lossy(&raw_exchange(&off.addr, raw, Duration::from_secs(2)).await)
+        .into_owned();
+    assert!(
+        text.starts_with("HTTP/1.1 404") && text.contains("purge-token-file"),
+        "{text}"
+    );
     let denied = purge(r#"{"urls":["/index.html"]}"#, "wrong").await;
     assert!(
         denied.starts_with("HTTP/1.1 401") && !denied.contains("sekrit"),
