@@ -50,6 +50,8 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             origin_timeout: Duration::from_secs(a.origin_timeout),
             body_timeout: Duration::from_secs(a.origin_body_timeout),
             max_object_size: parse_size(&a.max_object_size)?,
+            // Fills being stored hold their bodies in memory: at most as much as the memory tier.
+            fill_memory: parse_size(&a.memory)?,
             max_entries: a.max_entries,
             purge_token: a.purge_token_file.as_deref().map(token).transpose()?,
             ..ProxyConfig::default()

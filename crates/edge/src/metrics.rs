@@ -130,6 +130,7 @@ pub(crate) fn proxy(e: &mut Exposition, p: &Proxy) {
         vec![
             (",result=\"stored\"".into(), n(&c.stored)),
             (",result=\"too_big\"".into(), n(&c.not_stored_too_big)),
+            (",result=\"memory_budget\"".into(), n(&c.not_stored_busy)),
             (",result=\"body_error\"".into(), n(&c.fill_errors)),
         ],
     );
@@ -143,6 +144,12 @@ pub(crate) fn proxy(e: &mut Exposition, p: &Proxy) {
             (",why=\"evicted\"".into(), p.evicted()),
             (",why=\"unreadable_at_start\"".into(), p.dropped_at_start()),
         ],
+    );
+    e.metric(
+        "tinycdn_proxy_fill_bytes",
+        "Bytes that fills being stored hold in memory now (bounded by --memory).",
+        "gauge",
+        vec![(String::new(), p.fill_bytes())],
     );
     e.metric(
         "tinycdn_proxy_stored_responses",

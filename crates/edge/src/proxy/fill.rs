@@ -9,7 +9,7 @@
 //! than [`STREAM_WINDOW`] bytes are unread, so memory stays bounded whatever the body's length.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -23,6 +23,28 @@ use super::store::Entry;
 
 /// Unread bytes a streaming fill may hold before it waits for its readers.
 pub(crate) const STREAM_WINDOW: u64 = 4 << 20;
+
+/// The bytes all fills being stored may hold in memory at once. A fill that would go past it
+/// streams its body instead of storing it.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    used: AtomicU64,
+    max: u64,
+}
+
+impl Budget {
+    pub fn new(max: u64) -> Arc<Self> {
+        Arc::new(Self {
+            used: AtomicU64::new(0),
+            max,
+        })
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
 
 /// What a fill learned from the response head.
 #[derive(Debug)]
@@ -89,15 +111,44 @@ pub(crate) struct Fill {
     state: Mutex<State>,
     changed: watch::Sender<u64>,
     progress: Notify,
+    budget: Arc<Budget>,
+    /// Bytes this fill took from the budget, given back when it is dropped.
+    charged: AtomicU64,
+}
+
+impl Drop for Fill {
+    fn drop(&mut self) {
+        self.budget
+            .used
+            .fetch_sub(*self.charged.get_mut(), Ordering::Relaxed);
+    }
 }
 
 impl Fill {
-    pub fn new() -> Arc<Self> {
+    pub fn new(budget: Arc<Budget>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State::default()),
             changed: watch::Sender::new(0),
             progress: Notify::new(),
+            budget,
+            charged: AtomicU64::new(0),
         })
+    }
+
+    /// Takes `n` bytes from the budget for frames kept to be stored; `false` when they do not
+    /// fit.
+    pub fn charge(&self, n: u64) -> bool {
+        let b = &self.budget;
+        let ok = b
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                (u.saturating_add(n) <= b.max).then_some(u + n)
+            })
+            .is_ok();
+        if ok {
+            self.charged.fetch_add(n, Ordering::Relaxed);
+        }
+        ok
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -271,7 +322,7 @@ mod tests {
 
     #[tokio::test]
     async fn readers_joining_late_get_every_frame_while_stored() {
-        let fill = Fill::new();
+        let fill = Fill::new(Budget::new(u64::MAX));
         let mut early = fill.reader().expect("reader");
         assert!(fill.push(Bytes::from_static(b"ab")).await);
         assert_eq!(early.next().await, Some(Ok(Bytes::from_static(b"ab"))));
@@ -287,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn streaming_drops_read_frames_and_waits_for_slow_readers() {
-        let fill = Fill::new();
+        let fill = Fill::new(Budget::new(u64::MAX));
         let mut r = fill.reader().expect("reader");
         fill.stream();
         let big = Bytes::from(vec![7u8; (STREAM_WINDOW / 2) as usize]);
@@ -311,5 +362,21 @@ mod tests {
         drop(r);
         // No reader left: a streaming fill stops.
         assert!(!fill.push(Bytes::from_static(b"y")).await);
+    }
+
+    #[test]
+    fn the_budget_bounds_what_fills_hold_and_comes_back_when_they_go() {
+        let budget = Budget::new(100);
+        let a = Fill::new(budget.clone());
+        let b = Fill::new(budget.clone());
+        assert!(a.charge(60));
+        assert!(!b.charge(50), "60 + 50 is past 100");
+        assert!(b.charge(40));
+        assert_eq!(budget.used(), 100);
+        drop(a);
+        assert_eq!(budget.used(), 40);
+        assert!(b.charge(60));
+        drop(b);
+        assert_eq!(budget.used(), 0);
     }
 }

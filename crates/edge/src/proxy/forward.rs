@@ -205,7 +205,7 @@ impl Proxy {
         validating: Option<Arc<Entry>>,
         collapsed: Option<String>,
     ) -> (Arc<Fill>, Reader) {
-        let fill = Fill::new();
+        let fill = Fill::new(self.budget.clone());
         let reader = fill
             .reader()
             .unwrap_or_else(|| unreachable!("a new fill has dropped no frame"));
@@ -356,6 +356,13 @@ impl Proxy {
                     fill.stream();
                     self.counters
                         .not_stored_too_big
+                        .fetch_add(1, Ordering::Relaxed);
+                } else if !fill.charge(data.len() as u64) {
+                    // Other fills hold the memory fills may: this one streams instead.
+                    store = None;
+                    fill.stream();
+                    self.counters
+                        .not_stored_busy
                         .fetch_add(1, Ordering::Relaxed);
                 } else {
                     s.feed(&data).await;

@@ -87,6 +87,8 @@ pub struct ProxyConfig {
     pub body_timeout: Duration,
     /// Largest body stored; larger ones are streamed through.
     pub max_object_size: u64,
+    /// Bytes all fills being stored may hold in memory at once; past it, fills stream uncached.
+    pub fill_memory: u64,
     /// Most responses stored at once.
     pub max_entries: usize,
     /// Heuristic freshness for responses that state none (§4.2.2).
@@ -103,6 +105,7 @@ impl Default for ProxyConfig {
             origin_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             max_object_size: 256 << 20,
+            fill_memory: 512 << 20,
             max_entries: 200_000,
             heuristic: Heuristic::default(),
             purge_token: None,
@@ -131,6 +134,8 @@ pub struct ProxyCounters {
     pub stored: AtomicU64,
     /// Responses not stored because they were larger than `--max-object-size`.
     pub not_stored_too_big: AtomicU64,
+    /// Responses not stored because other fills held all the memory fills may.
+    pub not_stored_busy: AtomicU64,
     /// Fills whose body broke off, stalled or was cut short.
     pub fill_errors: AtomicU64,
     /// Stored responses invalidated by unsafe methods (§4.4).
@@ -146,6 +151,7 @@ pub struct Proxy {
     responses: Responses,
     cache: Arc<ChunkCache>,
     inflight: Mutex<HashMap<String, Arc<Fill>>>,
+    budget: Arc<fill::Budget>,
     uncacheable: Mutex<HashMap<String, Instant>>,
     revalidating: Mutex<HashSet<String>>,
     config: ProxyConfig,
@@ -179,6 +185,7 @@ impl Proxy {
             responses: Responses::open(cache.clone(), config.max_entries, config.heuristic),
             cache,
             inflight: Mutex::new(HashMap::new()),
+            budget: fill::Budget::new(config.fill_memory),
             uncacheable: Mutex::new(HashMap::new()),
             revalidating: Mutex::new(HashSet::new()),
             config,
@@ -203,6 +210,12 @@ impl Proxy {
     #[must_use]
     pub fn dropped_at_start(&self) -> u64 {
         self.responses.dropped_at_start.load(Ordering::Relaxed)
+    }
+
+    /// Bytes that fills being stored hold in memory now.
+    #[must_use]
+    pub fn fill_bytes(&self) -> u64 {
+        self.budget.used()
     }
 
     /// Stored responses evicted by `--max-entries`.

@@ -1174,3 +1174,34 @@ async fn the_bound_on_stored_responses_evicts_the_oldest() {
         "the oldest went first"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_past_the_memory_budget_stream_uncached() {
+    let body = bytes(3 << 20, 11);
+    let b = body.clone();
+    let app = App::start(move |_| Answer::ok(&[("Cache-Control", "max-age=600")], b.clone())).await;
+    let f = front_with(&app, None, Limits::default(), |c| c.fill_memory = 1 << 20).await;
+    let r = get(&f.addr, "/big.bin", &[]).await;
+    assert!(r.body == body, "the client gets the whole body");
+    assert_eq!(f.proxy().stored_responses(), 0);
+    assert_eq!(
+        f.proxy().counters.not_stored_busy.load(Ordering::Relaxed),
+        1
+    );
+    for _ in 0..100 {
+        if f.proxy().fill_bytes() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        f.proxy().fill_bytes(),
+        0,
+        "what the fill held is given back"
+    );
+    // Small bodies still fit and are stored.
+    let small = App::start(|_| Answer::ok(&[("Cache-Control", "max-age=600")], "small")).await;
+    let g = front_with(&small, None, Limits::default(), |c| c.fill_memory = 1 << 20).await;
+    get(&g.addr, "/s", &[]).await;
+    settle(&g, 1).await;
+}
