@@ -38,17 +38,8 @@ sleep 0.5
 "$T" edge --upstream http://127.0.0.1:17070 --trust "$w/trust.json" --cache-dir "$w/edge-cache" \
   --cache-size 2GiB --memory 512MiB --listen 127.0.0.1:18080 >/dev/null 2>&1 & pids+=($!); edge_pid=$!
 
-cat >"$w/nginx/nginx.conf" <<NGX
-worker_processes auto;
-pid $w/nginx/nginx.pid;
-error_log $w/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  client_body_temp_path $w/nginx/tmp; proxy_temp_path $w/nginx/tmp;
-  fastcgi_temp_path $w/nginx/tmp; uwsgi_temp_path $w/nginx/tmp; scgi_temp_path $w/nginx/tmp;
-  proxy_cache_path $w/nginx/cache levels=1:2 keys_zone=edge:64m max_size=2g inactive=1d use_temp_path=off;
+. "$here/bench/nginx.sh"
+{ nginx_head "$w/nginx"; cat <<NGX
   upstream origin { server 127.0.0.1:27070; keepalive 64; }
   server { listen 127.0.0.1:27070; root $w/files; etag on; }
   server {
@@ -62,6 +53,7 @@ http {
   }
 }
 NGX
+} >"$w/nginx/nginx.conf"
 nginx -c "$w/nginx/nginx.conf"
 sleep 0.5
 nginx_pids() { pgrep -f "nginx.*$w/nginx/nginx.conf" || true; pgrep -P "$(cat "$w/nginx/nginx.pid")" || true; }

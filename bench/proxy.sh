@@ -46,17 +46,8 @@ start edge "$R/tinycdn" edge --origin "$app" --listen 127.0.0.1:0 --memory 512Mi
   --cache-dir "$w/edge-cache" --cache-size 2GiB --max-object-size 256MiB
 tiny=$url; edge_pid=$pid
 
-cat >"$w/nginx/nginx.conf" <<NGX
-worker_processes auto;
-pid $w/nginx/nginx.pid;
-error_log $w/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  client_body_temp_path $w/nginx/tmp; proxy_temp_path $w/nginx/tmp;
-  fastcgi_temp_path $w/nginx/tmp; uwsgi_temp_path $w/nginx/tmp; scgi_temp_path $w/nginx/tmp;
-  proxy_cache_path $w/nginx/cache levels=1:2 keys_zone=edge:64m max_size=2g inactive=1d use_temp_path=off;
+. "$here/bench/nginx.sh"
+{ nginx_head "$w/nginx"; cat <<NGX
   upstream app { server $app_hostport; keepalive 64; }
   server {
     listen 127.0.0.1:28081;
@@ -71,6 +62,7 @@ http {
   }
 }
 NGX
+} >"$w/nginx/nginx.conf"
 nginx -c "$w/nginx/nginx.conf"
 ngx="http://127.0.0.1:28081"
 varnishd -F -a 127.0.0.1:28082 -b "$app_hostport" -s malloc,512m -n "$w/varnish" \

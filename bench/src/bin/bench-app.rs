@@ -9,15 +9,12 @@
 //! Usage: `bench-app ADDR` (prints its URL).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 
 type Counts = Arc<Mutex<HashMap<String, u64>>>;
 
@@ -68,42 +65,13 @@ async fn answer(
         b.entry(size).or_insert_with(|| body_of(size)).clone()
     };
     let mut r = Response::new(Full::new(body));
-    let h = r.headers_mut();
-    h.insert(
-        "cache-control",
-        hyper::header::HeaderValue::from_static("public, max-age=3600"),
-    );
-    h.insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("\"{size}-v1\"")) {
-        h.insert("etag", v);
-    }
+    tinycdn_bench::cacheable(r.headers_mut(), &format!("\"{size}-v1\""));
     r
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:0".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("http://{}", listener.local_addr()?);
     let counts: Counts = Arc::default();
     let bodies = Arc::new(Mutex::new(HashMap::new()));
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        let (counts, bodies) = (counts.clone(), bodies.clone());
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let (c, b) = (counts.clone(), bodies.clone());
-                async move { Ok::<_, Infallible>(answer(req, c, b).await) }
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+    tinycdn_bench::serve_http(move |req| answer(req, counts.clone(), bodies.clone())).await
 }

@@ -16,6 +16,7 @@ use tinycdn_core::ChunkId;
 use tinycdn_http::multipart::{self, Segment};
 use tinycdn_http::range::{self, ByteRange, RangeOutcome};
 use tinycdn_server::body::{self, Body};
+use tinycdn_server::respond::{value, Reply};
 
 use super::fill::{Head, Reader};
 use super::store::Entry;
@@ -26,10 +27,6 @@ pub(crate) const CACHE_NAME: &str = "tinycdn";
 
 /// Response fields for the cache's own use, never sent on (surrogate keys).
 const INTERNAL: [&str; 2] = ["surrogate-key", "cache-tag"];
-
-fn value(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-}
 
 /// What every response of the proxy gets: `Via` and our `Cache-Status` entry, surrogate keys
 /// removed.
@@ -45,7 +42,8 @@ pub(crate) fn finish_head(headers: &mut HeaderMap, req: &Parts, via: &str, statu
     }
 }
 
-/// A response with a short text body that caches must not store.
+/// A short text answer that caches must not store ([`Reply::text`]), with `Via` and
+/// `Cache-Status`.
 pub(crate) fn text(
     status: StatusCode,
     msg: &str,
@@ -53,23 +51,9 @@ pub(crate) fn text(
     via: &str,
     cs: &CacheStatus,
 ) -> Response<Body> {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::CONTENT_LENGTH, value(&msg.len().to_string()));
-    finish_head(&mut h, req, via, cs);
-    build(
-        status,
-        h,
-        if req.method == Method::HEAD {
-            body::empty()
-        } else {
-            body::full(msg.to_owned())
-        },
-    )
+    let mut r = Reply::text(status, msg).into_response(req.method == Method::HEAD);
+    finish_head(r.headers_mut(), req, via, cs);
+    r
 }
 
 fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response<Body> {
