@@ -53,6 +53,40 @@ pub struct TrustArg {
     pub trust: Vec<PathBuf>,
 }
 
+/// `tinycdn image`.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The source image (JPEG, PNG or WebP).
+    pub path: PathBuf,
+    /// Box width in CSS pixels (1-8192).
+    #[arg(long)]
+    pub w: Option<u32>,
+    /// Box height in CSS pixels (1-8192).
+    #[arg(long)]
+    pub h: Option<u32>,
+    /// `inside` (default, never crops), `cover` (crop to fill), `fill` (stretch).
+    #[arg(long)]
+    pub fit: Option<String>,
+    /// Gravity for `cover`: c, n, s, e, w, ne, nw, se, sw.
+    #[arg(long)]
+    pub g: Option<String>,
+    /// `jpeg`, `webp`, `avif` or `png` (default: the source's format).
+    #[arg(long)]
+    pub fmt: Option<String>,
+    /// Quality 1-100 (default per format: JPEG and WebP 80, AVIF 60).
+    #[arg(long)]
+    pub q: Option<u8>,
+    /// Device pixel ratio, 1-4 (multiplies the box).
+    #[arg(long)]
+    pub dpr: Option<String>,
+    /// Allow the output to be larger than the source.
+    #[arg(long)]
+    pub upscale: bool,
+    /// Where to write the variant (`-`: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -155,6 +189,11 @@ pub enum Command {
         /// Hours the re-signed timestamp stays valid (refresh it with `tinycdn timestamp`).
         #[arg(long, value_name = "HOURS", default_value_t = 24)]
         timestamp_lifetime_hours: u32,
+        /// Make image variants at publish, as this TOML file lists (paths, widths, formats,
+        /// quality), into `.tinycdn-variants/` of the volume: signed with it, synced with it,
+        /// served by edges without transforming.
+        #[arg(long, value_name = "FILE")]
+        variants: Option<PathBuf>,
     },
     /// List volumes, their versions and tags.
     Volumes {
@@ -268,6 +307,18 @@ pub enum Command {
         /// Mark for revalidation instead of dropping (still usable under stale-if-error).
         #[arg(long)]
         soft: bool,
+    },
+    /// Make an image variant offline, with the edge's code: resize, crop, re-encode (for CI
+    /// pipelines; the same parameters as `?w=&h=&fit=&fmt=&q=` on an edge URL).
+    Image(Box<ImageArgs>),
+    /// Sign an image variant URL for an edge started with `--image-sign-keys` (HMAC-SHA256 over
+    /// the path and query; prints the URL with `sig=` added).
+    SignUrl {
+        /// The URL or path with its query (`/img/a.jpg?w=640`).
+        url: String,
+        /// A key file (one key per line; the first signs).
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
     },
     /// Logical bytes, physical bytes, the duplication factor and the delta cost model.
     Stats {
@@ -475,5 +526,45 @@ pub struct EdgeArgs {
     #[arg(long, default_value_t = 30)]
     pub origin_body_timeout: u64,
     #[command(flatten)]
+    pub images: ImageEdgeArgs,
+    #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// Image variants at the edge (`?w=&h=&fit=&fmt=&q=&dpr=`).
+#[derive(Debug, Args)]
+pub struct ImageEdgeArgs {
+    /// Make no image variants: image keys in queries are ignored for volume files and left to
+    /// the application.
+    #[arg(long)]
+    pub no_images: bool,
+    /// Make variants only for URLs signed with a key in this file (one per line, for
+    /// rotation; see `tinycdn sign-url`). The size allowlist then applies only if named.
+    #[arg(long, value_name = "FILE")]
+    pub image_sign_keys: Option<PathBuf>,
+    /// Widths and heights a variant may ask for (comma-separated; default next/image's
+    /// 16,32,48,64,96,128,256,320,384,480,640,750,828,1080,1200,1920,2048,3840).
+    #[arg(long, value_name = "LIST")]
+    pub image_widths: Option<String>,
+    /// Qualities a variant may ask for (default 25,50,60,75,80,90).
+    #[arg(long, value_name = "LIST")]
+    pub image_qualities: Option<String>,
+    /// Make any variant anyone asks for (no signature, no allowlist): only on a trusted network.
+    #[arg(long, conflicts_with_all = ["image_sign_keys", "image_widths", "image_qualities"])]
+    pub image_allow_any: bool,
+    /// Transforms at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub image_workers: Option<usize>,
+    /// Transforms waiting for a worker at most; more are answered 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub image_queue: usize,
+    /// Seconds one transform may take, waiting included (then 503).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub image_timeout: u64,
+    /// Largest source in pixels, every frame of an animation counted.
+    #[arg(long, value_name = "PIXELS", default_value_t = 40_000_000)]
+    pub image_max_pixels: u64,
+    /// Pixel memory one transform may hold.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    pub image_memory: String,
 }

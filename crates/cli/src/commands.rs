@@ -311,11 +311,25 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             delta_max_file,
             snapshot_lifetime_days,
             timestamp_lifetime_hours,
+            variants,
         } => {
             let volume = VolumeName::new(volume)?;
             let tag = tag.as_deref().map(TagName::new).transpose()?;
             let key = crate::trust::secret_key(key)?;
             let store = open_store(&store.store)?;
+            let made = variants
+                .as_deref()
+                .map(|spec| crate::variants::make(spec, source, &store, &volume))
+                .transpose()?;
+            if let (Some(m), false) = (&made, cli.json) {
+                eprintln!(
+                    "image variants: {} ({} made now, the rest kept from the previous version), {}",
+                    m.variants,
+                    m.transformed,
+                    bytes(m.bytes)
+                );
+            }
+            let variants_dir = made.as_ref().map(|m| m.dir.path().to_path_buf());
             let opts = PublishOptions {
                 source,
                 volume,
@@ -329,6 +343,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                         .context("--delta-cpu-budget must be a non-negative number of seconds")?,
                     max_file: *delta_max_file,
                 },
+                overlay: variants_dir.as_deref(),
                 freshness: Some(Freshness {
                     snapshot_expires: now() + i64::from(*snapshot_lifetime_days) * 86_400,
                     timestamp_expires: now() + i64::from(*timestamp_lifetime_hours) * 3_600,
@@ -354,6 +369,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                         "cpu_seconds": r.deltas.cpu.as_secs_f64(),
                     },
                     "seconds": secs,
+                    "variants": made.as_ref().map(|m| json!({
+                        "variants": m.variants, "transformed": m.transformed, "bytes": m.bytes,
+                    })),
                 }))?;
             } else {
                 let what = if r.unchanged {
@@ -571,6 +589,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             };
             crate::edge::purge(cli, edge, token_file, &request)?;
         }
+        Command::Image(args) => crate::image::image(cli, args)?,
+        Command::SignUrl { url, key_file } => crate::image::sign_url(url, key_file)?,
         Command::Stats { store } => {
             let s = stats(&open_store(&store.store)?)?;
             if cli.json {

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
+use tinycdn_edge::images::{ImageConfig, Images};
 use tinycdn_edge::proxy::purge::PurgeRequest;
 use tinycdn_edge::{ChunkCache, Edge, Fabric, Mount, Proxy, ProxyConfig, Upstreams};
+use tinycdn_image::policy::{Allowlist, Policy};
 use tinycdn_volume::trust::Trust;
 
-use crate::cli::{Cli, EdgeArgs};
+use crate::cli::{Cli, EdgeArgs, ImageEdgeArgs};
 use crate::commands::{now, parse_size, print_json, run_server, runtime};
 use crate::trust::private_file;
 
@@ -28,8 +30,60 @@ fn token(path: &Path) -> Result<String> {
     Ok(token.to_owned())
 }
 
+fn list<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Vec<T>> {
+    text.split(',')
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{flag}: `{v}` is not a number"))
+        })
+        .collect()
+}
+
+/// The image engine's configuration from the flags (`None`: `--no-images`).
+fn image_config(a: &ImageEdgeArgs) -> Result<Option<ImageConfig>> {
+    if a.no_images {
+        return Ok(None);
+    }
+    let mut c = ImageConfig::default();
+    let named = a.image_widths.is_some() || a.image_qualities.is_some();
+    let mut allow = Allowlist::default();
+    if let Some(w) = &a.image_widths {
+        allow.sides = list("--image-widths", w)?;
+    }
+    if let Some(q) = &a.image_qualities {
+        allow.qualities = list("--image-qualities", q)?;
+    }
+    c.policy = Policy {
+        keys: Vec::new(),
+        allow: Some(allow),
+    };
+    if let Some(path) = &a.image_sign_keys {
+        let keys = tinycdn_image::policy::parse_keys(&private_file(path, "key file")?);
+        if keys.is_empty() {
+            bail!("{} holds no key (one per line)", path.display());
+        }
+        c.policy.keys = keys;
+        if !named {
+            c.policy.allow = None;
+        }
+    }
+    if a.image_allow_any {
+        c.policy = Policy::default();
+    }
+    if let Some(n) = a.image_workers {
+        c.workers = n.max(1);
+    }
+    c.queue = a.image_queue;
+    c.timeout = Duration::from_secs(a.image_timeout.max(1));
+    c.limits.max_source_pixels = a.image_max_pixels;
+    c.limits.max_memory = parse_size(&a.image_memory)?;
+    Ok(Some(c))
+}
+
 /// Runs `tinycdn edge` until stopped.
 pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
+    let images = image_config(&a.images)?;
     let mounts: Vec<Mount> = a
         .mounts
         .iter()
@@ -82,8 +136,17 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             memory,
             cache_dir.as_deref().map(|d| (d, disk)),
         )?);
-        let fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
-        let proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
+        let images = images.map(|c| Arc::new(Images::new(c, cache.clone())));
+        let mut fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
+        let mut proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
+        if let Some(i) = &images {
+            if let Some(f) = &mut fabric {
+                f.set_images(i.clone());
+            }
+            if let Some(p) = &mut proxy {
+                p.set_images(i.clone());
+            }
+        }
         if let Some(p) = &proxy {
             eprintln!(
                 "{} stored responses reloaded from the cache disk{}",
@@ -94,7 +157,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
                 }
             );
         }
-        let edge = Edge::with_roles(cache, fabric, proxy, mounts);
+        let edge = Edge::with_images(cache, fabric, proxy, mounts, images);
         edge.start_root()?;
         Ok(edge)
     })

@@ -6,8 +6,10 @@
 mod cli;
 mod commands;
 mod edge;
+mod image;
 mod output;
 mod trust;
+mod variants;
 
 use std::process::ExitCode;
 

@@ -35,6 +35,7 @@ pub struct Edge {
     fabric: Option<Arc<Fabric>>,
     proxy: Option<Arc<Proxy>>,
     mounts: Vec<Mount>,
+    images: Option<Arc<crate::images::Images>>,
     responses: [AtomicU64; 6],
     bytes_served: AtomicU64,
 }
@@ -58,6 +59,19 @@ impl Edge {
         proxy: Option<Proxy>,
         mounts: Vec<Mount>,
     ) -> Arc<Self> {
+        Self::with_images(cache, fabric, proxy, mounts, None)
+    }
+
+    /// [`Edge::with_roles`], with the image engine the fabric and the proxy were given (see
+    /// [`Fabric::set_images`], [`Proxy::set_images`]) for its metrics.
+    #[must_use]
+    pub fn with_images(
+        cache: Arc<ChunkCache>,
+        fabric: Option<Fabric>,
+        proxy: Option<Proxy>,
+        mounts: Vec<Mount>,
+        images: Option<Arc<crate::images::Images>>,
+    ) -> Arc<Self> {
         let mut mounts = mounts;
         // The longest prefix wins.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
@@ -66,6 +80,7 @@ impl Edge {
             fabric: fabric.map(Arc::new),
             proxy: proxy.map(Arc::new),
             mounts,
+            images,
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
         })
@@ -237,6 +252,9 @@ impl Edge {
         }
         if let Some(p) = &self.proxy {
             metrics::proxy(&mut e, p);
+        }
+        if let Some(i) = &self.images {
+            i.metrics(&mut e);
         }
         e.finish()
     }

@@ -7,12 +7,14 @@
 //! - [`fabric`]: volumes from upstream tinycdn mirrors (trust, metadata, chunks);
 //! - [`proxy`]: an RFC 9111 shared cache in front of any HTTP application;
 //! - [`mount`]: volumes served at URL prefixes of a fronted application;
+//! - [`images`]: image variants (resize, re-encode, negotiate) for the fabric and the proxy;
 //! - [`cache`]: the two-tier chunk cache every role shares;
 //! - `metrics`: the Prometheus exposition.
 
 pub mod cache;
 pub mod edge;
 pub mod fabric;
+pub mod images;
 mod metrics;
 pub mod mount;
 pub mod proxy;

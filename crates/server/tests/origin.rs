@@ -50,6 +50,7 @@ async fn start(limits: Limits) -> Fixture {
             created: 1,
             chunking: ChunkParams::DEFAULT,
             deltas: Default::default(),
+            overlay: None,
             freshness: None,
         },
         &NoProgress,

@@ -53,6 +53,9 @@ pub struct PublishOptions<'a> {
     /// When set, the store's snapshot of every tag and the timestamp naming it are re-signed by
     /// `key`, valid until then.
     pub freshness: Option<crate::snapshot::Freshness>,
+    /// A second directory whose tree is published at the volume root beside `source`'s (made
+    /// files, such as publish-time image variants); a path in both is refused.
+    pub overlay: Option<&'a Path>,
 }
 
 /// What a publish did.
@@ -94,6 +97,13 @@ enum Item {
     Dir(Entry),
     Symlink(Entry),
     File(SourceFile),
+}
+
+fn item_path(i: &Item) -> &VolumePath {
+    match i {
+        Item::Dir(e) | Item::Symlink(e) => &e.path,
+        Item::File(f) => &f.path,
+    }
 }
 
 fn source_err(path: &Path) -> impl FnOnce(std::io::Error) -> VolumeError + '_ {
@@ -423,7 +433,22 @@ pub fn publish(
         check_not_confusable("tag name", tag.as_str(), tags.iter().map(String::as_str))?;
     }
 
-    let items = walk(opts.source)?;
+    let mut items = walk(opts.source)?;
+    if let Some(extra) = opts.overlay {
+        let seen: std::collections::HashSet<String> = items
+            .iter()
+            .map(|i| item_path(i).as_str().to_owned())
+            .collect();
+        for i in walk(extra)? {
+            if seen.contains(item_path(&i).as_str()) {
+                return Err(VolumeError::Unsupported {
+                    path: opts.source.join(item_path(&i).as_str()),
+                    why: "is also a path of the made files published with the tree".into(),
+                });
+            }
+            items.push(i);
+        }
+    }
     let mut entries = Vec::with_capacity(items.len());
     let mut files = Vec::new();
     let (mut dirs, mut symlinks) = (0u64, 0u64);

@@ -56,6 +56,7 @@ fn opts<'a>(src: &'a Path, key: &'a SecretKey) -> PublishOptions<'a> {
         created: 1_700_000_000,
         chunking: SMALL_CHUNKS,
         deltas: Default::default(),
+        overlay: None,
         freshness: None,
     }
 }

@@ -78,15 +78,9 @@ impl Fabric {
         coding: Coding,
     ) -> Reply {
         let load = async {
-            let mut whole = Vec::with_capacity(usize::try_from(content.size).unwrap_or(0));
-            for (i, (off, _)) in content.chunk_offsets().enumerate() {
-                let b = self
-                    .chunk(content, exec, i, off)
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                whole.extend_from_slice(&b);
-            }
-            Ok(Bytes::from(whole))
+            self.whole_file(content, exec)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
         };
         match self.variants.get(content.hash, coding, load).await {
             Ok(bytes) => {
@@ -98,7 +92,7 @@ impl Fabric {
     }
 
     /// One verified chunk of a file, from cache or upstream.
-    async fn chunk(
+    pub(super) async fn chunk(
         &self,
         file: &FileContent,
         exec: bool,

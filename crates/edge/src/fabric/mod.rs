@@ -6,9 +6,11 @@
 //! - [`trust`]: the trust root in force, root rotations, the timestamp and snapshot;
 //! - [`metadata`]: manifests, tags and delta indexes;
 //! - [`chunks`]: file bodies, chunk by chunk with read-ahead;
+//! - [`images`]: image variants of volume files (published with the volume, or made here);
 //! - [`metrics`]: the fabric's Prometheus lines.
 
 mod chunks;
+mod images;
 mod metadata;
 mod metrics;
 mod trust;
@@ -92,6 +94,7 @@ pub struct Fabric {
     tag_policy: TagPolicy,
     variants: compress::Variants,
     prepared: Mutex<(PreparedFiles, usize)>,
+    images: Option<Arc<crate::images::Images>>,
 }
 
 /// Seconds since the Unix epoch (expiry checks).
@@ -147,7 +150,13 @@ impl Fabric {
             tag_policy: TagPolicy::default(),
             variants: compress::Variants::new(64 << 20),
             prepared: Mutex::new((HashMap::new(), 0)),
+            images: None,
         }
+    }
+
+    /// Serves image variants of volume files (`?w=…`) with `images`.
+    pub fn set_images(&mut self, images: Arc<crate::images::Images>) {
+        self.images = Some(images);
     }
 
     /// The mirrors.
@@ -338,6 +347,24 @@ impl Fabric {
         if p.volume != *volume {
             return Reply::text(StatusCode::NOT_FOUND, "no such volume version\n");
         }
+        if let (Some(images), Some(query)) = (&self.images, req.uri().query()) {
+            if let Some(source) = crate::images::source_format(&p.rep.media_type) {
+                match tinycdn_image::params::split(query) {
+                    Ok(None) => {}
+                    Ok(Some(split)) => {
+                        let at = (id, pinned, volume, reference);
+                        return Box::pin(self.serve_variant(req, images, &p, at, source, &split))
+                            .await;
+                    }
+                    Err(e) => return Reply::text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+                }
+            }
+        }
+        self.serve_prepared(req, &p).await
+    }
+
+    /// A prepared file: compressed when the client takes it and it pays, else its chunks.
+    async fn serve_prepared<B>(self: &Arc<Self>, req: &Request<B>, p: &Prepared) -> Reply {
         if let Some(coding) = compress::negotiate(req.headers(), &p.rep.media_type, p.rep.len) {
             return Box::pin(self.serve_compressed(
                 req.headers(),

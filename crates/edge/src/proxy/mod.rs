@@ -12,6 +12,7 @@
 
 pub mod fill;
 pub mod forward;
+pub mod images;
 pub mod origin;
 pub mod purge;
 pub mod respond;
@@ -160,6 +161,7 @@ pub struct Proxy {
     via: String,
     /// What it has done.
     pub counters: ProxyCounters,
+    images: Option<Arc<crate::images::Images>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -191,7 +193,13 @@ impl Proxy {
             config,
             via: format!("tinycdn-{}", hex::encode(id)),
             counters: ProxyCounters::default(),
+            images: None,
         })
+    }
+
+    /// Serves image variants of the application's images (`/a.jpg?w=…`) with `images`.
+    pub fn set_images(&mut self, images: Arc<crate::images::Images>) {
+        self.images = Some(images);
     }
 
     /// The origin.
@@ -342,6 +350,27 @@ impl Proxy {
             return Box::pin(self.pass(&t, req, cs(Forward::Bypass))).await;
         }
         let (parts, _) = req.into_parts();
+        if let Some(images) = &self.images {
+            let path = parts.uri.path();
+            if let (true, Some(q)) = (images::is_image_path(path), parts.uri.query()) {
+                match tinycdn_image::params::split(q) {
+                    Ok(None) => {}
+                    Ok(Some(split)) => {
+                        let images = images.clone();
+                        return Box::pin(self.image(&t, parts, split, images)).await;
+                    }
+                    Err(e) => {
+                        return text(
+                            StatusCode::BAD_REQUEST,
+                            &format!("{e}\n"),
+                            &parts,
+                            &self.via,
+                            &cs(Forward::Bypass),
+                        )
+                    }
+                }
+            }
+        }
         self.cached(&t, parts).await
     }
 

@@ -59,6 +59,7 @@ pub(crate) async fn world() -> World {
             created: 1,
             chunking: CHUNKS,
             deltas: Default::default(),
+            overlay: None,
             freshness: None,
         },
         &NoProgress,
@@ -387,6 +388,7 @@ async fn deltas_pass_only_as_their_signed_index_lists_them() {
         created,
         chunking: CHUNKS,
         deltas: Default::default(),
+        overlay: None,
         freshness: None,
     };
     publish(&store, &opts(1), &NoProgress).expect("v1");

@@ -316,6 +316,7 @@ pub async fn metadata_liars(
                 created,
                 chunking,
                 deltas: DeltaOptions::default(),
+                overlay: None,
                 freshness: Some(fresh),
             },
             &NoProgress,

@@ -1,0 +1,145 @@
+//! `tinycdn image` (a variant made offline, by the edge's code) and `tinycdn sign-url`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use tinycdn_image::params::{self, FormatChoice};
+use tinycdn_image::{inspect, own_format, transform, Limits};
+
+use crate::cli::{Cli, ImageArgs};
+use crate::commands::print_json;
+use crate::output;
+
+/// The query an edge URL would carry for these arguments: parsed by the same code, so the CLI
+/// takes exactly what the edge takes.
+fn query(a: &ImageArgs) -> String {
+    let mut q = Vec::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            q.push(format!("{k}={v}"));
+        }
+    };
+    put("w", a.w.map(|v| v.to_string()));
+    put("h", a.h.map(|v| v.to_string()));
+    put("fit", a.fit.clone());
+    put("g", a.g.clone());
+    put("fmt", a.fmt.clone());
+    put("q", a.q.map(|v| v.to_string()));
+    put("dpr", a.dpr.clone());
+    put("up", a.upscale.then(|| "1".to_owned()));
+    q.join("&")
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .context("the output path has no file name")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// `tinycdn image PATH … -o OUT`.
+pub fn image(cli: &Cli, a: &ImageArgs) -> Result<()> {
+    if a.fmt.as_deref() == Some("auto") {
+        bail!("--fmt auto needs a client's Accept header: name a format (jpeg, webp, avif, png)");
+    }
+    let split = params::split(&query(a))?;
+    let p = split.map(|s| s.params).unwrap_or_default();
+    let bytes = std::fs::read(&a.path).with_context(|| format!("reading {}", a.path.display()))?;
+    let limits = Limits::default();
+    let started = Instant::now();
+    let info = inspect(&bytes, &limits)
+        .with_context(|| format!("{} cannot be transformed", a.path.display()))?;
+    let format = match p.format {
+        FormatChoice::Fixed(f) => f,
+        _ => own_format(&info),
+    };
+    let n = p.normalised(format);
+    let out = transform(&bytes, &info, &n, &limits, None)
+        .with_context(|| format!("{} cannot be transformed", a.path.display()))?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if a.out.as_os_str() == "-" {
+        std::io::stdout().lock().write_all(&out.bytes)?;
+    } else {
+        write_atomic(&a.out, &out.bytes)?;
+    }
+    let report = json!({
+        "source": { "path": a.path, "format": info.format.media_type(), "width": info.width,
+                    "height": info.height, "orientation": info.orientation, "bytes": bytes.len() },
+        "output": { "path": a.out, "format": out.format.media_type(), "width": out.width,
+                    "height": out.height, "bytes": out.bytes.len() },
+        "parameters": n.to_string(),
+        "milliseconds": (ms * 10.0).round() / 10.0,
+    });
+    if cli.json && a.out.as_os_str() != "-" {
+        print_json(&report)?;
+    } else {
+        eprintln!(
+            "{}: {}x{} {} -> {}x{} {}, {} in {:.1} ms",
+            a.path.display(),
+            info.width,
+            info.height,
+            info.format.media_type(),
+            out.width,
+            out.height,
+            out.format.name(),
+            output::bytes(out.bytes.len() as u64),
+            ms
+        );
+    }
+    Ok(())
+}
+
+/// `tinycdn sign-url URL --key-file F`.
+pub fn sign_url(url: &str, key_file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(key_file)
+        .with_context(|| format!("reading {}", key_file.display()))?;
+    let keys = tinycdn_image::policy::parse_keys(&text);
+    let Some(key) = keys.first() else {
+        bail!("{} holds no key (one per line)", key_file.display());
+    };
+    // The path is what comes after the authority, when a full URL is given.
+    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
+    let start = if url.contains("://") {
+        after_scheme
+            .find('/')
+            .map_or(url.len(), |i| url.len() - after_scheme.len() + i)
+    } else {
+        0
+    };
+    let (path, query) = url[start..].split_once('?').unwrap_or((&url[start..], ""));
+    if path.is_empty() {
+        bail!("{url} has no path");
+    }
+    let unsigned: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sig="))
+        .collect();
+    let query = unsigned.join("&");
+    let sig = tinycdn_image::policy::signature(key, path, &query);
+    let sep = if query.is_empty() { "" } else { "&" };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}{path}?{query}{sep}sig={sig}", &url[..start])?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Image variants of volume files: a publish-time variant the signed manifest lists is served
+//! as the verified file it is; otherwise the edge makes the variant from the file's verified
+//! chunks and keeps it. Either way it carries a strong entity tag of its own bytes and the
+//! source URL's caching (`immutable` under a version id).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::header;
+use hyper::Request;
+use tinycdn_core::manifest::FileContent;
+use tinycdn_core::names::{VolumeName, VolumePath};
+use tinycdn_core::VersionId;
+use tinycdn_http::EntityTag;
+use tinycdn_image::params::{FormatChoice, Split};
+use tinycdn_image::probe::SourceFormat;
+use tinycdn_image::{published_path, variant_name};
+use tinycdn_server::respond::{header_str, represent, Reply, Representation};
+
+use super::{Fabric, Memory, Prepared};
+use crate::images::{normalise, Failure, Images};
+use tinycdn_fetch::FetchError;
+
+/// Where a request's file is: version, whether the URL pinned it, volume, reference.
+pub(super) type At<'a> = (VersionId, bool, &'a VolumeName, &'a str);
+
+impl Fabric {
+    /// A whole file from its verified chunks.
+    pub(super) async fn whole_file(
+        &self,
+        content: &FileContent,
+        exec: bool,
+    ) -> Result<Bytes, FetchError> {
+        let mut whole = Vec::with_capacity(usize::try_from(content.size).unwrap_or(0));
+        for (i, (off, _)) in content.chunk_offsets().enumerate() {
+            whole.extend_from_slice(&self.chunk(content, exec, i, off).await?);
+        }
+        Ok(Bytes::from(whole))
+    }
+
+    /// The variant `split` asks for of the prepared image file `p`.
+    pub(super) async fn serve_variant<B>(
+        self: &Arc<Self>,
+        req: &Request<B>,
+        images: &Arc<Images>,
+        p: &Prepared,
+        at: At<'_>,
+        source: SourceFormat,
+        split: &Split,
+    ) -> Reply {
+        if let Err(f) = images.check(req.uri().path(), split) {
+            return f.reply();
+        }
+        let n = normalise(split, source, header_str(req.headers(), header::ACCEPT));
+        let name = variant_name(p.content.hash.as_bytes(), &n);
+        let vary = split.params.format == FormatChoice::Auto;
+        let (id, pinned, volume, reference) = at;
+        if let Ok(path) = VolumePath::new(&published_path(&name, n.format)) {
+            if let Ok(v) = self.prepare(id, pinned, volume, reference, &path).await {
+                images.counters.published.fetch_add(1, Ordering::Relaxed);
+                let mut rep = v.rep.clone();
+                rep.cache_control.clone_from(&p.rep.cache_control);
+                if vary {
+                    rep.extra.push(("vary", "Accept".into()));
+                }
+                return self
+                    .serve_chunks(req, &rep, v.content.clone(), v.exec)
+                    .await;
+            }
+        }
+        let max = images.limits().max_source_bytes;
+        if p.content.size > max {
+            return Failure::Status(
+                422,
+                format!(
+                    "the source is {} bytes, above this edge's cap of {max}",
+                    p.content.size
+                ),
+            )
+            .reply();
+        }
+        let load = async {
+            self.whole_file(&p.content, p.exec)
+                .await
+                .map_err(|e| Failure::Status(502, e.to_string()))
+        };
+        match images.variant(name, n, load).await {
+            Ok(v) => {
+                let mut extra = p.rep.extra.clone();
+                if vary {
+                    extra.push(("vary", "Accept".into()));
+                }
+                let rep = Representation {
+                    etag: EntityTag::strong(v.meta.hash.to_hex()),
+                    media_type: v.meta.format.media_type().to_owned(),
+                    cache_control: p.rep.cache_control.clone(),
+                    len: v.meta.len,
+                    extra,
+                };
+                represent(req.headers(), &rep, Memory(v.bytes))
+            }
+            Err(f) => f.reply(),
+        }
+    }
+}

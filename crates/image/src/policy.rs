@@ -1,0 +1,226 @@
+//! Which variants a client may make the edge compute, without I/O: signed URLs (HMAC-SHA256 over
+//! the path and query, several keys for rotation) and allowlists of sizes and qualities. Without
+//! one of them anyone could ask for every width from 1 to 8192 and keep the edge busy.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use thiserror::Error;
+
+use crate::params::{Params, Split};
+
+/// The widths (and heights) allowed by default: next/image's device and image sizes, with 320 and 480.
+pub const DEFAULT_SIDES: [u32; 18] = [
+    16, 32, 48, 64, 96, 128, 256, 320, 384, 480, 640, 750, 828, 1080, 1200, 1920, 2048, 3840,
+];
+/// The qualities allowed by default (besides none, the format's default).
+pub const DEFAULT_QUALITIES: [u8; 6] = [25, 50, 60, 75, 80, 90];
+/// The device pixel ratios allowed by default, in tenths.
+pub const DEFAULT_DPRS: [u8; 5] = [10, 15, 20, 30, 40];
+
+/// Finite sets of values a request's parameters must come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowlist {
+    /// Widths and heights (before `dpr`).
+    pub sides: Vec<u32>,
+    /// Qualities.
+    pub qualities: Vec<u8>,
+    /// Device pixel ratios in tenths.
+    pub dprs: Vec<u8>,
+}
+
+impl Default for Allowlist {
+    fn default() -> Self {
+        Self {
+            sides: DEFAULT_SIDES.to_vec(),
+            qualities: DEFAULT_QUALITIES.to_vec(),
+            dprs: DEFAULT_DPRS.to_vec(),
+        }
+    }
+}
+
+impl Allowlist {
+    /// Why `p` is outside the lists, if it is.
+    fn refuse(&self, p: &Params) -> Option<String> {
+        for (k, v) in [("w", p.w), ("h", p.h)] {
+            if let Some(v) = v.filter(|v| !self.sides.contains(v)) {
+                return Some(format!(
+                    "{k}={v} is not an allowed size (allowed: {})",
+                    list(&self.sides)
+                ));
+            }
+        }
+        if let Some(q) = p.q.filter(|q| !self.qualities.contains(q)) {
+            return Some(format!(
+                "q={q} is not an allowed quality (allowed: {})",
+                list(&self.qualities)
+            ));
+        }
+        if !self.dprs.contains(&p.dpr_tenths) {
+            return Some(format!(
+                "dpr={}.{} is not an allowed ratio",
+                p.dpr_tenths / 10,
+                p.dpr_tenths % 10
+            ));
+        }
+        None
+    }
+}
+
+fn list<T: ToString>(v: &[T]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What guards the transforms: signing keys, an allowlist, both (a request must pass both) or
+/// neither (only for trusted networks; the CLI asks for it by name).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Keys a signature may be made with (the first signs; all verify).
+    pub keys: Vec<Vec<u8>>,
+    /// The allowlist, when one applies.
+    pub allow: Option<Allowlist>,
+}
+
+/// Why a request may not make a variant (a 403).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Refused {
+    /// Signatures are required and there is none.
+    #[error("this edge makes image variants only for signed URLs: add sig=")]
+    Unsigned,
+    /// The signature does not verify under any key.
+    #[error("the image URL's signature does not verify")]
+    BadSignature,
+    /// A value is not on the allowlist.
+    #[error("{0}")]
+    NotAllowed(String),
+}
+
+/// The bytes a signature covers: the path, then `?` and the query without `sig` when there is
+/// one.
+fn message(path: &str, signed_part: &str) -> String {
+    if signed_part.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{signed_part}")
+    }
+}
+
+/// The lowercase hex HMAC-SHA256 of `path?query` under `key` (`query` without `sig`).
+#[must_use]
+pub fn signature(key: &[u8], path: &str, query: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(message(path, query).as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Keys from a key file's text: one per line, blank lines and `#` comments skipped.
+#[must_use]
+pub fn parse_keys(text: &str) -> Vec<Vec<u8>> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.as_bytes().to_vec())
+        .collect()
+}
+
+impl Policy {
+    /// Whether `split` (of a request for `path`) may make a variant.
+    ///
+    /// # Errors
+    /// [`Refused`].
+    pub fn check(&self, path: &str, split: &Split) -> Result<(), Refused> {
+        if !self.keys.is_empty() {
+            let sig = split.signature.as_deref().ok_or(Refused::Unsigned)?;
+            let Ok(given) = hex::decode(sig) else {
+                return Err(Refused::BadSignature);
+            };
+            let msg = message(path, &split.signed_part);
+            let ok = self.keys.iter().any(|k| {
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(k)
+                    .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+                mac.update(msg.as_bytes());
+                // Constant-time comparison.
+                mac.verify_slice(&given).is_ok()
+            });
+            if !ok {
+                return Err(Refused::BadSignature);
+            }
+        }
+        if let Some(why) = self.allow.as_ref().and_then(|a| a.refuse(&split.params)) {
+            return Err(Refused::NotAllowed(why));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::split;
+
+    fn s(q: &str) -> Split {
+        split(q).expect("valid").expect("image keys")
+    }
+
+    #[test]
+    fn the_default_allowlist_bounds_sizes_and_qualities() {
+        let p = Policy {
+            keys: vec![],
+            allow: Some(Allowlist::default()),
+        };
+        assert_eq!(p.check("/a.jpg", &s("w=640&q=75&dpr=2")), Ok(()));
+        assert!(matches!(
+            p.check("/a.jpg", &s("w=641")),
+            Err(Refused::NotAllowed(m)) if m.contains("w=641")
+        ));
+        assert!(p.check("/a.jpg", &s("w=640&q=77")).is_err());
+        assert!(p.check("/a.jpg", &s("w=640&dpr=2.5")).is_err());
+    }
+
+    #[test]
+    fn signed_urls_verify_under_any_key_and_cover_path_and_query() {
+        let old = b"old-key".to_vec();
+        let new = b"new-key".to_vec();
+        let p = Policy {
+            keys: vec![new.clone(), old.clone()],
+            allow: None,
+        };
+        let sig = signature(&old, "/img/a.jpg", "w=641&v=2");
+        assert_eq!(
+            p.check("/img/a.jpg", &s(&format!("w=641&v=2&sig={sig}"))),
+            Ok(())
+        );
+        // The signature may come anywhere in the query.
+        assert_eq!(
+            p.check("/img/a.jpg", &s(&format!("sig={sig}&w=641&v=2"))),
+            Ok(())
+        );
+        assert_eq!(
+            p.check("/img/b.jpg", &s(&format!("w=641&v=2&sig={sig}"))),
+            Err(Refused::BadSignature)
+        );
+        assert_eq!(
+            p.check("/img/a.jpg", &s(&format!("w=642&v=2&sig={sig}"))),
+            Err(Refused::BadSignature)
+        );
+        assert_eq!(p.check("/img/a.jpg", &s("w=641")), Err(Refused::Unsigned));
+        assert_eq!(
+            p.check("/img/a.jpg", &s("w=641&sig=zz")),
+            Err(Refused::BadSignature)
+        );
+        let other = signature(b"stranger", "/img/a.jpg", "w=641");
+        assert_eq!(
+            p.check("/img/a.jpg", &s(&format!("w=641&sig={other}"))),
+            Err(Refused::BadSignature)
+        );
+    }
+
+    #[test]
+    fn key_files_skip_comments_and_blank_lines() {
+        let keys = parse_keys("# rotated 2026-11\nnew-key\n\n  old-key  \n");
+        assert_eq!(keys, vec![b"new-key".to_vec(), b"old-key".to_vec()]);
+    }
+}
