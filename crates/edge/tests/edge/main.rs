@@ -2,4 +2,5 @@
 //! ([`fabric`]), and in front of a scripted application as an RFC 9111 shared cache ([`proxy`]).
 
 mod fabric;
+mod images;
 mod proxy;
