@@ -303,7 +303,7 @@ async fn concurrent_requests_make_a_variant_once_and_a_full_queue_says_come_back
     let all = futures_join(widths.len(), |i| {
         let addr = addr.clone();
         let url = format!(
-            "/v/site@stable/img/hubble_deep_field.jpg?w={}&fmt=avif",
+            "/v/site@stable/img/hubble_deep_field.jpg?w={}&fmt=webp",
             widths[i]
         );
         async move { get(&addr, &url, &[]).await }
