@@ -8,6 +8,8 @@
 # run for DEMO_SECONDS (default 120; 0 means until Ctrl-C).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The image codecs build from source and need nasm for their SIMD (as .ci/run installs it).
+command -v nasm >/dev/null || { apt-get update -qq && apt-get install -y -qq nasm; }
 cargo build --release --quiet --locked --manifest-path "$here/Cargo.toml" -p tinycdn
 tinycdn="$here/target/release/tinycdn"
 media="$("$here/scripts/fetch-media.sh")"
@@ -88,6 +90,13 @@ echo
 for u in / / /media/images/rocket.jpg; do
   printf '%-28s %s\n' "GET $u" "$(curl -fsS -o /dev/null -D - "$front$u" | tr -d '\r' | grep -iE '^(cache-status|x-tinycdn-version):' | tr '\n' ' ')"
 done
+# Responsive images: a variant of a volume image, made once at the edge and then cached.
+echo
+for accept in 'image/avif,image/webp,*/*' '*/*' 'image/avif,image/webp,*/*'; do
+  u="/media/images/astronaut.png?w=256&fmt=auto"
+  printf '%-44s %s\n' "GET $u ($accept)" "$(curl -fsS -o /dev/null -D - -H "Accept: $accept" "$front$u" | tr -d '\r' | grep -iE '^(content-type|content-length):' | tr '\n' ' ')"
+done
+curl -fsS "$front/.tinycdn/metrics" | grep -E 'tinycdn_image_variants_total.*result="(made|hit)"'
 echo
 echo "origin: $origin    edge: $edge    app: $app    edge in front of the app: $front"
 echo "open:"
@@ -95,6 +104,7 @@ echo "  $front/  (the app, cached; its images come from the signed volume at /me
 for f in images/astronaut.png images/rocket.jpg video/bigbuckbunny.mp4; do
   echo "  $edge/v/site-media@stable/$f"
 done
+echo "  $edge/v/site-media@stable/images/astronaut.png?w=256&fmt=auto  (a responsive variant)"
 echo "  $edge/metrics    $front/.tinycdn/metrics"
 secs="${DEMO_SECONDS:-120}"
 if [ "$secs" = 0 ]; then

@@ -5,18 +5,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${TINYCDN_MEDIA_DIR:-$here/target/media}"
-if [ -f "$out.complete" ]; then
-  echo "$out"
-  exit 0
-fi
-# Tests run in parallel: one fetches, the others wait for it.
-mkdir -p "$(dirname "$out")"
-exec 9>"$out.lock"
-flock 9
-if [ -f "$out.complete" ]; then
-  echo "$out"
-  exit 0
-fi
+. "$here/scripts/fetch-once.sh"
+fetch_once "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 pip_download() {

@@ -567,4 +567,8 @@ pub struct ImageEdgeArgs {
     /// Pixel memory one transform may hold.
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     pub image_memory: String,
+    /// Keep no variant: every request transforms (for measuring transforms, as bench/images.sh
+    /// does).
+    #[arg(long)]
+    pub image_no_store: bool,
 }

@@ -75,6 +75,7 @@ fn image_config(a: &ImageEdgeArgs) -> Result<Option<ImageConfig>> {
         c.workers = n.max(1);
     }
     c.queue = a.image_queue;
+    c.no_store = a.image_no_store;
     c.timeout = Duration::from_secs(a.image_timeout.max(1));
     c.limits.max_source_pixels = a.image_max_pixels;
     c.limits.max_memory = parse_size(&a.image_memory)?;

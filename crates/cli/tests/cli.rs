@@ -1651,3 +1651,136 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
     );
     assert!(err.contains("h2c://"), "{err}");
 }
+
+#[test]
+fn image_variants_offline_at_publish_and_through_a_signed_edge() {
+    let dir = setup();
+    let d = dir.path();
+    // Offline, with the edge's code.
+    let r = json(
+        &[
+            "image",
+            "media/images/rocket.jpg",
+            "--w",
+            "200",
+            "--fmt",
+            "webp",
+            "-o",
+            "rocket.webp",
+        ],
+        d,
+    );
+    assert_eq!(
+        (&r["output"]["width"], &r["output"]["height"]),
+        (&200.into(), &133.into())
+    );
+    let webp = fs::read(d.join("rocket.webp")).expect("written");
+    assert_eq!(&webp[..4], b"RIFF");
+    assert_eq!(r["output"]["bytes"], webp.len());
+    let err = fails(
+        &[
+            "image",
+            "media/images/rocket.jpg",
+            "--w",
+            "0",
+            "-o",
+            "x.jpg",
+        ],
+        d,
+        1,
+    );
+    assert!(err.contains("w=0"), "{err}");
+    fs::write(
+        d.join("cut.jpg"),
+        &fs::read(d.join("media/images/rocket.jpg")).expect("read")[..5000],
+    )
+    .expect("write");
+    let err = fails(&["image", "cut.jpg", "--w", "64", "-o", "cut-64.jpg"], d, 1);
+    assert!(err.contains("truncated"), "{err}");
+    assert!(
+        !d.join("cut-64.jpg").exists(),
+        "nothing written for a refused source"
+    );
+
+    // At publish: variants signed into the volume, reused when the source is unchanged.
+    fs::write(
+        d.join("variants.toml"),
+        "[[rule]]\npaths = [\"images/*.jpg\"]\nwidths = [128, 256]\nformats = [\"webp\", \"jpeg\"]\n",
+    )
+    .expect("write");
+    let variants = ["--variants", "variants.toml"];
+    let mut args = vec![
+        "publish",
+        "media",
+        "--store",
+        "store",
+        "--volume",
+        "site-media",
+        "--tag",
+        "stable",
+        "--key",
+        "pub.key",
+    ];
+    args.extend_from_slice(&variants);
+    let first = json(&args, d);
+    // rocket, hubble_deep_field and retina: 3 sources x 2 widths x 2 formats.
+    assert_eq!(first["variants"]["variants"], 12, "{first}");
+    assert_eq!(first["variants"]["transformed"], 12);
+    fs::write(d.join("media/site/app.css"), "body { margin: 1px }\n").expect("write");
+    let second = json(&args, d);
+    assert_eq!(
+        second["variants"]["transformed"], 0,
+        "unchanged sources keep their variants"
+    );
+    let shown = ok(&["show", "site-media@stable", "--store", "store"], d);
+    assert_eq!(shown.matches(".tinycdn-variants/").count(), 13, "{shown}");
+
+    // An edge requiring signed URLs serves the published variant without transforming.
+    fs::write(d.join("url.keys"), "# current\nk-2026\n").expect("write");
+    fs::set_permissions(d.join("url.keys"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    let origin = Served::start(d, &[]);
+    let edge = Served::spawn(
+        d,
+        &[
+            "edge",
+            "--upstream",
+            &origin.url,
+            "--trust",
+            "pub.key.pub",
+            "--image-sign-keys",
+            "url.keys",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let path = "/v/site-media@stable/images/rocket.jpg?w=128&fmt=webp";
+    let (status, _) = curl_head(&format!("{}{path}", edge.url));
+    assert!(status.ends_with("403 forbidden"), "{status}");
+    let signed = ok(
+        &[
+            "sign-url",
+            &format!("{}{path}", edge.url),
+            "--key-file",
+            "url.keys",
+        ],
+        d,
+    );
+    let signed = signed.trim();
+    assert!(signed.contains("&sig="), "{signed}");
+    let (status, head) = curl_head(signed);
+    assert!(status.ends_with("200 ok"), "{status} {head}");
+    assert!(head.contains("content-type: image/webp"), "{head}");
+    let metrics = String::from_utf8(
+        Command::new("curl")
+            .args(["-fsS", &format!("{}/metrics", edge.url)])
+            .output()
+            .expect("curl")
+            .stdout,
+    )
+    .expect("utf-8");
+    assert!(
+        metrics.contains("tinycdn_image_variants_total{role=\"edge\",result=\"published\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tinycdn_image_variants_total{role=\"edge\",result=\"made\"} 0"));
+}

@@ -8,18 +8,27 @@ use crate::limits::TransformError;
 use crate::pixels::Pixels;
 use crate::probe::{Info, SourceFormat};
 
-/// How much larger than the output a scaled JPEG decode stays, so that the final Lanczos pass
-/// has detail to work with (libvips and sharp use 1: the decode may be as small as the output).
-pub const JPEG_SCALE_MARGIN: f64 = 1.5;
+/// How much larger than the output a scaled decode of a baseline JPEG stays (libvips and sharp
+/// use 1: the decode may be as small as the output).
+pub const JPEG_SCALE_MARGIN: f64 = 1.0;
+/// The same for a progressive JPEG, whose decoding is dominated by entropy decoding whatever the
+/// scale: a larger decode costs little there and gives the Lanczos pass more detail (SSIM +0.02 on
+/// the 17.9 MP photograph of BENCHMARKS.md, for 3% more time).
+pub const JPEG_SCALE_MARGIN_PROGRESSIVE: f64 = 1.5;
 
 /// The DCT scale (in eighths: 1, 2, 4 or 8) that decodes a JPEG as small as possible while every
-/// side stays at least [`JPEG_SCALE_MARGIN`] times the output's. `reduction` is how much the
-/// source shrinks to the output (see [`crate::plan::Plan::reduction`]).
+/// side stays at least the margin times the output's. `reduction` is how much the source shrinks
+/// to the output (see [`crate::plan::Plan::reduction`]).
 #[must_use]
-pub fn jpeg_scale(reduction: f64) -> u8 {
+pub fn jpeg_scale(reduction: f64, progressive: bool) -> u8 {
+    let margin = if progressive {
+        JPEG_SCALE_MARGIN_PROGRESSIVE
+    } else {
+        JPEG_SCALE_MARGIN
+    };
     [1u8, 2, 4]
         .into_iter()
-        .find(|n| reduction >= 8.0 / f64::from(*n) * JPEG_SCALE_MARGIN)
+        .find(|n| reduction >= 8.0 / f64::from(*n) * margin)
         .unwrap_or(8)
 }
 
@@ -177,27 +186,79 @@ fn webp_icc(b: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-fn webp(bytes: &[u8], info: &Info) -> Result<Pixels, TransformError> {
+/// A WebP decoded by libwebp, in libwebp's own buffer (resized from there without a copy: at
+/// 16.8 MP that copy would be 50 MB more per transform).
+pub struct WebpPixels {
+    image: webp::WebPImage,
+    /// 3 or 4.
+    pub channels: u8,
+    /// Its ICC profile.
+    pub icc: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebpPixels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WebpPixels({}x{}x{})",
+            self.image.width(),
+            self.image.height(),
+            self.channels
+        )
+    }
+}
+
+impl WebpPixels {
+    /// The pixels, borrowed.
+    #[must_use]
+    pub fn source(&self) -> crate::resize::Source<'_> {
+        crate::resize::Source {
+            data: &self.image,
+            width: self.image.width(),
+            height: self.image.height(),
+            channels: self.channels,
+        }
+    }
+
+    /// The pixels, copied into an owned buffer.
+    #[must_use]
+    pub fn into_pixels(self) -> Pixels {
+        Pixels {
+            width: self.image.width(),
+            height: self.image.height(),
+            channels: self.channels,
+            data: self.image.to_vec(),
+            icc: self.icc,
+        }
+    }
+}
+
+/// Decodes a WebP into libwebp's buffer.
+///
+/// # Errors
+/// [`TransformError::Corrupt`], [`TransformError::Unsupported`] (animations).
+pub fn webp_borrowed(bytes: &[u8], info: &Info) -> Result<WebpPixels, TransformError> {
     if info.frames > 1 {
         return Err(TransformError::Unsupported(
             "animated WebP sources are served as they are".into(),
         ));
     }
-    let img = webp::Decoder::new(bytes)
+    let image = webp::Decoder::new(bytes)
         .decode()
         .ok_or_else(|| TransformError::Corrupt("libwebp could not decode it".into()))?;
-    let channels = if img.is_alpha() { 4 } else { 3 };
-    let data = img.to_vec();
-    if data.len() != img.width() as usize * img.height() as usize * channels {
+    let channels: u8 = if image.is_alpha() { 4 } else { 3 };
+    if image.len() != image.width() as usize * image.height() as usize * usize::from(channels) {
         return Err(TransformError::Corrupt("the WebP decoded short".into()));
     }
-    Ok(Pixels {
-        width: img.width(),
-        height: img.height(),
-        channels: u8::try_from(channels).unwrap_or(3),
-        data,
+    Ok(WebpPixels {
+        image,
+        channels,
         icc: webp_icc(bytes),
     })
+}
+
+fn webp(bytes: &[u8], info: &Info) -> Result<Pixels, TransformError> {
+    webp_borrowed(bytes, info).map(WebpPixels::into_pixels)
 }
 
 #[cfg(test)]
@@ -206,13 +267,17 @@ mod tests {
 
     #[test]
     fn dct_scaling_keeps_enough_detail_for_the_output() {
-        let m = JPEG_SCALE_MARGIN;
-        assert_eq!(jpeg_scale(1.0), 8);
-        assert_eq!(jpeg_scale(2.0 * m - 0.01), 8);
-        assert_eq!(jpeg_scale(2.0 * m), 4);
-        assert_eq!(jpeg_scale(4.0 * m), 2);
-        assert_eq!(jpeg_scale(8.0 * m - 0.01), 2);
-        assert_eq!(jpeg_scale(8.0 * m), 1);
+        for (m, progressive) in [
+            (JPEG_SCALE_MARGIN, false),
+            (JPEG_SCALE_MARGIN_PROGRESSIVE, true),
+        ] {
+            assert_eq!(jpeg_scale(1.0, progressive), 8);
+            assert_eq!(jpeg_scale(2.0 * m - 0.01, progressive), 8);
+            assert_eq!(jpeg_scale(2.0 * m, progressive), 4);
+            assert_eq!(jpeg_scale(4.0 * m, progressive), 2);
+            assert_eq!(jpeg_scale(8.0 * m - 0.01, progressive), 2);
+            assert_eq!(jpeg_scale(8.0 * m, progressive), 1);
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 pub mod color;
 pub mod decode;
 pub mod encode;
+pub mod invariants;
 pub mod limits;
 pub mod negotiate;
 pub mod params;

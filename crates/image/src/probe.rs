@@ -49,6 +49,9 @@ pub struct Info {
     pub alpha: bool,
     /// EXIF orientation, 1–8 (1 when there is none).
     pub orientation: u8,
+    /// A progressive JPEG (its decoding is dominated by entropy decoding, see
+    /// [`crate::decode::jpeg_scale`]).
+    pub progressive: bool,
 }
 
 impl Info {
@@ -190,6 +193,7 @@ fn jpeg(b: &[u8]) -> Result<Info, ProbeError> {
                     frames: 1,
                     alpha: false,
                     orientation,
+                    progressive: matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE),
                 });
             }
             _ => {}
@@ -260,6 +264,7 @@ fn png(b: &[u8]) -> Result<Info, ProbeError> {
         frames,
         alpha,
         orientation,
+        progressive: false,
     })
 }
 
@@ -274,6 +279,7 @@ fn webp(b: &[u8]) -> Result<Info, ProbeError> {
         frames,
         alpha,
         orientation,
+        progressive: false,
     };
     match ty {
         b"VP8 " => {
@@ -406,6 +412,7 @@ fn avif(b: &[u8]) -> Result<Info, ProbeError> {
         frames: 1,
         alpha,
         orientation: 1,
+        progressive: false,
     })
 }
 
@@ -424,6 +431,7 @@ fn gif(b: &[u8]) -> Result<Info, ProbeError> {
         frames: 1,
         alpha: true,
         orientation: 1,
+        progressive: false,
     })
 }
 

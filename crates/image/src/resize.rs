@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use fast_image_resize::images::Image;
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{
     create_srgb_mapper, FilterType, PixelComponentMapper, PixelType, ResizeAlg, ResizeOptions,
     Resizer,
@@ -147,7 +147,6 @@ pub fn resize(
     if whole && (p.width, p.height) == (width, height) {
         return Ok(p);
     }
-    let (t8, t16) = types(p.channels);
     let Pixels {
         width: sw,
         height: sh,
@@ -155,6 +154,51 @@ pub fn resize(
         data,
         icc,
     } = p;
+    resize_slice(
+        Source {
+            data: &data,
+            width: sw,
+            height: sh,
+            channels,
+        },
+        icc,
+        window,
+        width,
+        height,
+    )
+}
+
+/// Borrowed 8-bit pixels to resize from (a decoder's own buffer, not copied).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// `width * height * channels` bytes.
+    pub data: &'a [u8],
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// 3 or 4.
+    pub channels: u8,
+}
+
+/// [`resize`] from borrowed pixels (`icc` is the profile they are in).
+///
+/// # Errors
+/// [`TransformError::Encode`] if the resampler refuses its input (a bug, not bad data).
+pub fn resize_slice(
+    src: Source<'_>,
+    icc: Option<Vec<u8>>,
+    window: (f64, f64, f64, f64),
+    width: u32,
+    height: u32,
+) -> Result<Pixels, TransformError> {
+    let Source {
+        data,
+        width: sw,
+        height: sh,
+        channels,
+    } = src;
+    let (t8, t16) = types(channels);
     let mut resizer = Resizer::new();
     let reduction = (window.2 / f64::from(width)).min(window.3 / f64::from(height));
     let (lin, window) = if reduction >= PRESHRINK_AT {
@@ -169,8 +213,7 @@ pub fn resize(
             whole_px(window.3, sh).clamp(1, sh as usize - y0.min(sh as usize - 1)),
         );
         let ch = usize::from(channels);
-        let (buf, ow, oh) = shrink_linear(&data, sw as usize, ch, (x0, y0, w, h), k);
-        drop(data);
+        let (buf, ow, oh) = shrink_linear(data, sw as usize, ch, (x0, y0, w, h), k);
         let (ow, oh) = (
             u32::try_from(ow).unwrap_or(u32::MAX),
             u32::try_from(oh).unwrap_or(u32::MAX),
@@ -178,7 +221,7 @@ pub fn resize(
         let lin = Image::from_vec_u8(ow, oh, buf, t16).map_err(err)?;
         (lin, (0.0, 0.0, f64::from(ow), f64::from(oh)))
     } else {
-        let src = Image::from_vec_u8(sw, sh, data, t8).map_err(err)?;
+        let src = ImageRef::new(sw, sh, data, t8).map_err(err)?;
         let mut lin = Image::new(sw, sh, t16);
         SRGB.forward_map(&src, &mut lin).map_err(err)?;
         (lin, window)

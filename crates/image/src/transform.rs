@@ -88,7 +88,7 @@ pub fn transform(
         ));
     }
     let scale = if info.format == SourceFormat::Jpeg {
-        jpeg_scale(plan.reduction())
+        jpeg_scale(plan.reduction(), info.progressive)
     } else {
         8
     };
@@ -104,21 +104,30 @@ pub fn transform(
         return Err(TransformError::Memory(need, limits.max_memory));
     }
     check(deadline)?;
-    let decoded = decode(bytes, info, scale)?.oriented(info.orientation);
-    check(deadline)?;
     // The plan's window is in displayed source pixels; the decode may be smaller.
-    let (fx, fy) = (
-        f64::from(decoded.width) / f64::from(dw),
-        f64::from(decoded.height) / f64::from(dh),
-    );
-    let (x, y, w, h) = plan.window;
-    let window = (
-        x * fx,
-        y * fy,
-        (w * fx).min(f64::from(decoded.width) - x * fx),
-        (h * fy).min(f64::from(decoded.height) - y * fy),
-    );
-    let resized = crate::resize::resize(decoded, window, plan.width, plan.height)?;
+    let window_in = |w: u32, h: u32| {
+        let (fx, fy) = (f64::from(w) / f64::from(dw), f64::from(h) / f64::from(dh));
+        let (x, y, ww, wh) = plan.window;
+        (
+            x * fx,
+            y * fy,
+            (ww * fx).min(f64::from(w) - x * fx),
+            (wh * fy).min(f64::from(h) - y * fy),
+        )
+    };
+    let resized = if info.format == SourceFormat::Webp && info.orientation == 1 {
+        // Resized straight from libwebp's buffer.
+        let webp = crate::decode::webp_borrowed(bytes, info)?;
+        check(deadline)?;
+        let src = webp.source();
+        let window = window_in(src.width, src.height);
+        crate::resize::resize_slice(src, webp.icc.clone(), window, plan.width, plan.height)?
+    } else {
+        let decoded = decode(bytes, info, scale)?.oriented(info.orientation);
+        check(deadline)?;
+        let window = window_in(decoded.width, decoded.height);
+        crate::resize::resize(decoded, window, plan.width, plan.height)?
+    };
     check(deadline)?;
     let mut px = crate::color::to_srgb(resized);
     if !p.format.has_alpha() || !px.has_translucency() {

@@ -25,6 +25,29 @@ use tinycdn_fetch::FetchError;
 /// Where a request's file is: version, whether the URL pinned it, volume, reference.
 pub(super) type At<'a> = (VersionId, bool, &'a VolumeName, &'a str);
 
+/// Variants of one file answered before, so that a hit is a table lookup and a memory read.
+const MEMO_PER_FILE: usize = 64;
+
+/// How a variant of a file was answered.
+#[derive(Debug, Clone)]
+pub(crate) enum Memo {
+    /// Made at the edge: its representation and the chunk holding its bytes.
+    Made(Arc<(Representation, tinycdn_core::ChunkId)>),
+    /// Published with the volume: that file, and its representation as a variant.
+    Published(Arc<Prepared>, Arc<Representation>),
+}
+
+fn remember(p: &Prepared, key: (tinycdn_image::Normalised, bool), m: Memo) {
+    let mut t = p
+        .variants
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if t.len() >= MEMO_PER_FILE {
+        t.clear();
+    }
+    t.insert(key, m);
+}
+
 impl Fabric {
     /// A whole file from its verified chunks.
     pub(super) async fn whole_file(
@@ -53,8 +76,29 @@ impl Fabric {
             return f.reply();
         }
         let n = normalise(split, source, header_str(req.headers(), header::ACCEPT));
-        let name = variant_name(p.content.hash.as_bytes(), &n);
         let vary = split.params.format == FormatChoice::Auto;
+        let memo = p
+            .variants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(n, vary))
+            .cloned();
+        match memo {
+            Some(Memo::Made(m)) => {
+                if let Some(bytes) = self.cache.memory_get(&m.1) {
+                    images.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    return represent(req.headers(), &m.0, Memory(bytes));
+                }
+            }
+            Some(Memo::Published(v, rep)) => {
+                images.counters.published.fetch_add(1, Ordering::Relaxed);
+                return self
+                    .serve_chunks(req, &rep, v.content.clone(), v.exec)
+                    .await;
+            }
+            None => {}
+        }
+        let name = variant_name(p.content.hash.as_bytes(), &n);
         let (id, pinned, volume, reference) = at;
         if let Ok(path) = VolumePath::new(&published_path(&name, n.format)) {
             if let Ok(v) = self.prepare(id, pinned, volume, reference, &path).await {
@@ -64,6 +108,8 @@ impl Fabric {
                 if vary {
                     rep.extra.push(("vary", "Accept".into()));
                 }
+                let rep = Arc::new(rep);
+                remember(p, (n, vary), Memo::Published(v.clone(), rep.clone()));
                 return self
                     .serve_chunks(req, &rep, v.content.clone(), v.exec)
                     .await;
@@ -98,7 +144,11 @@ impl Fabric {
                     len: v.meta.len,
                     extra,
                 };
-                represent(req.headers(), &rep, Memory(v.bytes))
+                let r = represent(req.headers(), &rep, Memory(v.bytes));
+                if !images.keeps_nothing() {
+                    remember(p, (n, vary), Memo::Made(Arc::new((rep, v.meta.hash))));
+                }
+                r
             }
             Err(f) => f.reply(),
         }

@@ -10,7 +10,7 @@
 //! - [`metrics`]: the fabric's Prometheus lines.
 
 mod chunks;
-mod images;
+pub(crate) mod images;
 mod metadata;
 mod metrics;
 mod trust;
@@ -54,7 +54,7 @@ type TagEntry = (Bytes, VersionId, Instant);
 /// verified manifest: volume URLs are answered without parsing the manifest or formatting hashes
 /// again.
 #[derive(Debug)]
-struct Prepared {
+pub(crate) struct Prepared {
     volume: VolumeName,
     content: Arc<FileContent>,
     exec: bool,
@@ -62,6 +62,8 @@ struct Prepared {
     rep: Representation,
     /// As sent uncompressed (with `Vary: Accept-Encoding` when the type is compressible).
     plain: Representation,
+    /// Image variants of it already answered, by (parameters, whether `Vary: Accept`).
+    variants: Mutex<HashMap<(tinycdn_image::Normalised, bool), images::Memo>>,
 }
 
 /// Prepared files by (version, pinned URL or tag URL) and path.
@@ -430,6 +432,7 @@ impl Fabric {
             exec,
             rep,
             plain,
+            variants: Mutex::new(HashMap::new()),
         });
         let mut table = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
         if table.1 >= MAX_PREPARED {

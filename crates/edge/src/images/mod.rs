@@ -44,6 +44,8 @@ pub struct ImageConfig {
     pub queue: usize,
     /// Time one transform may take, waiting included.
     pub timeout: Duration,
+    /// Keep no variant: every request transforms (for measuring transforms).
+    pub no_store: bool,
 }
 
 impl Default for ImageConfig {
@@ -57,6 +59,7 @@ impl Default for ImageConfig {
             workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             queue: 64,
             timeout: Duration::from_secs(10),
+            no_store: false,
         }
     }
 }
@@ -115,6 +118,20 @@ pub struct Variant {
     pub bytes: Bytes,
     /// The record.
     pub meta: Meta,
+}
+
+impl Variant {
+    fn of(out: Output) -> Self {
+        let bytes = Bytes::from(out.bytes);
+        let meta = Meta {
+            hash: ChunkId::of(&bytes),
+            len: bytes.len() as u64,
+            format: out.format,
+            width: out.width,
+            height: out.height,
+        };
+        Self { bytes, meta }
+    }
 }
 
 /// Why no variant was served.
@@ -228,6 +245,12 @@ impl Images {
         }
     }
 
+    /// Whether variants are made anew for every request (`no_store`).
+    #[must_use]
+    pub fn keeps_nothing(&self) -> bool {
+        self.config.no_store
+    }
+
     /// Caps on one transform.
     #[must_use]
     pub fn limits(&self) -> &Limits {
@@ -288,6 +311,11 @@ impl Images {
         n: Normalised,
         load: impl std::future::Future<Output = Result<Bytes, Failure>>,
     ) -> Result<Variant, Failure> {
+        if self.config.no_store {
+            let out = self.run(n, load.await?).await?;
+            self.counters.made.fetch_add(1, Ordering::Relaxed);
+            return Ok(Variant::of(out));
+        }
         if let Some(v) = self.cached(&name).await {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(v);
@@ -329,14 +357,7 @@ impl Images {
         let source = load.await?;
         let out = self.run(n, source).await?;
         self.counters.made.fetch_add(1, Ordering::Relaxed);
-        let bytes = Bytes::from(out.bytes);
-        let meta = Meta {
-            hash: ChunkId::of(&bytes),
-            len: bytes.len() as u64,
-            format: out.format,
-            width: out.width,
-            height: out.height,
-        };
+        let Variant { bytes, meta } = Variant::of(out);
         self.cache.put(meta.hash, bytes.clone()).await;
         self.cache.put_meta(
             &format!("img/{}", hex::encode(name)),
