@@ -124,6 +124,9 @@ fn main() -> Result<()> {
             })
             .map_err(|_| anyhow::anyhow!("libjpeg"))??;
             size = out.len();
+            if let Ok(d) = std::env::var("IMAGE_STACKS_SWEEP") {
+                std::fs::write(format!("{d}/leaf-jpeg-trellis-{trellis}.jpg"), &out)?;
+            }
             Ok(())
         })?;
         println!("| {label} | {} | {size} |", ms(t));
@@ -170,14 +173,13 @@ fn main() -> Result<()> {
                             .context("keys")?
                             .params
                             .normalised(tinycdn_image::Format::Png);
-                        let o = tinycdn_image::transform(
+                        tinycdn_image::transform(
                             &b,
                             &i,
                             &n,
                             &tinycdn_image::Limits::default(),
                             None,
-                        )?;
-                        o
+                        )?
                     };
                     let dec = decode_png(&px.bytes)?;
                     let rgb: Vec<rgb::RGB8> = dec

@@ -253,10 +253,12 @@ async fn the_guard_bombs_and_broken_sources_get_clear_errors_and_the_original_st
     assert_eq!(images.counters.failed_4xx.load(Relaxed), 2);
 
     // Signed URLs: keys for rotation, the signature over path and query.
-    let mut config = ImageConfig::default();
-    config.policy = Policy {
-        keys: vec![b"new".to_vec(), b"old".to_vec()],
-        allow: None,
+    let config = ImageConfig {
+        policy: Policy {
+            keys: vec![b"new".to_vec(), b"old".to_vec()],
+            allow: None,
+        },
+        ..ImageConfig::default()
     };
     let (addr, _, _) = edge_with(Some(&w.origin), None, config).await;
     let path = "/v/site@stable/img/rocket.jpg";
