@@ -519,6 +519,48 @@ mod tests {
         assert!(probe(&anim).is_err());
     }
 
+    /// An ISOBMFF box.
+    fn bx(ty: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = u32::try_from(body.len() + 8)
+            .unwrap_or(0)
+            .to_be_bytes()
+            .to_vec();
+        v.extend_from_slice(ty);
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn avif_sizes_come_from_ispe_and_bombs_are_seen() {
+        let ispe = |w: u32, h: u32| {
+            let mut b = vec![0u8; 4];
+            b.extend_from_slice(&w.to_be_bytes());
+            b.extend_from_slice(&h.to_be_bytes());
+            bx(b"ispe", &b)
+        };
+        let avif = |props: Vec<u8>| {
+            let mut f = bx(b"ftyp", b"avif\0\0\0\0mif1avif");
+            let mut meta = vec![0u8; 4];
+            meta.extend(bx(b"iprp", &bx(b"ipco", &props)));
+            f.extend(bx(b"meta", &meta));
+            f
+        };
+        let i = probe(&avif(ispe(640, 480))).expect("avif");
+        assert_eq!(
+            (i.format, i.width, i.height),
+            (SourceFormat::Avif, 640, 480)
+        );
+        // A grid: the largest item counts.
+        let mut two = ispe(512, 512);
+        two.extend(ispe(100_000, 100_000));
+        assert_eq!(probe(&avif(two)).expect("avif").pixels(), 10_000_000_000);
+        // A box claiming more than there is ends the walk: no size, an error.
+        let mut liar = avif(ispe(1, 1));
+        let at = liar.len() - 20 - 8 - 8;
+        liar[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(probe(&liar).is_err());
+    }
+
     #[test]
     fn garbage_is_not_an_image() {
         assert_eq!(probe(b"hello"), Err(ProbeError::Unknown));
