@@ -55,6 +55,10 @@ impl Fabric {
         content: &FileContent,
         exec: bool,
     ) -> Result<Bytes, FetchError> {
+        if content.chunks.len() == 1 {
+            // One chunk: its bytes are the file's, shared, not copied.
+            return self.chunk(content, exec, 0, 0).await;
+        }
         let mut whole = Vec::with_capacity(usize::try_from(content.size).unwrap_or(0));
         for (i, (off, _)) in content.chunk_offsets().enumerate() {
             whole.extend_from_slice(&self.chunk(content, exec, i, off).await?);

@@ -69,6 +69,10 @@ impl Proxy {
 
     /// A stored body, whole, from the chunk cache (verified when read from disk).
     async fn stored_bytes(&self, e: &Entry) -> Option<Bytes> {
+        if let [(id, _)] = e.record.chunks[..] {
+            // One chunk: its bytes are the body's, shared, not copied.
+            return self.cache.get(&id).await;
+        }
         let mut whole = Vec::with_capacity(usize::try_from(e.record.body_len).unwrap_or(0));
         for (id, _) in &e.record.chunks {
             whole.extend_from_slice(&self.cache.get(id).await?);
