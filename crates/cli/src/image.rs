@@ -33,32 +33,6 @@ fn query(a: &ImageArgs) -> String {
     q.join("&")
 }
 
-/// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .context("the output path has no file name")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
-}
-
 /// `tinycdn image PATH … -o OUT`.
 pub fn image(cli: &Cli, a: &ImageArgs) -> Result<()> {
     if a.fmt.as_deref() == Some("auto") {
@@ -82,7 +56,8 @@ pub fn image(cli: &Cli, a: &ImageArgs) -> Result<()> {
     if a.out.as_os_str() == "-" {
         std::io::stdout().lock().write_all(&out.bytes)?;
     } else {
-        write_atomic(&a.out, &out.bytes)?;
+        tinycdn_store::local::write_file_atomic(&a.out, &out.bytes, 0o644, true)
+            .with_context(|| format!("writing {}", a.out.display()))?;
     }
     let report = json!({
         "source": { "path": a.path, "format": info.format.media_type(), "width": info.width,

@@ -21,6 +21,40 @@ pub enum SourceFormat {
 }
 
 impl SourceFormat {
+    /// The source format a media type names (`image/jpeg`, `IMAGE/PNG; x=y`), if it is an image
+    /// this crate reads the header of.
+    #[must_use]
+    pub fn from_media_type(media_type: &str) -> Option<Self> {
+        let essence = media_type.split(';').next().unwrap_or("").trim();
+        Some(match essence.to_ascii_lowercase().as_str() {
+            "image/jpeg" | "image/jpg" | "image/pjpeg" => Self::Jpeg,
+            "image/png" => Self::Png,
+            "image/webp" => Self::Webp,
+            "image/avif" => Self::Avif,
+            "image/gif" => Self::Gif,
+            _ => return None,
+        })
+    }
+
+    /// The output format that stands for this one (no `fmt`): GIF becomes PNG.
+    #[must_use]
+    pub fn own_format(self) -> crate::params::Format {
+        use crate::params::Format;
+        match self {
+            Self::Jpeg => Format::Jpeg,
+            Self::Webp => Format::Webp,
+            Self::Avif => Format::Avif,
+            Self::Png | Self::Gif => Format::Png,
+        }
+    }
+
+    /// Whether an image of this format can carry alpha (known from the type alone, so that a
+    /// variant can be named before its source is read).
+    #[must_use]
+    pub fn may_have_alpha(self) -> bool {
+        !matches!(self, Self::Jpeg)
+    }
+
     /// Its media type.
     #[must_use]
     pub fn media_type(self) -> &'static str {

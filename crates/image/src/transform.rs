@@ -27,12 +27,7 @@ pub struct Output {
 /// The output format that stands for a source's own (`fmt` not given).
 #[must_use]
 pub fn own_format(info: &Info) -> Format {
-    match info.format {
-        SourceFormat::Jpeg => Format::Jpeg,
-        SourceFormat::Webp => Format::Webp,
-        SourceFormat::Avif => Format::Avif,
-        SourceFormat::Png | SourceFormat::Gif => Format::Png,
-    }
+    info.format.own_format()
 }
 
 /// Probes `bytes` and checks the source caps: what the edge may learn before any decoding.

@@ -200,34 +200,18 @@ pub struct Images {
 /// The source format a media type names, when the edge makes variants of it.
 #[must_use]
 pub fn source_format(media_type: &str) -> Option<SourceFormat> {
-    let essence = media_type.split(';').next().unwrap_or("").trim();
-    Some(match essence.to_ascii_lowercase().as_str() {
-        "image/jpeg" | "image/jpg" | "image/pjpeg" => SourceFormat::Jpeg,
-        "image/png" => SourceFormat::Png,
-        "image/webp" => SourceFormat::Webp,
-        "image/avif" => SourceFormat::Avif,
-        "image/gif" => SourceFormat::Gif,
-        _ => return None,
-    })
-}
-
-/// The output format standing for a source's own, and whether the source may carry alpha
-/// (decided from its type alone, so that a variant is named before its source is read).
-#[must_use]
-pub fn own(source: SourceFormat) -> (Format, bool) {
-    match source {
-        SourceFormat::Jpeg => (Format::Jpeg, false),
-        SourceFormat::Webp => (Format::Webp, true),
-        SourceFormat::Avif => (Format::Avif, true),
-        SourceFormat::Png | SourceFormat::Gif => (Format::Png, true),
-    }
+    SourceFormat::from_media_type(media_type)
 }
 
 /// The normalised parameters of a request for a variant of a `source` image.
 #[must_use]
 pub fn normalise(split: &Split, source: SourceFormat, accept: Option<&str>) -> Normalised {
-    let (fmt, alpha) = own(source);
-    let out = tinycdn_image::negotiate::choose(split.params.format, accept, fmt, alpha);
+    let out = tinycdn_image::negotiate::choose(
+        split.params.format,
+        accept,
+        source.own_format(),
+        source.may_have_alpha(),
+    );
     split.params.normalised(out)
 }
 
