@@ -251,6 +251,18 @@ async fn the_guard_bombs_and_broken_sources_get_clear_errors_and_the_original_st
         200
     );
     assert_eq!(images.counters.failed_4xx.load(Relaxed), 2);
+    // A source above the byte cap is refused before it is fetched.
+    let small = ImageConfig {
+        limits: tinycdn_image::Limits {
+            max_source_bytes: 1000,
+            ..tinycdn_image::Limits::default()
+        },
+        ..ImageConfig::default()
+    };
+    let (capped, _, _) = edge_with(Some(&w.origin), None, small).await;
+    let big = get(&capped, "/v/site@stable/img/rocket.jpg?w=64", &[]).await;
+    assert_eq!(big.status, 422);
+    assert!(String::from_utf8_lossy(&big.body).contains("above this edge's cap of 1000"));
 
     // Signed URLs: keys for rotation, the signature over path and query.
     let config = ImageConfig {
@@ -386,6 +398,16 @@ async fn an_apps_images_follow_its_freshness_and_other_queries_stay_the_apps() {
                 ],
                 body,
             )
+        } else if r.target.starts_with("/page.jpg") {
+            Answer::ok(
+                &[
+                    ("Content-Type", "text/html"),
+                    ("Cache-Control", "max-age=60"),
+                ],
+                "<p>not an image</p>",
+            )
+        } else if r.target.starts_with("/missing.jpg") {
+            Answer::with(404, &[("Cache-Control", "max-age=60")], "no such image")
         } else if r.target.starts_with("/private.jpg") {
             Answer::ok(
                 &[
@@ -435,4 +457,13 @@ async fn an_apps_images_follow_its_freshness_and_other_queries_stay_the_apps() {
     let search = get(&addr, "/search?q=shoes&w=3", &[]).await;
     assert_eq!(search.body, b"app /search?q=shoes&w=3");
     assert_eq!(get(&addr, "/img/a.jpg?w=333", &[]).await.status, 403);
+    // The source's own failure reaches the client; a source that is not an image is a 415.
+    let missing = get(&addr, "/missing.jpg?w=64", &[]).await;
+    assert_eq!(
+        (missing.status, &missing.body[..]),
+        (404, &b"no such image"[..])
+    );
+    let page = get(&addr, "/page.jpg?w=64", &[]).await;
+    assert_eq!(page.status, 415);
+    assert!(String::from_utf8_lossy(&page.body).contains("text/html"));
 }
