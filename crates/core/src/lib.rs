@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod error;
 pub mod id;
 pub mod invariants;
+pub mod log_entry;
 pub mod manifest;
 pub mod media_type;
 pub mod names;

@@ -68,7 +68,8 @@ fn inclusion_vectors() {
     assert!(all.len() > 90, "vectors missing: {}", all.len());
     let mut happy = 0;
     for path in all {
-        let v: Inclusion = serde_json::from_slice(&std::fs::read(&path).expect("test")).expect("test");
+        let v: Inclusion =
+            serde_json::from_slice(&std::fs::read(&path).expect("test")).expect("test");
         let result = match (
             Hash::from_base64(&v.leaf_hash),
             Hash::from_base64(&v.root),
@@ -92,7 +93,8 @@ fn consistency_vectors() {
     assert!(all.len() > 80, "vectors missing: {}", all.len());
     let mut happy = 0;
     for path in all {
-        let v: Consistency = serde_json::from_slice(&std::fs::read(&path).expect("test")).expect("test");
+        let v: Consistency =
+            serde_json::from_slice(&std::fs::read(&path).expect("test")).expect("test");
         let result = match (
             Hash::from_base64(&v.root1),
             Hash::from_base64(&v.root2),

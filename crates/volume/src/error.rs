@@ -128,6 +128,9 @@ pub enum VolumeError {
         "the store has no snapshot yet: publish a tagged version or run `tinycdn snapshot` first"
     )]
     NoSnapshot,
+    /// The transparency log refused something.
+    #[error(transparent)]
+    Log(Box<crate::log::LogError>),
     /// The chunk sizes asked for are not usable.
     #[error(transparent)]
     ChunkParams(#[from] tinycdn_core::chunking::ChunkParamsError),

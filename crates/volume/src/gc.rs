@@ -59,6 +59,7 @@ pub fn gc(store: &Store, keep: usize, progress: &dyn Progress) -> Result<GcRepor
     }
 
     let mut kept: HashSet<VersionId> = HashSet::new();
+    let mut removed = Vec::new();
     for volume in store.volumes()? {
         let versions = store.versions(&volume)?;
         let tagged: HashSet<VersionId> = store
@@ -73,8 +74,16 @@ pub fn gc(store: &Store, keep: usize, progress: &dyn Progress) -> Result<GcRepor
             } else {
                 store.delete_version(&volume, *number)?;
                 report.versions_removed.push(format!("{volume} {number}"));
+                removed.push(tinycdn_core::log_entry::Event::Gc {
+                    volume: volume.clone(),
+                    number: *number,
+                    version: *id.as_bytes(),
+                });
             }
         }
+    }
+    if !removed.is_empty() {
+        crate::log::append(store, removed)?;
     }
     for id in store.manifest_ids()? {
         if !kept.contains(&id) {

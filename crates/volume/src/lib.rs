@@ -8,6 +8,7 @@ pub mod deltas;
 pub mod error;
 pub mod fsck;
 pub mod gc;
+pub mod log;
 pub mod progress;
 pub mod publish;
 pub mod read;

@@ -12,6 +12,7 @@ use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use tinycdn_core::log_entry::Event;
 
 use rayon::prelude::*;
 use tinycdn_core::chunking::{ChunkParams, Chunker};
@@ -544,22 +545,56 @@ pub fn publish(
             progress.finish();
         }
     }
+    // The log records a change before nodes can see it: a crash in between leaves an entry for a
+    // tag that did not move yet, which the rerun moves (and records again), never the reverse.
+    let mut events = Vec::new();
+    if !report.unchanged || crate::log::lookup(store, &report.version)?.is_none() {
+        events.push(Event::Publish {
+            volume: opts.volume.to_string(),
+            number: report.number,
+            version: *report.version.as_bytes(),
+            signers: vec![*opts.key.public().id().as_bytes()],
+        });
+    }
+    let mut moved = None;
     if let Some(tag) = &opts.tag {
         let current = store.read_tag(opts.volume.as_str(), tag.as_str())?;
-        if current.is_none_or(|t| t.record.version != report.version) {
-            let record = TagRecord {
+        if current
+            .as_ref()
+            .is_none_or(|t| t.record.version != report.version)
+        {
+            events.push(Event::Tag {
+                volume: opts.volume.to_string(),
+                tag: tag.to_string(),
+                old: current.map(|t| *t.record.version.as_bytes()),
+                new: *report.version.as_bytes(),
+                number: report.number,
+            });
+            moved = Some(TagRecord {
                 volume: opts.volume.clone(),
                 tag: tag.clone(),
                 version: report.version,
                 number: report.number,
                 time: opts.created,
-            };
-            store.put_tag(&record.sign(opts.key))?;
+            });
         }
     }
+    if !events.is_empty() {
+        crate::log::append(store, events)?;
+    }
+    if let Some(record) = moved {
+        store.put_tag(&record.sign(opts.key))?;
+    }
     if let Some(f) = opts.freshness {
-        crate::snapshot::make_snapshot(store, opts.key, f.snapshot_expires)?;
-        crate::snapshot::make_timestamp(store, opts.key, f.timestamp_expires)?;
+        let s = crate::snapshot::make_snapshot(store, opts.key, f.snapshot_expires)?;
+        let t = crate::snapshot::make_timestamp(store, opts.key, f.timestamp_expires)?;
+        crate::log::append(
+            store,
+            vec![
+                crate::log::snapshot_event(&s),
+                crate::log::timestamp_event(&t),
+            ],
+        )?;
     }
     Ok(report)
 }

@@ -221,5 +221,13 @@ pub fn cosign(
         store.put_tag(&tag)?;
         done.tag = true;
     }
+    crate::log::append(
+        store,
+        vec![tinycdn_core::log_entry::Event::Sign {
+            volume: manifest.volume.to_string(),
+            version: *id.as_bytes(),
+            signer: *key.public().id().as_bytes(),
+        }],
+    )?;
     Ok(done)
 }

@@ -85,6 +85,13 @@ pub fn refresh(
     let _lock = store.lock()?;
     let snapshot = make_snapshot(store, snapshot_key, freshness.snapshot_expires)?;
     let timestamp = make_timestamp(store, timestamp_key, freshness.timestamp_expires)?;
+    crate::log::append(
+        store,
+        vec![
+            crate::log::snapshot_event(&snapshot),
+            crate::log::timestamp_event(&timestamp),
+        ],
+    )?;
     Ok((snapshot, timestamp))
 }
 
@@ -98,5 +105,7 @@ pub fn refresh_timestamp(
     expires: i64,
 ) -> Result<SignedTimestamp, VolumeError> {
     let _lock = store.lock()?;
-    make_timestamp(store, key, expires)
+    let timestamp = make_timestamp(store, key, expires)?;
+    crate::log::append(store, vec![crate::log::timestamp_event(&timestamp)])?;
+    Ok(timestamp)
 }

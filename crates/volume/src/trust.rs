@@ -144,10 +144,29 @@ pub fn publish_root(store: &Store, root: &SignedRoot) -> Result<bool, VolumeErro
         Some(v) if v > 0 => store.read_root_bytes(v)?,
         _ => None,
     };
+    let mut revoked = Vec::new();
     if let Some(prev) = &predecessor {
-        SignedRoot::from_bytes(prev)?.verify_successor(root)?;
+        let prev = SignedRoot::from_bytes(prev)?;
+        prev.verify_successor(root)?;
+        let kept: std::collections::HashSet<_> = root.root.keys.iter().map(|k| k.id()).collect();
+        revoked = prev
+            .root
+            .keys
+            .iter()
+            .map(|k| k.id())
+            .filter(|id| !kept.contains(id))
+            .map(|id| *id.as_bytes())
+            .collect();
     }
     store.put_root(root)?;
+    crate::log::append(
+        store,
+        vec![tinycdn_core::log_entry::Event::Root {
+            version,
+            hash: *blake3::hash(&bytes).as_bytes(),
+            revoked,
+        }],
+    )?;
     Ok(predecessor.is_some())
 }
 
