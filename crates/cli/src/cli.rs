@@ -271,6 +271,13 @@ pub enum Command {
         /// Seconds a mirror request may take.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
+        /// The origin's transparency log key (`NAME+ID+KEY` or a file): the newest checkpoint
+        /// must extend the last one this store accepted (else exit 3, nothing installed).
+        #[arg(long, value_name = "KEY|FILE")]
+        log_key: Option<String>,
+        /// Refuse a version the log does not prove was published (needs `--log-key`).
+        #[arg(long, requires = "log_key")]
+        require_log: bool,
     },
     /// Serve the store over HTTP as an origin (HTTP/1.1 and h2c on one port).
     Serve {
@@ -320,10 +327,80 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         key_file: PathBuf,
     },
+    /// The transparency log of everything that changed what nodes serve: show, verify, prove.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// Logical bytes, physical bytes, the duplication factor and the delta cost model.
     Stats {
         #[command(flatten)]
         store: StoreArg,
+    },
+}
+
+/// Where a log is read: the local store, or mirrors with the log's key.
+#[derive(Debug, Args)]
+pub struct LogSource {
+    /// The store directory (the log it keeps); or give `--from`.
+    #[arg(long, value_name = "DIR", conflicts_with = "from")]
+    pub store: Option<PathBuf>,
+    /// A mirror serving the log (origin or edge); repeat for several. Needs `--log-key`.
+    #[arg(long = "from", value_name = "URL", requires = "log_key")]
+    pub from: Vec<String>,
+    /// The log's verifier key (`NAME+ID+KEY`, from `tinycdn log key`), or a file holding it.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub log_key: Option<String>,
+    /// Seconds a mirror request may take.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+/// Transparency log commands.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Create the store's log key (named NAME) before the first entry; print its verifier key.
+    Init {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The log's name: the first line of its checkpoints (e.g. `media.example.com/log`).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print the verifier key nodes and edges are given (`--log-key`).
+    Key {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// List entries: index, time, kind and fields.
+    Show {
+        #[command(flatten)]
+        source: LogSource,
+        /// The first entry to list.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
+    /// Verify the whole log (every entry and tile against the signed root), and with
+    /// `--against` that it extends an older checkpoint (a consistency proof).
+    Verify {
+        #[command(flatten)]
+        source: LogSource,
+        /// An older checkpoint of the same log (a file) that the current one must extend.
+        #[arg(long, value_name = "FILE")]
+        against: Option<PathBuf>,
+        /// Write the verified checkpoint here (to pass as `--against` next time).
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+    },
+    /// Prove that a version was published in the log (an inclusion proof).
+    Prove {
+        /// `VOLUME@REF` (with `--store`), or a 64-hex version id.
+        reference: String,
+        #[command(flatten)]
+        source: LogSource,
     },
 }
 
@@ -485,6 +562,11 @@ pub struct EdgeArgs {
     /// repeat for several. Required with `--upstream`: an edge serves nothing unsigned.
     #[arg(long, value_name = "FILE", requires = "upstreams")]
     pub trust: Vec<PathBuf>,
+    /// The origin's transparency log key (`NAME+ID+KEY` or a file): the edge serves `/log/`,
+    /// only checkpoints that extend the last one it accepted (else 503, a split view) and only
+    /// tiles that hash up to a signed root.
+    #[arg(long, value_name = "KEY|FILE", requires = "upstreams")]
+    pub log_key: Option<String>,
     /// The application to front (`http://HOST:PORT`, or `h2c://HOST:PORT` for HTTP/2 with prior
     /// knowledge): requests that no mount claims go to it, cached as RFC 9111 allows a shared
     /// cache. The edge's own routes move under `/.tinycdn/`.

@@ -558,7 +558,18 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             keep,
             concurrency,
             timeout,
+            log_key,
+            require_log,
         } => {
+            let log = log_key
+                .as_deref()
+                .map(|k| -> Result<tinycdn_sync::LogPolicy> {
+                    Ok(tinycdn_sync::LogPolicy {
+                        verifier: crate::log::verifier(k)?,
+                        require: *require_log,
+                    })
+                })
+                .transpose()?;
             return pull(
                 cli,
                 &bar,
@@ -567,11 +578,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 trust,
                 &store.store,
                 dest.as_deref(),
-                *keep,
-                *concurrency,
-                *timeout,
-            )
+                (*keep, *concurrency, *timeout),
+                log.as_ref(),
+            );
         }
+        Command::Log { command } => return crate::log::run(cli, command),
         Command::Edge(args) => crate::edge::edge(args)?,
         Command::Purge {
             edge,
@@ -680,9 +691,8 @@ fn pull(
     trust: &[PathBuf],
     store_path: &Path,
     dest: Option<&Path>,
-    keep: Option<usize>,
-    concurrency: usize,
-    timeout: u64,
+    (keep, concurrency, timeout): (Option<usize>, usize, u64),
+    log: Option<&tinycdn_sync::LogPolicy>,
 ) -> Result<ExitCode> {
     let r: Reference = reference.parse()?;
     // Freshness is checked by the pull, after it has looked for a newer root.
@@ -698,7 +708,7 @@ fn pull(
         from,
         std::time::Duration::from_secs(timeout),
     )?);
-    let report = runtime()?.block_on(tinycdn_sync::pull(
+    let report = runtime()?.block_on(tinycdn_sync::pull_logged(
         store.clone(),
         upstreams,
         &trust,
@@ -706,6 +716,7 @@ fn pull(
         &r.spec,
         concurrency,
         bar,
+        log,
     ))?;
     let version = report.version.map(|v| v.to_string()).unwrap_or_default();
     let given_root = trust.root().map(|g| g.root.version);
@@ -746,6 +757,8 @@ fn pull(
             "requests": report.requests,
             "checkout": checked_out,
             "root_version": root_version,
+            "log_size": report.log_size,
+            "log_index": report.log_index,
             "versions_removed": collected.map(|c| c.versions_removed),
         }))?;
     } else {

@@ -90,6 +90,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
         .iter()
         .map(|m| m.parse())
         .collect::<Result<_, _>>()?;
+    let log_key = a.log_key.as_deref().map(crate::log::verifier).transpose()?;
     let fabric = if a.upstreams.is_empty() {
         None
     } else {
@@ -139,6 +140,9 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
         )?);
         let images = images.map(|c| Arc::new(Images::new(c, cache.clone())));
         let mut fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
+        if let (Some(f), Some(key)) = (&mut fabric, &log_key) {
+            f.set_log(key.clone());
+        }
         let mut proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
         if let Some(i) = &images {
             if let Some(f) = &mut fabric {

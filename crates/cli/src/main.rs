@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod edge;
 mod image;
+mod log;
 mod output;
 mod trust;
 mod variants;

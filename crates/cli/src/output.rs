@@ -118,6 +118,12 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
             )
         }),
     };
+    let integrity = integrity
+        || crate::log::is_integrity(err)
+        || matches!(
+            err.downcast_ref::<tinycdn_sync::PullError>(),
+            Some(tinycdn_sync::PullError::Log(e)) if !matches!(e, tinycdn_sync::log::LogCheckError::Fetch(_) | tinycdn_sync::log::LogCheckError::Store(_))
+        );
     if integrity {
         ExitCode::from(EXIT_INTEGRITY)
     } else {

@@ -72,6 +72,12 @@ pub enum Route {
     Timestamp,
     /// A published trust root version.
     Root(u64),
+    /// The transparency log's signed checkpoint.
+    LogCheckpoint,
+    /// A tile or entry bundle of the transparency log (C2SP tlog-tiles).
+    LogTile(tinycdn_tlog::TileId),
+    /// Which log entry published a version (a hint; the entry proves it).
+    LogLookup(VersionId),
     /// Prometheus metrics.
     Metrics,
     /// Liveness.
@@ -181,6 +187,11 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
         ["metrics"] => Ok(Route::Metrics),
         ["healthz"] => Ok(Route::Health),
         ["n"] => Ok(Route::Snapshot),
+        ["log", "checkpoint"] => Ok(Route::LogCheckpoint),
+        ["log", "lookup", id] => Ok(Route::LogLookup(hash(id)?)),
+        ["log", "tile", ..] => tinycdn_tlog::TileId::parse(&seg[1..].join("/"))
+            .map(Route::LogTile)
+            .map_err(|_| RouteError::NotFound),
         ["ts"] => Ok(Route::Timestamp),
         ["r", n] => Ok(Route::Root(version(n)?)),
         ["m", id] => Ok(Route::Manifest(hash(id)?)),

@@ -190,6 +190,33 @@ impl Origin {
                 )
                 .await
             }
+            Route::LogCheckpoint => {
+                self.log_rep(
+                    |s| tinycdn_volume::log::checkpoint(s).map(|c| c.map(|(_, note)| note)),
+                    "text/plain; charset=utf-8",
+                    "no-cache".into(),
+                )
+                .await
+            }
+            Route::LogTile(id) => {
+                self.log_rep(
+                    move |s| tinycdn_volume::log::read_tile(s, id),
+                    "application/octet-stream",
+                    IMMUTABLE.into(),
+                )
+                .await
+            }
+            Route::LogLookup(id) => {
+                self.log_rep(
+                    move |s| {
+                        tinycdn_volume::log::lookup(s, &id)
+                            .map(|i| i.map(|i| format!("{i}\n").into_bytes()))
+                    },
+                    "text/plain; charset=utf-8",
+                    "no-cache".into(),
+                )
+                .await
+            }
             Route::DeltaIndex(id) => {
                 let key = format!("delta-indexes/{id}");
                 self.raw_rep(key, DELTA_INDEX_TYPE, IMMUTABLE.into()).await
@@ -261,6 +288,40 @@ impl Origin {
             .blocking(move |s| s.backend().read(&key))
             .await
             .map_err(store_reply)?;
+        Ok((
+            Representation {
+                etag: EntityTag::strong(blake3::hash(&bytes).to_hex().to_string()),
+                media_type: media_type.into(),
+                cache_control,
+                len: bytes.len() as u64,
+                extra: Vec::new(),
+            },
+            Source::Memory(Bytes::from(bytes)),
+        ))
+    }
+
+    /// A transparency log resource; `None` from `read` is a 404, a damaged log a 500 (and a
+    /// verification failure counted): the origin never serves a tile beyond its checkpoint or a
+    /// checkpoint it cannot verify.
+    async fn log_rep(
+        &self,
+        read: impl FnOnce(&Store) -> Result<Option<Vec<u8>>, tinycdn_volume::VolumeError>
+            + Send
+            + 'static,
+        media_type: &str,
+        cache_control: String,
+    ) -> Result<(Representation, Source), Reply> {
+        let bytes = match self.blocking(read).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Err(Reply::text(StatusCode::NOT_FOUND, "not in the log\n")),
+            Err(e) => {
+                self.metrics.verification_failure();
+                return Err(Reply::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the log cannot be served: {e}\n"),
+                ));
+            }
+        };
         Ok((
             Representation {
                 etag: EntityTag::strong(blake3::hash(&bytes).to_hex().to_string()),

@@ -9,8 +9,9 @@
 //! Fetched chunks and deltas are staged in the store as they arrive (`staging/`), so an interrupted pull
 //! resumes without fetching them again; staging is cleared once the version is complete.
 
+pub mod log;
 pub mod metadata;
 pub mod plan;
 pub mod pull;
 
-pub use pull::{pull, PullError, PullReport};
+pub use pull::{pull, pull_logged, LogPolicy, PullError, PullReport};

@@ -88,6 +88,9 @@ pub enum PullError {
     /// A rebuilt file did not hash to its manifest entry.
     #[error("the rebuilt file {0} does not match its hash")]
     Rebuild(String),
+    /// The transparency log check failed (a split view, or the version is not logged).
+    #[error(transparent)]
+    Log(#[from] crate::log::LogCheckError),
 }
 
 /// What a pull did.
@@ -124,6 +127,10 @@ pub struct PullReport {
     pub requests: u64,
     /// True when the store already had this version (only the tag was fetched).
     pub already_had: bool,
+    /// With a log policy: the size of the checkpoint accepted.
+    pub log_size: Option<u64>,
+    /// With `require`: the index of the log entry that published the version.
+    pub log_index: Option<u64>,
 }
 
 fn staging_key(id: &ChunkId) -> String {
@@ -348,6 +355,45 @@ pub async fn pull(
     concurrency: usize,
     progress: &dyn Progress,
 ) -> Result<PullReport, PullError> {
+    pull_logged(
+        store,
+        upstreams,
+        trust,
+        volume,
+        spec,
+        concurrency,
+        progress,
+        None,
+    )
+    .await
+}
+
+/// What a pull asks of the origin's transparency log.
+#[derive(Debug, Clone)]
+pub struct LogPolicy {
+    /// The log's verifier key.
+    pub verifier: tinycdn_tlog::LogVerifier,
+    /// Refuse a version the log does not prove was published (Go's checksum database rule).
+    pub require: bool,
+}
+
+/// [`pull`], first checking the origin's transparency log: the newest checkpoint must extend
+/// the last one this store accepted (else a split view, and nothing is installed), and with
+/// `require` the version must be proved in it.
+///
+/// # Errors
+/// As [`pull`], and [`PullError::Log`].
+#[allow(clippy::too_many_arguments)]
+pub async fn pull_logged(
+    store: Arc<Store>,
+    upstreams: Arc<Upstreams>,
+    trust: &Trust,
+    volume: &VolumeName,
+    spec: &str,
+    concurrency: usize,
+    progress: &dyn Progress,
+    log: Option<&LogPolicy>,
+) -> Result<PullReport, PullError> {
     let start_bytes = upstreams.fetched_bytes();
     let mut report = PullReport::default();
     let updated;
@@ -433,6 +479,17 @@ pub async fn pull(
         tag = Some(t);
         id
     };
+    // 1b. The transparency log, before anything is installed.
+    if let Some(policy) = log {
+        let cp = crate::log::witness(&store, &upstreams, &policy.verifier).await?;
+        report.log_size = Some(cp.size);
+        if policy.require {
+            let proved = crate::log::RemoteLog::new(&upstreams, &policy.verifier)
+                .prove(&cp, &id)
+                .await?;
+            report.log_index = Some(proved.index);
+        }
+    }
     // 2. Already here?
     if let Ok((m, sigs)) = blocking(|| store.read_manifest(&id)) {
         trust

@@ -112,3 +112,160 @@ where
             .unwrap_or_default())
     }
 }
+
+/// The hash tiles a proof over a tree of `size` entries reads: the computation run once with
+/// placeholder hashes (which subtrees a proof visits depends on the sizes alone), so a remote
+/// reader can fetch them all at once before making the proof.
+#[must_use]
+pub fn tiles_needed(
+    size: u64,
+    run: impl FnOnce(
+        &mut dyn FnMut(Subtree) -> Result<Hash, ProofError>,
+    ) -> Result<Vec<Hash>, ProofError>,
+) -> Vec<TileId> {
+    let mut seen = Vec::new();
+    let mut record = |s: Subtree| -> Result<Hash, ProofError> {
+        if let Some(span) = s.span(size) {
+            if !seen.contains(&span.tile) {
+                seen.push(span.tile);
+            }
+        }
+        Ok(crate::hash::empty_root())
+    };
+    let _ = run(&mut record);
+    seen
+}
+
+/// The hash tiles [`TileHashes::consistency`] reads.
+#[must_use]
+pub fn tiles_for_consistency(old_size: u64, size: u64) -> Vec<TileId> {
+    tiles_needed(size, |nodes| {
+        proof::consistency_proof(old_size, size, &mut &mut *nodes)
+    })
+}
+
+/// The hash tiles [`TileHashes::inclusion`] reads.
+#[must_use]
+pub fn tiles_for_inclusion(index: u64, size: u64) -> Vec<TileId> {
+    tiles_needed(size, |nodes| {
+        proof::inclusion_proof(index, size, &mut &mut *nodes)
+    })
+}
+
+/// Checks that `tile` (with `bytes`) belongs to the tree of `size` entries whose signed root is
+/// `root`: a hash tile's complete subtree must appear in its parent tile, up to the right-edge
+/// tiles whose hashes give the root; an entry bundle's leaf hashes must be its level-0 tile.
+/// `fetch` supplies the other tiles (untrusted: they are checked too). Returns every tile it
+/// authenticated with its bytes, so a cache can keep them.
+///
+/// # Errors
+/// [`ReadError`]: a tile that does not hash up to the root, or a fetch that failed.
+pub fn authenticate<E: std::error::Error + 'static>(
+    tile: TileId,
+    bytes: Vec<u8>,
+    size: u64,
+    root: &Hash,
+    mut fetch: impl FnMut(TileId) -> Result<Vec<u8>, E>,
+) -> Result<Vec<(TileId, Vec<u8>)>, ReadError<E>> {
+    let mismatch = || ReadError::Proof(ProofError::Mismatch);
+    if tile_in_tree(tile.kind, tile.index, size) != Some(tile) {
+        return Err(ProofError::BadRequest("the tile is not one of this tree's").into());
+    }
+    let mut out = Vec::new();
+    let (mut current, mut hashes) = match tile.kind {
+        TileKind::Entries => {
+            let leaves: Vec<Hash> = parse_bundle(&bytes, tile.width)?
+                .into_iter()
+                .map(crate::hash::leaf_hash)
+                .collect();
+            out.push((tile, bytes));
+            let level0 = TileId {
+                kind: TileKind::Hashes(0),
+                ..tile
+            };
+            let raw = fetch(level0).map_err(ReadError::Source)?;
+            if parse_hashes(&raw, level0.width)? != leaves {
+                return Err(mismatch());
+            }
+            out.push((level0, raw));
+            (level0, leaves)
+        }
+        TileKind::Hashes(_) => {
+            let hashes = parse_hashes(&bytes, tile.width)?;
+            out.push((tile, bytes));
+            (tile, hashes)
+        }
+    };
+    // Climb while the tile is full: its subtree is one hash of the parent tile.
+    while u64::from(current.width) == crate::tile::TILE_WIDTH {
+        let TileKind::Hashes(level) = current.kind else {
+            return Err(mismatch());
+        };
+        let top = crate::hash::complete_subtree(&hashes);
+        let parent = tile_in_tree(TileKind::Hashes(level + 1), current.index / 256, size)
+            .ok_or_else(mismatch)?;
+        let raw = fetch(parent).map_err(ReadError::Source)?;
+        let parent_hashes = parse_hashes(&raw, parent.width)?;
+        if parent_hashes.get((current.index % 256) as usize) != Some(&top) {
+            return Err(mismatch());
+        }
+        out.push((parent, raw));
+        current = parent;
+        hashes = parent_hashes;
+    }
+    // A partial tile is on the right edge: the right edge's tiles together give the root.
+    let mut edge: HashMap<TileId, Vec<Hash>> = HashMap::new();
+    edge.insert(current, hashes);
+    for t in crate::tile::right_edge(size) {
+        if t.kind == TileKind::Entries || edge.contains_key(&t) {
+            continue;
+        }
+        let raw = fetch(t).map_err(ReadError::Source)?;
+        edge.insert(t, parse_hashes(&raw, t.width)?);
+        out.push((t, raw));
+    }
+    let got = proof::root(size, &mut |s: Subtree| -> Result<Hash, ReadError<E>> {
+        let span = s.span(size).ok_or_else(mismatch)?;
+        let hashes = edge.get(&span.tile).ok_or_else(mismatch)?;
+        Ok(span.hash(hashes)?)
+    })?;
+    if got != *root {
+        return Err(mismatch());
+    }
+    Ok(out)
+}
+
+/// The other tiles [`authenticate`] reads for `tile` in a tree of `size` entries (its level-0
+/// tile for a bundle, the parents of full tiles, the right edge), so they can be fetched first.
+#[must_use]
+pub fn tiles_for_authentication(tile: TileId, size: u64) -> Vec<TileId> {
+    let mut out = Vec::new();
+    let mut current = match tile.kind {
+        TileKind::Entries => {
+            let level0 = TileId {
+                kind: TileKind::Hashes(0),
+                ..tile
+            };
+            out.push(level0);
+            level0
+        }
+        TileKind::Hashes(_) => tile,
+    };
+    while u64::from(current.width) == crate::tile::TILE_WIDTH {
+        let TileKind::Hashes(level) = current.kind else {
+            break;
+        };
+        let Some(parent) = tile_in_tree(TileKind::Hashes(level + 1), current.index / 256, size)
+        else {
+            break;
+        };
+        out.push(parent);
+        current = parent;
+    }
+    for t in crate::tile::right_edge(size) {
+        if t.kind != TileKind::Entries && t != tile && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}

@@ -150,3 +150,60 @@ fn an_oversized_entry_changes_nothing() {
     assert!(log.append(&[b"b".to_vec(), vec![0; 70_000]]).is_err());
     assert_eq!((log.size(), log.root()), (1, root));
 }
+
+#[test]
+fn tiles_authenticate_against_the_root_and_a_forged_one_does_not() {
+    let (log, mut tiles, _, _) = build(&[256 * 256 + 700]);
+    let (size, root) = (log.size(), log.root());
+    let all: Vec<TileId> = [
+        TileKind::Entries,
+        TileKind::Hashes(0),
+        TileKind::Hashes(1),
+        TileKind::Hashes(2),
+    ]
+    .into_iter()
+    .flat_map(|k| tiles_at(k, size))
+    .collect();
+    for &id in all.iter().step_by(37).chain(all.last()) {
+        let bytes = tiles.get(id).expect("tile");
+        let listed = tinycdn_tlog::reader::tiles_for_authentication(id, size);
+        let ok = tinycdn_tlog::reader::authenticate(id, bytes, size, &root, |t| {
+            assert!(listed.contains(&t), "unlisted tile {}", t.path());
+            tiles.get(t)
+        });
+        assert!(ok.is_ok(), "{}: {:?}", id.path(), ok.err());
+    }
+    // The tiles a proof needs, listed up front, are the tiles it reads.
+    let needed = tinycdn_tlog::reader::tiles_for_consistency(1000, size);
+    let mut reader = TileHashes::new(size, |id| {
+        assert!(needed.contains(&id), "unlisted tile {}", id.path());
+        tiles.get(id)
+    });
+    reader.consistency(1000).expect("proof");
+    // A forged level-0 tile, or an edited entry, is refused.
+    let id = TileId {
+        kind: TileKind::Hashes(0),
+        index: 3,
+        width: 256,
+    };
+    let mut forged = tiles.get(id).expect("tile");
+    forged[0] ^= 1;
+    assert!(tinycdn_tlog::reader::authenticate(id, forged, size, &root, |t| tiles.get(t)).is_err());
+    let id = TileId {
+        kind: TileKind::Entries,
+        index: 3,
+        width: 256,
+    };
+    let mut edited = tiles.get(id).expect("tile");
+    edited[4] ^= 1;
+    assert!(tinycdn_tlog::reader::authenticate(id, edited, size, &root, |t| tiles.get(t)).is_err());
+    // A lying parent tile does not help.
+    tiles.0.get_mut(&(TileKind::Hashes(1), 0)).expect("tile")[0] ^= 1;
+    let id = TileId {
+        kind: TileKind::Hashes(0),
+        index: 0,
+        width: 256,
+    };
+    let good = tiles.get(id).expect("tile");
+    assert!(tinycdn_tlog::reader::authenticate(id, good, size, &root, |t| tiles.get(t)).is_err());
+}

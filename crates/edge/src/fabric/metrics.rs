@@ -102,6 +102,32 @@ impl Fabric {
                 })
                 .collect(),
         );
+        if let Some(log) = &self.log {
+            e.metric(
+                "tinycdn_log_split_view",
+                "1 while the origin's log does not extend the checkpoint this edge holds.",
+                "gauge",
+                vec![(String::new(), u64::from(log.split_view()))],
+            );
+            e.metric(
+                "tinycdn_log_split_views_total",
+                "Checkpoints refused because they did not extend the one held (forks, rollbacks).",
+                "counter",
+                vec![(String::new(), log.split_views.load(Ordering::Relaxed))],
+            );
+            e.metric(
+                "tinycdn_log_tiles_refused_total",
+                "Log tiles from upstream that did not hash up to the signed root.",
+                "counter",
+                vec![(String::new(), log.tiles_refused.load(Ordering::Relaxed))],
+            );
+            e.metric(
+                "tinycdn_log_size",
+                "Entries in the checkpoint this edge holds.",
+                "gauge",
+                log.size().map(|n| (String::new(), n)).into_iter().collect(),
+            );
+        }
         e.raw("# HELP tinycdn_fill_seconds Latency of verified fills from upstream.\n# TYPE tinycdn_fill_seconds histogram\n");
         e.raw(
             &self

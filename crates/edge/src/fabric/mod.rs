@@ -11,6 +11,7 @@
 
 mod chunks;
 pub(crate) mod images;
+mod log;
 mod metadata;
 mod metrics;
 mod trust;
@@ -97,6 +98,7 @@ pub struct Fabric {
     variants: compress::Variants,
     prepared: Mutex<(PreparedFiles, usize)>,
     images: Option<Arc<crate::images::Images>>,
+    log: Option<log::EdgeLog>,
 }
 
 /// Seconds since the Unix epoch (expiry checks).
@@ -153,6 +155,7 @@ impl Fabric {
             variants: compress::Variants::new(64 << 20),
             prepared: Mutex::new((HashMap::new(), 0)),
             images: None,
+            log: None,
         }
     }
 
@@ -221,6 +224,9 @@ impl Fabric {
                 IMMUTABLE.into(),
             ),
             Route::Delta { base, target } => self.serve_delta(h, base, target).await,
+            Route::LogCheckpoint => self.serve_log_checkpoint(h).await,
+            Route::LogTile(id) => self.serve_log_tile(h, id).await,
+            Route::LogLookup(id) => self.serve_log_lookup(h, id).await,
             Route::Object { id, exec } => self.serve_object(req, id, exec).await,
             Route::File {
                 volume,

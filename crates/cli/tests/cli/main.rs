@@ -2,135 +2,13 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tinycdn"));
-    c.env_remove("TINYCDN_STORE")
-        .env_remove("SOURCE_DATE_EPOCH");
-    c
-}
+mod log;
+mod support;
 
-fn run(args: &[&str], cwd: &Path) -> Output {
-    bin()
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("runs tinycdn")
-}
-
-#[track_caller]
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = run(args, cwd);
-    assert!(
-        out.status.success(),
-        "tinycdn {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-#[track_caller]
-fn fails(args: &[&str], cwd: &Path, code: i32) -> String {
-    let out = run(args, cwd);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "tinycdn {args:?}: stdout {} stderr {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A `tinycdn serve` of `cwd/store` on a free port, stopped when dropped (also when a test fails).
-struct Served {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Served {
-    fn start(cwd: &Path, extra: &[&str]) -> Self {
-        let mut args = vec!["serve", "--store", "store", "--listen", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        Self::spawn(cwd, &args)
-    }
-
-    /// Any long-running command that prints its URL on stdout first.
-    fn spawn(cwd: &Path, args: &[&str]) -> Self {
-        let mut child = bin()
-            .args(args)
-            .current_dir(cwd)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve");
-        let mut url = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-            &mut url,
-        )
-        .expect("url");
-        Self {
-            child,
-            url: url.trim().to_owned(),
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn json(args: &[&str], cwd: &Path) -> serde_json::Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    serde_json::from_str(&ok(&all, cwd)).expect("valid JSON")
-}
-
-/// A work directory with a store, a key pair and a copy of the media tree at `media/`.
-fn setup() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let src = d.join("media");
-    fs::create_dir_all(src.join("site")).expect("mkdir");
-    for sub in ["images", "video"] {
-        fs::create_dir_all(src.join(sub)).expect("mkdir");
-        for e in fs::read_dir(tinycdn_store::testing::sample_media().join(sub)).expect("media") {
-            let e = e.expect("entry");
-            fs::copy(e.path(), src.join(sub).join(e.file_name())).expect("copy");
-        }
-    }
-    fs::write(src.join("site/app.css"), "body { margin: 0 }\n").expect("write");
-    std::os::unix::fs::symlink("../images/rocket.jpg", src.join("site/hero.jpg")).expect("link");
-    ok(&["init", "--store", "store"], d);
-    ok(&["key", "generate", "--out", "pub.key"], d);
-    dir
-}
-
-fn publish(d: &Path, src: &str, tag: &str) -> serde_json::Value {
-    json(
-        &[
-            "publish",
-            src,
-            "--store",
-            "store",
-            "--volume",
-            "site-media",
-            "--tag",
-            tag,
-            "--key",
-            "pub.key",
-        ],
-        d,
-    )
-}
+use support::*;
 
 #[test]
 fn publish_show_cat_checkout_fsck_stats() {
