@@ -237,6 +237,18 @@ pub enum Command {
         store: StoreArg,
         #[command(flatten)]
         trust: TrustArg,
+        /// Fetch damaged and missing manifests and objects again from `--from` mirrors
+        /// (verified, then swapped in atomically), then check again.
+        #[arg(long, requires = "from")]
+        repair: bool,
+        /// A mirror to repair from (origin, edge or vault served); repeat for several.
+        #[arg(long = "from", value_name = "URL", requires = "repair")]
+        from: Vec<String>,
+    },
+    /// The immutable vault: an append-only, verified copy of an origin, and restoring from it.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
     },
     /// Drop versions beyond the newest N of each volume and every object nothing kept references.
     Gc {
@@ -336,6 +348,46 @@ pub enum Command {
     Stats {
         #[command(flatten)]
         store: StoreArg,
+    },
+}
+
+/// Vault commands.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Copy what the origin's transparency log names and the vault lacks: the log itself
+    /// (which must extend the vault's copy), every published version, tags, snapshot, timestamp.
+    /// Nothing in the vault is ever overwritten or deleted.
+    Sync {
+        /// The origin (or a mirror of it); repeat for several.
+        #[arg(long = "from", value_name = "URL", required = true)]
+        from: Vec<String>,
+        /// The vault directory (created on first use).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The origin's log key (`NAME+ID+KEY` or a file).
+        #[arg(long, value_name = "KEY|FILE")]
+        log_key: String,
+        /// Public key files or a trust root whose signatures are accepted. Required.
+        #[arg(long, value_name = "FILE", required = true)]
+        trust: Vec<PathBuf>,
+        /// Range requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Seconds a mirror request may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Rebuild a lost origin from a vault into a new store, then check it (fsck and the log).
+    Restore {
+        /// The vault directory.
+        #[arg(long = "from", value_name = "DIR")]
+        from: PathBuf,
+        /// The new store directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Public key files or a trust root to check the restored signatures with.
+        #[arg(long, value_name = "FILE")]
+        trust: Vec<PathBuf>,
     },
 }
 

@@ -473,12 +473,31 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 );
             }
         }
-        Command::Fsck { store, trust } => {
-            let store = open_store(&store.store)?;
+        Command::Fsck {
+            store,
+            trust,
+            repair,
+            from,
+        } => {
+            let store = std::sync::Arc::new(open_store(&store.store)?);
             let trust = Trust::load(&trust.trust)?.followed_in(&store)?;
-            let r = fsck(&store, &trust, &bar)?;
+            let mut r = fsck(&store, &trust, &bar)?;
+            let repaired = if *repair {
+                let done = crate::vault::repair(&store, from, &trust, &bar)?;
+                let before = r.clone();
+                r = fsck(&store, &trust, &bar)?;
+                // What the first pass quarantined stays listed.
+                r.quarantined = before.quarantined;
+                Some(done)
+            } else {
+                None
+            };
+            if let Some(done) = &repaired {
+                crate::vault::print_repair(cli, done)?;
+            }
             if cli.json {
                 print_json(&json!({
+                    "repaired": repaired.as_ref().map(|d| json!({"manifests": d.manifests, "objects": d.objects, "unrepaired": d.unrepaired, "bytes": d.bytes})),
                     "clean": r.is_clean(), "objects": r.objects, "bytes": r.bytes,
                     "manifests": r.manifests, "versions": r.versions, "tags": r.tags,
                     "unreferenced_objects": r.unreferenced_objects,
@@ -583,6 +602,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             );
         }
         Command::Log { command } => return crate::log::run(cli, command),
+        Command::Vault { command } => return crate::vault::run(cli, command, &bar),
         Command::Edge(args) => crate::edge::edge(args)?,
         Command::Purge {
             edge,

@@ -280,10 +280,12 @@ fn prove(cli: &Cli, source: &Source, reference: &str) -> Result<()> {
 #[must_use]
 pub(crate) fn is_integrity(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
-        e.downcast_ref::<log::LogError>().is_some()
-            || matches!(
+        e.downcast_ref::<log::LogError>().is_some_and(|l| {
+            !matches!(l, log::LogError::MissingKey | log::LogError::Exists(_) | log::LogError::Empty)
+        }) || matches!(
                 e.downcast_ref::<tinycdn_volume::VolumeError>(),
-                Some(tinycdn_volume::VolumeError::Log(_))
+                Some(tinycdn_volume::VolumeError::Log(l))
+                    if !matches!(**l, log::LogError::MissingKey | log::LogError::Exists(_) | log::LogError::Empty)
             )
             || matches!(
                 e.downcast_ref::<tinycdn_sync::log::LogCheckError>(),
@@ -294,6 +296,15 @@ pub(crate) fn is_integrity(err: &anyhow::Error) -> bool {
                 )
             )
             || e.downcast_ref::<tinycdn_tlog::CheckpointError>().is_some()
+            || matches!(
+                e.downcast_ref::<tinycdn_sync::vault::VaultError>(),
+                Some(
+                    tinycdn_sync::vault::VaultError::Log(
+                        tinycdn_sync::log::LogCheckError::SplitView(_)
+                            | tinycdn_sync::log::LogCheckError::NotLogged(_)
+                            | tinycdn_sync::log::LogCheckError::Tiles(_)
+                    ) | tinycdn_sync::vault::VaultError::Volume(tinycdn_volume::VolumeError::Log(_))
+                )
+            )
     })
 }
-

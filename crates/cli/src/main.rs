@@ -11,6 +11,7 @@ mod log;
 mod output;
 mod trust;
 mod variants;
+mod vault;
 
 use std::process::ExitCode;
 

@@ -13,5 +13,7 @@ pub mod log;
 pub mod metadata;
 pub mod plan;
 pub mod pull;
+pub mod repair;
+pub mod vault;
 
 pub use pull::{pull, pull_logged, LogPolicy, PullError, PullReport};

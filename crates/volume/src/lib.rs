@@ -13,6 +13,7 @@ pub mod progress;
 pub mod publish;
 pub mod read;
 pub mod reference;
+pub mod restore;
 pub mod snapshot;
 pub mod stats;
 pub mod trust;

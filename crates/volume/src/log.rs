@@ -58,6 +58,9 @@ pub enum LogError {
     /// `log init` with another name when the log already has a key.
     #[error("the log already has a key, named {0:?}")]
     Exists(String),
+    /// A checkpoint without its signing key (a store restored from a vault).
+    #[error("the store holds a log checkpoint but not the log's signing key ({KEY}); copy it back from its backup (a new key would start a different log, which nodes refuse)")]
+    MissingKey,
     /// The store has no log yet.
     #[error("the store has no log yet (it starts with the next publish, or `tinycdn log init`)")]
     Empty,
@@ -144,6 +147,9 @@ pub fn init(store: &Store, name: Option<&str>) -> Result<String, VolumeError> {
         }
         return Ok(s.verifier_key());
     }
+    if read_opt(store, CHECKPOINT)?.is_some() {
+        return Err(LogError::MissingKey.into());
+    }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| LogError::BadKey(format!("no randomness: {e}")))?;
     let name = match name {
@@ -171,7 +177,9 @@ pub fn verifier_key(store: &Store) -> Result<Option<String>, VolumeError> {
     Ok(signer(store)?.map(|s| s.verifier_key()))
 }
 
-/// The current checkpoint, verified against the log's own key, and its note bytes.
+/// The current checkpoint and its note bytes, verified against the log's own key. A store
+/// without the key (a vault, or an origin restored from one) holds another log's checkpoint as
+/// it received it: its body is parsed, and readers verify the signature with that log's key.
 ///
 /// # Errors
 /// A checkpoint that does not verify; store errors.
@@ -179,10 +187,96 @@ pub fn checkpoint(store: &Store) -> Result<Option<(Checkpoint, Vec<u8>)>, Volume
     let Some(note) = read_opt(store, CHECKPOINT)? else {
         return Ok(None);
     };
-    let s = signer(store)?.ok_or_else(|| LogError::BadKey("a checkpoint but no key".into()))?;
-    let v = LogVerifier::new(&s.verifier_key()).map_err(LogError::from)?;
-    let cp = v.open(&note).map_err(LogError::from)?;
+    let cp = match signer(store)? {
+        Some(s) => LogVerifier::new(&s.verifier_key())
+            .and_then(|v| v.open(&note))
+            .map_err(LogError::from)?,
+        None => unsigned_body(&note)?,
+    };
     Ok(Some((cp, note)))
+}
+
+fn unsigned_body(note: &[u8]) -> Result<Checkpoint, VolumeError> {
+    let text = std::str::from_utf8(note).map_err(|_| LogError::Inconsistent("not UTF-8".into()))?;
+    let body = text
+        .split_once("\n\n")
+        .map(|(b, _)| format!("{b}\n"))
+        .ok_or_else(|| LogError::Inconsistent("the checkpoint has no signature".into()))?;
+    Ok(Checkpoint::parse(&body).map_err(LogError::from)?)
+}
+
+/// The checkpoint of another log that this store mirrors, verified with that log's key.
+///
+/// # Errors
+/// A checkpoint that does not verify; store errors.
+pub fn mirrored_checkpoint(
+    store: &Store,
+    verifier: &LogVerifier,
+) -> Result<Option<Checkpoint>, VolumeError> {
+    read_opt(store, CHECKPOINT)?
+        .map(|note| verifier.open(&note).map_err(|e| LogError::from(e).into()))
+        .transpose()
+}
+
+/// Extends this store's copy of another log (a vault) with `entries`, which must take it to the
+/// tree `note` signs: the tiles are rebuilt here from the entries, never copied, and the new
+/// checkpoint is written only when they hash to its root. Every checkpoint accepted is kept under
+/// `history/log/`. The caller holds the store lock.
+///
+/// # Errors
+/// [`LogError::Inconsistent`] when the entries do not reach the signed root; store errors.
+pub fn mirror_append(
+    store: &Store,
+    verifier: &LogVerifier,
+    note: &[u8],
+    entries: &[Vec<u8>],
+) -> Result<Checkpoint, VolumeError> {
+    if signer(store)?.is_some() {
+        return Err(LogError::Exists("this store's own log".into()).into());
+    }
+    let new = verifier.open(note).map_err(LogError::from)?;
+    let size = mirrored_checkpoint(store, verifier)?.map_or(0, |c| c.size);
+    let mut log = Appender::load(size, |t: TileId| -> Result<Vec<u8>, VolumeError> {
+        stored_tile(store, t.kind, t.index)
+    })?;
+    let tiles = log.append(entries).map_err(LogError::from)?;
+    if log.size() != new.size || log.root() != new.root {
+        return Err(LogError::Inconsistent(format!(
+            "{} entries after {size} do not reach the signed root of {}",
+            entries.len(),
+            new.size
+        ))
+        .into());
+    }
+    for (id, bytes) in tiles {
+        store
+            .backend()
+            .write(&tile_key(id.kind, id.index), &bytes, Durability::AtBarrier)?;
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if let Ok(LogEntry {
+            event: Event::Publish { version, .. },
+            ..
+        }) = LogEntry::parse(e)
+        {
+            let at = (size + i as u64).to_string();
+            store.backend().write(
+                &index_key(&VersionId::from_bytes(version)),
+                at.as_bytes(),
+                Durability::AtBarrier,
+            )?;
+        }
+    }
+    store.backend().write(
+        &format!("history/log/checkpoint/{:020}", new.size),
+        note,
+        Durability::AtBarrier,
+    )?;
+    store.barrier()?;
+    store
+        .backend()
+        .write(CHECKPOINT, note, Durability::Immediate)?;
+    Ok(new)
 }
 
 fn stored_tile(store: &Store, kind: TileKind, index: u64) -> Result<Vec<u8>, VolumeError> {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 mod log;
 mod support;
+mod vault;
 
 use support::*;
 
