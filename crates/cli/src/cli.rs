@@ -635,6 +635,10 @@ pub struct EdgeArgs {
     /// The disk cache directory (survives restarts).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Bytes per second the background scrub re-reads and re-hashes from the disk cache,
+    /// dropping chunks that no longer match (`0` turns it off).
+    #[arg(long, value_name = "BYTES", default_value = "8MiB")]
+    pub scrub_rate: String,
     /// Bound of the disk cache (`20GiB`, `500MB`, bytes).
     #[arg(long, default_value = "10GiB")]
     pub cache_size: String,

@@ -133,11 +133,13 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     }
     let what = format!("edge in front of {}", roles.join("; "));
     let cache_dir = a.cache_dir.clone();
+    let scrub_rate = parse_size(&a.scrub_rate)?;
     run_server(&a.listen, &what, &a.server, move || -> Result<_> {
         let cache = Arc::new(ChunkCache::new(
             memory,
             cache_dir.as_deref().map(|d| (d, disk)),
         )?);
+        cache.start_scrub(scrub_rate);
         let images = images.map(|c| Arc::new(Images::new(c, cache.clone())));
         let mut fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
         if let (Some(f), Some(key)) = (&mut fabric, &log_key) {

@@ -69,6 +69,24 @@ pub(crate) fn cache(e: &mut Exposition, cache: &ChunkCache) {
         vec![(String::new(), c.disk_evictions.load(Ordering::Relaxed))],
     );
     e.metric(
+        "tinycdn_scrub_chunks_total",
+        "Disk chunks the background scrub re-hashed.",
+        "counter",
+        vec![(String::new(), c.scrubbed_chunks.load(Ordering::Relaxed))],
+    );
+    e.metric(
+        "tinycdn_scrub_bytes_total",
+        "Bytes the background scrub re-hashed.",
+        "counter",
+        vec![(String::new(), c.scrubbed_bytes.load(Ordering::Relaxed))],
+    );
+    e.metric(
+        "tinycdn_scrub_passes_total",
+        "Completed scrub passes over the disk tier.",
+        "counter",
+        vec![(String::new(), c.scrub_passes.load(Ordering::Relaxed))],
+    );
+    e.metric(
         "tinycdn_disk_write_errors_total",
         "Disk-tier writes that failed (the edge kept serving).",
         "counter",

@@ -4,3 +4,4 @@
 mod fabric;
 mod images;
 mod proxy;
+mod scrub;

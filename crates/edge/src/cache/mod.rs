@@ -7,8 +7,12 @@
 //!   local backend, bounded by `--cache-size` with FIFO eviction, reloaded on start, and verified
 //!   against the chunk hash on every read from disk (a damaged file is dropped, never served).
 //!   A disk that is full or failing only turns the tier off for that write: the edge keeps serving
-//!   from memory and upstream.
+//!   from memory and upstream. A background scrub ([`ChunkCache::start_scrub`]) re-hashes the
+//!   disk tier at a bounded rate and drops what no longer matches.
 
+mod scrub;
+
+pub use scrub::ScrubStep;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,8 +49,14 @@ pub struct CacheCounters {
     pub disk_evictions: AtomicU64,
     /// Disk writes that failed (full disk, I/O errors); the edge served on without them.
     pub disk_write_errors: AtomicU64,
-    /// Disk-cached chunks that failed verification and were dropped.
+    /// Disk-cached chunks that failed verification and were dropped (on read or by the scrub).
     pub disk_corrupt: AtomicU64,
+    /// Chunks the background scrub re-hashed.
+    pub scrubbed_chunks: AtomicU64,
+    /// Their bytes.
+    pub scrubbed_bytes: AtomicU64,
+    /// Passes of the scrub over the whole disk tier.
+    pub scrub_passes: AtomicU64,
 }
 
 struct DiskIndex {
@@ -106,6 +116,7 @@ impl Disk {
 pub struct ChunkCache {
     memory: Cache<ChunkId, Bytes, ByteWeight>,
     disk: Option<Disk>,
+    scrub_cursor: std::sync::atomic::AtomicUsize,
     /// What the cache has done.
     pub counters: CacheCounters,
 }
@@ -131,6 +142,7 @@ impl ChunkCache {
         Ok(Self {
             memory: Cache::with_weighter(estimated, memory_bytes.max(1), ByteWeight),
             disk: disk.map(|(dir, max)| Disk::open(dir, max)).transpose()?,
+            scrub_cursor: std::sync::atomic::AtomicUsize::new(0),
             counters: CacheCounters::default(),
         })
     }
@@ -226,13 +238,21 @@ impl ChunkCache {
             return Some(Bytes::from(bytes));
         }
         self.counters.disk_corrupt.fetch_add(1, Ordering::Relaxed);
-        let _ = disk.backend.delete(&key);
+        self.drop_disk_chunk(id);
+        None
+    }
+
+    /// Removes a chunk from the disk tier (it failed verification).
+    fn drop_disk_chunk(&self, id: &ChunkId) {
+        let Some(disk) = &self.disk else {
+            return;
+        };
+        let _ = disk.backend.delete(&chunk_key(id));
         let mut index = disk.lock();
         if let Some(size) = index.sizes.remove(id) {
             index.used -= size;
             index.order.retain(|o| o != id);
         }
-        None
     }
 
     async fn disk_put(&self, id: ChunkId, bytes: Bytes) {

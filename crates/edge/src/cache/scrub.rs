@@ -1,0 +1,110 @@
+//! Scrubbing the disk tier: chunks are re-read and re-hashed in the background at a bounded rate
+//! (in insertion order; a chunk evicted meanwhile may shift the cursor by one, and is then checked
+//! on the next pass),
+//! so damage (bit rot, a bad sector, an operator's mistake) is found before a request needs the
+//! chunk; a bad one is dropped (the next request fills it again, verified) and counted.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tinycdn_core::ChunkId;
+use tinycdn_store::Backend;
+
+use super::{chunk_key, ChunkCache};
+
+/// What one scrub step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScrubStep {
+    /// Chunks re-hashed.
+    pub chunks: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Chunks that did not match their hash (dropped).
+    pub bad: u64,
+    /// Whether this step finished a pass over the disk.
+    pub wrapped: bool,
+}
+
+/// How often the scrubber wakes.
+const TICK: Duration = Duration::from_millis(250);
+
+impl ChunkCache {
+    /// Re-hashes the next disk chunks, up to about `max_bytes`, dropping bad ones. Blocking I/O:
+    /// run it off the async threads.
+    pub fn scrub_step(&self, max_bytes: u64) -> ScrubStep {
+        let mut step = ScrubStep::default();
+        let Some(disk) = &self.disk else {
+            return step;
+        };
+        let batch: Vec<(ChunkId, u64)> = {
+            let index = disk.lock();
+            let mut cursor = self.scrub_cursor.load(Ordering::Relaxed);
+            if cursor >= index.order.len() {
+                cursor = 0;
+            }
+            let mut out = Vec::new();
+            let mut planned = 0u64;
+            while cursor < index.order.len() && (planned < max_bytes || out.is_empty()) {
+                let id = index.order[cursor];
+                let size = index.sizes.get(&id).copied().unwrap_or(0);
+                planned += size;
+                out.push((id, size));
+                cursor += 1;
+            }
+            step.wrapped = cursor >= index.order.len();
+            self.scrub_cursor
+                .store(if step.wrapped { 0 } else { cursor }, Ordering::Relaxed);
+            out
+        };
+        for (id, _) in batch {
+            let key = chunk_key(&id);
+            let Ok(bytes) = disk.backend.read(&key) else {
+                continue;
+            };
+            step.chunks += 1;
+            step.bytes += bytes.len() as u64;
+            if ChunkId::of(&bytes) != id {
+                step.bad += 1;
+                self.drop_disk_chunk(&id);
+            }
+        }
+        // Each chunk dropped was before the cursor: the ones after it moved up by one.
+        if !step.wrapped && step.bad > 0 {
+            let _ = self
+                .scrub_cursor
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    Some(c.saturating_sub(usize::try_from(step.bad).unwrap_or(usize::MAX)))
+                });
+        }
+        let c = &self.counters;
+        c.scrubbed_chunks.fetch_add(step.chunks, Ordering::Relaxed);
+        c.scrubbed_bytes.fetch_add(step.bytes, Ordering::Relaxed);
+        c.disk_corrupt.fetch_add(step.bad, Ordering::Relaxed);
+        c.scrub_passes
+            .fetch_add(u64::from(step.wrapped), Ordering::Relaxed);
+        step
+    }
+
+    /// Scrubs the disk tier forever at about `bytes_per_second` (a tokio task).
+    pub fn start_scrub(self: &Arc<Self>, bytes_per_second: u64) {
+        if self.disk.is_none() || bytes_per_second == 0 {
+            return;
+        }
+        let per_tick = (bytes_per_second / 4).max(1);
+        let cache = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TICK).await;
+                let c = cache.clone();
+                let step = tokio::task::spawn_blocking(move || c.scrub_step(per_tick)).await;
+                if let Ok(s) = step {
+                    // An empty disk, or a pass just finished: rest a little longer.
+                    if s.chunks == 0 || s.wrapped {
+                        tokio::time::sleep(TICK * 4).await;
+                    }
+                }
+            }
+        });
+    }
+}
