@@ -154,3 +154,17 @@ pub fn chunking(data: &[u8]) {
         assert!(*len >= 64 || i + 1 == lens.len());
     }
 }
+
+/// A parsed transparency log entry writes back to exactly the input.
+///
+/// # Panics
+/// When the parser accepts non-canonical input.
+pub fn log_entry(data: &[u8]) {
+    if let Ok(e) = crate::log_entry::LogEntry::parse(data) {
+        assert_eq!(
+            e.to_line().as_bytes(),
+            data,
+            "log entries are not canonical"
+        );
+    }
+}

@@ -9,6 +9,7 @@
 pub mod append;
 pub mod checkpoint;
 pub mod hash;
+pub mod invariants;
 pub mod proof;
 pub mod reader;
 pub mod tile;

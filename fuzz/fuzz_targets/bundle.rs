@@ -1,0 +1,4 @@
+//! Fuzz target: `tinycdn_tlog::invariants::bundle` on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tinycdn_tlog::invariants::bundle(data));
