@@ -42,6 +42,10 @@ pub struct ServerArgs {
     /// TLS private key (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The point of presence this node serves (`fra1`, `iad2`): the `pop` label of its metrics
+    /// and access log lines.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub pop: String,
 }
 
 /// Whose signatures to accept.

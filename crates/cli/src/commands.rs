@@ -564,8 +564,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     .root()
                     .map_or_else(|| "store".into(), |p| p.display().to_string())
             );
+            let pop = server.pop.clone();
             run_server(listen, &what, server, move || {
-                Ok(tinycdn_server::Origin::new(store))
+                let origin = tinycdn_server::Origin::new(store);
+                origin.metrics().set_pop(&pop);
+                Ok(origin)
             })?;
         }
         Command::Pull {

@@ -134,6 +134,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     let what = format!("edge in front of {}", roles.join("; "));
     let cache_dir = a.cache_dir.clone();
     let scrub_rate = parse_size(&a.scrub_rate)?;
+    let pop = a.server.pop.clone();
     run_server(&a.listen, &what, &a.server, move || -> Result<_> {
         let cache = Arc::new(ChunkCache::new(
             memory,
@@ -165,6 +166,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             );
         }
         let edge = Edge::with_images(cache, fabric, proxy, mounts, images);
+        edge.set_pop(&pop);
         edge.start_root()?;
         Ok(edge)
     })

@@ -23,7 +23,7 @@ use tinycdn_volume::trust::Trust;
 
 use crate::cache::ChunkCache;
 use crate::fabric::Fabric;
-use crate::metrics::{self, Exposition};
+use crate::metrics::{self, Exposition, Kind};
 use crate::mount::{Mount, RESERVED_PREFIX};
 use crate::proxy::Proxy;
 use tinycdn_fetch::Upstreams;
@@ -38,6 +38,8 @@ pub struct Edge {
     images: Option<Arc<crate::images::Images>>,
     responses: [AtomicU64; 6],
     bytes_served: AtomicU64,
+    http: tinycdn_telemetry::HttpMetrics,
+    pop: std::sync::OnceLock<String>,
 }
 
 impl Edge {
@@ -83,6 +85,8 @@ impl Edge {
             images,
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
+            http: tinycdn_telemetry::HttpMetrics::default(),
+            pop: std::sync::OnceLock::new(),
         })
     }
 
@@ -113,14 +117,64 @@ impl Edge {
         self.fabric.as_ref().map_or(Ok(()), |f| f.start_root())
     }
 
+    /// Names the point of presence this edge serves (the `pop` label of its metrics); once.
+    pub fn set_pop(&self, pop: &str) {
+        let _ = self.pop.set(pop.to_owned());
+    }
+
+    /// The point of presence (`default` unless set).
+    #[must_use]
+    pub fn pop(&self) -> &str {
+        self.pop.get().map_or("default", String::as_str)
+    }
+
+    /// What kind of request this is, for metrics and logs: decided as [`Edge::route`] will
+    /// dispatch it, never by the raw path.
+    fn class_of<B>(&self, req: &Request<B>) -> &'static str {
+        let path = req.uri().path();
+        let image = req
+            .uri()
+            .query()
+            .is_some_and(|q| matches!(tinycdn_image::params::split(q), Ok(Some(_))));
+        if let Some(rest) = path
+            .strip_prefix(RESERVED_PREFIX)
+            .filter(|r| r.starts_with('/'))
+        {
+            if rest == "/purge" {
+                return "purge";
+            }
+            return route::parse(rest).map_or("error", |r| r.class());
+        }
+        if self.mounts.iter().any(|m| m.below(path).is_some()) {
+            return if image { "image" } else { "mount" };
+        }
+        if self.proxy.is_some() {
+            return if image { "image" } else { "proxy" };
+        }
+        match route::parse(path) {
+            Ok(Route::File { .. }) if image => "image",
+            Ok(r) => r.class(),
+            Err(_) => "error",
+        }
+    }
+
     /// Answers one request that came on a connection described by `info`.
     pub async fn answer(
         self: &Arc<Self>,
         req: Request<Incoming>,
         info: ConnInfo,
     ) -> Response<Body> {
+        let started = std::time::Instant::now();
         let head = req.method() == Method::HEAD;
+        let method = tinycdn_telemetry::http::method_label(req.method().as_str());
+        let route_class = self.class_of(&req);
         let resp = self.route(req, info).await;
+        self.http.observe(
+            method,
+            resp.status().as_u16(),
+            route_class,
+            started.elapsed(),
+        );
         let class = usize::from(resp.status().as_u16() / 100).min(5);
         self.responses[class].fetch_add(1, Ordering::Relaxed);
         if !head {
@@ -213,7 +267,7 @@ impl Edge {
                 let mut r = Reply::text(StatusCode::OK, self.render_metrics());
                 r.headers.insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                    HeaderValue::from_static(tinycdn_telemetry::CONTENT_TYPE),
                 );
                 r
             }
@@ -230,11 +284,11 @@ impl Edge {
         e.metric(
             "tinycdn_responses_total",
             "Responses sent, by status class.",
-            "counter",
+            Kind::Counter,
             (1..6)
                 .map(|i| {
                     (
-                        format!(",status=\"{i}xx\""),
+                        vec![("status", format!("{i}xx"))],
                         self.responses[i].load(Ordering::Relaxed),
                     )
                 })
@@ -243,8 +297,8 @@ impl Edge {
         e.metric(
             "tinycdn_body_bytes_sent_total",
             "Body bytes announced in responses.",
-            "counter",
-            vec![(String::new(), self.bytes_served.load(Ordering::Relaxed))],
+            Kind::Counter,
+            vec![(vec![], self.bytes_served.load(Ordering::Relaxed))],
         );
         metrics::cache(&mut e, &self.cache);
         if let Some(f) = &self.fabric {
@@ -256,7 +310,7 @@ impl Edge {
         if let Some(i) = &self.images {
             i.metrics(&mut e);
         }
-        e.finish()
+        e.render("edge", self.pop(), Some(&self.http))
     }
 }
 

@@ -1,38 +1,12 @@
-//! The edge's Prometheus text exposition: what every role shares (responses, the chunk cache),
-//! with the fabric and the proxy adding their own lines.
+//! The edge's metric families: what every role shares (the chunk cache), the proxy's; the
+//! fabric and the image engine add their own. Encoded by `tinycdn-telemetry`.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
+
+pub(crate) use tinycdn_telemetry::{Exposition, Kind};
 
 use crate::cache::ChunkCache;
 use crate::proxy::Proxy;
-
-/// A Prometheus text exposition being written; every line carries `role="edge"`.
-#[derive(Debug, Default)]
-pub(crate) struct Exposition {
-    out: String,
-}
-
-impl Exposition {
-    /// One metric family: its help and type lines, then one sample per `(labels, value)`, where
-    /// `labels` is empty or starts with a comma (`,tier="memory"`).
-    pub(crate) fn metric(&mut self, name: &str, help: &str, kind: &str, lines: Vec<(String, u64)>) {
-        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, v) in lines {
-            let _ = writeln!(self.out, "{name}{{role=\"edge\"{labels}}} {v}");
-        }
-    }
-
-    /// Lines already formatted (a histogram).
-    pub(crate) fn raw(&mut self, text: &str) {
-        self.out.push_str(text);
-    }
-
-    /// The text.
-    pub(crate) fn finish(self) -> String {
-        self.out
-    }
-}
 
 /// The chunk cache's lines: lookups by tier, coalesced waiters, evictions, write errors, bytes.
 pub(crate) fn cache(e: &mut Exposition, cache: &ChunkCache) {
@@ -40,65 +14,104 @@ pub(crate) fn cache(e: &mut Exposition, cache: &ChunkCache) {
     e.metric(
         "tinycdn_cache_chunks_total",
         "Chunk lookups by outcome.",
-        "counter",
+        Kind::Counter,
         vec![
             (
-                ",tier=\"memory\",result=\"hit\"".into(),
+                vec![("tier", "memory".into()), ("result", "hit".into())],
                 c.memory_hits.load(Ordering::Relaxed),
             ),
             (
-                ",tier=\"disk\",result=\"hit\"".into(),
+                vec![("tier", "disk".into()), ("result", "hit".into())],
                 c.disk_hits.load(Ordering::Relaxed),
             ),
             (
-                ",tier=\"upstream\",result=\"miss\"".into(),
+                vec![("tier", "upstream".into()), ("result", "miss".into())],
                 c.misses.load(Ordering::Relaxed),
             ),
         ],
     );
+    let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let by =
+        |t: &'static str, r: &'static str| vec![("tier", t.to_owned()), ("result", r.to_owned())];
+    let bytes = [
+        (by("memory", "hit"), l(&c.memory_hit_bytes)),
+        (by("disk", "hit"), l(&c.disk_hit_bytes)),
+        (by("memory", "collapsed"), l(&c.coalesced_bytes)),
+        (by("upstream", "miss"), l(&c.miss_bytes)),
+    ];
+    let hit_bytes = bytes[..3].iter().map(|(_, v)| v).sum::<u64>();
+    let hits = l(&c.memory_hits) + l(&c.disk_hits) + l(&c.coalesced);
+    e.metric(
+        "tinycdn_cache_chunk_bytes_total",
+        "Bytes of chunk lookups by tier and outcome (filled bytes under tier upstream).",
+        Kind::Counter,
+        bytes.to_vec(),
+    );
+    let ratio = |hit: u64, all: u64| {
+        if all == 0 {
+            0.0
+        } else {
+            hit as f64 / all as f64
+        }
+    };
+    e.metric_f64(
+        "tinycdn_cache_hit_ratio",
+        "Chunk lookups answered without upstream since start, by requests and by bytes (the cost model's hit ratio; rate the counters for a window).",
+        Kind::Gauge,
+        vec![
+            (vec![("unit", "requests".to_owned())], ratio(hits, hits + l(&c.misses))),
+            (vec![("unit", "bytes".to_owned())], ratio(hit_bytes, hit_bytes + l(&c.miss_bytes))),
+        ],
+    );
+    e.metric(
+        "tinycdn_fills_in_flight",
+        "Chunk fills from upstream running now.",
+        Kind::Gauge,
+        vec![(vec![], l(&c.fills_in_flight))],
+    );
     e.metric(
         "tinycdn_coalesced_waiters_total",
         "Requests that waited for another request's fill of the same chunk.",
-        "counter",
-        vec![(String::new(), c.coalesced.load(Ordering::Relaxed))],
+        Kind::Counter,
+        vec![(vec![], c.coalesced.load(Ordering::Relaxed))],
     );
     e.metric(
         "tinycdn_disk_evictions_total",
         "Chunks evicted from the disk tier.",
-        "counter",
-        vec![(String::new(), c.disk_evictions.load(Ordering::Relaxed))],
+        Kind::Counter,
+        vec![(vec![], c.disk_evictions.load(Ordering::Relaxed))],
     );
     e.metric(
         "tinycdn_scrub_chunks_total",
         "Disk chunks the background scrub re-hashed.",
-        "counter",
-        vec![(String::new(), c.scrubbed_chunks.load(Ordering::Relaxed))],
+        Kind::Counter,
+        vec![(vec![], c.scrubbed_chunks.load(Ordering::Relaxed))],
     );
     e.metric(
         "tinycdn_scrub_bytes_total",
         "Bytes the background scrub re-hashed.",
-        "counter",
-        vec![(String::new(), c.scrubbed_bytes.load(Ordering::Relaxed))],
+        Kind::Counter,
+        vec![(vec![], c.scrubbed_bytes.load(Ordering::Relaxed))],
     );
     e.metric(
         "tinycdn_scrub_passes_total",
         "Completed scrub passes over the disk tier.",
-        "counter",
-        vec![(String::new(), c.scrub_passes.load(Ordering::Relaxed))],
+        Kind::Counter,
+        vec![(vec![], c.scrub_passes.load(Ordering::Relaxed))],
     );
     e.metric(
         "tinycdn_disk_write_errors_total",
         "Disk-tier writes that failed (the edge kept serving).",
-        "counter",
-        vec![(String::new(), c.disk_write_errors.load(Ordering::Relaxed))],
+        Kind::Counter,
+        vec![(vec![], c.disk_write_errors.load(Ordering::Relaxed))],
     );
     e.metric(
         "tinycdn_cache_bytes",
         "Bytes held per tier.",
-        "gauge",
+        Kind::Gauge,
         vec![
-            (",tier=\"memory\"".into(), cache.memory_bytes()),
-            (",tier=\"disk\"".into(), cache.disk_bytes()),
+            (vec![("tier", "memory".into())], cache.memory_bytes()),
+            (vec![("tier", "disk".into())], cache.disk_bytes()),
         ],
     );
 }
@@ -110,69 +123,78 @@ pub(crate) fn proxy(e: &mut Exposition, p: &Proxy) {
     e.metric(
         "tinycdn_proxy_requests_total",
         "Cacheable requests by how they were answered.",
-        "counter",
+        Kind::Counter,
         vec![
-            (",result=\"hit\"".into(), n(&c.hits)),
-            (",result=\"stale\"".into(), n(&c.stale_hits)),
-            (",result=\"stale_on_error\"".into(), n(&c.stale_on_error)),
-            (",result=\"miss\"".into(), n(&c.misses)),
-            (",result=\"revalidated\"".into(), n(&c.revalidated)),
-            (",result=\"pass\"".into(), n(&c.passed)),
+            (vec![("result", "hit".into())], n(&c.hits)),
+            (vec![("result", "stale".into())], n(&c.stale_hits)),
+            (
+                vec![("result", "stale_on_error".into())],
+                n(&c.stale_on_error),
+            ),
+            (vec![("result", "miss".into())], n(&c.misses)),
+            (vec![("result", "revalidated".into())], n(&c.revalidated)),
+            (vec![("result", "pass".into())], n(&c.passed)),
         ],
     );
     e.metric(
         "tinycdn_proxy_collapsed_total",
         "Requests that waited on another request's origin exchange for the same key.",
-        "counter",
-        vec![(String::new(), n(&c.collapsed))],
+        Kind::Counter,
+        vec![(vec![], n(&c.collapsed))],
     );
     e.metric(
         "tinycdn_proxy_origin_requests_total",
         "Requests sent to the origin, and those that failed (connect, timeout, broken response, 502-504).",
-        "counter",
+        Kind::Counter,
         vec![
-            (",result=\"sent\"".into(), n(&p.origin().requests)),
-            (",result=\"failed\"".into(), n(&p.origin().failures)),
+            (vec![("result", "sent".into())], n(&p.origin().requests)),
+            (vec![("result", "failed".into())], n(&p.origin().failures)),
         ],
     );
     e.metric(
         "tinycdn_proxy_origin_healthy",
         "Whether the origin is in use (1) or backed off after failing (0).",
-        "gauge",
-        vec![(String::new(), u64::from(!p.origin().backed_off()))],
+        Kind::Gauge,
+        vec![(vec![], u64::from(!p.origin().backed_off()))],
     );
     e.metric(
         "tinycdn_proxy_stored_total",
         "Responses stored, and bodies that broke off or stalled (nothing stored).",
-        "counter",
+        Kind::Counter,
         vec![
-            (",result=\"stored\"".into(), n(&c.stored)),
-            (",result=\"too_big\"".into(), n(&c.not_stored_too_big)),
-            (",result=\"memory_budget\"".into(), n(&c.not_stored_busy)),
-            (",result=\"body_error\"".into(), n(&c.fill_errors)),
+            (vec![("result", "stored".into())], n(&c.stored)),
+            (vec![("result", "too_big".into())], n(&c.not_stored_too_big)),
+            (
+                vec![("result", "memory_budget".into())],
+                n(&c.not_stored_busy),
+            ),
+            (vec![("result", "body_error".into())], n(&c.fill_errors)),
         ],
     );
     e.metric(
         "tinycdn_proxy_removed_total",
         "Stored responses removed, by why.",
-        "counter",
+        Kind::Counter,
         vec![
-            (",why=\"invalidated\"".into(), n(&c.invalidated)),
-            (",why=\"purged\"".into(), n(&c.purged)),
-            (",why=\"evicted\"".into(), p.evicted()),
-            (",why=\"unreadable_at_start\"".into(), p.dropped_at_start()),
+            (vec![("why", "invalidated".into())], n(&c.invalidated)),
+            (vec![("why", "purged".into())], n(&c.purged)),
+            (vec![("why", "evicted".into())], p.evicted()),
+            (
+                vec![("why", "unreadable_at_start".into())],
+                p.dropped_at_start(),
+            ),
         ],
     );
     e.metric(
         "tinycdn_proxy_fill_bytes",
         "Bytes that fills being stored hold in memory now (bounded by --memory).",
-        "gauge",
-        vec![(String::new(), p.fill_bytes())],
+        Kind::Gauge,
+        vec![(vec![], p.fill_bytes())],
     );
     e.metric(
         "tinycdn_proxy_stored_responses",
         "Responses stored now.",
-        "gauge",
-        vec![(String::new(), p.stored_responses() as u64)],
+        Kind::Gauge,
+        vec![(vec![], p.stored_responses() as u64)],
     );
 }

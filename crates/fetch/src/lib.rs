@@ -152,23 +152,19 @@ impl FillHistogram {
         );
     }
 
-    /// The exposition lines for metric `name` (cumulative buckets, `+Inf`, sum, count).
+    /// The histogram now: sum of seconds, count, and cumulative counts per upper bound.
     #[must_use]
-    pub fn render(&self, name: &str, labels: &str) -> String {
-        let mut out = String::new();
-        for (i, le) in FILL_BUCKETS.iter().enumerate() {
-            out.push_str(&format!(
-                "{name}_bucket{{{labels},le=\"{le}\"}} {}\n",
-                self.buckets[i].load(Ordering::Relaxed)
-            ));
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        out.push_str(&format!("{name}_bucket{{{labels},le=\"+Inf\"}} {count}\n"));
-        out.push_str(&format!(
-            "{name}_sum{{{labels}}} {}\n{name}_count{{{labels}}} {count}\n",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        ));
-        out
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let buckets = FILL_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(le, n)| (*le, n.load(Ordering::Relaxed)))
+            .collect();
+        (
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+            self.count.load(Ordering::Relaxed),
+            buckets,
+        )
     }
 }
 

@@ -84,6 +84,28 @@ pub enum Route {
     Health,
 }
 
+impl Route {
+    /// The route's class, for metrics labels and logs (never the path itself).
+    #[must_use]
+    pub fn class(&self) -> &'static str {
+        match self {
+            Route::File { .. } => "volume_file",
+            Route::Object { .. } => "object",
+            Route::Manifest(_)
+            | Route::Signatures(_)
+            | Route::Tag { .. }
+            | Route::DeltaIndex(_)
+            | Route::Delta { .. }
+            | Route::Snapshot
+            | Route::Timestamp
+            | Route::Root(_) => "metadata",
+            Route::LogCheckpoint | Route::LogTile(_) | Route::LogLookup(_) => "log",
+            Route::Metrics => "metrics",
+            Route::Health => "health",
+        }
+    }
+}
+
 /// Why a target was refused (always a 400, except `NotFound`: 404).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -21,6 +21,7 @@ use crate::body::{self, Body};
 use crate::compress;
 use crate::metrics::Metrics;
 use crate::respond::{refuse_method, represent, Content, Reply, Representation};
+use tinycdn_volume::stats::StoreStats;
 
 /// The header naming the version a file URL resolved to, so clients can pin it.
 pub const VERSION_HEADER: &str = "x-tinycdn-version";
@@ -40,7 +41,11 @@ pub struct Origin {
     metrics: Metrics,
     tag_policy: TagPolicy,
     variants: compress::Variants,
+    cost: tokio::sync::Mutex<Option<(std::time::Instant, Arc<StoreStats>)>>,
 }
+
+/// How long the store's cost figures (which walk every manifest) are reused between scrapes.
+const COST_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Where an origin's bytes come from.
 enum Source {
@@ -102,7 +107,25 @@ impl Origin {
             metrics: Metrics::default(),
             tag_policy: TagPolicy::default(),
             variants: compress::Variants::new(64 << 20),
+            cost: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The store's space and delta figures, recomputed at most every [`COST_TTL`].
+    async fn cost(&self) -> Option<Arc<StoreStats>> {
+        let mut held = self.cost.lock().await;
+        if let Some((at, s)) = held.as_ref() {
+            if at.elapsed() < COST_TTL {
+                return Some(s.clone());
+            }
+        }
+        let fresh = self
+            .blocking(tinycdn_volume::stats::stats)
+            .await
+            .ok()
+            .map(Arc::new)?;
+        *held = Some((std::time::Instant::now(), fresh.clone()));
+        Some(fresh)
     }
 
     /// The server's counters.
@@ -113,13 +136,21 @@ impl Origin {
 
     /// Answers one request.
     pub async fn answer<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body> {
+        let started = std::time::Instant::now();
         let head = req.method() == Method::HEAD;
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let class = route::parse(target).map_or("error", |r| r.class());
         let reply = match refuse_method(req.method()) {
             Some(refused) => refused,
             None => self.respond(&req).await,
         };
-        self.metrics
-            .response(reply.status.as_u16(), if head { 0 } else { reply.len });
+        self.metrics.response(
+            req.method().as_str(),
+            class,
+            reply.status.as_u16(),
+            if head { 0 } else { reply.len },
+            started.elapsed(),
+        );
         reply.into_response(head)
     }
 
@@ -143,10 +174,14 @@ impl Origin {
         let rep = match route {
             Route::Health => return Reply::text(StatusCode::OK, "ok\n"),
             Route::Metrics => {
-                let mut r = Reply::text(StatusCode::OK, self.metrics.render());
+                let cost = self.cost().await;
+                let text = self
+                    .metrics
+                    .render(|e| crate::metrics::cost(e, cost.as_deref()));
+                let mut r = Reply::text(StatusCode::OK, text);
                 r.headers.insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                    HeaderValue::from_static(tinycdn_telemetry::CONTENT_TYPE),
                 );
                 return r;
             }

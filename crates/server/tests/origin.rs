@@ -317,7 +317,11 @@ async fn a_corrupt_object_is_never_served() {
     );
     let metrics = String::from_utf8(get(&f.addr, "/metrics", &[]).await.body).expect("text");
     assert!(
-        metrics.contains("tinycdn_verification_failures_total{role=\"origin\"} 1"),
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_verification_failures_total",
+            &[("role", "origin")]
+        ) == Some(1.0),
         "{metrics}"
     );
 }

@@ -189,7 +189,11 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
     let (_, metrics) = get(&format!("{}/metrics", e.url));
     let metrics = String::from_utf8_lossy(&metrics).into_owned();
     assert!(
-        metrics.contains("tinycdn_log_tiles_refused_total{role=\"edge\"} 1"),
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_log_tiles_refused_total",
+            &[("role", "edge")]
+        ) == Some(1.0),
         "{metrics}"
     );
     fails(
@@ -237,11 +241,16 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
     let (_, metrics) = get(&format!("{}/metrics", e.url));
     let metrics = String::from_utf8_lossy(&metrics).into_owned();
     assert!(
-        metrics.contains("tinycdn_log_split_view{role=\"edge\"} 1"),
+        tinycdn_telemetry::scrape::value(&metrics, "tinycdn_log_split_view", &[("role", "edge")])
+            == Some(1.0),
         "{metrics}"
     );
     assert!(
-        metrics.contains("tinycdn_log_split_views_total{role=\"edge\"} 1"),
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_log_split_views_total",
+            &[("role", "edge")]
+        ) == Some(1.0),
         "{metrics}"
     );
 }

@@ -1658,8 +1658,18 @@ fn image_variants_offline_at_publish_and_through_a_signed_edge() {
     )
     .expect("utf-8");
     assert!(
-        metrics.contains("tinycdn_image_variants_total{role=\"edge\",result=\"published\"} 1"),
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_image_variants_total",
+            &[("role", "edge"), ("result", "published")]
+        ) == Some(1.0),
         "{metrics}"
     );
-    assert!(metrics.contains("tinycdn_image_variants_total{role=\"edge\",result=\"made\"} 0"));
+    assert!(
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_image_variants_total",
+            &[("role", "edge"), ("result", "made")]
+        ) == Some(0.0)
+    );
 }

@@ -51,6 +51,16 @@ pub struct CacheCounters {
     pub disk_write_errors: AtomicU64,
     /// Disk-cached chunks that failed verification and were dropped (on read or by the scrub).
     pub disk_corrupt: AtomicU64,
+    /// Bytes of the memory hits.
+    pub memory_hit_bytes: AtomicU64,
+    /// Bytes of the disk hits.
+    pub disk_hit_bytes: AtomicU64,
+    /// Bytes of the coalesced waits.
+    pub coalesced_bytes: AtomicU64,
+    /// Bytes filled from upstream.
+    pub miss_bytes: AtomicU64,
+    /// Fills from upstream running now.
+    pub fills_in_flight: AtomicU64,
     /// Chunks the background scrub re-hashed.
     pub scrubbed_chunks: AtomicU64,
     /// Their bytes.
@@ -109,6 +119,15 @@ impl Disk {
         self.index
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Counts a fill down when it ends, however it ends (a dropped request cancels it).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -178,13 +197,22 @@ impl ChunkCache {
     /// The chunk from memory, or from disk verified against its hash (and then kept in memory).
     pub async fn get(&self, id: &ChunkId) -> Option<Bytes> {
         if let Some(b) = self.memory.get(id) {
-            self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
+            self.counted(
+                &self.counters.memory_hits,
+                &self.counters.memory_hit_bytes,
+                &b,
+            );
             return Some(b);
         }
         let b = self.disk_get(id).await?;
-        self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
+        self.counted(&self.counters.disk_hits, &self.counters.disk_hit_bytes, &b);
         self.memory.insert(*id, b.clone());
         Some(b)
+    }
+
+    fn counted(&self, n: &AtomicU64, bytes: &AtomicU64, b: &Bytes) {
+        n.fetch_add(1, Ordering::Relaxed);
+        bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
     }
 
     /// Keeps a chunk the caller has hashed (`id` is the BLAKE3 of `bytes`) in memory and on disk.
@@ -203,23 +231,28 @@ impl ChunkCache {
         id: ChunkId,
         fill: impl std::future::Future<Output = Result<Bytes, E>>,
     ) -> Result<Bytes, E> {
+        let c = &self.counters;
         if let Some(b) = self.memory.get(&id) {
-            self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
+            self.counted(&c.memory_hits, &c.memory_hit_bytes, &b);
             return Ok(b);
         }
         match self.memory.get_value_or_guard_async(&id).await {
             Ok(b) => {
-                self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                self.counted(&c.coalesced, &c.coalesced_bytes, &b);
                 Ok(b)
             }
             Err(guard) => {
                 if let Some(b) = self.disk_get(&id).await {
-                    self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
+                    self.counted(&c.disk_hits, &c.disk_hit_bytes, &b);
                     let _ = guard.insert(b.clone());
                     return Ok(b);
                 }
-                self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                let b = fill.await?;
+                c.fills_in_flight.fetch_add(1, Ordering::Relaxed);
+                let done = InFlight(&c.fills_in_flight);
+                let b = fill.await;
+                drop(done);
+                let b = b?;
+                self.counted(&c.misses, &c.miss_bytes, &b);
                 let _ = guard.insert(b.clone());
                 self.disk_put(id, b.clone()).await;
                 Ok(b)

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use tinycdn_core::snapshot::SignedSnapshot;
 
 use super::Fabric;
-use crate::metrics::Exposition;
+use tinycdn_telemetry::{Exposition, HistogramValue, Kind};
 
 impl Fabric {
     /// Adds the fabric's lines to `e`.
@@ -15,19 +15,19 @@ impl Fabric {
         e.metric(
             "tinycdn_upstream_fetched_bytes_total",
             "Verified bytes fetched from upstream.",
-            "counter",
-            vec![(String::new(), self.upstreams.fetched_bytes())],
+            Kind::Counter,
+            vec![(vec![], self.upstreams.fetched_bytes())],
         );
         let mirrors = self.upstreams.mirrors();
         e.metric(
             "tinycdn_verification_failures_total",
             "Upstream responses whose bytes did not verify, by upstream.",
-            "counter",
+            Kind::Counter,
             mirrors
                 .iter()
-                .map(|m| (format!(",upstream=\"{}\"", m.base()), m.lies()))
+                .map(|m| (vec![("upstream", m.base().to_owned())], m.lies()))
                 .chain(std::iter::once((
-                    ",upstream=\"disk\"".into(),
+                    vec![("upstream", "disk".into())],
                     c.disk_corrupt.load(Ordering::Relaxed),
                 )))
                 .collect(),
@@ -35,12 +35,12 @@ impl Fabric {
         e.metric(
             "tinycdn_upstream_healthy",
             "Whether an upstream is in use (1) or backed off (0).",
-            "gauge",
+            Kind::Gauge,
             mirrors
                 .iter()
                 .map(|m| {
                     (
-                        format!(",upstream=\"{}\"", m.base()),
+                        vec![("upstream", m.base().to_owned())],
                         u64::from(m.is_healthy()),
                     )
                 })
@@ -49,10 +49,10 @@ impl Fabric {
         e.metric(
             "tinycdn_upstream_latency_microseconds",
             "Smoothed (EWMA) fill latency by upstream.",
-            "gauge",
+            Kind::Gauge,
             mirrors
                 .iter()
-                .map(|m| (format!(",upstream=\"{}\"", m.base()), m.latency_us()))
+                .map(|m| (vec![("upstream", m.base().to_owned())], m.latency_us()))
                 .collect(),
         );
         let (ts, snap) = {
@@ -80,22 +80,22 @@ impl Fabric {
         e.metric(
             "tinycdn_trust_version",
             "Version of the newest verified trust record in use (root, timestamp, snapshot).",
-            "gauge",
+            Kind::Gauge,
             records
                 .iter()
-                .filter_map(|(name, r)| r.map(|(v, _)| (format!(",record=\"{name}\""), v)))
+                .filter_map(|(name, r)| r.map(|(v, _)| (vec![("record", (*name).to_owned())], v)))
                 .collect(),
         );
         e.metric(
             "tinycdn_trust_expires_timestamp_seconds",
             "When that record expires (Unix seconds): alert well before it.",
-            "gauge",
+            Kind::Gauge,
             records
                 .iter()
                 .filter_map(|(name, r)| {
                     r.map(|(_, at)| {
                         (
-                            format!(",record=\"{name}\""),
+                            vec![("record", (*name).to_owned())],
                             u64::try_from(at).unwrap_or(0),
                         )
                     })
@@ -106,34 +106,40 @@ impl Fabric {
             e.metric(
                 "tinycdn_log_split_view",
                 "1 while the origin's log does not extend the checkpoint this edge holds.",
-                "gauge",
-                vec![(String::new(), u64::from(log.split_view()))],
+                Kind::Gauge,
+                vec![(vec![], u64::from(log.split_view()))],
             );
             e.metric(
                 "tinycdn_log_split_views_total",
                 "Checkpoints refused because they did not extend the one held (forks, rollbacks).",
-                "counter",
-                vec![(String::new(), log.split_views.load(Ordering::Relaxed))],
+                Kind::Counter,
+                vec![(vec![], log.split_views.load(Ordering::Relaxed))],
             );
             e.metric(
                 "tinycdn_log_tiles_refused_total",
                 "Log tiles from upstream that did not hash up to the signed root.",
-                "counter",
-                vec![(String::new(), log.tiles_refused.load(Ordering::Relaxed))],
+                Kind::Counter,
+                vec![(vec![], log.tiles_refused.load(Ordering::Relaxed))],
             );
             e.metric(
                 "tinycdn_log_size",
                 "Entries in the checkpoint this edge holds.",
-                "gauge",
-                log.size().map(|n| (String::new(), n)).into_iter().collect(),
+                Kind::Gauge,
+                log.size().map(|n| (vec![], n)).into_iter().collect(),
             );
         }
-        e.raw("# HELP tinycdn_fill_seconds Latency of verified fills from upstream.\n# TYPE tinycdn_fill_seconds histogram\n");
-        e.raw(
-            &self
-                .upstreams
-                .fill_latency
-                .render("tinycdn_fill_seconds", "role=\"edge\""),
+        let (sum, count, buckets) = self.upstreams.fill_latency.snapshot();
+        e.histogram_seconds(
+            "tinycdn_fill_seconds",
+            "Latency of verified fills from upstream.",
+            vec![(
+                vec![],
+                HistogramValue {
+                    sum,
+                    count,
+                    buckets,
+                },
+            )],
         );
     }
 }

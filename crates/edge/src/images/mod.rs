@@ -28,7 +28,7 @@ use tinycdn_server::respond::Reply;
 use tokio::sync::OnceCell;
 
 use crate::cache::ChunkCache;
-use crate::metrics::Exposition;
+use crate::metrics::{Exposition, Kind};
 use pool::{Pool, PoolError};
 
 /// How the edge makes variants.
@@ -409,39 +409,39 @@ impl Images {
         e.metric(
             "tinycdn_image_variants_total",
             "Image variant requests by outcome.",
-            "counter",
+            Kind::Counter,
             vec![
-                (",result=\"hit\"".into(), l(&c.hits)),
-                (",result=\"published\"".into(), l(&c.published)),
-                (",result=\"collapsed\"".into(), l(&c.collapsed)),
-                (",result=\"made\"".into(), l(&c.made)),
-                (",result=\"refused\"".into(), l(&c.refused)),
-                (",result=\"failed_4xx\"".into(), l(&c.failed_4xx)),
-                (",result=\"failed_5xx\"".into(), l(&c.failed_5xx)),
+                (vec![("result", "hit".into())], l(&c.hits)),
+                (vec![("result", "published".into())], l(&c.published)),
+                (vec![("result", "collapsed".into())], l(&c.collapsed)),
+                (vec![("result", "made".into())], l(&c.made)),
+                (vec![("result", "refused".into())], l(&c.refused)),
+                (vec![("result", "failed_4xx".into())], l(&c.failed_4xx)),
+                (vec![("result", "failed_5xx".into())], l(&c.failed_5xx)),
                 (
-                    ",result=\"busy\"".into(),
+                    vec![("result", "busy".into())],
                     l(&self.pool.counters.busy) + l(&self.pool.counters.timeouts),
                 ),
             ],
         );
-        e.metric(
+        e.metric_f64(
             "tinycdn_image_transform_seconds_total",
-            "Wall time spent in image transforms (queueing included), in microseconds.",
-            "counter",
-            vec![(",unit=\"us\"".into(), l(&c.transform_us))],
+            "Wall time spent in image transforms (queueing included).",
+            Kind::Counter,
+            vec![(vec![], l(&c.transform_us) as f64 / 1e6)],
         );
         let p = &self.pool.counters;
         e.metric(
             "tinycdn_image_transforms",
             "Image transforms running and waiting now.",
-            "gauge",
+            Kind::Gauge,
             vec![
                 (
-                    ",state=\"running\"".into(),
+                    vec![("state", "running".into())],
                     p.running.load(Ordering::Relaxed) as u64,
                 ),
                 (
-                    ",state=\"queued\"".into(),
+                    vec![("state", "queued".into())],
                     p.queued.load(Ordering::Relaxed) as u64,
                 ),
             ],

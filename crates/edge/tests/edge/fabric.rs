@@ -150,10 +150,19 @@ async fn serves_verified_bytes_and_caches_them() {
     // Hostile paths never reach upstream.
     assert_eq!(get(&addr, "/v/site@stable/%2e%2e/x", &[]).await.status, 400);
     let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text");
-    assert!(metrics
-        .contains("tinycdn_cache_chunks_total{role=\"edge\",tier=\"memory\",result=\"hit\"}"));
+    assert!(tinycdn_telemetry::scrape::value(
+        &metrics,
+        "tinycdn_cache_chunks_total",
+        &[("role", "edge"), ("tier", "memory"), ("result", "hit")]
+    )
+    .is_some());
     assert!(
-        metrics.contains("tinycdn_fill_seconds_bucket{role=\"edge\",le=\"+Inf\"}"),
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_fill_seconds_bucket",
+            &[("role", "edge"), ("le", "+Inf")]
+        )
+        .is_some(),
         "{metrics}"
     );
     drop(w.dir);
@@ -215,9 +224,11 @@ async fn a_lying_mirror_is_caught_and_demoted() {
     assert!(!liar.is_healthy(), "the liar is backed off");
     let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text");
     assert!(
-        metrics.contains(&format!(
-            "tinycdn_upstream_healthy{{role=\"edge\",upstream=\"{bad}\"}} 0"
-        )),
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_upstream_healthy",
+            &[("upstream", &bad)]
+        ) == Some(0.0),
         "{metrics}"
     );
 }
@@ -591,7 +602,11 @@ async fn hostile_mirrors_under_a_trust_root_change_nothing() {
         });
         assert!(counted, "{what}: not in /metrics:\n{metrics}");
         assert!(
-            metrics.contains("tinycdn_trust_version{role=\"edge\",record=\"timestamp\"} 2"),
+            tinycdn_telemetry::scrape::value(
+                &metrics,
+                "tinycdn_trust_version",
+                &[("role", "edge"), ("record", "timestamp")]
+            ) == Some(2.0),
             "{what}: the honest timestamp is the one in use:\n{metrics}"
         );
         assert_cache_holds_only_honest_bytes(&cache, &world.honest_store, what);
@@ -739,6 +754,9 @@ async fn an_edge_follows_published_rotations() {
     root1.verify_successor(&root2).expect("a valid rotation");
 
     let cache = dir.path().join("cache");
+    let root_version = |m: &str| {
+        tinycdn_telemetry::scrape::value(m, "tinycdn_trust_version", &[("record", "root")])
+    };
     let metrics = |addr: String| async move {
         String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("text")
     };
@@ -751,9 +769,8 @@ async fn an_edge_follows_published_rotations() {
         .await;
         e.start_root().expect("root 1");
         assert_eq!(get(&addr, "/v/site@stable/lib.so", &[]).await.body, lib);
-        assert!(metrics(addr.clone())
-            .await
-            .contains("tinycdn_trust_version{role=\"edge\",record=\"root\"} 1"));
+        let m = metrics(addr.clone()).await;
+        assert!(root_version(&m) == Some(1.0), "{m}");
     }
     publish_root(&origin_store, &root2).expect("v2 published");
     let (addr, e) = edge(
@@ -765,9 +782,8 @@ async fn an_edge_follows_published_rotations() {
     e.start_root().expect("root 1 on disk");
     // The first metadata refresh follows the rotation: the old key's content is refused...
     assert_eq!(get(&addr, "/v/site@stable/lib.so", &[]).await.status, 502);
-    assert!(metrics(addr.clone())
-        .await
-        .contains("tinycdn_trust_version{role=\"edge\",record=\"root\"} 2"));
+    let m = metrics(addr.clone()).await;
+    assert!(root_version(&m) == Some(2.0), "{m}");
     // ...until the new targets key co-signs the version and its tag.
     let reference: tinycdn_volume::reference::Reference = "site@stable".parse().expect("ref");
     tinycdn_volume::reference::cosign(&origin_store, &reference, &b).expect("co-signed");
@@ -776,7 +792,6 @@ async fn an_edge_follows_published_rotations() {
     // Restarted with the old root file and no upstream: the disk's rotation is in force.
     let (addr, e) = edge(&["http://127.0.0.1:9".to_owned()], Some(&cache), trust1).await;
     e.start_root().expect("followed from disk");
-    assert!(metrics(addr)
-        .await
-        .contains("tinycdn_trust_version{role=\"edge\",record=\"root\"} 2"));
+    let m = metrics(addr).await;
+    assert!(root_version(&m) == Some(2.0), "{m}");
 }

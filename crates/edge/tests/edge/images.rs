@@ -208,7 +208,11 @@ async fn volume_images_are_resized_negotiated_and_cached_per_variant() {
     assert_eq!((part.status, &part.body[..]), (206, &b"RIFF"[..]));
     let metrics = String::from_utf8(get(&addr, "/metrics", &[]).await.body).expect("utf-8");
     assert!(
-        metrics.contains("tinycdn_image_variants_total{role=\"edge\",result=\"made\"} 4"),
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_image_variants_total",
+            &[("role", "edge"), ("result", "made")]
+        ) == Some(4.0),
         "{metrics}"
     );
 }

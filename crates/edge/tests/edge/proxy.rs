@@ -1085,7 +1085,11 @@ async fn mounted_volumes_answer_at_the_apps_paths_and_own_routes_move_under_the_
     let metrics =
         String::from_utf8(get(&addr, "/.tinycdn/metrics", &[]).await.body).expect("utf-8");
     assert!(
-        metrics.contains("tinycdn_proxy_requests_total{role=\"edge\",result=\"miss\"} 3"),
+        tinycdn_telemetry::scrape::value(
+            &metrics,
+            "tinycdn_proxy_requests_total",
+            &[("role", "edge"), ("result", "miss")]
+        ) == Some(3.0),
         "{metrics}"
     );
     assert!(metrics.contains("tinycdn_upstream_healthy"));
