@@ -46,6 +46,15 @@ pub struct ServerArgs {
     /// and access log lines.
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub pop: String,
+    /// Write an access log line per response to this file (`-`: stdout); reopened on SIGHUP.
+    #[arg(long, value_name = "PATH|-")]
+    pub access_log: Option<PathBuf>,
+    /// `json` (the schema in the README) or nginx's `combined`.
+    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = ["json", "combined"])]
+    pub access_log_format: String,
+    /// Lines that may wait for the writer; more are dropped (counted), never delaying requests.
+    #[arg(long, value_name = "LINES", default_value_t = 65_536)]
+    pub access_log_buffer: usize,
 }
 
 /// Whose signatures to accept.

@@ -110,6 +110,29 @@ where
         _ => None,
     };
     runtime()?.block_on(async {
+        if let Some(path) = &server.access_log {
+            use tinycdn_telemetry::access::{AccessLog, Format, Target};
+            let target = if path.as_os_str() == "-" {
+                Target::Stdout
+            } else {
+                Target::File(path.clone())
+            };
+            let format = if server.access_log_format == "combined" {
+                Format::Combined
+            } else {
+                Format::Json
+            };
+            let log = AccessLog::start(target, format, server.access_log_buffer, &server.pop)
+                .with_context(|| format!("cannot open the access log {}", path.display()))?;
+            log.install();
+            // `kill -HUP`: the file is reopened (after logrotate moved it away).
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    log.reopen();
+                }
+            });
+        }
         let handler = make()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -168,13 +168,30 @@ impl Edge {
         let head = req.method() == Method::HEAD;
         let method = tinycdn_telemetry::http::method_label(req.method().as_str());
         let route_class = self.class_of(&req);
-        let resp = self.route(req, info).await;
+        let mut resp = self.route(req, info).await;
         self.http.observe(
             method,
             resp.status().as_u16(),
             route_class,
             started.elapsed(),
         );
+        if tinycdn_telemetry::access::AccessLog::global().is_some() {
+            let upstream = match (&self.proxy, &self.fabric) {
+                (Some(p), _) if matches!(route_class, "proxy" | "image") => Some(p.origin().url()),
+                (_, Some(f)) => f
+                    .upstreams()
+                    .mirrors()
+                    .iter()
+                    .find(|m| m.is_healthy())
+                    .map(|m| m.base().to_owned()),
+                _ => None,
+            };
+            resp.extensions_mut()
+                .insert(tinycdn_telemetry::access::Annotation {
+                    route: route_class,
+                    upstream,
+                });
+        }
         let class = usize::from(resp.status().as_u16() / 100).min(5);
         self.responses[class].fetch_add(1, Ordering::Relaxed);
         if !head {

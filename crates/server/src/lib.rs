@@ -3,6 +3,7 @@
 //! ranges, conditional requests, strong entity tags and immutable caching for pinned URLs. Every
 //! object is verified against its hash on first use after start, before any of its bytes are sent.
 
+pub mod access;
 pub mod body;
 pub mod compress;
 pub mod listen;

@@ -63,7 +63,14 @@ where
 {
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handler.handle(req, info).await) }
+        async move {
+            let Some(log) = tinycdn_telemetry::access::AccessLog::global() else {
+                return Ok::<_, Infallible>(handler.handle(req, info).await);
+            };
+            let pending = crate::access::Pending::new(&req, info, log.pop.clone());
+            let resp = handler.handle(req, info).await;
+            Ok(crate::access::wrap(resp, pending, log.clone()))
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

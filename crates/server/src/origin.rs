@@ -151,7 +151,15 @@ impl Origin {
             if head { 0 } else { reply.len },
             started.elapsed(),
         );
-        reply.into_response(head)
+        let mut resp = reply.into_response(head);
+        if tinycdn_telemetry::access::AccessLog::global().is_some() {
+            resp.extensions_mut()
+                .insert(tinycdn_telemetry::access::Annotation {
+                    route: class,
+                    upstream: None,
+                });
+        }
+        resp
     }
 
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> T + Send + 'static) -> T {

@@ -1,6 +1,7 @@
 //! What tinycdn nodes tell their operators: metrics ([`metrics`], encoded by `prometheus-client`,
 //! with OpenTelemetry's HTTP conventions in [`http`]) and a reader of expositions ([`scrape`]).
 
+pub mod access;
 pub mod http;
 pub mod metrics;
 pub mod scrape;

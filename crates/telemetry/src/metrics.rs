@@ -138,7 +138,24 @@ impl Exposition {
         if let Some(h) = http {
             h.register(&mut registry);
         }
-        registry.register_collector(Box::new(Snapshot(self.families)));
+        let mut families = self.families;
+        if let Some(log) = crate::access::AccessLog::global() {
+            let c = &log.counters;
+            let l = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            let mut e = Exposition::default();
+            e.metric(
+                "tinycdn_access_log_lines_total",
+                "Access log lines by outcome (dropped: the queue was full; error: the write failed)",
+                Kind::Counter,
+                vec![
+                    (vec![("result", "written".into())], l(&c.written)),
+                    (vec![("result", "dropped".into())], l(&c.dropped)),
+                    (vec![("result", "error".into())], l(&c.errors)),
+                ],
+            );
+            families.extend(e.families);
+        }
+        registry.register_collector(Box::new(Snapshot(families)));
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);

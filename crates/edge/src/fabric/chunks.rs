@@ -47,9 +47,12 @@ impl Fabric {
             _ => None,
         };
         let conditional = req.headers().contains_key(header::IF_NONE_MATCH);
+        // RFC 9211 `Cache-Status`: a hit when the first chunk asked for is already held.
+        let mut hit = true;
         if let (Some(byte), false, false) = (first, conditional, req.method() == Method::HEAD) {
             if let Some((idx, offset)) = locate(&file, byte) {
                 let cached = self.cache.memory_get(&file.chunks[idx].id).is_some();
+                hit = cached || self.cache.contains(&file.chunks[idx].id);
                 if !cached {
                     if let Err(e) = Box::pin(self.chunk(&file, exec, idx, offset)).await {
                         return fetch_reply(&e);
@@ -57,7 +60,7 @@ impl Fabric {
                 }
             }
         }
-        represent(
+        let mut reply = represent(
             req.headers(),
             rep,
             Chunks {
@@ -65,7 +68,16 @@ impl Fabric {
                 file,
                 exec,
             },
-        )
+        );
+        reply.headers.insert(
+            "cache-status",
+            hyper::header::HeaderValue::from_static(if hit {
+                "tinycdn; hit"
+            } else {
+                "tinycdn; fwd=miss"
+            }),
+        );
+        reply
     }
 
     /// A compressed variant of a compressible file, made once from its verified chunks.

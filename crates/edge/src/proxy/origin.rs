@@ -113,6 +113,12 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// The origin's URL (for logs).
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.h2c { "h2c" } else { "http" }, self.addr)
+    }
+
     /// The origin at `url` (`http://HOST:PORT` or `h2c://HOST:PORT`).
     ///
     /// # Errors
