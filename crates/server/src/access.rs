@@ -100,7 +100,7 @@ pub(crate) fn wrap(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| cache_result(v, CACHE_NAME))
-        .last();
+        .next_back();
     if let Some(a) = parts.extensions.remove::<Annotation>() {
         p.record.route = a.route;
         if p.record.cache != Some("hit") {
