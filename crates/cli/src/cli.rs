@@ -357,6 +357,20 @@ pub enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// The cost model as a report: hit ratio per PoP and tier (from edges' metrics), the delta
+    /// economy and the storage duplication factor per volume and version; HTML with SVG charts
+    /// (`-o`), or `--json`.
+    Report {
+        /// A store to report on.
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+        /// An edge (or origin) whose metrics to read; repeat for a fleet.
+        #[arg(long = "edge", value_name = "URL")]
+        edges: Vec<String>,
+        /// Write the HTML page here (`-`: stdout).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Logical bytes, physical bytes, the duplication factor and the delta cost model.
     Stats {
         #[command(flatten)]

@@ -629,6 +629,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Log { command } => return crate::log::run(cli, command),
         Command::Vault { command } => return crate::vault::run(cli, command, &bar),
+        Command::Report { store, edges, out } => {
+            crate::report::run(cli, store.as_deref(), edges, out.as_deref())?;
+        }
         Command::Edge(args) => crate::edge::edge(args)?,
         Command::Purge {
             edge,

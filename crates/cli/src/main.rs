@@ -9,6 +9,7 @@ mod edge;
 mod image;
 mod log;
 mod output;
+mod report;
 mod trust;
 mod variants;
 mod vault;

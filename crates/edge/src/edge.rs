@@ -288,11 +288,42 @@ impl Edge {
                 );
                 r
             }
+            (Route::Status, _) => {
+                let html = tinycdn_report::html::page("tinycdn edge", &self.status_report(), true);
+                let mut r = Reply::text(StatusCode::OK, html);
+                r.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                r
+            }
+            (Route::StatusJson, _) => {
+                let json = serde_json::to_string(&self.status_report()).unwrap_or_default();
+                let mut r = Reply::text(StatusCode::OK, json);
+                r.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                r
+            }
             (route, Some(fabric)) => fabric.serve_route(req, route).await,
             (_, None) => Reply::text(
                 StatusCode::NOT_FOUND,
                 "this edge has no --upstream to serve volumes from\n",
             ),
+        }
+    }
+
+    /// This edge's figures, read back from its own exposition (as `tinycdn report` reads any
+    /// edge's).
+    fn status_report(&self) -> tinycdn_report::Report {
+        tinycdn_report::Report {
+            generated: tinycdn_report::now(),
+            store: None,
+            edges: vec![tinycdn_report::EdgeSection::from_metrics(
+                "this edge",
+                &self.render_metrics(),
+            )],
         }
     }
 

@@ -80,6 +80,10 @@ pub enum Route {
     LogLookup(VersionId),
     /// Prometheus metrics.
     Metrics,
+    /// The status page (HTML, live).
+    Status,
+    /// The status page's figures (JSON).
+    StatusJson,
     /// Liveness.
     Health,
 }
@@ -100,7 +104,7 @@ impl Route {
             | Route::Timestamp
             | Route::Root(_) => "metadata",
             Route::LogCheckpoint | Route::LogTile(_) | Route::LogLookup(_) => "log",
-            Route::Metrics => "metrics",
+            Route::Metrics | Route::Status | Route::StatusJson => "metrics",
             Route::Health => "health",
         }
     }
@@ -207,6 +211,8 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     match seg.as_slice() {
         ["metrics"] => Ok(Route::Metrics),
+        ["status"] => Ok(Route::Status),
+        ["status.json"] => Ok(Route::StatusJson),
         ["healthz"] => Ok(Route::Health),
         ["n"] => Ok(Route::Snapshot),
         ["log", "checkpoint"] => Ok(Route::LogCheckpoint),

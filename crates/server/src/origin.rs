@@ -42,6 +42,7 @@ pub struct Origin {
     tag_policy: TagPolicy,
     variants: compress::Variants,
     cost: tokio::sync::Mutex<Option<(std::time::Instant, Arc<StoreStats>)>>,
+    status: tokio::sync::Mutex<Option<(std::time::Instant, Arc<tinycdn_report::StoreSection>)>>,
 }
 
 /// How long the store's cost figures (which walk every manifest) are reused between scrapes.
@@ -108,7 +109,39 @@ impl Origin {
             tag_policy: TagPolicy::default(),
             variants: compress::Variants::new(64 << 20),
             cost: tokio::sync::Mutex::new(None),
+            status: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The status report: the store's figures (recomputed at most every [`COST_TTL`]) and this
+    /// origin's own request counts.
+    async fn status_report(&self) -> tinycdn_report::Report {
+        let store = {
+            let mut held = self.status.lock().await;
+            match held.as_ref() {
+                Some((at, s)) if at.elapsed() < COST_TTL => Some(s.clone()),
+                _ => {
+                    let fresh = self
+                        .blocking(tinycdn_report::StoreSection::from_store)
+                        .await
+                        .ok()
+                        .map(Arc::new);
+                    if let Some(f) = &fresh {
+                        *held = Some((std::time::Instant::now(), f.clone()));
+                    }
+                    fresh
+                }
+            }
+        };
+        let own = self.metrics.render(|_| {});
+        tinycdn_report::Report {
+            generated: tinycdn_report::now(),
+            store: store.map(|s| (*s).clone()),
+            edges: vec![tinycdn_report::EdgeSection::from_metrics(
+                "this origin",
+                &own,
+            )],
+        }
     }
 
     /// The store's space and delta figures, recomputed at most every [`COST_TTL`].
@@ -190,6 +223,25 @@ impl Origin {
                 r.headers.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(tinycdn_telemetry::CONTENT_TYPE),
+                );
+                return r;
+            }
+            Route::Status => {
+                let html =
+                    tinycdn_report::html::page("tinycdn origin", &self.status_report().await, true);
+                let mut r = Reply::text(StatusCode::OK, html);
+                r.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                return r;
+            }
+            Route::StatusJson => {
+                let json = serde_json::to_string(&self.status_report().await).unwrap_or_default();
+                let mut r = Reply::text(StatusCode::OK, json);
+                r.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
                 );
                 return r;
             }

@@ -41,8 +41,11 @@ fn metric_names(expr: &str) -> Vec<String> {
 #[test]
 fn every_dashboard_query_names_a_metric_nodes_export() {
     let dash: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/tinycdn.json"))
-            .expect("dashboard"),
+        &fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/grafana/tinycdn.json"
+        ))
+        .expect("dashboard"),
     )
     .expect("dashboard JSON");
     let mut wanted = BTreeSet::new();
@@ -69,9 +72,23 @@ fn every_dashboard_query_names_a_metric_nodes_export() {
     let edge = Served::spawn(
         d,
         &[
-            "edge", "--upstream", &origin.url, "--trust", "pub.key.pub", "--origin", &origin.url,
-            "--log-key", &key, "--cache-dir", "cache", "--access-log", "edge.log", "--pop", "fra1",
-            "--listen", "127.0.0.1:0",
+            "edge",
+            "--upstream",
+            &origin.url,
+            "--trust",
+            "pub.key.pub",
+            "--origin",
+            &origin.url,
+            "--log-key",
+            &key,
+            "--cache-dir",
+            "cache",
+            "--access-log",
+            "edge.log",
+            "--pop",
+            "fra1",
+            "--listen",
+            "127.0.0.1:0",
         ],
     );
     let e = &edge.url;
@@ -84,11 +101,17 @@ fn every_dashboard_query_names_a_metric_nodes_export() {
     ] {
         get(&format!("{e}{path}"));
     }
-    let exported: BTreeSet<String> = [get(&format!("{}/metrics", origin.url)), get(&format!("{e}/.tinycdn/metrics"))]
-        .iter()
-        .flat_map(|t| tinycdn_telemetry::scrape::parse(t))
-        .map(|s| s.name)
-        .collect();
+    let exported: BTreeSet<String> = [
+        get(&format!("{}/metrics", origin.url)),
+        get(&format!("{e}/.tinycdn/metrics")),
+    ]
+    .iter()
+    .flat_map(|t| tinycdn_telemetry::scrape::parse(t))
+    .map(|s| s.name)
+    .collect();
     let missing: Vec<&String> = wanted.iter().filter(|n| !exported.contains(*n)).collect();
-    assert!(missing.is_empty(), "queried but not exported: {missing:?}\nexported: {exported:?}");
+    assert!(
+        missing.is_empty(),
+        "queried but not exported: {missing:?}\nexported: {exported:?}"
+    );
 }

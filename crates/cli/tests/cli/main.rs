@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 mod access;
 mod dashboard;
 mod log;
+mod status;
 mod support;
 mod vault;
 

@@ -1,0 +1,252 @@
+//! The report's figures: built from a store (space and deltas, per volume and version) and from
+//! the `/metrics` text of edges (hit ratios per PoP and tier).
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+use tinycdn_core::ChunkId;
+use tinycdn_store::Store;
+use tinycdn_telemetry::scrape;
+use tinycdn_volume::VolumeError;
+
+/// The whole report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Unix seconds when it was made.
+    pub generated: i64,
+    /// The store's figures, when a store was read.
+    pub store: Option<StoreSection>,
+    /// One section per edge read.
+    pub edges: Vec<EdgeSection>,
+}
+
+/// Space and deltas of one store.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreSection {
+    /// Bytes of every version's files.
+    pub logical_bytes: u64,
+    /// Bytes the store holds.
+    pub physical_bytes: u64,
+    /// Bytes of the distinct chunks referenced.
+    pub unique_chunk_bytes: u64,
+    /// Physical over distinct chunk bytes.
+    pub duplication_factor: f64,
+    /// Logical over physical.
+    pub dedup_ratio: f64,
+    /// Per volume.
+    pub volumes: Vec<VolumeSection>,
+    /// Per delta method (`all` first).
+    pub deltas: Vec<DeltaRow>,
+}
+
+/// One volume.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VolumeSection {
+    /// Its name.
+    pub name: String,
+    /// Its versions, oldest first.
+    pub versions: Vec<VersionRow>,
+}
+
+/// One version.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VersionRow {
+    /// Its number.
+    pub number: u64,
+    /// Its id (short).
+    pub id: String,
+    /// Bytes of its files.
+    pub bytes: u64,
+    /// Bytes of chunks no earlier version of the volume had: what it cost to store.
+    pub new_chunk_bytes: u64,
+}
+
+/// One delta method's economy.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeltaRow {
+    /// The method.
+    pub method: String,
+    /// Deltas kept.
+    pub count: u64,
+    /// Target over delta bytes.
+    pub compression_ratio: f64,
+    /// Bytes saved over chunks per CPU second.
+    pub saved_bytes_per_cpu_second: f64,
+    /// CPU seconds spent.
+    pub cpu_seconds: f64,
+}
+
+/// What one edge's `/metrics` says.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EdgeSection {
+    /// Where it was read.
+    pub source: String,
+    /// Its `pop` label.
+    pub pop: String,
+    /// Chunk lookups by tier and outcome (`memory hit`, `disk hit`, `upstream miss`, `collapsed`).
+    pub lookups: BTreeMap<String, f64>,
+    /// Their bytes.
+    pub lookup_bytes: BTreeMap<String, f64>,
+    /// Lookups answered without upstream, over all.
+    pub hit_ratio_requests: f64,
+    /// The same by bytes.
+    pub hit_ratio_bytes: f64,
+    /// Body bytes sent.
+    pub bytes_served: f64,
+    /// Bytes fetched from upstream.
+    pub bytes_filled: f64,
+    /// RFC 9111 proxy results.
+    pub proxy: BTreeMap<String, f64>,
+    /// Requests by route class.
+    pub requests: BTreeMap<String, f64>,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+impl EdgeSection {
+    /// Reads an edge's exposition text.
+    #[must_use]
+    pub fn from_metrics(source: &str, text: &str) -> Self {
+        let samples = scrape::parse(text);
+        let mut s = Self {
+            source: source.to_owned(),
+            ..Self::default()
+        };
+        for x in &samples {
+            let key = || {
+                format!(
+                    "{} {}",
+                    x.label("tier").unwrap_or("?"),
+                    x.label("result").unwrap_or("?")
+                )
+            };
+            match x.name.as_str() {
+                "tinycdn_cache_chunks_total" => {
+                    *s.lookups.entry(key()).or_default() += x.value;
+                }
+                "tinycdn_cache_chunk_bytes_total" => {
+                    *s.lookup_bytes.entry(key()).or_default() += x.value;
+                }
+                "tinycdn_coalesced_waiters_total" => {
+                    *s.lookups.entry("memory collapsed".into()).or_default() += x.value;
+                }
+                "tinycdn_body_bytes_sent_total" => s.bytes_served += x.value,
+                "tinycdn_upstream_fetched_bytes_total" => s.bytes_filled += x.value,
+                "tinycdn_proxy_requests_total" => {
+                    *s.proxy
+                        .entry(x.label("result").unwrap_or("?").to_owned())
+                        .or_default() += x.value;
+                }
+                "http_server_request_duration_seconds_count" => {
+                    *s.requests
+                        .entry(x.label("http_route").unwrap_or("?").to_owned())
+                        .or_default() += x.value;
+                }
+                _ => {}
+            }
+            if s.pop.is_empty() {
+                if let Some(p) = x.label("pop") {
+                    s.pop = p.to_owned();
+                }
+            }
+        }
+        let sum = |m: &BTreeMap<String, f64>, upstream: bool| -> f64 {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("upstream") == upstream)
+                .map(|(_, v)| v)
+                .sum()
+        };
+        s.hit_ratio_requests = ratio(
+            sum(&s.lookups, false),
+            sum(&s.lookups, false) + sum(&s.lookups, true),
+        );
+        s.hit_ratio_bytes = ratio(
+            sum(&s.lookup_bytes, false),
+            sum(&s.lookup_bytes, false) + sum(&s.lookup_bytes, true),
+        );
+        s
+    }
+}
+
+impl StoreSection {
+    /// Reads a store: its space figures, its delta economy, and each version's new bytes.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn from_store(store: &Store) -> Result<Self, VolumeError> {
+        let stats = tinycdn_volume::stats::stats(store)?;
+        let mut volumes = Vec::new();
+        for name in store.volumes()? {
+            let mut seen: HashSet<ChunkId> = HashSet::new();
+            let mut versions = Vec::new();
+            for (number, id) in store.versions(&name)? {
+                let Ok((m, _)) = store.read_manifest(&id) else {
+                    continue;
+                };
+                let mut new = 0u64;
+                for (_, f) in m.files() {
+                    for c in &f.chunks {
+                        if seen.insert(c.id) {
+                            new += u64::from(c.len);
+                        }
+                    }
+                }
+                versions.push(VersionRow {
+                    number,
+                    id: id.short(),
+                    bytes: m.logical_size(),
+                    new_chunk_bytes: new,
+                });
+            }
+            volumes.push(VolumeSection { name, versions });
+        }
+        Ok(Self {
+            logical_bytes: stats.logical_bytes,
+            physical_bytes: stats.physical_bytes,
+            unique_chunk_bytes: stats.unique_chunk_bytes,
+            duplication_factor: stats.duplication_factor,
+            dedup_ratio: stats.dedup_ratio,
+            volumes,
+            deltas: stats
+                .deltas
+                .iter()
+                .map(|d| DeltaRow {
+                    method: d.method.clone(),
+                    count: d.count,
+                    compression_ratio: d.compression_ratio(),
+                    saved_bytes_per_cpu_second: d.saved_bytes_per_cpu_second(),
+                    cpu_seconds: d.cpu_seconds + d.rejected_cpu_seconds,
+                })
+                .collect(),
+        })
+    }
+}
+
+impl Report {
+    /// The fleet-wide hit ratio (by requests, by bytes) over every edge read.
+    #[must_use]
+    pub fn fleet_hit_ratio(&self) -> (f64, f64) {
+        let (mut hr, mut ar, mut hb, mut ab) = (0.0, 0.0, 0.0, 0.0);
+        for e in &self.edges {
+            for (k, v) in &e.lookups {
+                ar += v;
+                if !k.starts_with("upstream") {
+                    hr += v;
+                }
+            }
+            for (k, v) in &e.lookup_bytes {
+                ab += v;
+                if !k.starts_with("upstream") {
+                    hb += v;
+                }
+            }
+        }
+        (ratio(hr, ar), ratio(hb, ab))
+    }
+}
