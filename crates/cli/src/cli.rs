@@ -55,6 +55,12 @@ pub struct ServerArgs {
     /// Lines that may wait for the writer; more are dropped (counted), never delaying requests.
     #[arg(long, value_name = "LINES", default_value_t = 65_536)]
     pub access_log_buffer: usize,
+    /// Export traces (OTLP over HTTP, protobuf) to this collector (`http://HOST:4318`).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Fraction of new traces exported (a `traceparent`'s sampled flag is followed).
+    #[arg(long, value_name = "RATIO", default_value_t = 0.01)]
+    pub trace_sample: f64,
 }
 
 /// Whose signatures to accept.

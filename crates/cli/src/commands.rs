@@ -133,6 +133,17 @@ where
                 }
             });
         }
+        let _tracing = match &server.otlp_endpoint {
+            Some(endpoint) => Some(tinycdn_telemetry::trace::init(
+                &tinycdn_telemetry::trace::TraceConfig {
+                    endpoint: endpoint.clone(),
+                    sample: server.trace_sample,
+                    service: "tinycdn".into(),
+                    pop: server.pop.clone(),
+                },
+            )?),
+            None => None,
+        };
         let handler = make()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -168,7 +168,19 @@ impl Edge {
         let head = req.method() == Method::HEAD;
         let method = tinycdn_telemetry::http::method_label(req.method().as_str());
         let route_class = self.class_of(&req);
-        let mut resp = self.route(req, info).await;
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format!("{method} {route_class}"),
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = route_class,
+            url.path = %req.uri().path(),
+            http.response.status_code = tracing::field::Empty,
+            tinycdn.pop = %self.pop(),
+        );
+        tinycdn_telemetry::trace::continue_from(&span, req.headers());
+        let mut resp = tracing::Instrument::instrument(self.route(req, info), span.clone()).await;
+        span.record("http.response.status_code", resp.status().as_u16());
         self.http.observe(
             method,
             resp.status().as_u16(),

@@ -256,9 +256,20 @@ impl Upstreams {
         if let Some((a, b)) = range {
             req = req.header(header::RANGE, format!("bytes={a}-{b}"));
         }
-        let Ok(req) = req.body(Empty::new()) else {
+        let Ok(mut req) = req.body(Empty::new()) else {
             return Attempt::Failed(format!("cannot build a request for {uri}"));
         };
+        let span = tracing::info_span!(
+            "upstream.request",
+            otel.kind = "client",
+            url.full = %uri,
+            http.request.method = "GET",
+            http.response.status_code = tracing::field::Empty,
+        );
+        {
+            let _in = span.enter();
+            tinycdn_telemetry::trace::inject(req.headers_mut());
+        }
         let fetch = async {
             let resp = self
                 .client
@@ -266,6 +277,7 @@ impl Upstreams {
                 .await
                 .map_err(|e| format!("{uri}: {e}"))?;
             let status = resp.status();
+            tracing::Span::current().record("http.response.status_code", status.as_u16());
             if status == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
@@ -284,7 +296,8 @@ impl Upstreams {
                 .map_err(|e| format!("{uri}: body: {e}"))?;
             Ok(Some(body.to_bytes()))
         };
-        match tokio::time::timeout(self.timeout, fetch).await {
+        match tokio::time::timeout(self.timeout, tracing::Instrument::instrument(fetch, span)).await
+        {
             Err(_) => Attempt::Failed(format!("{uri}: timed out after {:?}", self.timeout)),
             Ok(Err(e)) => Attempt::Failed(e),
             Ok(Ok(None)) => Attempt::NotFound,

@@ -173,10 +173,21 @@ impl Origin {
         let head = req.method() == Method::HEAD;
         let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let class = route::parse(target).map_or("error", |r| r.class());
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format!("{} {class}", req.method()),
+            otel.kind = "server",
+            http.request.method = %req.method(),
+            http.route = class,
+            url.path = %req.uri().path(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        tinycdn_telemetry::trace::continue_from(&span, req.headers());
         let reply = match refuse_method(req.method()) {
             Some(refused) => refused,
-            None => self.respond(&req).await,
+            None => tracing::Instrument::instrument(self.respond(&req), span.clone()).await,
         };
+        span.record("http.response.status_code", reply.status.as_u16());
         self.metrics.response(
             req.method().as_str(),
             class,

@@ -5,6 +5,7 @@ pub mod access;
 pub mod http;
 pub mod metrics;
 pub mod scrape;
+pub mod trace;
 
 pub use http::HttpMetrics;
 pub use metrics::{Exposition, HistogramValue, Kind, Labels};

@@ -10,6 +10,7 @@ mod dashboard;
 mod log;
 mod status;
 mod support;
+mod traces;
 mod vault;
 
 use support::*;

@@ -231,25 +231,42 @@ impl ChunkCache {
         id: ChunkId,
         fill: impl std::future::Future<Output = Result<Bytes, E>>,
     ) -> Result<Bytes, E> {
+        let span = tracing::info_span!("cache.lookup", tinycdn.tier = tracing::field::Empty);
+        tracing::Instrument::instrument(self.lookup_or_fill(id, fill), span).await
+    }
+
+    async fn lookup_or_fill<E>(
+        &self,
+        id: ChunkId,
+        fill: impl std::future::Future<Output = Result<Bytes, E>>,
+    ) -> Result<Bytes, E> {
         let c = &self.counters;
+        let tier = |t: &'static str| {
+            tracing::Span::current().record("tinycdn.tier", t);
+        };
         if let Some(b) = self.memory.get(&id) {
+            tier("memory");
             self.counted(&c.memory_hits, &c.memory_hit_bytes, &b);
             return Ok(b);
         }
         match self.memory.get_value_or_guard_async(&id).await {
             Ok(b) => {
+                tier("collapsed");
                 self.counted(&c.coalesced, &c.coalesced_bytes, &b);
                 Ok(b)
             }
             Err(guard) => {
                 if let Some(b) = self.disk_get(&id).await {
+                    tier("disk");
                     self.counted(&c.disk_hits, &c.disk_hit_bytes, &b);
                     let _ = guard.insert(b.clone());
                     return Ok(b);
                 }
+                tier("upstream");
                 c.fills_in_flight.fetch_add(1, Ordering::Relaxed);
                 let done = InFlight(&c.fills_in_flight);
-                let b = fill.await;
+                let span = tracing::info_span!("cache.fill", tinycdn.chunk = %id.short());
+                let b = tracing::Instrument::instrument(fill, span).await;
                 drop(done);
                 let b = b?;
                 self.counted(&c.misses, &c.miss_bytes, &b);

@@ -1,0 +1,150 @@
+//! Traces: `tracing` spans (request, cache lookup, fill, upstream request) exported with
+//! OpenTelemetry's OTLP over HTTP (protobuf) when `--otlp-endpoint` is given, sampled by trace id
+//! (a parent's decision is kept), with W3C `traceparent` read from requests and written on every
+//! upstream request. Without an endpoint no subscriber is installed and spans cost a branch.
+
+use std::time::Duration;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// How a node exports its traces.
+#[derive(Debug, Clone)]
+pub struct TraceConfig {
+    /// The OTLP/HTTP base URL (`http://collector:4318`); spans go to `/v1/traces`.
+    pub endpoint: String,
+    /// Fraction of new traces kept (0 to 1).
+    pub sample: f64,
+    /// `service.name`.
+    pub service: String,
+    /// The node's PoP (`tinycdn.pop`).
+    pub pop: String,
+}
+
+/// Why tracing could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The exporter could not be built.
+    #[error("cannot export traces to {endpoint}: {why}")]
+    Exporter {
+        /// The endpoint.
+        endpoint: String,
+        /// What the exporter said.
+        why: String,
+    },
+    /// Another subscriber is already installed.
+    #[error("a tracing subscriber is already installed")]
+    Installed,
+}
+
+/// The running exporter; [`Tracing::shutdown`] flushes what is queued.
+#[derive(Debug)]
+pub struct Tracing {
+    provider: SdkTracerProvider,
+}
+
+impl Tracing {
+    /// Exports what is still queued and stops.
+    pub fn shutdown(&self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Installs the exporter and the `tracing` subscriber. Call inside the tokio runtime.
+///
+/// # Errors
+/// [`TraceError`].
+pub fn init(config: &TraceConfig) -> Result<Tracing, TraceError> {
+    let endpoint = format!("{}/v1/traces", config.endpoint.trim_end_matches('/'));
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(endpoint.clone())
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| TraceError::Exporter {
+            endpoint: endpoint.clone(),
+            why: e.to_string(),
+        })?;
+    let batch = BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_scheduled_delay(Duration::from_millis(500))
+                .with_max_queue_size(8192)
+                .build(),
+        )
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(batch)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            config.sample.clamp(0.0, 1.0),
+        ))))
+        .with_resource(
+            Resource::builder()
+                .with_service_name(config.service.clone())
+                .with_attribute(KeyValue::new("tinycdn.pop", config.pop.clone()))
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("tinycdn");
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| TraceError::Installed)?;
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    Ok(Tracing { provider })
+}
+
+struct Extract<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Extract<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+struct Inject<'a>(&'a mut http::HeaderMap);
+
+impl opentelemetry::propagation::Injector for Inject<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(k, v);
+        }
+    }
+}
+
+/// Makes `span` a child of the trace a request's `traceparent` names (if valid).
+pub fn continue_from(span: &tracing::Span, headers: &http::HeaderMap) {
+    let parent = TraceContextPropagator::new().extract(&Extract(headers));
+    if opentelemetry::trace::TraceContextExt::span(&parent)
+        .span_context()
+        .is_valid()
+    {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// Writes the current span's `traceparent` into an upstream request's headers (nothing when
+/// tracing is off or the span is not recorded).
+pub fn inject(headers: &mut http::HeaderMap) {
+    let cx: Context = tracing::Span::current().context();
+    if opentelemetry::trace::TraceContextExt::span(&cx)
+        .span_context()
+        .is_valid()
+    {
+        TraceContextPropagator::new().inject_context(&cx, &mut Inject(headers));
+    }
+}
