@@ -170,15 +170,21 @@ impl Edge {
         let route_class = self.class_of(&req);
         let span = tracing::info_span!(
             "request",
-            otel.name = %format!("{method} {route_class}"),
+            otel.name = tinycdn_telemetry::trace::span_name(method, route_class),
             otel.kind = "server",
             http.request.method = method,
             http.route = route_class,
-            url.path = %req.uri().path(),
+            url.path = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
-            tinycdn.pop = %self.pop(),
+            tinycdn.pop = tracing::field::Empty,
         );
-        tinycdn_telemetry::trace::continue_from(&span, req.headers());
+        if !span.is_disabled() {
+            tinycdn_telemetry::trace::continue_from(&span, req.headers());
+            if tinycdn_telemetry::trace::is_sampled(&span) {
+                span.record("url.path", req.uri().path());
+                span.record("tinycdn.pop", self.pop());
+            }
+        }
         let mut resp = tracing::Instrument::instrument(self.route(req, info), span.clone()).await;
         span.record("http.response.status_code", resp.status().as_u16());
         self.http.observe(
@@ -188,7 +194,14 @@ impl Edge {
             started.elapsed(),
         );
         if tinycdn_telemetry::access::AccessLog::global().is_some() {
+            // Where a miss came from; a hit (most requests) has none to name.
+            let hit = resp
+                .headers()
+                .get("cache-status")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.ends_with("; hit") || v.contains("; hit;"));
             let upstream = match (&self.proxy, &self.fabric) {
+                _ if hit => None,
                 (Some(p), _) if matches!(route_class, "proxy" | "image") => Some(p.origin().url()),
                 (_, Some(f)) => f
                     .upstreams()

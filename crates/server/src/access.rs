@@ -20,6 +20,15 @@ const CACHE_NAME: &str = "tinycdn";
 /// Longest path or query kept in a line.
 const MAX_FIELD: usize = 2048;
 
+/// At most [`MAX_FIELD`] bytes of `s`, cut at a character boundary.
+fn clip(s: &str) -> String {
+    let mut end = s.len().min(MAX_FIELD);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
 /// The trace id of a valid W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), not all zeros.
 #[must_use]
 pub fn trace_id(traceparent: &str) -> Option<String> {
@@ -51,12 +60,7 @@ impl Pending {
     pub(crate) fn new<B>(req: &hyper::Request<B>, info: ConnInfo, pop: Arc<str>) -> Self {
         let uri = req.uri();
         let parts_headers = req.headers();
-        let get = |n: &str| {
-            parts_headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(MAX_FIELD).collect::<String>())
-        };
+        let get = |n: &str| parts_headers.get(n).and_then(|v| v.to_str().ok()).map(clip);
         let host = get("host")
             .or_else(|| uri.authority().map(|a| a.to_string()))
             .unwrap_or_default();
@@ -65,11 +69,11 @@ impl Pending {
             record: Record {
                 time: SystemTime::now(),
                 pop,
-                client: info.peer.to_string(),
+                client: info.peer,
                 method: req.method().as_str().to_owned(),
                 host,
-                path: uri.path().chars().take(MAX_FIELD).collect(),
-                query: uri.query().map(|q| q.chars().take(MAX_FIELD).collect()),
+                path: clip(uri.path()),
+                query: uri.query().map(clip),
                 status: 0,
                 bytes: 0,
                 duration: std::time::Duration::ZERO,

@@ -173,16 +173,22 @@ impl Origin {
         let head = req.method() == Method::HEAD;
         let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let class = route::parse(target).map_or("error", |r| r.class());
+        let method = tinycdn_telemetry::http::method_label(req.method().as_str());
         let span = tracing::info_span!(
             "request",
-            otel.name = %format!("{} {class}", req.method()),
+            otel.name = tinycdn_telemetry::trace::span_name(method, class),
             otel.kind = "server",
-            http.request.method = %req.method(),
+            http.request.method = method,
             http.route = class,
-            url.path = %req.uri().path(),
+            url.path = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
         );
-        tinycdn_telemetry::trace::continue_from(&span, req.headers());
+        if !span.is_disabled() {
+            tinycdn_telemetry::trace::continue_from(&span, req.headers());
+            if tinycdn_telemetry::trace::is_sampled(&span) {
+                span.record("url.path", req.uri().path());
+            }
+        }
         let reply = match refuse_method(req.method()) {
             Some(refused) => refused,
             None => tracing::Instrument::instrument(self.respond(&req), span.clone()).await,

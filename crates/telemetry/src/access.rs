@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,7 +37,7 @@ pub struct Record {
     /// The node's point of presence.
     pub pop: Arc<str>,
     /// The peer.
-    pub client: String,
+    pub client: std::net::SocketAddr,
     /// Request method.
     pub method: String,
     /// `Host` (or the URI's authority).
@@ -202,18 +202,25 @@ impl Record {
     #[must_use]
     pub fn to_json(&self) -> String {
         let mut o = String::with_capacity(320);
+        self.write_json(&mut o);
+        o
+    }
+
+    /// Appends the JSON line (no newline) to `o`.
+    pub fn write_json(&self, o: &mut String) {
+        let client = self.client.to_string();
         o.push_str("{\"time\":");
-        json_str(&mut o, &rfc3339(self.time));
+        json_str(o, &rfc3339(self.time));
         for (k, v) in [
             ("pop", Some(&*self.pop)),
-            ("client", Some(self.client.as_str())),
+            ("client", Some(client.as_str())),
             ("method", Some(self.method.as_str())),
             ("host", Some(self.host.as_str())),
             ("path", Some(self.path.as_str())),
             ("query", self.query.as_deref()),
         ] {
             let _ = write!(o, ",\"{k}\":");
-            json_opt(&mut o, v);
+            json_opt(o, v);
         }
         let _ = write!(
             o,
@@ -232,10 +239,9 @@ impl Record {
             ("referer", self.referer.as_deref()),
         ] {
             let _ = write!(o, ",\"{k}\":");
-            json_opt(&mut o, v);
+            json_opt(o, v);
         }
         o.push('}');
-        o
     }
 
     /// The nginx `combined` line (no newline): `$remote_addr - $remote_user [$time_local]
@@ -256,12 +262,7 @@ impl Record {
             Some(q) => format!("{}?{q}", self.path),
             None => self.path.clone(),
         };
-        let ip = self
-            .client
-            .rsplit_once(':')
-            .map_or(self.client.as_str(), |(h, _)| h)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        let ip = self.client.ip();
         format!(
             "{ip} - - [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"",
             nginx_time(self.time),
@@ -394,6 +395,10 @@ impl Sink {
     }
 }
 
+/// How long the writer sleeps between drains. It never blocks on the queue, so a request's
+/// `try_send` never has a sleeping reader to wake (no system call on the request's path).
+const DRAIN_EVERY: Duration = Duration::from_millis(20);
+
 fn writer(
     rx: Receiver<Record>,
     mut sink: Sink,
@@ -403,12 +408,8 @@ fn writer(
     counters: &LogCounters,
 ) {
     let mut broken = false;
+    let mut line = String::with_capacity(512);
     loop {
-        let record = match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(r) => Some(r),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
         // A rotation (SIGHUP), or a file that failed: open it again (a vanished directory keeps
         // failing, counted, until it is back).
         if reopen.swap(false, Ordering::Relaxed) || broken {
@@ -418,35 +419,46 @@ fn writer(
                     sink = s;
                     broken = false;
                 }
+                Err(_) => broken = true,
+            }
+        }
+        let mut disconnected = false;
+        loop {
+            let record = match rx.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
+            };
+            if broken {
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            line.clear();
+            match format {
+                Format::Json => record.write_json(&mut line),
+                Format::Combined => line.push_str(&record.to_combined()),
+            }
+            match sink.write_line(&line) {
+                Ok(()) => {
+                    counters.written.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(_) => {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
                     broken = true;
                 }
             }
         }
-        let Some(record) = record else {
-            if sink.flush().is_err() {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                broken = true;
-            }
-            continue;
-        };
-        if broken {
+        if !broken && sink.flush().is_err() {
             counters.errors.fetch_add(1, Ordering::Relaxed);
-            continue;
+            broken = true;
         }
-        let line = match format {
-            Format::Json => record.to_json(),
-            Format::Combined => record.to_combined(),
-        };
-        match sink.write_line(&line) {
-            Ok(()) => {
-                counters.written.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                broken = true;
-            }
+        if disconnected {
+            break;
         }
+        std::thread::sleep(DRAIN_EVERY);
     }
     let _ = sink.flush();
 }
@@ -459,7 +471,7 @@ mod tests {
         Record {
             time: UNIX_EPOCH + Duration::from_millis(1_764_619_277_123),
             pop: "fra1".into(),
-            client: "127.0.0.1:5000".into(),
+            client: "127.0.0.1:5000".parse().expect("addr"),
             method: "GET".into(),
             host: "cdn.example".into(),
             path: "/img/a\"b.jpg".into(),

@@ -148,3 +148,39 @@ pub fn inject(headers: &mut http::HeaderMap) {
         TraceContextPropagator::new().inject_context(&cx, &mut Inject(headers));
     }
 }
+
+/// Whether `span` will be exported (false when tracing is off): work that only a recorded span
+/// needs (child spans on the hot path, formatted attributes) is skipped for the others.
+#[must_use]
+pub fn is_sampled(span: &tracing::Span) -> bool {
+    if span.is_disabled() {
+        return false;
+    }
+    let cx = span.context();
+    opentelemetry::trace::TraceContextExt::span(&cx)
+        .span_context()
+        .is_sampled()
+}
+
+/// Whether the current span will be exported.
+#[must_use]
+pub fn current_sampled() -> bool {
+    is_sampled(&tracing::Span::current())
+}
+
+/// The server span's name, `{method} {route}` as OpenTelemetry's HTTP conventions have it,
+/// made once per pair (methods and route classes are a small closed set).
+#[must_use]
+pub fn span_name(method: &'static str, route: &'static str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static NAMES: OnceLock<Mutex<HashMap<(&'static str, &'static str), &'static str>>> =
+        OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    names
+        .entry((method, route))
+        .or_insert_with(|| Box::leak(format!("{method} {route}").into_boxed_str()))
+}
