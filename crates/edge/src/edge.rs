@@ -168,23 +168,13 @@ impl Edge {
         let head = req.method() == Method::HEAD;
         let method = tinycdn_telemetry::http::method_label(req.method().as_str());
         let route_class = self.class_of(&req);
-        let span = tracing::info_span!(
-            "request",
-            otel.name = tinycdn_telemetry::trace::span_name(method, route_class),
-            otel.kind = "server",
-            http.request.method = method,
-            http.route = route_class,
-            url.path = tracing::field::Empty,
-            http.response.status_code = tracing::field::Empty,
-            tinycdn.pop = tracing::field::Empty,
+        let span = tinycdn_telemetry::trace::server_span(
+            method,
+            route_class,
+            req.headers(),
+            req.uri().path(),
+            self.pop(),
         );
-        if !span.is_disabled() {
-            tinycdn_telemetry::trace::continue_from(&span, req.headers());
-            if tinycdn_telemetry::trace::is_sampled(&span) {
-                span.record("url.path", req.uri().path());
-                span.record("tinycdn.pop", self.pop());
-            }
-        }
         let mut resp = tracing::Instrument::instrument(self.route(req, info), span.clone()).await;
         span.record("http.response.status_code", resp.status().as_u16());
         self.http.observe(

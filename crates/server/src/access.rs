@@ -17,38 +17,6 @@ use crate::ConnInfo;
 
 /// The name tinycdn gives itself in `Cache-Status`.
 const CACHE_NAME: &str = "tinycdn";
-/// Longest path or query kept in a line.
-const MAX_FIELD: usize = 2048;
-
-/// At most [`MAX_FIELD`] bytes of `s`, cut at a character boundary.
-fn clip(s: &str) -> String {
-    let mut end = s.len().min(MAX_FIELD);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
-}
-
-/// The trace id of a valid W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), not all zeros.
-#[must_use]
-pub fn trace_id(traceparent: &str) -> Option<String> {
-    let mut it = traceparent.trim().split('-');
-    let (version, trace, parent, flags) = (it.next()?, it.next()?, it.next()?, it.next()?);
-    let hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    };
-    (version.len() == 2
-        && version != "ff"
-        && hex(version, 2)
-        && hex(trace, 32)
-        && hex(parent, 16)
-        && hex(flags, 2)
-        && trace.bytes().any(|b| b != b'0')
-        && parent.bytes().any(|b| b != b'0'))
-    .then(|| trace.to_owned())
-}
 
 /// The request's side of a line.
 pub(crate) struct Pending {
@@ -58,32 +26,26 @@ pub(crate) struct Pending {
 
 impl Pending {
     pub(crate) fn new<B>(req: &hyper::Request<B>, info: ConnInfo, pop: Arc<str>) -> Self {
-        let uri = req.uri();
-        let parts_headers = req.headers();
-        let get = |n: &str| parts_headers.get(n).and_then(|v| v.to_str().ok()).map(clip);
-        let host = get("host")
-            .or_else(|| uri.authority().map(|a| a.to_string()))
-            .unwrap_or_default();
+        let h = req.headers();
         Self {
             started: Instant::now(),
             record: Record {
                 time: SystemTime::now(),
                 pop,
                 client: info.peer,
-                method: req.method().as_str().to_owned(),
-                host,
-                path: clip(uri.path()),
-                query: uri.query().map(clip),
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                host: h.get(hyper::header::HOST).cloned(),
                 status: 0,
                 bytes: 0,
                 duration: std::time::Duration::ZERO,
                 ttfb: std::time::Duration::ZERO,
                 cache: None,
                 upstream: None,
-                trace_id: get("traceparent").as_deref().and_then(trace_id),
+                traceparent: h.get("traceparent").cloned(),
                 route: "unknown",
-                user_agent: get("user-agent"),
-                referer: get("referer"),
+                user_agent: h.get(hyper::header::USER_AGENT).cloned(),
+                referer: h.get(hyper::header::REFERER).cloned(),
             },
         }
     }
@@ -168,30 +130,5 @@ impl HttpBody for Logged {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn traceparents() {
-        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(
-            trace_id(good).as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        for bad in [
-            "",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-        ] {
-            assert_eq!(trace_id(bad), None, "{bad}");
-        }
     }
 }

@@ -44,6 +44,12 @@ impl Metrics {
         self.objects_verified.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The point of presence (`default` unless set).
+    #[must_use]
+    pub fn pop(&self) -> &str {
+        self.pop.get().map_or("default", String::as_str)
+    }
+
     /// Names the point of presence (the `pop` label); once.
     pub fn set_pop(&self, pop: &str) {
         let _ = self.pop.set(pop.to_owned());
@@ -81,11 +87,7 @@ impl Metrics {
             vec![(vec![], l(&self.verification_failures))],
         );
         extra(&mut e);
-        e.render(
-            "origin",
-            self.pop.get().map_or("default", String::as_str),
-            Some(&self.http),
-        )
+        e.render("origin", self.pop(), Some(&self.http))
     }
 }
 

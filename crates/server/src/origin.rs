@@ -174,21 +174,13 @@ impl Origin {
         let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let class = route::parse(target).map_or("error", |r| r.class());
         let method = tinycdn_telemetry::http::method_label(req.method().as_str());
-        let span = tracing::info_span!(
-            "request",
-            otel.name = tinycdn_telemetry::trace::span_name(method, class),
-            otel.kind = "server",
-            http.request.method = method,
-            http.route = class,
-            url.path = tracing::field::Empty,
-            http.response.status_code = tracing::field::Empty,
+        let span = tinycdn_telemetry::trace::server_span(
+            method,
+            class,
+            req.headers(),
+            req.uri().path(),
+            self.metrics.pop(),
         );
-        if !span.is_disabled() {
-            tinycdn_telemetry::trace::continue_from(&span, req.headers());
-            if tinycdn_telemetry::trace::is_sampled(&span) {
-                span.record("url.path", req.uri().path());
-            }
-        }
         let reply = match refuse_method(req.method()) {
             Some(refused) => refused,
             None => tracing::Instrument::instrument(self.respond(&req), span.clone()).await,

@@ -39,13 +39,13 @@ pub struct Record {
     /// The peer.
     pub client: std::net::SocketAddr,
     /// Request method.
-    pub method: String,
-    /// `Host` (or the URI's authority).
-    pub host: String,
-    /// The path as received (not decoded).
-    pub path: String,
-    /// The query, without `?`.
-    pub query: Option<String>,
+    pub method: http::Method,
+    /// The request target as received (its path is logged undecoded). Header values and the URI
+    /// are cheap reference-counted clones of the request's own bytes: nothing is copied on the
+    /// request's path, the writer formats them.
+    pub uri: http::Uri,
+    /// `Host`.
+    pub host: Option<http::HeaderValue>,
     /// Status code.
     pub status: u16,
     /// Body bytes sent.
@@ -58,14 +58,67 @@ pub struct Record {
     pub cache: Option<&'static str>,
     /// Where a miss was filled from.
     pub upstream: Option<String>,
-    /// The W3C trace id.
-    pub trace_id: Option<String>,
+    /// The request's `traceparent`.
+    pub traceparent: Option<http::HeaderValue>,
     /// The route class.
     pub route: &'static str,
     /// `User-Agent`.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<http::HeaderValue>,
     /// `Referer`.
-    pub referer: Option<String>,
+    pub referer: Option<http::HeaderValue>,
+}
+
+/// Longest path, query or header value kept in a line.
+const MAX_FIELD: usize = 2048;
+
+/// At most [`MAX_FIELD`] bytes of `s`, cut at a character boundary.
+fn clip(s: &str) -> &str {
+    let mut end = s.len().min(MAX_FIELD);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn header_text(v: &Option<http::HeaderValue>) -> Option<std::borrow::Cow<'_, str>> {
+    v.as_ref()
+        .map(|v| match String::from_utf8_lossy(v.as_bytes()) {
+            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(clip(s)),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(clip(&s).to_owned()),
+        })
+}
+
+/// The trace id of a valid W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), not all zeros.
+#[must_use]
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    let mut it = traceparent.trim().split('-');
+    let (version, trace, parent, flags) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    (version != "ff"
+        && hex(version, 2)
+        && hex(trace, 32)
+        && hex(parent, 16)
+        && hex(flags, 2)
+        && trace.bytes().any(|b| b != b'0')
+        && parent.bytes().any(|b| b != b'0'))
+    .then_some(trace)
+}
+
+impl Record {
+    fn host_text(&self) -> std::borrow::Cow<'_, str> {
+        header_text(&self.host).unwrap_or_else(|| {
+            std::borrow::Cow::Owned(
+                self.uri
+                    .authority()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            )
+        })
+    }
 }
 
 /// What a handler tells the access log about a response, as a response extension: its route
@@ -209,15 +262,19 @@ impl Record {
     /// Appends the JSON line (no newline) to `o`.
     pub fn write_json(&self, o: &mut String) {
         let client = self.client.to_string();
+        let host = self.host_text();
+        let ua = header_text(&self.user_agent);
+        let referer = header_text(&self.referer);
+        let tp = header_text(&self.traceparent);
         o.push_str("{\"time\":");
         json_str(o, &rfc3339(self.time));
         for (k, v) in [
             ("pop", Some(&*self.pop)),
             ("client", Some(client.as_str())),
             ("method", Some(self.method.as_str())),
-            ("host", Some(self.host.as_str())),
-            ("path", Some(self.path.as_str())),
-            ("query", self.query.as_deref()),
+            ("host", Some(&*host)),
+            ("path", Some(clip(self.uri.path()))),
+            ("query", self.uri.query().map(clip)),
         ] {
             let _ = write!(o, ",\"{k}\":");
             json_opt(o, v);
@@ -233,10 +290,10 @@ impl Record {
         for (k, v) in [
             ("cache", self.cache),
             ("upstream", self.upstream.as_deref()),
-            ("trace_id", self.trace_id.as_deref()),
+            ("trace_id", tp.as_deref().and_then(trace_id)),
             ("route", Some(self.route)),
-            ("user_agent", self.user_agent.as_deref()),
-            ("referer", self.referer.as_deref()),
+            ("user_agent", ua.as_deref()),
+            ("referer", referer.as_deref()),
         ] {
             let _ = write!(o, ",\"{k}\":");
             json_opt(o, v);
@@ -258,20 +315,20 @@ impl Record {
                 })
                 .collect()
         };
-        let target = match &self.query {
-            Some(q) => format!("{}?{q}", self.path),
-            None => self.path.clone(),
+        let target = match self.uri.query() {
+            Some(q) => format!("{}?{}", clip(self.uri.path()), clip(q)),
+            None => clip(self.uri.path()).to_owned(),
         };
         let ip = self.client.ip();
         format!(
             "{ip} - - [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\"",
             nginx_time(self.time),
-            esc(&self.method),
+            esc(self.method.as_str()),
             esc(&target),
             self.status,
             self.bytes,
-            esc(self.referer.as_deref().unwrap_or("-")),
-            esc(self.user_agent.as_deref().unwrap_or("-")),
+            esc(header_text(&self.referer).as_deref().unwrap_or("-")),
+            esc(header_text(&self.user_agent).as_deref().unwrap_or("-")),
         )
     }
 }
@@ -472,19 +529,18 @@ mod tests {
             time: UNIX_EPOCH + Duration::from_millis(1_764_619_277_123),
             pop: "fra1".into(),
             client: "127.0.0.1:5000".parse().expect("addr"),
-            method: "GET".into(),
-            host: "cdn.example".into(),
-            path: "/img/a\"b.jpg".into(),
-            query: Some("w=640".into()),
+            method: http::Method::GET,
+            uri: "/img/a%22b.jpg?w=640".parse().expect("uri"),
+            host: Some(http::HeaderValue::from_static("cdn.example")),
             status: 200,
             bytes: 1234,
             duration: Duration::from_micros(1500),
             ttfb: Duration::from_micros(900),
             cache: Some("hit"),
             upstream: None,
-            trace_id: None,
+            traceparent: None,
             route: "image",
-            user_agent: Some("curl/8\n".into()),
+            user_agent: Some(http::HeaderValue::from_static("curl/8\t")),
             referer: None,
         }
     }
@@ -505,12 +561,29 @@ mod tests {
         let j = record().to_json();
         assert_eq!(
             j,
-            r#"{"time":"2025-12-01T20:01:17.123Z","pop":"fra1","client":"127.0.0.1:5000","method":"GET","host":"cdn.example","path":"/img/a\"b.jpg","query":"w=640","status":200,"bytes":1234,"duration_ms":1.500,"ttfb_ms":0.900,"cache":"hit","upstream":null,"trace_id":null,"route":"image","user_agent":"curl/8\n","referer":null}"#
+            r#"{"time":"2025-12-01T20:01:17.123Z","pop":"fra1","client":"127.0.0.1:5000","method":"GET","host":"cdn.example","path":"/img/a%22b.jpg","query":"w=640","status":200,"bytes":1234,"duration_ms":1.500,"ttfb_ms":0.900,"cache":"hit","upstream":null,"trace_id":null,"route":"image","user_agent":"curl/8\t","referer":null}"#
         );
         assert_eq!(
             record().to_combined(),
-            r#"127.0.0.1 - - [01/Dec/2025:20:01:17 +0000] "GET /img/a\x22b.jpg?w=640 HTTP/1.1" 200 1234 "-" "curl/8\x0A""#
+            r#"127.0.0.1 - - [01/Dec/2025:20:01:17 +0000] "GET /img/a%22b.jpg?w=640 HTTP/1.1" 200 1234 "-" "curl/8\x09""#
         );
+    }
+
+    #[test]
+    fn traceparents() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(trace_id(good), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(trace_id(bad), None, "{bad}");
+        }
     }
 
     #[test]

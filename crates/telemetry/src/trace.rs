@@ -184,3 +184,34 @@ pub fn span_name(method: &'static str, route: &'static str) -> &'static str {
         .entry((method, route))
         .or_insert_with(|| Box::leak(format!("{method} {route}").into_boxed_str()))
 }
+
+/// The server span of one request (`{method} {route}`), continuing the trace of its
+/// `traceparent`; the path is recorded only when the trace is sampled, the status by the caller
+/// (`http.response.status_code`) once known.
+#[must_use]
+pub fn server_span(
+    method: &'static str,
+    route: &'static str,
+    headers: &http::HeaderMap,
+    path: &str,
+    pop: &str,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        otel.name = span_name(method, route),
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        url.path = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        tinycdn.pop = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        continue_from(&span, headers);
+        if is_sampled(&span) {
+            span.record("url.path", path);
+            span.record("tinycdn.pop", pop);
+        }
+    }
+    span
+}

@@ -10,23 +10,8 @@ use std::time::Duration;
 use crate::support::*;
 
 fn curl(url: &str) -> (u16, usize) {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %{size_download}",
-            url,
-        ])
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut it = text.split(' ');
-    (
-        it.next().and_then(|s| s.parse().ok()).unwrap_or(0),
-        it.next().and_then(|s| s.parse().ok()).unwrap_or(0),
-    )
+    let (code, body) = http_get(url);
+    (code, body.len())
 }
 
 fn lines(path: &Path, want: usize) -> Vec<serde_json::Value> {
@@ -150,11 +135,8 @@ fn access_logs_are_written_rotated_and_survive_a_vanished_directory() {
         assert_eq!(curl(&url).0, 200);
     }
     std::thread::sleep(Duration::from_millis(400));
-    let metrics = Command::new("curl")
-        .args(["-s", &format!("{}/metrics", edge.url)])
-        .output()
-        .expect("curl");
-    let metrics = String::from_utf8_lossy(&metrics.stdout).into_owned();
+    let metrics =
+        String::from_utf8_lossy(&http_get(&format!("{}/metrics", edge.url)).1).into_owned();
     let errors = tinycdn_telemetry::scrape::value(
         &metrics,
         "tinycdn_access_log_lines_total",

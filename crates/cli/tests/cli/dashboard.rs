@@ -4,16 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::process::Command;
 
 use crate::support::*;
 
 fn get(url: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-s", url])
-        .output()
-        .expect("curl runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&http_get(url).1).into_owned()
 }
 
 fn metric_names(expr: &str) -> Vec<String> {
@@ -58,15 +53,7 @@ fn every_dashboard_query_names_a_metric_nodes_export() {
 
     let dir = setup();
     let d = dir.path();
-    publish(d, "media", "stable");
-    // A second version whose clip changed in place: the publish makes a delta (the delta economy).
-    let clip = d.join("media/video/bikes.mp4");
-    let mut bytes = fs::read(&clip).expect("clip");
-    for i in (0..bytes.len()).step_by(5000) {
-        bytes[i] = bytes[i].wrapping_add(1);
-    }
-    fs::write(&clip, &bytes).expect("write");
-    publish(d, "media", "stable");
+    publish_with_a_delta(d);
     let key = ok(&["log", "key", "--store", "store"], d).trim().to_owned();
     let origin = Served::start(d, &["--pop", "origin1"]);
     let edge = Served::spawn(

@@ -9,20 +9,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// `curl -s` of a URL: the status code and the body.
-fn get(url: &str) -> (u16, Vec<u8>) {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl runs");
-    let text = out.stdout;
-    let split = text.iter().rposition(|&b| b == b'\n').unwrap_or(0);
-    let code = String::from_utf8_lossy(&text[split + 1..])
-        .parse()
-        .unwrap_or(0);
-    (code, text[..split].to_vec())
-}
-
 fn edge(d: &Path, upstream: &str, key: &str) -> Served {
     Served::spawn(
         d,
@@ -92,7 +78,7 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
 
     // Over HTTP from the origin, the key given as a file.
     let origin = Served::start(d, &[]);
-    let (code, note) = get(&format!("{}/log/checkpoint", origin.url));
+    let (code, note) = http_get(&format!("{}/log/checkpoint", origin.url));
     assert_eq!(code, 200);
     assert_eq!(note, fs::read(d.join("cp1")).expect("saved"));
     write_site(d, "<h1>two</h1>");
@@ -134,10 +120,10 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
 
     // Through an edge: the same checkpoint, tiles authenticated on the way.
     let e = edge(d, &origin.url, &key);
-    let (code, via_edge) = get(&format!("{}/log/checkpoint", e.url));
+    let (code, via_edge) = http_get(&format!("{}/log/checkpoint", e.url));
     assert_eq!(
         (code, &via_edge),
-        (200, &get(&format!("{}/log/checkpoint", origin.url)).1)
+        (200, &http_get(&format!("{}/log/checkpoint", origin.url)).1)
     );
     let text = ok(
         &[
@@ -181,12 +167,12 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
     bad[1] ^= 1;
     fs::write(&tile, &bad).expect("forge");
     // The edge still serves the copy it authenticated earlier (the consistency proof read it)...
-    let (code, body) = get(&format!("{}/log/tile/0/000.p/8", e.url));
+    let (code, body) = http_get(&format!("{}/log/tile/0/000.p/8", e.url));
     assert_eq!((code, body), (200, good[..256].to_vec()));
     // ...but a tile it has not seen, cut from the forged one, is refused.
-    let (code, _) = get(&format!("{}/log/tile/0/000.p/7", e.url));
+    let (code, _) = http_get(&format!("{}/log/tile/0/000.p/7", e.url));
     assert_eq!(code, 502);
-    let (_, metrics) = get(&format!("{}/metrics", e.url));
+    let (_, metrics) = http_get(&format!("{}/metrics", e.url));
     let metrics = String::from_utf8_lossy(&metrics).into_owned();
     assert!(
         tinycdn_telemetry::scrape::value(
@@ -210,7 +196,7 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
         3,
     );
     fs::write(&tile, &good).expect("restore");
-    let (code, body) = get(&format!("{}/log/tile/0/000.p/7", e.url));
+    let (code, body) = http_get(&format!("{}/log/tile/0/000.p/7", e.url));
     assert_eq!((code, body), (200, good[..224].to_vec()));
 
     // A fork: a copy of the store taken at size 4 grows differently. A node that saw one view
@@ -236,9 +222,9 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
     std::thread::sleep(Duration::from_millis(1100));
     let err = fails(&pull_args(&forked.url, &key, "n1"), d, 3);
     assert!(err.contains("split view"), "{err}");
-    let (code, body) = get(&format!("{}/log/checkpoint", e.url));
+    let (code, body) = http_get(&format!("{}/log/checkpoint", e.url));
     assert_eq!(code, 503, "{}", String::from_utf8_lossy(&body));
-    let (_, metrics) = get(&format!("{}/metrics", e.url));
+    let (_, metrics) = http_get(&format!("{}/metrics", e.url));
     let metrics = String::from_utf8_lossy(&metrics).into_owned();
     assert!(
         tinycdn_telemetry::scrape::value(&metrics, "tinycdn_log_split_view", &[("role", "edge")])

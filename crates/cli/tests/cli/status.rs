@@ -49,11 +49,7 @@ fn browse(tools: &Path, url: &str, name: &str, wait_ms: u32) -> serde_json::Valu
 }
 
 fn curl(url: &str) {
-    let ok = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", url])
-        .status()
-        .expect("curl");
-    assert!(ok.success());
+    assert_eq!(http_get(url).0, 200, "{url}");
 }
 
 fn bars(seen: &serde_json::Value, id: &str) -> u64 {
@@ -71,14 +67,7 @@ fn status_pages_render_live_charts_in_chromium_and_report_writes_the_cost_model(
     let tools = tools();
     let dir = setup();
     let d = dir.path();
-    publish(d, "media", "stable");
-    let clip = d.join("media/video/bikes.mp4");
-    let mut bytes = fs::read(&clip).expect("clip");
-    for i in (0..bytes.len()).step_by(5000) {
-        bytes[i] = bytes[i].wrapping_add(1);
-    }
-    fs::write(&clip, &bytes).expect("write");
-    publish(d, "media", "stable");
+    publish_with_a_delta(d);
     let origin = Served::start(d, &["--pop", "origin1"]);
     let edge = Served::spawn(
         d,

@@ -130,3 +130,38 @@ pub fn publish(d: &Path, src: &str, tag: &str) -> serde_json::Value {
         d,
     )
 }
+
+/// `curl -s` of a URL with extra request headers (`"name: value"`): the status code and the
+/// body (status 0 when nothing answered).
+pub fn http_get_with(url: &str, headers: &[&str]) -> (u16, Vec<u8>) {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "-", "-w", "\n%{http_code}"]);
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    let out = c.arg(url).output().expect("curl runs");
+    let text = out.stdout;
+    let split = text.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let code = String::from_utf8_lossy(&text[split + 1..])
+        .parse()
+        .unwrap_or(0);
+    (code, text[..split].to_vec())
+}
+
+/// [`http_get_with`] without extra headers.
+pub fn http_get(url: &str) -> (u16, Vec<u8>) {
+    http_get_with(url, &[])
+}
+
+/// Publishes `media/` twice as `site-media@stable`, the clip rewritten in place in between with
+/// scattered one-byte edits: the second publish makes a delta (for the delta economy's figures).
+pub fn publish_with_a_delta(d: &Path) {
+    publish(d, "media", "stable");
+    let clip = d.join("media/video/bikes.mp4");
+    let mut bytes = fs::read(&clip).expect("clip");
+    for i in (0..bytes.len()).step_by(5000) {
+        bytes[i] = bytes[i].wrapping_add(1);
+    }
+    fs::write(&clip, &bytes).expect("write");
+    publish(d, "media", "stable");
+}

@@ -5,7 +5,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,19 +103,9 @@ fn an_edge_exports_the_trace_a_request_started_and_carries_it_upstream() {
         ],
     );
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-        .args([
-            "-H",
-            &format!("traceparent: 00-{trace}-00f067aa0ba902b7-01"),
-        ])
-        .arg(format!(
-            "{}/v/site-media@stable/images/rocket.jpg",
-            edge.url
-        ))
-        .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let parent = format!("traceparent: 00-{trace}-00f067aa0ba902b7-01");
+    let url = format!("{}/v/site-media@stable/images/rocket.jpg", edge.url);
+    assert_eq!(http_get_with(&url, &[&parent]).0, 200);
     let mut got = Vec::new();
     for _ in 0..60 {
         got = spans.lock().expect("lock").clone();
