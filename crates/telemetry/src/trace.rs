@@ -84,9 +84,9 @@ pub fn init(config: &TraceConfig) -> Result<Tracing, TraceError> {
         .build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(batch)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            config.sample.clamp(0.0, 1.0),
-        ))))
+        // Sampling is decided before a span exists ([`server_span`]): a request that is not
+        // sampled makes no span at all; those that are are always recorded.
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_resource(
             Resource::builder()
                 .with_service_name(config.service.clone())
@@ -98,6 +98,7 @@ pub fn init(config: &TraceConfig) -> Result<Tracing, TraceError> {
     let subscriber =
         tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
     tracing::subscriber::set_global_default(subscriber).map_err(|_| TraceError::Installed)?;
+    let _ = SAMPLE.set(config.sample.clamp(0.0, 1.0));
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     Ok(Tracing { provider })
 }
@@ -185,9 +186,56 @@ pub fn span_name(method: &'static str, route: &'static str) -> &'static str {
         .or_insert_with(|| Box::leak(format!("{method} {route}").into_boxed_str()))
 }
 
+/// The fraction of new traces kept; unset while tracing is off.
+static SAMPLE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
+/// Whether a request starts a recorded trace: a `traceparent`'s sampled flag decides, else a
+/// draw at the configured ratio. Made before any span exists, so the requests that are not
+/// traced (nearly all, at 1 %) cost one header lookup and one random number.
+fn head_sampled(headers: &http::HeaderMap) -> bool {
+    SAMPLE
+        .get()
+        .is_some_and(|ratio| decide(headers, *ratio, draw))
+}
+
+/// The sampling rule, given the ratio and a source of draws.
+fn decide(headers: &http::HeaderMap, ratio: f64, draw: impl FnOnce() -> f64) -> bool {
+    if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        if crate::access::trace_id(tp).is_some() {
+            let flags = tp.trim().rsplit('-').next().unwrap_or("00");
+            return u8::from_str_radix(flags, 16).is_ok_and(|f| f & 1 == 1);
+        }
+    }
+    draw() < ratio
+}
+
+/// A uniform draw in [0, 1) from a per-thread xorshift generator seeded from the clock and the
+/// thread's id (sampling needs spread, not secrecy).
+fn draw() -> f64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64);
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&std::thread::current().id(), &mut h);
+            (t ^ std::hash::Hasher::finish(&h).rotate_left(32)) | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
 /// The server span of one request (`{method} {route}`), continuing the trace of its
-/// `traceparent`; the path is recorded only when the trace is sampled, the status by the caller
-/// (`http.response.status_code`) once known.
+/// `traceparent`, or a disabled span when the request is not sampled; the status is recorded by
+/// the caller (`http.response.status_code`) once known.
 #[must_use]
 pub fn server_span(
     method: &'static str,
@@ -196,6 +244,9 @@ pub fn server_span(
     path: &str,
     pop: &str,
 ) -> tracing::Span {
+    if !head_sampled(headers) {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!(
         "request",
         otel.name = span_name(method, route),
@@ -208,10 +259,36 @@ pub fn server_span(
     );
     if !span.is_disabled() {
         continue_from(&span, headers);
-        if is_sampled(&span) {
-            span.record("url.path", path);
-            span.record("tinycdn.pop", pop);
-        }
+        span.record("url.path", path);
+        span.record("tinycdn.pop", pop);
     }
     span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parents_flag_decides_else_the_ratio() {
+        let with = |tp: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                "traceparent",
+                http::HeaderValue::from_str(tp).expect("value"),
+            );
+            h
+        };
+        let sampled = with("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let not = with("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+        let bad = with("00-zz-00f067aa0ba902b7-01");
+        assert!(decide(&sampled, 0.0, || 0.99));
+        assert!(!decide(&not, 1.0, || 0.0));
+        assert!(decide(&bad, 0.5, || 0.1) && !decide(&bad, 0.5, || 0.9));
+        assert!(!decide(&http::HeaderMap::new(), 0.0, || 0.0));
+        let draws: Vec<f64> = (0..10_000).map(|_| draw()).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let kept = draws.iter().filter(|d| **d < 0.01).count();
+        assert!((50..200).contains(&kept), "{kept} of 10000 under 0.01");
+    }
 }
