@@ -25,6 +25,8 @@ rm -rf site && cp -r "$media" site && chmod -R u+w site
 "$tinycdn" publish site --store store --volume site-media --tag stable --key publisher.key
 "$tinycdn" checkout site-media@stable vols/site-media --store store --trust trust.json
 "$tinycdn" fsck --store store --trust trust.json
+# Every publish is an entry of the store's transparency log: verify it whole.
+"$tinycdn" log verify --store store
 "$tinycdn" stats --store store
 echo
 echo "volume checked out read-only at $demo/vols/site-media"
@@ -106,6 +108,7 @@ for f in images/astronaut.png images/rocket.jpg video/bigbuckbunny.mp4; do
 done
 echo "  $edge/v/site-media@stable/images/astronaut.png?w=256&fmt=auto  (a responsive variant)"
 echo "  $edge/metrics    $front/.tinycdn/metrics"
+echo "  $edge/status     (the cost model, live)"
 secs="${DEMO_SECONDS:-120}"
 if [ "$secs" = 0 ]; then
   echo "serving until Ctrl-C"
