@@ -223,6 +223,12 @@ impl Fill {
         self.bump();
     }
 
+    /// Whether the body has ended in an error (a fill not to join: its task may not have
+    /// unregistered it yet).
+    pub fn failed(&self) -> bool {
+        matches!(self.lock().end, Some(Err(_)))
+    }
+
     /// The outcome of the response head, once known.
     pub async fn outcome(&self) -> Outcome {
         let mut rx = self.changed.subscribe();
@@ -334,6 +340,16 @@ mod tests {
         assert_eq!(late.next().await, Some(Ok(Bytes::from_static(b"ab"))));
         assert_eq!(late.next().await, Some(Ok(Bytes::from_static(b"cd"))));
         assert_eq!(late.next().await, None);
+        assert!(!fill.failed(), "a complete fill may still be joined");
+    }
+
+    #[tokio::test]
+    async fn a_failed_fill_says_so_and_is_not_to_be_joined() {
+        let fill = Fill::new(Budget::new(u64::MAX));
+        assert!(fill.push(Bytes::from_static(b"ab")).await);
+        assert!(!fill.failed(), "still running");
+        fill.finish(Err("the origin stalled".into()), None);
+        assert!(fill.failed());
     }
 
     #[tokio::test]

@@ -265,7 +265,7 @@ impl Proxy {
         validating: Option<Arc<Entry>>,
     ) -> (Arc<Fill>, Option<Reader>) {
         let mut m = lock(&self.inflight);
-        if let Some(f) = m.get(key) {
+        if let Some(f) = m.get(key).filter(|f| !f.failed()) {
             self.counters.collapsed.fetch_add(1, Ordering::Relaxed);
             return (f.clone(), None);
         }
