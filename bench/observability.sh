@@ -71,13 +71,14 @@ for u in 18081 18082 18083 18084; do curl -fsS -o /dev/null "http://127.0.0.1:$u
 for u in 28081 28082; do curl -fsS -o /dev/null "http://127.0.0.1:$u/small.bin"; curl -fsS -o /dev/null "http://127.0.0.1:$u/small.bin"; done
 out="$w/results.tsv"; : >"$out"
 run() { wrk -t2 -c64 -d"${secs}s" --latency "$2" >"$w/wrk.txt" 2>&1; python3 "$here/bench/wrk_row.py" "$1" "$w/wrk.txt" >>"$out"; }
+# Each round runs the six in turn, in reverse order every other round, so that neither side of a
+# ratio always runs first (the machine's drift falls on both).
+runs=("tinycdn off|http://127.0.0.1:18081$path" "tinycdn on|http://127.0.0.1:18082$path"
+  "tinycdn access log only|http://127.0.0.1:18083$path" "tinycdn traces only|http://127.0.0.1:18084$path"
+  "nginx off|http://127.0.0.1:28081/small.bin" "nginx on|http://127.0.0.1:28082/small.bin")
 for round in $(seq "$rounds"); do
-  run "tinycdn off" "http://127.0.0.1:18081$path"
-  run "tinycdn on" "http://127.0.0.1:18082$path"
-  run "tinycdn access log only" "http://127.0.0.1:18083$path"
-  run "tinycdn traces only" "http://127.0.0.1:18084$path"
-  run "nginx off" "http://127.0.0.1:28081/small.bin"
-  run "nginx on" "http://127.0.0.1:28082/small.bin"
+  order=(0 1 2 3 4 5); [ $((round % 2)) = 0 ] && order=(5 4 3 2 1 0)
+  for i in "${order[@]}"; do run "${runs[$i]%%|*}" "${runs[$i]#*|}"; done
 done
 sleep 1.5
 lines_tiny=$(wc -l <"$w/logs/edge.log"); lines_ngx=$(wc -l <"$w/logs/nginx.log")

@@ -55,7 +55,7 @@ impl Pending {
 pub(crate) fn wrap(
     resp: hyper::Response<Body>,
     mut p: Pending,
-    log: Arc<AccessLog>,
+    log: &'static AccessLog,
 ) -> hyper::Response<Body> {
     let (mut parts, body) = resp.into_parts();
     p.record.ttfb = p.started.elapsed();
@@ -84,7 +84,7 @@ pub(crate) fn wrap(
 struct Logged {
     inner: Body,
     pending: Option<Pending>,
-    log: Arc<AccessLog>,
+    log: &'static AccessLog,
 }
 
 impl Logged {
@@ -92,7 +92,7 @@ impl Logged {
         if let Some(mut p) = self.pending.take() {
             p.record.duration = p.started.elapsed();
             p.record.time = SystemTime::now();
-            self.log.log(p.record);
+            self.log.log(&p.record);
         }
     }
 }

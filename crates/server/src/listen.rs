@@ -69,7 +69,7 @@ where
             };
             let pending = crate::access::Pending::new(&req, info, log.pop.clone());
             let resp = handler.handle(req, info).await;
-            Ok(crate::access::wrap(resp, pending, log.clone()))
+            Ok(crate::access::wrap(resp, pending, log))
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
