@@ -363,6 +363,45 @@ pub enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Read access logs: rank what matters, simulate caches at many sizes, and answer how big
+    /// the cache must be, what to move into volumes and what it saves.
+    Audit {
+        /// Access logs (plain or gzip; many files are read in time order).
+        #[arg(value_name = "LOG", required = true)]
+        logs: Vec<PathBuf>,
+        /// `auto` (detected from the first lines), `nginx` (combined, with `$request_time` and
+        /// `$upstream_response_time` when appended), `common`, `json` (tinycdn's), `cloudfront`.
+        #[arg(long, value_name = "FORMAT", default_value = "auto",
+              value_parser = ["auto", "nginx", "common", "json", "cloudfront"])]
+        format: String,
+        /// Cache sizes to simulate: bytes, sizes (`256MiB`) or shares of the working set (`1%`),
+        /// comma-separated (default: 0.1 % to 30 % of the working set).
+        #[arg(long, value_name = "LIST")]
+        cache_sizes: Option<String>,
+        /// Policies to simulate (default all): lru, fifo, sieve, s3-fifo, w-tinylfu, belady.
+        #[arg(long, value_name = "LIST")]
+        policies: Option<String>,
+        /// Rows in each ranking.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+        /// SHARDS sampling: the share of objects simulated (1: exact).
+        #[arg(long, value_name = "RATE", default_value_t = 1.0)]
+        sample: f64,
+        /// Requests simulated at most; past it the sampling rate halves (bounded memory).
+        #[arg(long, value_name = "N", default_value_t = 16_000_000)]
+        sample_budget: usize,
+        /// Object hit ratios to size the cache for.
+        #[arg(
+            long,
+            value_name = "RATIO",
+            value_delimiter = ',',
+            default_value = "0.8,0.9,0.95"
+        )]
+        target_hit: Vec<f64>,
+        /// Simulation threads (default: the cores).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+    },
     /// The cost model as a report: hit ratio per PoP and tier (from edges' metrics), the delta
     /// economy and the storage duplication factor per volume and version; HTML with SVG charts
     /// (`-o`), or `--json`.

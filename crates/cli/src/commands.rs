@@ -640,6 +640,28 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Log { command } => return crate::log::run(cli, command),
         Command::Vault { command } => return crate::vault::run(cli, command, &bar),
+        Command::Audit {
+            logs,
+            format,
+            cache_sizes,
+            policies,
+            top,
+            sample,
+            sample_budget,
+            target_hit,
+            threads,
+        } => crate::audit::run(&crate::audit::Args {
+            logs,
+            format,
+            cache_sizes: cache_sizes.as_deref(),
+            policies: policies.as_deref(),
+            top: *top,
+            sample: *sample,
+            sample_budget: *sample_budget,
+            target_hit,
+            threads: *threads,
+            json: cli.json,
+        })?,
         Command::Report { store, edges, out } => {
             crate::report::run(cli, store.as_deref(), edges, out.as_deref())?;
         }

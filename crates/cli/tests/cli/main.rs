@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod access;
+mod audit;
 mod dashboard;
 mod log;
 mod status;
