@@ -9,6 +9,7 @@
 //! - [`sim`]: the trace the simulators replay, and the policies: LRU, FIFO, SIEVE, S3-FIFO, a
 //!   W-TinyLFU, Belady's optimum; SHARDS sampling for big traces; miss-ratio curves.
 
+pub mod invariants;
 pub mod parse;
 pub mod pattern;
 pub mod rank;

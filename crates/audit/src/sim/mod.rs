@@ -6,9 +6,8 @@
 //! evicted until the new one fits, then it is inserted. Capacities are in bytes.
 
 mod belady;
-mod fifo;
 mod list;
-mod lru;
+mod queue;
 mod s3fifo;
 mod sieve;
 mod tinylfu;
@@ -69,8 +68,8 @@ impl Kind {
     pub fn make(self, trace: &Trace, capacity: u64) -> Box<dyn Policy> {
         let n = trace.objects();
         match self {
-            Kind::Lru => Box::new(lru::Lru::new(n, capacity)),
-            Kind::Fifo => Box::new(fifo::Fifo::new(n, capacity)),
+            Kind::Lru => Box::new(queue::Queue::lru(n, capacity)),
+            Kind::Fifo => Box::new(queue::Queue::fifo(n, capacity)),
             Kind::Sieve => Box::new(sieve::Sieve::new(n, capacity)),
             Kind::S3Fifo => Box::new(s3fifo::S3Fifo::new(n, capacity)),
             Kind::WTinyLfu => {
@@ -119,16 +118,24 @@ pub fn simulate(trace: &Trace, kind: Kind, cache_bytes: u64) -> Point {
             miss_bytes += u64::from(size);
         }
     }
-    let n = trace.len().max(1) as f64;
+    // Exact traces divide by what they hold; samples by what they should hold (SHARDS-adj).
+    let (n, b) = if trace.rate() >= 1.0 {
+        (trace.len() as f64, bytes as f64)
+    } else {
+        trace.expected()
+    };
+    let ratio = |x: u64, of: f64| {
+        if of > 0.0 {
+            (x as f64 / of).min(1.0)
+        } else {
+            0.0
+        }
+    };
     Point {
         policy: kind.name(),
         cache_bytes,
-        object_miss_ratio: miss as f64 / n,
-        byte_miss_ratio: if bytes == 0 {
-            0.0
-        } else {
-            miss_bytes as f64 / bytes as f64
-        },
+        object_miss_ratio: ratio(miss, n),
+        byte_miss_ratio: ratio(miss_bytes, b),
     }
 }
 

@@ -16,6 +16,7 @@ pub struct TraceBuilder {
     budget: usize,
     kept: Vec<(u64, u32)>,
     seen: u64,
+    seen_bytes: u64,
 }
 
 impl TraceBuilder {
@@ -28,12 +29,14 @@ impl TraceBuilder {
             budget: budget.max(1),
             kept: Vec::new(),
             seen: 0,
+            seen_bytes: 0,
         }
     }
 
     /// A request for the object whose key hashes to `hash` (a well-mixed 64-bit hash).
     pub fn push(&mut self, hash: u64, size: u32) {
         self.seen += 1;
+        self.seen_bytes += u64::from(size);
         if Self::bucket(hash) >= self.threshold {
             return;
         }
@@ -73,6 +76,7 @@ impl TraceBuilder {
             sizes,
             rate: self.threshold as f64 / SPACE as f64,
             seen: self.seen,
+            seen_bytes: self.seen_bytes,
         }
     }
 }
@@ -85,6 +89,7 @@ pub struct Trace {
     objects: usize,
     rate: f64,
     seen: u64,
+    seen_bytes: u64,
 }
 
 impl Trace {
@@ -128,6 +133,24 @@ impl Trace {
     #[must_use]
     pub fn seen(&self) -> u64 {
         self.seen
+    }
+
+    /// Requests and bytes a sample of this rate should hold: the denominators of SHARDS-adj
+    /// (Waldspurger et al. §4.3), which counts the difference between them and what the sample
+    /// holds — most often one hot object in or out — as hits.
+    #[must_use]
+    pub fn expected(&self) -> (f64, f64) {
+        if self.rate >= 1.0 {
+            (
+                self.ids.len() as f64,
+                self.sizes.iter().map(|&s| u64::from(s)).sum::<u64>() as f64,
+            )
+        } else {
+            (
+                self.seen as f64 * self.rate,
+                self.seen_bytes as f64 * self.rate,
+            )
+        }
     }
 
     /// The bytes of every object kept, each counted once at its first size, scaled back to the

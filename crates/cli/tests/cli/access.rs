@@ -54,21 +54,10 @@ fn access_logs_are_written_rotated_and_survive_a_vanished_directory() {
             "origin1",
         ],
     );
-    let edge = Served::spawn(
+    let edge = Served::edge(
         d,
-        &[
-            "edge",
-            "--upstream",
-            &origin.url,
-            "--trust",
-            "pub.key.pub",
-            "--listen",
-            "127.0.0.1:0",
-            "--pop",
-            "fra1",
-            "--access-log",
-            "logs/edge.log",
-        ],
+        &origin.url,
+        &["--pop", "fra1", "--access-log", "logs/edge.log"],
     );
     let url = format!("{}/v/site-media@stable/images/rocket.jpg?x=1", edge.url);
     let (s1, n1) = curl(&url);

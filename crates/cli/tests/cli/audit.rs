@@ -24,20 +24,7 @@ fn audit_reads_the_log_an_edge_wrote() {
     let d = dir.path();
     publish(d, "media", "stable");
     let origin = Served::start(d, &[]);
-    let edge = Served::spawn(
-        d,
-        &[
-            "edge",
-            "--upstream",
-            &origin.url,
-            "--trust",
-            "pub.key.pub",
-            "--listen",
-            "127.0.0.1:0",
-            "--access-log",
-            "edge.log",
-        ],
-    );
+    let edge = Served::edge(d, &origin.url, &["--access-log", "edge.log"]);
     let base = format!("{}/v/site-media@stable", edge.url);
     // rocket.jpg five times, app.css twice, a 404 once.
     for _ in 0..5 {

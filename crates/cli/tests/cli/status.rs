@@ -69,20 +69,7 @@ fn status_pages_render_live_charts_in_chromium_and_report_writes_the_cost_model(
     let d = dir.path();
     publish_with_a_delta(d);
     let origin = Served::start(d, &["--pop", "origin1"]);
-    let edge = Served::spawn(
-        d,
-        &[
-            "edge",
-            "--upstream",
-            &origin.url,
-            "--trust",
-            "pub.key.pub",
-            "--pop",
-            "fra1",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let edge = Served::edge(d, &origin.url, &["--pop", "fra1"]);
     for _ in 0..3 {
         curl(&format!(
             "{}/v/site-media@stable/images/rocket.jpg",

@@ -52,6 +52,21 @@ pub struct Served {
 }
 
 impl Served {
+    /// A `tinycdn edge` on a free port in front of `upstream`, trusting `pub.key.pub`.
+    pub fn edge(cwd: &Path, upstream: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "edge",
+            "--upstream",
+            upstream,
+            "--trust",
+            "pub.key.pub",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn(cwd, &args)
+    }
+
     pub fn start(cwd: &Path, extra: &[&str]) -> Self {
         let mut args = vec!["serve", "--store", "store", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);

@@ -86,21 +86,10 @@ fn an_edge_exports_the_trace_a_request_started_and_carries_it_upstream() {
     let d = dir.path();
     publish(d, "media", "stable");
     let origin = Served::start(d, &["--access-log", "origin.log"]);
-    let edge = Served::spawn(
+    let edge = Served::edge(
         d,
-        &[
-            "edge",
-            "--upstream",
-            &origin.url,
-            "--trust",
-            "pub.key.pub",
-            "--listen",
-            "127.0.0.1:0",
-            "--otlp-endpoint",
-            &otlp,
-            "--trace-sample",
-            "1",
-        ],
+        &origin.url,
+        &["--otlp-endpoint", &otlp, "--trace-sample", "1"],
     );
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = format!("traceparent: 00-{trace}-00f067aa0ba902b7-01");
