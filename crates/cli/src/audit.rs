@@ -145,7 +145,8 @@ fn cache_sizes(list: Option<&str>, working_set: u64) -> Result<Vec<u64>> {
 /// The smallest simulated size whose object hit ratio reaches `target`, interpolated on a log
 /// scale between the two sizes around it.
 fn size_for(points: &[&Point], target: f64) -> Option<u64> {
-    let want = 1.0 - target;
+    // A hair of slack: 1 - 0.9 is 0.09999999999999998 in floating point.
+    let want = 1.0 - target + 1e-9;
     let mut prev: Option<&Point> = None;
     for p in points {
         if p.object_miss_ratio <= want {
@@ -154,7 +155,7 @@ fn size_for(points: &[&Point], target: f64) -> Option<u64> {
                     let t =
                         (a.object_miss_ratio - want) / (a.object_miss_ratio - p.object_miss_ratio);
                     let (la, lb) = ((a.cache_bytes as f64).ln(), (p.cache_bytes as f64).ln());
-                    (la + t * (lb - la)).exp() as u64
+                    (la + t * (lb - la)).exp().round() as u64
                 }
                 _ => p.cache_bytes,
             });
