@@ -133,12 +133,15 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     }
     let what = format!("edge in front of {}", roles.join("; "));
     let cache_dir = a.cache_dir.clone();
+    let cache_policy: tinycdn_edge::cache::DiskKind =
+        a.cache_policy.parse().map_err(anyhow::Error::msg)?;
     let scrub_rate = parse_size(&a.scrub_rate)?;
     let pop = a.server.pop.clone();
     run_server(&a.listen, &what, &a.server, move || -> Result<_> {
-        let cache = Arc::new(ChunkCache::new(
+        let cache = Arc::new(ChunkCache::with_policy(
             memory,
             cache_dir.as_deref().map(|d| (d, disk)),
+            cache_policy,
         )?);
         cache.start_scrub(scrub_rate);
         let images = images.map(|c| Arc::new(Images::new(c, cache.clone())));

@@ -6,6 +6,7 @@
 //! evicted until the new one fits, then it is inserted. Capacities are in bytes.
 
 mod belady;
+mod edge;
 mod list;
 mod queue;
 mod s3fifo;
@@ -21,9 +22,14 @@ pub trait Policy {
     fn access(&mut self, index: usize, id: u32, size: u32) -> bool;
 }
 
+pub use tinycdn_tier::DiskKind;
+
+/// The edge's memory tier as a share of its disk tier by default (512 MiB to 10 GiB), in
+/// thousandths.
+pub const EDGE_MEMORY_PERMILLE: u16 = 50;
+
 /// The policies simulated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Least recently used.
     Lru,
@@ -37,18 +43,54 @@ pub enum Kind {
     WTinyLfu,
     /// Belady's MIN, the offline optimum for unit sizes and the usual bound with sizes.
     Belady,
+    /// The edge's two tiers with their real code: memory (`memory_permille` of the size) in
+    /// front of the disk tier (the size) kept by `disk`.
+    Edge {
+        /// The disk tier's policy.
+        disk: DiskKind,
+        /// Memory as thousandths of the disk tier.
+        memory_permille: u16,
+    },
 }
 
 impl Kind {
-    /// Every policy.
-    pub const ALL: [Kind; 6] = [
+    /// The edge as it ships (its default disk policy and memory share).
+    pub const EDGE: Kind = Kind::Edge {
+        disk: DiskKind::S3Fifo,
+        memory_permille: EDGE_MEMORY_PERMILLE,
+    };
+
+    /// Every policy simulated by default.
+    pub const ALL: [Kind; 7] = [
         Kind::Lru,
         Kind::Fifo,
         Kind::Sieve,
         Kind::S3Fifo,
         Kind::WTinyLfu,
         Kind::Belady,
+        Kind::EDGE,
     ];
+
+    /// The edge with each disk policy it offers (memory share as shipped).
+    #[must_use]
+    pub fn edge_variants() -> [Kind; 3] {
+        DiskKind::ALL.map(|disk| Kind::Edge {
+            disk,
+            memory_permille: EDGE_MEMORY_PERMILLE,
+        })
+    }
+
+    /// This kind with the edge's memory share set (other kinds unchanged).
+    #[must_use]
+    pub fn with_edge_memory(self, permille: u16) -> Self {
+        match self {
+            Kind::Edge { disk, .. } => Kind::Edge {
+                disk,
+                memory_permille: permille,
+            },
+            k => k,
+        }
+    }
 
     /// The name used in output and on the command line.
     #[must_use]
@@ -60,6 +102,12 @@ impl Kind {
             Kind::S3Fifo => "s3-fifo",
             Kind::WTinyLfu => "w-tinylfu",
             Kind::Belady => "belady",
+            Kind::Edge { disk, .. } if disk == DiskKind::default() => "edge",
+            Kind::Edge { disk, .. } => match disk {
+                DiskKind::Fifo => "edge-fifo",
+                DiskKind::Sieve => "edge-sieve",
+                DiskKind::S3Fifo => "edge-s3-fifo",
+            },
         }
     }
 
@@ -77,6 +125,13 @@ impl Kind {
                 Box::new(tinylfu::WTinyLfu::new(n, capacity, mean))
             }
             Kind::Belady => Box::new(belady::Belady::new(trace, capacity)),
+            Kind::Edge {
+                disk,
+                memory_permille,
+            } => {
+                let memory = capacity.saturating_mul(u64::from(memory_permille)) / 1000;
+                Box::new(edge::Edge::new(disk, capacity, memory))
+            }
         }
     }
 }
@@ -85,8 +140,11 @@ impl std::str::FromStr for Kind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
+        // `edge-s3-fifo` is the edge as it ships: `edge`.
+        let s = if s == "edge-s3-fifo" { "edge" } else { s };
         Kind::ALL
             .into_iter()
+            .chain(Kind::edge_variants())
             .find(|k| k.name() == s)
             .ok_or_else(|| format!("unknown policy {s:?}"))
     }
@@ -220,7 +278,45 @@ mod tests {
         }
     }
 
+    /// The disk tier's policy on its own, fed as a single cache.
+    struct Disk(tinycdn_tier::DiskPolicy<u64>);
+
+    impl Policy for Disk {
+        fn access(&mut self, _: usize, id: u32, size: u32) -> bool {
+            let k = u64::from(id);
+            self.0.touch(&k) || {
+                self.0.admit(k, u64::from(size), &mut Vec::new());
+                false
+            }
+        }
+    }
+
     proptest::proptest! {
+        /// The edge's disk policies decide exactly as the reference simulators of the same
+        /// names (the ones checked against libCacheSim), for entries that fit S3-FIFO's small
+        /// queue (the edge admits bigger ones to main, where libCacheSim refuses them).
+        #[test]
+        fn the_edge_disk_policies_are_the_reference_ones(
+            reqs in proptest::collection::vec((0u64..80, 1u32..40), 1..600),
+            cap in 400u64..2000,
+        ) {
+            let t = trace(&reqs);
+            for (disk, reference) in [
+                (DiskKind::Fifo, Kind::Fifo),
+                (DiskKind::Sieve, Kind::Sieve),
+                (DiskKind::S3Fifo, Kind::S3Fifo),
+            ] {
+                let mut ours = Disk(tinycdn_tier::DiskPolicy::new(disk, cap));
+                let mut theirs = reference.make(&t, cap);
+                for (i, (&id, &size)) in t.ids().iter().zip(t.sizes()).enumerate() {
+                    proptest::prop_assert_eq!(
+                        ours.access(i, id, size), theirs.access(i, id, size),
+                        "{:?} at request {}", disk, i
+                    );
+                }
+            }
+        }
+
         /// No policy that admits every object beats Belady with unit sizes; all agree on an
         /// infinite cache (only cold misses), and a bigger cache never hurts LRU (its stack
         /// property).

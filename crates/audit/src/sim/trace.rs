@@ -167,6 +167,43 @@ impl Trace {
         (sum as f64 / self.rate).round() as u64
     }
 
+    /// Requests per object, most requested first: the popularity curve (of the sample, when
+    /// sampled).
+    #[must_use]
+    pub fn popularity(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; self.objects];
+        for &id in &self.ids {
+            counts[id as usize] += 1;
+        }
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        counts
+    }
+
+    /// Objects by size at their first request, in power-of-two buckets: `(lower bound, objects,
+    /// requests)` for every bucket that has any.
+    #[must_use]
+    pub fn size_buckets(&self) -> Vec<(u64, u64, u64)> {
+        let mut first = vec![u32::MAX; self.objects];
+        for (&id, &s) in self.ids.iter().zip(&self.sizes) {
+            if first[id as usize] == u32::MAX {
+                first[id as usize] = s;
+            }
+        }
+        let bucket = |s: u32| if s == 0 { 0 } else { 32 - s.leading_zeros() };
+        let mut b = [(0u64, 0u64); 33];
+        for &s in &first {
+            b[bucket(s) as usize].0 += 1;
+        }
+        for &id in &self.ids {
+            b[bucket(first[id as usize]) as usize].1 += 1;
+        }
+        b.iter()
+            .enumerate()
+            .filter(|(_, (o, _))| *o > 0)
+            .map(|(i, &(o, r))| (if i == 0 { 0 } else { 1u64 << (i - 1) }, o, r))
+            .collect()
+    }
+
     /// For each request, the index of the next request for its object (`usize::MAX`: none).
     #[must_use]
     pub fn next_uses(&self) -> Vec<usize> {
@@ -203,6 +240,29 @@ mod tests {
         assert_eq!(t.ids(), &[0, 1, 0, 2]);
         assert_eq!((t.objects(), t.rate(), t.working_set()), (3, 1.0, 30));
         assert_eq!(t.next_uses(), vec![2, usize::MAX, usize::MAX, usize::MAX]);
+    }
+
+    #[test]
+    fn popularity_and_size_buckets() {
+        let mut b = TraceBuilder::new(1.0, usize::MAX);
+        for (k, s) in [
+            (1, 0),
+            (2, 1),
+            (2, 1),
+            (3, 1000),
+            (3, 5),
+            (3, 1000),
+            (4, 1024),
+        ] {
+            b.push(mix(k), s);
+        }
+        let t = b.finish();
+        assert_eq!(t.popularity(), vec![3, 2, 1, 1]);
+        // 0 | [1, 2) | [512, 1024) (1000 at its first size) | [1024, 2048)
+        assert_eq!(
+            t.size_buckets(),
+            vec![(0, 1, 1), (1, 1, 2), (512, 1, 3), (1024, 1, 1)]
+        );
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //!   main one, so a scan of one-hit objects cannot flush the hot set), weighted by bytes and
 //!   bounded by `--memory`. It also coalesces concurrent misses of one chunk into one fill.
 //! - Disk: one file per chunk under the cache directory, written atomically through the store's
-//!   local backend, bounded by `--cache-size` with FIFO eviction, reloaded on start, and verified
-//!   against the chunk hash on every read from disk (a damaged file is dropped, never served).
+//!   local backend, bounded by `--cache-size`, verified against the chunk hash on every read
+//!   from disk (a damaged file is dropped, never served). What it keeps is decided by
+//!   `tinycdn-tier`'s [`DiskPolicy`] (S3-FIFO by default, chosen on real traces with
+//!   `tinycdn audit`), told of disk hits; its state
+//!   is saved under `state/disk-tier` and restored on start against the files really there.
 //!   A disk that is full or failing only turns the tier off for that write: the edge keeps serving
 //!   from memory and upstream. A background scrub ([`ChunkCache::start_scrub`]) re-hashes the
 //!   disk tier at a bounded rate and drops what no longer matches.
@@ -13,16 +16,18 @@
 mod scrub;
 
 pub use scrub::ScrubStep;
-use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 use tinycdn_core::ChunkId;
 use tinycdn_store::{Backend, Durability, LocalBackend, StoreError};
+use tinycdn_tier::memory::{memory_tier, MemoryTier};
+pub use tinycdn_tier::DiskKind;
+use tinycdn_tier::DiskPolicy;
 
 /// Weighs cached chunks by their length.
 #[derive(Debug, Clone, Copy)]
@@ -69,18 +74,26 @@ pub struct CacheCounters {
     pub scrub_passes: AtomicU64,
 }
 
-struct DiskIndex {
-    order: VecDeque<ChunkId>,
-    sizes: HashMap<ChunkId, u64>,
-    used: u64,
-}
-
 /// The disk tier.
 struct Disk {
     backend: LocalBackend,
-    max_bytes: u64,
-    index: Mutex<DiskIndex>,
+    policy: Mutex<DiskPolicy<ChunkId>>,
+    saves: Mutex<Saves>,
 }
+
+/// When the policy's state was last written.
+struct Saves {
+    changes: u64,
+    at: Instant,
+}
+
+/// Where the disk policy's state is kept (beside `chunks/` and `meta/`).
+const POLICY_KEY: &str = "state/disk-tier";
+/// The state is written after this many admissions and evictions (or a quarter of the entries,
+/// whichever is more) ...
+const SAVE_CHANGES: u64 = 4096;
+/// ... or this long after the first unsaved one.
+const SAVE_EVERY: Duration = Duration::from_secs(30);
 
 fn chunk_key(id: &ChunkId) -> String {
     let hex = id.to_hex();
@@ -88,13 +101,9 @@ fn chunk_key(id: &ChunkId) -> String {
 }
 
 impl Disk {
-    fn open(dir: &Path, max_bytes: u64) -> Result<Self, StoreError> {
+    fn open(dir: &Path, max_bytes: u64, kind: DiskKind) -> Result<Self, StoreError> {
         let backend = LocalBackend::open(dir, true)?;
-        let mut index = DiskIndex {
-            order: VecDeque::new(),
-            sizes: HashMap::new(),
-            used: 0,
-        };
+        let mut on_disk = Vec::new();
         for key in backend.list("chunks")? {
             let Some(id) = key
                 .rsplit('/')
@@ -103,22 +112,76 @@ impl Disk {
             else {
                 continue;
             };
-            let size = backend.size(&key)?.unwrap_or(0);
-            index.order.push_back(id);
-            index.sizes.insert(id, size);
-            index.used += size;
+            on_disk.push((id, backend.size(&key)?.unwrap_or(0)));
         }
-        Ok(Self {
+        let snapshot = backend.read(POLICY_KEY).ok();
+        let r = DiskPolicy::restore(kind, max_bytes, snapshot.as_deref(), on_disk);
+        if let Some(e) = &r.error {
+            tracing::warn!(error = %e, "disk tier: state not used; chunks kept, order rebuilt");
+        }
+        tracing::info!(
+            policy = kind.name(),
+            restored = r.from_snapshot,
+            added = r.added,
+            evicted = r.victims.len(),
+            "disk tier opened"
+        );
+        for v in &r.victims {
+            let _ = backend.delete(&chunk_key(v));
+        }
+        let disk = Self {
             backend,
-            max_bytes,
-            index: Mutex::new(index),
-        })
+            policy: Mutex::new(r.policy),
+            saves: Mutex::new(Saves {
+                changes: 0,
+                at: Instant::now(),
+            }),
+        };
+        if !r.victims.is_empty() || r.added > 0 || r.error.is_some() {
+            disk.save();
+        }
+        Ok(disk)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, DiskIndex> {
-        self.index
+    fn lock(&self) -> std::sync::MutexGuard<'_, DiskPolicy<ChunkId>> {
+        self.policy
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the policy's state (atomically: a crash leaves the old one or the new one).
+    fn save(&self) -> bool {
+        let bytes = self.lock().snapshot();
+        let ok = self
+            .backend
+            .write(POLICY_KEY, &bytes, Durability::AtBarrier)
+            .is_ok();
+        let mut s = self
+            .saves
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.changes = 0;
+        s.at = Instant::now();
+        ok
+    }
+
+    /// Counts `n` changes and writes the state when enough have gathered.
+    fn changed(&self, n: u64) {
+        let due = {
+            let mut s = self
+                .saves
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if s.changes == 0 {
+                s.at = Instant::now();
+            }
+            s.changes += n;
+            let entries = self.lock().len() as u64;
+            s.changes >= SAVE_CHANGES.max(entries / 4) || s.at.elapsed() >= SAVE_EVERY
+        };
+        if due {
+            self.save();
+        }
     }
 }
 
@@ -133,7 +196,7 @@ impl Drop for InFlight<'_> {
 
 /// Verified chunks in memory and on disk.
 pub struct ChunkCache {
-    memory: Cache<ChunkId, Bytes, ByteWeight>,
+    memory: MemoryTier<ChunkId, Bytes, ByteWeight>,
     disk: Option<Disk>,
     scrub_cursor: std::sync::atomic::AtomicUsize,
     /// What the cache has done.
@@ -150,26 +213,48 @@ impl std::fmt::Debug for ChunkCache {
 }
 
 impl ChunkCache {
-    /// A cache of at most `memory_bytes` in memory and, with a directory, `disk_bytes` on disk.
+    /// A cache of at most `memory_bytes` in memory and, with a directory, `disk_bytes` on disk
+    /// kept by the default disk policy.
     ///
     /// # Errors
     /// The disk directory cannot be created or listed.
     pub fn new(memory_bytes: u64, disk: Option<(&Path, u64)>) -> Result<Self, StoreError> {
-        let estimated = usize::try_from(memory_bytes / (256 * 1024))
-            .unwrap_or(1024)
-            .max(16);
+        Self::with_policy(memory_bytes, disk, DiskKind::default())
+    }
+
+    /// As [`ChunkCache::new`], the disk tier kept by `kind`. Its state (order, access marks)
+    /// is restored from the directory, checked against the chunks really there.
+    ///
+    /// # Errors
+    /// The disk directory cannot be created or listed.
+    pub fn with_policy(
+        memory_bytes: u64,
+        disk: Option<(&Path, u64)>,
+        kind: DiskKind,
+    ) -> Result<Self, StoreError> {
+        let disk = disk
+            .map(|(dir, max)| Disk::open(dir, max, kind))
+            .transpose()?;
         Ok(Self {
-            memory: Cache::with_weighter(estimated, memory_bytes.max(1), ByteWeight),
-            disk: disk.map(|(dir, max)| Disk::open(dir, max)).transpose()?,
+            memory: memory_tier(memory_bytes, ByteWeight),
+            disk,
             scrub_cursor: std::sync::atomic::AtomicUsize::new(0),
             counters: CacheCounters::default(),
         })
     }
 
+    /// Writes the disk policy's state now (it is also written every few thousand changes and
+    /// every 30 s while changing); `false` if the write failed or there is no disk tier.
+    pub fn save_disk_state(&self) -> bool {
+        self.disk
+            .as_ref()
+            .is_some_and(|d| tokio::task::block_in_place(|| d.save()))
+    }
+
     /// Bytes held on disk.
     #[must_use]
     pub fn disk_bytes(&self) -> u64 {
-        self.disk.as_ref().map_or(0, |d| d.lock().used)
+        self.disk.as_ref().map_or(0, |d| d.lock().used())
     }
 
     /// Bytes held in memory.
@@ -187,11 +272,7 @@ impl ChunkCache {
     /// Whether the chunk is held in memory or on disk.
     #[must_use]
     pub fn contains(&self, id: &ChunkId) -> bool {
-        self.memory.contains_key(id)
-            || self
-                .disk
-                .as_ref()
-                .is_some_and(|d| d.lock().sizes.contains_key(id))
+        self.memory.contains_key(id) || self.disk.as_ref().is_some_and(|d| d.lock().contains(id))
     }
 
     /// The chunk from memory, or from disk verified against its hash (and then kept in memory).
@@ -283,12 +364,13 @@ impl ChunkCache {
 
     async fn disk_get(&self, id: &ChunkId) -> Option<Bytes> {
         let disk = self.disk.as_ref()?;
-        if !disk.lock().sizes.contains_key(id) {
+        if !disk.lock().contains(id) {
             return None;
         }
         let key = chunk_key(id);
         let bytes = tokio::task::block_in_place(|| disk.backend.read(&key)).ok()?;
         if ChunkId::of(&bytes) == *id {
+            disk.lock().touch(id);
             return Some(Bytes::from(bytes));
         }
         self.counters.disk_corrupt.fetch_add(1, Ordering::Relaxed);
@@ -302,11 +384,7 @@ impl ChunkCache {
             return;
         };
         let _ = disk.backend.delete(&chunk_key(id));
-        let mut index = disk.lock();
-        if let Some(size) = index.sizes.remove(id) {
-            index.used -= size;
-            index.order.retain(|o| o != id);
-        }
+        disk.lock().remove(id);
     }
 
     async fn disk_put(&self, id: ChunkId, bytes: Bytes) {
@@ -314,26 +392,11 @@ impl ChunkCache {
             return;
         };
         let size = bytes.len() as u64;
-        if size > disk.max_bytes {
+        // Admitted first (so concurrent puts of one chunk write it once), victims chosen with it.
+        let mut victims = Vec::new();
+        if !disk.lock().admit(id, size, &mut victims) {
             return;
         }
-        let victims: Vec<ChunkId> = {
-            let mut index = disk.lock();
-            if index.sizes.contains_key(&id) {
-                return;
-            }
-            let mut victims = Vec::new();
-            while index.used + size > disk.max_bytes {
-                let Some(v) = index.order.pop_front() else {
-                    break;
-                };
-                if let Some(s) = index.sizes.remove(&v) {
-                    index.used -= s;
-                    victims.push(v);
-                }
-            }
-            victims
-        };
         let result = tokio::task::block_in_place(|| {
             for v in &victims {
                 let _ = disk.backend.delete(&chunk_key(v));
@@ -344,19 +407,13 @@ impl ChunkCache {
         self.counters
             .disk_evictions
             .fetch_add(victims.len() as u64, Ordering::Relaxed);
-        match result {
-            Ok(()) => {
-                let mut index = disk.lock();
-                index.order.push_back(id);
-                index.sizes.insert(id, size);
-                index.used += size;
-            }
-            Err(_) => {
-                self.counters
-                    .disk_write_errors
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+        if result.is_err() {
+            disk.lock().remove(&id);
+            self.counters
+                .disk_write_errors
+                .fetch_add(1, Ordering::Relaxed);
         }
+        tokio::task::block_in_place(|| disk.changed(1 + victims.len() as u64));
     }
 
     /// Metadata (manifests, signatures) kept on disk so pinned content survives restarts.

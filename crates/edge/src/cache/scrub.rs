@@ -1,7 +1,6 @@
 //! Scrubbing the disk tier: chunks are re-read and re-hashed in the background at a bounded rate
-//! (in insertion order; a chunk evicted meanwhile may shift the cursor by one, and is then checked
-//! on the next pass),
-//! so damage (bit rot, a bad sector, an operator's mistake) is found before a request needs the
+//! (in the order of the policy's slots, which an entry keeps for its life; one written meanwhile
+//! into a slot behind the cursor is checked on the next pass), so damage (bit rot, a bad sector, an operator's mistake) is found before a request needs the
 //! chunk; a bad one is dropped (the next request fills it again, verified) and counted.
 
 use std::sync::atomic::Ordering;
@@ -37,26 +36,11 @@ impl ChunkCache {
         let Some(disk) = &self.disk else {
             return step;
         };
-        let batch: Vec<(ChunkId, u64)> = {
-            let index = disk.lock();
-            let mut cursor = self.scrub_cursor.load(Ordering::Relaxed);
-            if cursor >= index.order.len() {
-                cursor = 0;
-            }
-            let mut out = Vec::new();
-            let mut planned = 0u64;
-            while cursor < index.order.len() && (planned < max_bytes || out.is_empty()) {
-                let id = index.order[cursor];
-                let size = index.sizes.get(&id).copied().unwrap_or(0);
-                planned += size;
-                out.push((id, size));
-                cursor += 1;
-            }
-            step.wrapped = cursor >= index.order.len();
-            self.scrub_cursor
-                .store(if step.wrapped { 0 } else { cursor }, Ordering::Relaxed);
-            out
-        };
+        let (batch, next, wrapped) = disk
+            .lock()
+            .entries_from(self.scrub_cursor.load(Ordering::Relaxed), max_bytes);
+        step.wrapped = wrapped;
+        self.scrub_cursor.store(next, Ordering::Relaxed);
         for (id, _) in batch {
             let key = chunk_key(&id);
             let Ok(bytes) = disk.backend.read(&key) else {
@@ -68,14 +52,6 @@ impl ChunkCache {
                 step.bad += 1;
                 self.drop_disk_chunk(&id);
             }
-        }
-        // Each chunk dropped was before the cursor: the ones after it moved up by one.
-        if !step.wrapped && step.bad > 0 {
-            let _ = self
-                .scrub_cursor
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                    Some(c.saturating_sub(usize::try_from(step.bad).unwrap_or(usize::MAX)))
-                });
         }
         let c = &self.counters;
         c.scrubbed_chunks.fetch_add(step.chunks, Ordering::Relaxed);

@@ -5,3 +5,4 @@ mod fabric;
 mod images;
 mod proxy;
 mod scrub;
+mod tier;
