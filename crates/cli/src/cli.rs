@@ -378,7 +378,9 @@ pub enum Command {
         /// comma-separated (default: 0.1 % to 30 % of the working set).
         #[arg(long, value_name = "LIST")]
         cache_sizes: Option<String>,
-        /// Policies to simulate (default all): lru, fifo, sieve, s3-fifo, w-tinylfu, belady.
+        /// Policies to simulate (default all but the edge variants): lru, fifo, sieve, s3-fifo,
+        /// w-tinylfu, belady, edge (the edge's two tiers as it ships), and edge-fifo,
+        /// edge-sieve, edge-s3-fifo (its disk tier under each policy it offers).
         #[arg(long, value_name = "LIST")]
         policies: Option<String>,
         /// Rows in each ranking.
@@ -401,6 +403,47 @@ pub enum Command {
         /// Simulation threads (default: the cores).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
+        /// The edge's memory tier as a share of its disk tier in the `edge` policies (default
+        /// 5 %, as `--memory 512MiB` is to `--cache-size 10GiB`).
+        #[arg(long, value_name = "SHARE")]
+        edge_memory: Option<String>,
+        /// Also write the audit as one self-contained HTML page (`-`: stdout): miss-ratio
+        /// curves, answers, top objects, size and popularity distributions.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
+    /// Replay a log's GET requests against one or more base URLs (the origin, then the edge)
+    /// and compare time to first byte, total time (p50/p90/p99), hit ratio and bytes.
+    Replay {
+        /// Access logs (plain or gzip; many files are read in time order).
+        #[arg(value_name = "LOG", required = true)]
+        logs: Vec<PathBuf>,
+        /// A base URL to replay against (`http://HOST:PORT[/PREFIX]`); repeat to compare, the
+        /// first being the baseline. Targets are replayed one after the other, never at once.
+        #[arg(long = "target", value_name = "URL", required = true)]
+        targets: Vec<String>,
+        /// The log's format, as for `audit`.
+        #[arg(long, value_name = "FORMAT", default_value = "auto",
+              value_parser = ["auto", "nginx", "common", "json", "cloudfront"])]
+        format: String,
+        /// Requests started per second (`0`: as fast as `--concurrency` allows).
+        #[arg(long, value_name = "N", default_value_t = 100.0)]
+        rate: f64,
+        /// Seconds per target at most.
+        #[arg(long, value_name = "S")]
+        duration: Option<f64>,
+        /// GET requests replayed at most (the first ones of the log).
+        #[arg(long, value_name = "N", default_value_t = 10_000)]
+        limit: usize,
+        /// Requests in flight at most.
+        #[arg(long, value_name = "N", default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds one request may take.
+        #[arg(long, value_name = "S", default_value_t = 10.0)]
+        timeout: f64,
+        /// Send the `Host` the log recorded (JSON and CloudFront logs have it).
+        #[arg(long)]
+        keep_host: bool,
     },
     /// The cost model as a report: hit ratio per PoP and tier (from edges' metrics), the delta
     /// economy and the storage duplication factor per volume and version; HTML with SVG charts
@@ -714,6 +757,12 @@ pub struct EdgeArgs {
     /// Bound of the disk cache (`20GiB`, `500MB`, bytes).
     #[arg(long, default_value = "10GiB")]
     pub cache_size: String,
+    /// What the disk cache keeps when full: `s3-fifo` (chunks used again stay; one-hit chunks
+    /// leave first), `sieve`, or `fifo` (oldest first). Chosen with `tinycdn audit` on real
+    /// traces; see BENCHMARKS.md.
+    #[arg(long, value_name = "POLICY", default_value = "s3-fifo",
+          value_parser = ["s3-fifo", "sieve", "fifo"])]
+    pub cache_policy: String,
     /// Bound of the memory cache.
     #[arg(long, default_value = "512MiB")]
     pub memory: String,

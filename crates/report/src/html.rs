@@ -6,14 +6,18 @@ use std::fmt::Write as _;
 
 use crate::model::Report;
 
-fn esc(s: &str) -> String {
+/// Escapes text for HTML and SVG.
+#[must_use]
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-fn bytes(n: f64) -> String {
+/// Bytes in binary units (`1.5 MiB`).
+#[must_use]
+pub fn bytes(n: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n;
     let mut u = 0;
@@ -62,7 +66,8 @@ pub fn bars(id: &str, title: &str, rows: &[(String, f64, String)], max: Option<f
     s
 }
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#1d2430}h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:collapse;margin:.5rem 0}td,th{border-bottom:1px solid #dde;padding:.2rem .8rem;text-align:right}th:first-child,td:first-child{text-align:left}.bar{fill:#3b6fd8}.label,.value{font-size:12px;fill:#1d2430}figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}.note{color:#667}";
+/// The pages' style sheet.
+pub const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#1d2430}h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:collapse;margin:.5rem 0}td,th{border-bottom:1px solid #dde;padding:.2rem .8rem;text-align:right}th:first-child,td:first-child{text-align:left}.bar{fill:#3b6fd8}.label,.value{font-size:12px;fill:#1d2430}figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}.note{color:#667}.axis{stroke:#889;stroke-width:1}.grid{stroke:#e4e6ee;stroke-width:1}.tick{font-size:11px;fill:#556}.line{fill:none;stroke-width:2}";
 
 fn generated(unix: i64) -> String {
     let t =

@@ -1,6 +1,7 @@
 //! The cost model as a report ([`model`]) and as a page ([`html`]): what `tinycdn report` writes
 //! and what the origin's and edge's `/status` pages show.
 
+pub mod chart;
 pub mod html;
 pub mod model;
 

@@ -1,20 +1,21 @@
 //! `tinycdn audit`: reads access logs (streamed, gzip or plain, many files in time order),
 //! ranks what matters, simulates caches over the requests and answers the sizing questions.
 
+mod html;
+mod report;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use serde_json::json;
-use tinycdn_audit::parse::{detect, Format, Parser, Request};
-use tinycdn_audit::pattern::mount_prefix;
-use tinycdn_audit::rank::{Order, Ranking, Row};
+use tinycdn_audit::parse::Request;
+use tinycdn_audit::rank::Ranking;
 use tinycdn_audit::sim::{curves, Kind, Point, TraceBuilder};
-use tinycdn_volume::Progress;
 
-use crate::output::{bytes, Bar};
+use crate::logs::{format_of, in_time_order};
+use crate::output::Bar;
+use report::Report;
 
 /// What `audit` was asked.
 pub struct Args<'a> {
@@ -27,83 +28,10 @@ pub struct Args<'a> {
     pub sample_budget: usize,
     pub target_hit: &'a [f64],
     pub threads: Option<usize>,
+    pub edge_memory: Option<&'a str>,
+    pub report: Option<&'a std::path::Path>,
     pub json: bool,
-}
-
-/// Malformed lines kept as examples.
-const SAMPLES: usize = 5;
-
-/// Opens a log, through gzip when it starts with gzip's magic.
-fn open(path: &Path) -> Result<(Box<dyn BufRead>, u64)> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut r = BufReader::with_capacity(1 << 20, f);
-    let gz = r
-        .fill_buf()
-        .map(|b| b.starts_with(&[0x1f, 0x8b]))
-        .unwrap_or(false);
-    Ok(if gz {
-        (
-            Box::new(BufReader::with_capacity(
-                1 << 20,
-                flate2::bufread::MultiGzDecoder::new(r),
-            )),
-            len,
-        )
-    } else {
-        (Box::new(r), len)
-    })
-}
-
-/// Counts the compressed (on-disk) bytes a reader has consumed, for the progress bar.
-struct Counted<'a, R> {
-    inner: R,
-    bar: &'a Bar,
-}
-
-impl<R: Read> Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bar.advance(n as u64);
-        Ok(n)
-    }
-}
-
-fn first_lines(path: &Path, n: usize) -> Result<Vec<String>> {
-    let (r, _) = open(path)?;
-    Ok(r.lines()
-        .take(n)
-        .map_while(std::result::Result::ok)
-        .collect())
-}
-
-/// The log's format: the one asked, or detected from the first file's first lines.
-fn format_of(asked: &str, logs: &[PathBuf]) -> Result<Format> {
-    if asked != "auto" {
-        return asked.parse().map_err(anyhow::Error::msg);
-    }
-    let lines = first_lines(&logs[0], 64)?;
-    detect(lines.iter().map(String::as_str)).with_context(|| {
-        format!(
-            "cannot tell the format of {} (nginx, common, json, cloudfront)",
-            logs[0].display()
-        )
-    })
-}
-
-/// The files in time order (by their first request), so that many rotated files read as one.
-fn in_time_order(logs: &[PathBuf], format: Format) -> Result<Vec<PathBuf>> {
-    let mut keyed = Vec::new();
-    for p in logs {
-        let mut parser = Parser::new(format);
-        let first = first_lines(p, 64)?
-            .iter()
-            .find_map(|l| parser.parse(l).ok().map(|r| r.time_ms))
-            .unwrap_or(i64::MAX);
-        keyed.push((first, p.clone()));
-    }
-    keyed.sort();
-    Ok(keyed.into_iter().map(|(_, p)| p).collect())
+    pub quiet: bool,
 }
 
 fn hash_key(r: &Request<'_>) -> u64 {
@@ -179,81 +107,29 @@ pub fn run(a: &Args<'_>) -> Result<()> {
             .collect::<Result<_>>()?,
         None => Kind::ALL.to_vec(),
     };
-    let total_len: u64 = files
-        .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    let kinds = match a.edge_memory {
+        Some(m) => {
+            let permille = edge_memory(m)?;
+            kinds
+                .into_iter()
+                .map(|k| k.with_edge_memory(permille))
+                .collect()
+        }
+        None => kinds,
+    };
     let bar = Bar::new(!a.json);
-    bar.start("reading", total_len);
     let started = std::time::Instant::now();
     let mut ranking = Ranking::new(1 << 20);
     let mut trace = TraceBuilder::new(a.sample, a.sample_budget);
-    let (mut lines, mut malformed, mut comments) = (0u64, 0u64, 0u64);
-    let mut samples: Vec<(String, u64, String)> = Vec::new();
-    for path in &files {
-        let f =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let counted = BufReader::with_capacity(
-            1 << 20,
-            Counted {
-                inner: f,
-                bar: &bar,
-            },
-        );
-        let mut reader: Box<dyn BufRead> = {
-            let mut c = counted;
-            let gz = c
-                .fill_buf()
-                .map(|b| b.starts_with(&[0x1f, 0x8b]))
-                .unwrap_or(false);
-            if gz {
-                Box::new(BufReader::with_capacity(
-                    1 << 20,
-                    flate2::bufread::MultiGzDecoder::new(c),
-                ))
-            } else {
-                Box::new(c)
-            }
-        };
-        let mut parser = Parser::new(format);
-        let mut buf = Vec::with_capacity(4096);
-        let mut number = 0u64;
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            number += 1;
-            lines += 1;
-            let text = String::from_utf8_lossy(&buf);
-            let line = text.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                continue;
-            }
-            match parser.parse(line) {
-                Ok(r) => {
-                    ranking.add(&r);
-                    if matches!(&*r.method, "GET" | "HEAD") && matches!(r.status, 200 | 206 | 304) {
-                        // A partial or not-modified answer stands for the object at its full size.
-                        let size = if r.status == 200 { r.bytes } else { 0 };
-                        trace.push(hash_key(&r), u32::try_from(size).unwrap_or(u32::MAX));
-                    }
-                }
-                Err(tinycdn_audit::parse::ParseError::Comment) => comments += 1,
-                Err(e) => {
-                    malformed += 1;
-                    if samples.len() < SAMPLES {
-                        let shown: String = line.chars().take(200).collect();
-                        samples.push((path.display().to_string(), number, format!("{e}: {shown}")));
-                    }
-                }
-            }
+    let read = crate::logs::read(&files, format, &bar, |r| {
+        ranking.add(r);
+        if matches!(&*r.method, "GET" | "HEAD") && matches!(r.status, 200 | 206 | 304) {
+            // A partial or not-modified answer stands for the object at its full size.
+            let size = if r.status == 200 { r.bytes } else { 0 };
+            trace.push(hash_key(r), u32::try_from(size).unwrap_or(u32::MAX));
         }
-    }
-    bar.finish();
+        true
+    })?;
     let read_s = started.elapsed().as_secs_f64();
     let trace = trace.finish();
     let working_set = trace.working_set();
@@ -271,10 +147,7 @@ pub fn run(a: &Args<'_>) -> Result<()> {
     let report = Report {
         format,
         files: &files,
-        lines,
-        malformed,
-        comments,
-        samples: &samples,
+        read: &read,
         ranking: &ranking,
         points: &points,
         kinds: &kinds,
@@ -286,284 +159,60 @@ pub fn run(a: &Args<'_>) -> Result<()> {
         read_s,
         sim_s,
     };
+    if let Some(path) = a.report {
+        let d = html::Distributions {
+            popularity: trace.popularity(),
+            sizes: trace.size_buckets(),
+        };
+        let page = html::page(&report, &d);
+        if path.as_os_str() == "-" {
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(page.as_bytes())?;
+        } else {
+            tinycdn_store::local::write_file_atomic(path, page.as_bytes(), 0o644, true)?;
+            if !a.quiet {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report.json())?);
-    } else {
+    } else if a.report.is_none_or(|p| p.as_os_str() != "-") {
         report.text();
     }
     Ok(())
 }
 
-/// Content types, most bytes first.
-fn types_by_bytes(r: &Ranking) -> Vec<(&String, &tinycdn_audit::rank::Share)> {
-    let mut v: Vec<_> = r.by_type.iter().collect();
-    v.sort_by_key(|(t, s)| (std::cmp::Reverse(s.bytes), *t));
-    v
-}
-
-struct Report<'a> {
-    format: Format,
-    files: &'a [PathBuf],
-    lines: u64,
-    malformed: u64,
-    comments: u64,
-    samples: &'a [(String, u64, String)],
-    ranking: &'a Ranking,
-    points: &'a [Point],
-    kinds: &'a [Kind],
-    working_set: u64,
-    trace_requests: usize,
-    trace_rate: f64,
-    top: usize,
-    target_hit: &'a [f64],
-    read_s: f64,
-    sim_s: f64,
-}
-
-impl Report<'_> {
-    fn curve(&self, k: Kind) -> Vec<&Point> {
-        self.points
-            .iter()
-            .filter(|p| p.policy == k.name())
-            .collect()
+/// `--edge-memory`: the edge's memory tier as a share of its disk tier (`5%`, `0.05`), in
+/// thousandths.
+fn edge_memory(s: &str) -> Result<u16> {
+    let share = match s.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => s.trim().parse::<f64>(),
     }
-
-    /// The policy the answers use: S3-FIFO when simulated, else the first.
-    fn answer_policy(&self) -> Option<Kind> {
-        self.kinds
-            .iter()
-            .copied()
-            .find(|k| *k == Kind::S3Fifo)
-            .or_else(|| self.kinds.first().copied())
-    }
-
-    fn sizing(&self) -> Vec<(f64, Option<u64>)> {
-        let Some(k) = self.answer_policy() else {
-            return Vec::new();
-        };
-        let c = self.curve(k);
-        self.target_hit
-            .iter()
-            .map(|&t| (t, size_for(&c, t)))
-            .collect()
-    }
-
-    /// Groups worth a volume: the top by transfer, as mount prefixes with their share.
-    fn mounts(&self) -> Vec<(String, Row)> {
-        let mut seen = std::collections::HashSet::new();
-        self.ranking
-            .top_groups(Order::Transfer, self.top.max(1) * 4)
-            .into_iter()
-            .filter_map(|r| {
-                let prefix = mount_prefix(&r.key).to_owned();
-                (prefix != "/" && seen.insert(prefix.clone())).then_some((prefix, r))
-            })
-            .take(self.top.min(10))
-            .collect()
-    }
-
-    /// The egress a hit ratio saves at the largest simulated size of the answer policy.
-    fn egress(&self) -> Option<(u64, f64, u64)> {
-        let k = self.answer_policy()?;
-        let p = self.curve(k).into_iter().max_by_key(|p| p.cache_bytes)?;
-        let saved = (self.ranking.total.bytes as f64 * (1.0 - p.byte_miss_ratio)) as u64;
-        Some((p.cache_bytes, 1.0 - p.byte_miss_ratio, saved))
-    }
-
-    fn rows_json(rows: &[Row]) -> serde_json::Value {
-        serde_json::to_value(rows).unwrap_or_default()
-    }
-
-    fn json(&self) -> serde_json::Value {
-        let r = self.ranking;
-        let orders = [
-            Order::Requests,
-            Order::Size,
-            Order::Transfer,
-            Order::Latency,
-        ];
-        let objects: serde_json::Map<String, serde_json::Value> = orders
-            .iter()
-            .map(|&o| {
-                (
-                    format!("{o:?}").to_lowercase(),
-                    Self::rows_json(&r.top_objects(o, self.top)),
-                )
-            })
-            .collect();
-        let groups: serde_json::Map<String, serde_json::Value> = orders
-            .iter()
-            .map(|&o| {
-                (
-                    format!("{o:?}").to_lowercase(),
-                    Self::rows_json(&r.top_groups(o, self.top)),
-                )
-            })
-            .collect();
-        let by_type = types_by_bytes(r);
-        let mut by_status: Vec<_> = r.by_status.iter().collect();
-        by_status.sort_by_key(|(s, _)| **s);
-        json!({
-            "format": self.format,
-            "files": self.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "lines": self.lines,
-            "requests": r.total.requests,
-            "malformed": self.malformed,
-            "comments": self.comments,
-            "malformed_samples": self.samples.iter().map(|(f, n, e)| json!({"file": f, "line": n, "error": e})).collect::<Vec<_>>(),
-            "bytes": r.total.bytes,
-            "request_time_s": r.total.time_s,
-            "span_ms": r.span_ms,
-            "rank_error_bound": r.error_bound(),
-            "by_type": by_type.iter().map(|(t, s)| json!({"type": t, "requests": s.requests, "bytes": s.bytes})).collect::<Vec<_>>(),
-            "by_status": by_status.iter().map(|(c, s)| json!({"status": c, "requests": s.requests, "bytes": s.bytes})).collect::<Vec<_>>(),
-            "top_objects": objects,
-            "top_groups": groups,
-            "simulation": {
-                "requests": self.trace_requests,
-                "sampling_rate": self.trace_rate,
-                "working_set_bytes": self.working_set,
-                "seconds": self.sim_s,
-            },
-            "curves": self.points,
-            "sizing": self.sizing().iter().map(|(t, s)| json!({"object_hit_ratio": t, "policy": self.answer_policy().map(Kind::name), "cache_bytes": s})).collect::<Vec<_>>(),
-            "mounts": self.mounts().iter().map(|(p, r)| json!({"prefix": p, "pattern": r.key, "requests": r.stats.requests, "transfer": r.transfer})).collect::<Vec<_>>(),
-            "egress_saved": self.egress().map(|(c, h, s)| json!({"cache_bytes": c, "byte_hit_ratio": h, "bytes": s})),
-            "read_seconds": self.read_s,
-            "lines_per_second": self.lines as f64 / self.read_s.max(1e-9),
-        })
-    }
-
-    fn text(&self) {
-        let r = self.ranking;
-        println!(
-            "{} lines ({}) in {} file(s): {} requests, {} sent, {} malformed",
-            self.lines,
-            self.format.name(),
-            self.files.len(),
-            r.total.requests,
-            bytes(r.total.bytes),
-            self.malformed
-        );
-        for (f, n, e) in self.samples {
-            println!("  malformed {f}:{n}: {e}");
-        }
-        if r.error_bound() > 0 {
-            println!(
-                "  (rankings kept the busiest objects; counts may be short by up to {})",
-                r.error_bound()
-            );
-        }
-        println!("\ntop path groups by transfer (requests x object size):");
-        for row in r.top_groups(Order::Transfer, self.top) {
-            println!(
-                "  {:>10}  {:>8} req  {:>8.1} s  {}",
-                bytes(row.transfer),
-                row.stats.requests,
-                row.stats.time_s,
-                row.key
-            );
-        }
-        for (title, order) in [
-            ("requests", Order::Requests),
-            ("transfer", Order::Transfer),
-            ("latency impact (sum of request time)", Order::Latency),
-        ] {
-            println!("\ntop objects by {title}:");
-            for row in r.top_objects(order, self.top) {
-                println!(
-                    "  {:>8} req  {:>10}  {:>8.2} s  {}",
-                    row.stats.requests,
-                    bytes(row.transfer),
-                    row.stats.time_s,
-                    row.key
-                );
-            }
-        }
-        let by_type = types_by_bytes(r);
-        println!("\nby content type:");
-        for (t, s) in by_type.iter().take(10) {
-            println!("  {:>10}  {:>8} req  {t}", bytes(s.bytes), s.requests);
-        }
-        println!(
-            "\nmiss ratios (object / byte), {} requests simulated{}, working set {}:",
-            self.trace_requests,
-            if self.trace_rate < 1.0 {
-                format!(" (SHARDS sample at rate {:.4})", self.trace_rate)
-            } else {
-                String::new()
-            },
-            bytes(self.working_set)
-        );
-        let sizes: Vec<u64> = self
-            .curve(self.kinds[0])
-            .iter()
-            .map(|p| p.cache_bytes)
-            .collect();
-        print!("  {:<10}", "cache");
-        for s in &sizes {
-            print!(" {:>15}", bytes(*s));
-        }
-        println!();
-        for &k in self.kinds {
-            print!("  {:<10}", k.name());
-            for p in self.curve(k) {
-                print!(" {:>7.4}/{:<7.4}", p.object_miss_ratio, p.byte_miss_ratio);
-            }
-            println!();
-        }
-        if let Some(k) = self.answer_policy() {
-            println!();
-            for (t, s) in self.sizing() {
-                match s {
-                    Some(s) => println!(
-                        "cache for a {:.0} % hit ratio ({}): {}",
-                        t * 100.0,
-                        k.name(),
-                        bytes(s)
-                    ),
-                    None => println!(
-                        "cache for a {:.0} % hit ratio ({}): more than the largest size simulated",
-                        t * 100.0,
-                        k.name()
-                    ),
-                }
-            }
-        }
-        if let Some((c, h, s)) = self.egress() {
-            println!(
-                "egress saved by a {} cache: {} ({:.1} % of bytes)",
-                bytes(c),
-                bytes(s),
-                h * 100.0
-            );
-        }
-        let mounts = self.mounts();
-        if !mounts.is_empty() {
-            println!("\nmove into volumes (mount at the app's paths):");
-            for (p, row) in mounts {
-                let name = p.trim_matches('/').replace('/', "-");
-                println!(
-                    "  --mount {p}={name}@stable    # {} requests, {} ({})",
-                    row.stats.requests,
-                    bytes(row.transfer),
-                    row.key
-                );
-            }
-        }
-        eprintln!(
-            "read {} lines in {:.2} s ({:.0} lines/s), simulated in {:.2} s",
-            self.lines,
-            self.read_s,
-            self.lines as f64 / self.read_s.max(1e-9),
-            self.sim_s
-        );
-    }
+    .ok()
+    .filter(|v| v.is_finite() && *v > 0.0 && *v <= 1.0)
+    .with_context(|| format!("--edge-memory: {s:?} is not a share between 0 and 100 %"))?;
+    Ok(((share * 1000.0).round() as u16).max(1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edge_memory_shares() {
+        assert_eq!(edge_memory("5%").expect("ok"), 50);
+        assert_eq!(edge_memory("0.25").expect("ok"), 250);
+        assert_eq!(
+            edge_memory("0.01%").expect("ok"),
+            1,
+            "rounded up to the least"
+        );
+        for bad in ["0", "150%", "x", "-1%", "NaN"] {
+            assert!(edge_memory(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_from_the_command_line() {

@@ -54,7 +54,7 @@ fn audit_reads_the_log_an_edge_wrote() {
     // Seven cacheable requests of two objects: with room for all, only the two
     // first requests miss, for every policy.
     let curves = v["curves"].as_array().expect("curves");
-    assert_eq!(curves.len(), 6 * 2);
+    assert_eq!(curves.len(), 7 * 2, "six reference policies and the edge");
     for c in curves
         .iter()
         .filter(|c| c["cache_bytes"].as_u64() > Some(1024))
@@ -176,6 +176,39 @@ fn audit_reads_rotated_nginx_logs_in_time_order_and_counts_broken_lines() {
     );
     assert!(text.contains("cache for a 30 % hit ratio"), "{text}");
     assert!(text.contains("--mount /media/=media@stable"), "{text}");
+    // The HTML report: one self-contained file with the curves of every policy (the edge's
+    // variants among them), the answers and the distributions.
+    ok(
+        &[
+            "audit",
+            "a-access.log",
+            "z-access.log.1.gz",
+            "--policies",
+            "lru,s3-fifo,edge-fifo,edge",
+            "--edge-memory",
+            "10%",
+            "--report",
+            "report.html",
+        ],
+        d,
+    );
+    let html = fs::read_to_string(d.join("report.html")).expect("report");
+    for want in [
+        "<svg id=\"object-miss\" class=\"chart\" data-series=\"4\"",
+        "<svg id=\"byte-miss\"",
+        "<svg id=\"popularity\"",
+        "<svg id=\"sizes\"",
+        "<svg id=\"top-groups\"",
+        "data-name=\"edge-fifo\"",
+        "data-name=\"edge\"",
+        "/media/*/thumb.jpg",
+        "--mount /media/=media@stable",
+        "150 requests",
+    ] {
+        assert!(html.contains(want), "{want} not in the report");
+    }
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href=\"http"));
+    assert!(!html.contains("NaN") && !html.contains("inf\""));
 }
 
 #[test]
@@ -195,4 +228,116 @@ fn audit_refuses_what_it_cannot_read() {
     assert!(err.contains("unknown policy"), "{err}");
     let err = fails(&["audit", "a.log", "--cache-sizes", "lots"], d, 1);
     assert!(err.contains("--cache-sizes"), "{err}");
+    let err = fails(&["audit", "a.log", "--edge-memory", "300%"], d, 1);
+    assert!(err.contains("--edge-memory"), "{err}");
+}
+
+/// `replay` against a real application and a real edge in front of it: the same requests,
+/// the same bytes, the edge's hits counted from its `Cache-Status`, first-byte times compared.
+#[test]
+fn replay_sends_a_log_to_the_origin_then_the_edge() {
+    let dir = setup();
+    let d = dir.path();
+    publish(d, "media", "stable");
+    let app = Served::start(d, &[]);
+    let edge = Served::spawn(
+        d,
+        &["edge", "--origin", &app.url, "--listen", "127.0.0.1:0"],
+    );
+    let mut lines = Vec::new();
+    for (path, n) in [
+        ("/v/site-media@stable/images/rocket.jpg", 5),
+        ("/v/site-media@stable/site/app.css", 3),
+        ("/v/site-media@stable/nope.jpg", 1),
+    ] {
+        for _ in 0..n {
+            lines.push(nginx_line("01/Dec/2026:10:00:00", path, 1, 0.01));
+        }
+    }
+    lines.push(
+        r#"10.0.0.7 - - [01/Dec/2026:10:00:01 +0000] "POST /v/site-media@stable/upload HTTP/1.1" 201 0 "-" "-""#.into(),
+    );
+    lines.push("not a log line".into());
+    fs::write(d.join("access.log"), lines.join("\n") + "\n").expect("write");
+    // One at a time, so that the edge's first request for each object is its only miss.
+    let v = json(
+        &[
+            "replay",
+            "access.log",
+            "--target",
+            &app.url,
+            "--target",
+            &edge.url,
+            "--concurrency",
+            "1",
+            "--rate",
+            "0",
+        ],
+        d,
+    );
+    assert_eq!(v["planned"], 9);
+    assert_eq!(v["skipped"]["not_get"], 1);
+    assert_eq!(v["malformed"], 1);
+    let (origin, cdn) = (&v["targets"][0], &v["targets"][1]);
+    for t in [origin, cdn] {
+        assert_eq!(t["requests"], 9, "{t}");
+        assert_eq!(t["errors"], 0, "{t}");
+        assert_eq!(t["status"], serde_json::json!([8, 0, 1, 0]), "{t}");
+        assert!(t["ttfb_ms"]["p50"].as_f64() > Some(0.0), "{t}");
+        assert!(
+            t["total_ms"]["p99"].as_f64() >= t["ttfb_ms"]["p99"].as_f64(),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        origin["bytes"], cdn["bytes"],
+        "the same bytes through the edge"
+    );
+    assert!(origin["bytes"].as_u64() > Some(1000));
+    assert_eq!(
+        origin["hit_ratio"],
+        serde_json::Value::Null,
+        "the origin states no verdict"
+    );
+    assert!(cdn["hits"].as_u64() >= Some(6), "{cdn}");
+    assert_eq!(v["speedups"][0]["against"], origin["target"]);
+    // Text for people; a target that is not there fails the command with a hint.
+    let text = ok(
+        &[
+            "replay",
+            "access.log",
+            "--target",
+            &app.url,
+            "--target",
+            &edge.url,
+            "--limit",
+            "3",
+        ],
+        d,
+    );
+    assert!(text.contains("first byte at"), "{text}");
+    assert!(text.contains("6 past --limit"), "{text}");
+    let err = fails(
+        &[
+            "replay",
+            "access.log",
+            "--target",
+            "http://127.0.0.1:9",
+            "--timeout",
+            "2",
+        ],
+        d,
+        1,
+    );
+    assert!(
+        err.contains("every request to http://127.0.0.1:9 failed"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    let err = fails(
+        &["replay", "access.log", "--target", "https://example.com"],
+        d,
+        1,
+    );
+    assert!(err.contains("https is not supported"), "{err}");
 }
