@@ -6,7 +6,8 @@
 # set), same policies, in one run: the miss ratios side by side, the wall time of both (audit:
 # parsing the log and simulating; libCacheSim: simulating its binary trace, with its default
 # hash table and with one sized to the trace), SHARDS at 10 % and 1 % against exact, and the
-# parsing throughput and peak RSS on the 10 M-request Twitter trace.
+# parsing throughput and peak RSS on the 10 M-request Twitter trace; and the edge's own two tiers
+# (its real code) with its disk tier under FIFO (before), SIEVE and S3-FIFO (after).
 # Writes target/bench/audit.md and prints it.
 # Usage: bench/audit.sh
 set -euo pipefail
@@ -27,6 +28,10 @@ for t in twitter cloudphysics; do
   cp "$w/time.txt" "$w/$t.time1"
   python3 "$here/bench/libcachesim_curves.py" "$traces/$t.oracleGeneral.bin" "$sizes" "$policies" >"$w/$t.lcs"
   python3 "$here/bench/libcachesim_curves.py" "$traces/$t.oracleGeneral.bin" "$sizes" "$policies" 20 >"$w/$t.lcs20"
+  # The edge's own two tiers (memory 5 % of disk, as its defaults), its disk tier under each
+  # policy it offers: FIFO was the tier before issue 13, S3-FIFO the one chosen.
+  "$T" --json audit "$traces/$t.log" --policies edge-fifo,edge-sieve,edge,s3-fifo,belady --cache-sizes "$sizes" --top 1 >"$w/$t.edge.json"
+  "$T" --json audit "$traces/$t.log" --policies edge-fifo,edge-sieve,edge --edge-memory 25% --cache-sizes "$sizes" --top 1 >"$w/$t.edge25.json"
   for rate in 0.1 0.01; do
     "$T" --json audit "$traces/$t.log" --policies lru,s3-fifo --cache-sizes "$sizes" --sample "$rate" --top 1 >"$w/$t.shards$rate.json"
   done
@@ -63,6 +68,25 @@ for t in ["twitter", "cloudphysics"]:
         errs = [100 * abs(p["object_miss_ratio"] - exact[(p["policy"], p["cache_bytes"])]["object_miss_ratio"]) for p in s["curves"]]
         print(f"- SHARDS-adj at {rate} ({s['simulation']['requests']} requests kept): object miss ratio vs exact, mean {sum(errs)/len(errs):.2f} points, max {max(errs):.2f} (lru, s3-fifo, 6 sizes)")
     print()
+print("### The edge's disk tier: before (FIFO) and after (S3-FIFO)\n")
+print("The edge's two tiers simulated with their own code (`quick_cache` built as the edge builds it, in front of `tinycdn-tier`'s disk policy), objects cut into 256 KiB chunks; cache size = the disk tier, memory 5 % of it (the defaults' ratio) or 25 %. Object miss ratio; s3-fifo and belady (one cache of the same size) for reference.\n")
+for t in ["twitter", "cloudphysics"]:
+    for f, mem in [("edge", "5 %"), ("edge25", "25 %")]:
+        d = json.load(open(f"{w}/{t}.{f}.json"))
+        pols = []
+        for p in d["curves"]:
+            if p["policy"] not in pols:
+                pols.append(p["policy"])
+        sizes = sorted({p["cache_bytes"] for p in d["curves"]})
+        by = {(p["policy"], p["cache_bytes"]): p for p in d["curves"]}
+        print(f"**{t}, memory {mem} of disk**\n")
+        print("| policy | " + " | ".join(str(x) for x in sizes) + " |")
+        print("|---|" + "---|" * len(sizes))
+        for pol in pols:
+            name = {"edge": "edge (s3-fifo disk, after)", "edge-fifo": "edge-fifo (before)"}.get(pol, pol)
+            print(f"| {name} | " + " | ".join(f"{by[(pol, x)]['object_miss_ratio']:.4f}" for x in sizes) + " |")
+        gain = [100 * (by[("edge-fifo", x)]["object_miss_ratio"] - by[("edge", x)]["object_miss_ratio"]) for x in sizes]
+        print(f"\n- after vs before: {min(gain):.1f} to {max(gain):.1f} points fewer object misses\n")
 d = json.load(open(f"{w}/10m.json"))
 wall, rss = open(f"{w}/10m.time").read().split()
 print(f"### 10 M-request Twitter trace as an nginx log ({d['lines']} lines)\n")

@@ -178,11 +178,12 @@ fn print_text(plan: &Plan, results: &[Summary]) {
             format!("{:.2}/{:.2}/{:.2} ms", x.p50, x.p90, x.p99)
         };
         println!(
-            "{:<32} {:>8} {:>6} {:>9} {:>24} {:>24} {:>11}",
+            "{:<32} {:>8} {:>6} {:>9} {:>9} {:>24} {:>24} {:>11}",
             s.target,
             s.requests,
             s.errors,
             hit,
+            s.collapsed,
             p(&s.ttfb_ms),
             p(&s.total_ms),
             bytes(s.bytes)

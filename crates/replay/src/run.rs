@@ -149,7 +149,11 @@ async fn one(
     let headers_at = sent.elapsed();
     let h = resp.headers();
     let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
-    let verdict = Verdict::from_headers(text("cache-status"), text("x-cache"), text("age"));
+    let verdict = Verdict::from_headers(
+        text("cache-status"),
+        text("x-cache").or_else(|| text("x-cache-status")),
+        text("age"),
+    );
     let status = resp.status().as_u16();
     let mut body = resp.into_body();
     let (mut ttfb, mut bytes) = (None, 0u64);

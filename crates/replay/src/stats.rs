@@ -11,14 +11,18 @@ pub enum Verdict {
     Hit,
     /// Forwarded to the origin (a miss, or a revalidation or bypass).
     Miss,
+    /// Waited for another request's fill of the same object (RFC 9211 `collapsed`): no request
+    /// of its own upstream, but no earlier than that fill either. nginx reports these as `HIT`.
+    Collapsed,
     /// No cache said (an origin, or a cache that does not tell).
     Unknown,
 }
 
 impl Verdict {
     /// From `Cache-Status` (RFC 9211: the last member is the cache nearest the client; `hit`
-    /// or `fwd=`), else `X-Cache` (`HIT`/`MISS`, as Varnish, Squid and CloudFront send it), else
-    /// `Age` (a positive age means a cache answered).
+    /// or `fwd=`), else `X-Cache` (`HIT`/`MISS`, as Squid and CloudFront send it, or nginx's
+    /// `$upstream_cache_status` in `X-Cache-Status`), else `Age` (a positive age means a cache
+    /// answered).
     #[must_use]
     pub fn from_headers(
         cache_status: Option<&str>,
@@ -29,6 +33,9 @@ impl Verdict {
             let params: Vec<&str> = last.split(';').skip(1).map(str::trim).collect();
             if params.iter().any(|p| p.eq_ignore_ascii_case("hit")) {
                 return Self::Hit;
+            }
+            if params.iter().any(|p| p.eq_ignore_ascii_case("collapsed")) {
+                return Self::Collapsed;
             }
             if params
                 .iter()
@@ -114,12 +121,15 @@ pub struct Summary {
     pub ttfb_ms: Percentiles,
     /// Total time.
     pub total_ms: Percentiles,
-    /// Hits / (hits + misses) among responses a cache gave its verdict on (`None` if none did).
+    /// Hits / (hits + misses + collapsed) among responses a cache gave its verdict on (`None`
+    /// if none did).
     pub hit_ratio: Option<f64>,
-    /// Responses with a verdict of hit, miss, or none.
+    /// Responses with a verdict of hit, miss, collapsed, or none.
     pub hits: u64,
     /// See `hits`.
     pub misses: u64,
+    /// See `hits`.
+    pub collapsed: u64,
     /// See `hits`.
     pub unknown: u64,
     /// Body bytes received.
@@ -159,10 +169,11 @@ impl Summary {
             match x.verdict {
                 Verdict::Hit => s.hits += 1,
                 Verdict::Miss => s.misses += 1,
+                Verdict::Collapsed => s.collapsed += 1,
                 Verdict::Unknown => s.unknown += 1,
             }
         }
-        let judged = s.hits + s.misses;
+        let judged = s.hits + s.misses + s.collapsed;
         s.hit_ratio = (judged > 0).then(|| s.hits as f64 / judged as f64);
         let mut ttfb: Vec<Duration> = samples.iter().map(|x| x.ttfb).collect();
         let mut total: Vec<Duration> = samples.iter().map(|x| x.total).collect();

@@ -33,7 +33,7 @@ pub const EDGE_MEMORY_PERMILLE: u16 = 50;
 pub enum Kind {
     /// Least recently used.
     Lru,
-    /// First in, first out (the edge's disk tier today).
+    /// First in, first out (the edge's disk tier before issue 13: `edge-fifo`).
     Fifo,
     /// SIEVE (Zhang et al., NSDI '24).
     Sieve,
