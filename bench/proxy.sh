@@ -47,22 +47,7 @@ start edge "$R/tinycdn" edge --origin "$app" --listen 127.0.0.1:0 --memory 512Mi
 tiny=$url; edge_pid=$pid
 
 . "$here/bench/nginx.sh"
-{ nginx_head "$w/nginx"; cat <<NGX
-  upstream app { server $app_hostport; keepalive 64; }
-  server {
-    listen 127.0.0.1:28081;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host;
-      proxy_cache edge; proxy_cache_lock on; proxy_cache_revalidate on;
-      proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
-      proxy_cache_background_update on;
-      add_header X-Cache-Status \$upstream_cache_status;
-    }
-  }
-}
-NGX
-} >"$w/nginx/nginx.conf"
+nginx_cache_conf "$w/nginx" 28081 "$app_hostport" >"$w/nginx/nginx.conf"
 nginx -c "$w/nginx/nginx.conf"
 ngx="http://127.0.0.1:28081"
 varnishd -F -a 127.0.0.1:28082 -b "$app_hostport" -s malloc,512m -n "$w/varnish" \
