@@ -1,0 +1,19 @@
+//! Static sites served from volumes, the rules without I/O.
+//!
+//! - [`pattern`]: URL path patterns with splats (`*`) and placeholders (`:name`), matched with
+//!   bounded work, and destinations expanded from what they captured.
+//! - [`redirects`]: the `_redirects` file (`source destination [status]`), Cloudflare Pages'
+//!   semantics and limits, checked for loops, self-redirects and other hosts.
+//! - [`headers`]: the `_headers` file (a path pattern, then indented `Name: value` and
+//!   `! Name` lines), checked against header injection and framing headers.
+//!
+//! Both files are parsed strictly: every problem is an error naming its line, so a site is
+//! refused at publish rather than served wrong.
+
+pub mod headers;
+pub mod pattern;
+pub mod redirects;
+
+pub use headers::{HeaderRules, HeadersError};
+pub use pattern::{Captures, Pattern, PatternError};
+pub use redirects::{Action, Redirects, RedirectsError, Rule};
