@@ -6,14 +6,20 @@
 //!   semantics and limits, checked for loops, self-redirects and other hosts.
 //! - [`headers`]: the `_headers` file (a path pattern, then indented `Name: value` and
 //!   `! Name` lines), checked against header injection and framing headers.
+//! - [`caching`]: default `Cache-Control` (content-hashed names immutable, the rest revalidated).
+//! - [`resolve`]: which file answers a path (redirects, indexes, clean URLs, nearest `404.html`,
+//!   the single-page-app fallback) and its headers.
 //!
 //! Both files are parsed strictly: every problem is an error naming its line, so a site is
 //! refused at publish rather than served wrong.
 
+pub mod caching;
 pub mod headers;
 pub mod pattern;
 pub mod redirects;
+pub mod resolve;
 
 pub use headers::{HeaderRules, HeadersError};
 pub use pattern::{Captures, Pattern, PatternError};
 pub use redirects::{Action, Redirects, RedirectsError, Rule};
+pub use resolve::{Files, Outcome, Site};
