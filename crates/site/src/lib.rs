@@ -7,6 +7,8 @@
 //! - [`headers`]: the `_headers` file (a path pattern, then indented `Name: value` and
 //!   `! Name` lines), checked against header injection and framing headers.
 //! - [`caching`]: default `Cache-Control` (content-hashed names immutable, the rest revalidated).
+//! - [`precache`]: the cache-first service worker of a version and its precache manifest (URL,
+//!   BLAKE3 revision, SHA-384 integrity).
 //! - [`resolve`]: which file answers a path (redirects, indexes, clean URLs, nearest `404.html`,
 //!   the single-page-app fallback) and its headers.
 //!
@@ -16,6 +18,7 @@
 pub mod caching;
 pub mod headers;
 pub mod pattern;
+pub mod precache;
 pub mod redirects;
 pub mod resolve;
 
