@@ -213,6 +213,19 @@ pub enum Command {
         /// served by edges without transforming.
         #[arg(long, value_name = "FILE")]
         variants: Option<PathBuf>,
+        /// The volume is a website: refuse the publish if its `_headers` or `_redirects` does
+        /// not parse (the error names the line).
+        #[arg(long)]
+        site: bool,
+        /// With `--site`: let `_redirects` send clients to other hosts.
+        #[arg(long, requires = "site")]
+        allow_external_redirects: bool,
+    },
+    /// Static sites from volumes: check a site's rules, generate its service worker, diff two
+    /// versions as a site.
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
     },
     /// List volumes, their versions and tags.
     Volumes {
@@ -521,6 +534,48 @@ pub struct LogSource {
     /// Seconds a mirror request may take.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+}
+
+/// Static site commands.
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Check a site directory's `_headers` and `_redirects` (Netlify / Cloudflare Pages
+    /// format) as `publish --site` would.
+    Check {
+        /// The site's directory.
+        dir: PathBuf,
+        /// Let `_redirects` send clients to other hosts.
+        #[arg(long)]
+        allow_external_redirects: bool,
+    },
+    /// Write the cache-first service worker of a version: every file up to 2 MiB precached by
+    /// its clean URL, BLAKE3 revision and SHA-384 integrity.
+    Sw {
+        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+        reference: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        trust: TrustArg,
+        /// Write it here (default: stdout).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The path the worker is served at (left out of its own precache).
+        #[arg(long, value_name = "PATH", default_value = "/sw.js")]
+        worker_path: String,
+    },
+    /// What changed between two versions of a site: files added, removed, changed, and the
+    /// headers each is served with.
+    Diff {
+        /// The older `VOLUME@REF`.
+        from: String,
+        /// The newer `VOLUME@REF`.
+        to: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        trust: TrustArg,
+    },
 }
 
 /// Transparency log commands.

@@ -25,7 +25,7 @@ use tinycdn_volume::snapshot::Freshness;
 use tinycdn_volume::stats::stats;
 use tinycdn_volume::trust::{OpenedVersion, SignatureReport, Trust};
 
-use crate::cli::{Cli, Command, DeltaCommand, DeltaMethod, KeyCommand, ServerArgs};
+use crate::cli::{Cli, Command, DeltaCommand, DeltaMethod, KeyCommand, ServerArgs, SiteCommand};
 use crate::output::{bytes, Bar, EXIT_INTEGRITY};
 
 /// `println!` that returns an error instead of panicking when stdout is closed.
@@ -346,7 +346,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             snapshot_lifetime_days,
             timestamp_lifetime_hours,
             variants,
+            site,
+            allow_external_redirects,
         } => {
+            if *site {
+                crate::site::check_dir(source, *allow_external_redirects)?;
+            }
             let volume = VolumeName::new(volume)?;
             let tag = tag.as_deref().map(TagName::new).transpose()?;
             let key = crate::trust::secret_key(key)?;
@@ -639,6 +644,44 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             );
         }
         Command::Log { command } => return crate::log::run(cli, command),
+        Command::Site { command } => match command {
+            SiteCommand::Check {
+                dir,
+                allow_external_redirects,
+            } => crate::site::check(dir, *allow_external_redirects, cli.json)?,
+            SiteCommand::Sw {
+                reference,
+                store,
+                trust,
+                out,
+                worker_path,
+            } => {
+                let (store, r, v) = open_version(&store.store, &trust.trust, reference)?;
+                crate::site::sw(
+                    &store,
+                    &v,
+                    &r.to_string(),
+                    worker_path,
+                    out.as_deref(),
+                    cli.json,
+                )?;
+            }
+            SiteCommand::Diff {
+                from,
+                to,
+                store,
+                trust,
+            } => {
+                let (store_a, ra, va) = open_version(&store.store, &trust.trust, from)?;
+                let (_, rb, vb) = open_version(&store.store, &trust.trust, to)?;
+                crate::site::diff(
+                    &store_a,
+                    (&va, &ra.to_string()),
+                    (&vb, &rb.to_string()),
+                    cli.json,
+                )?;
+            }
+        },
         Command::Vault { command } => return crate::vault::run(cli, command, &bar),
         Command::Audit {
             logs,

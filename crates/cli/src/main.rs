@@ -13,6 +13,7 @@ mod logs;
 mod output;
 mod replay;
 mod report;
+mod site;
 mod trust;
 mod variants;
 mod vault;

@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod dashboard;
 mod log;
+mod site;
 mod status;
 mod support;
 mod traces;
