@@ -17,6 +17,7 @@
 
 pub mod caching;
 pub mod headers;
+pub mod invariants;
 pub mod pattern;
 pub mod precache;
 pub mod redirects;

@@ -9,6 +9,7 @@
 //! same code over a trace, so the curves it draws for `edge` are the edge's own.
 
 pub mod disk;
+pub mod invariants;
 pub mod memory;
 
 pub use disk::{DiskKind, DiskPolicy, Key, Restored, SnapshotError};
