@@ -220,6 +220,10 @@ pub enum Command {
         /// With `--site`: let `_redirects` send clients to other hosts.
         #[arg(long, requires = "site")]
         allow_external_redirects: bool,
+        /// With `--site`: add a cache-first service worker at `/sw.js` precaching the site's
+        /// files (as `tinycdn site sw` writes it); the pages register it themselves.
+        #[arg(long, requires = "site")]
+        pwa: bool,
     },
     /// Static sites from volumes: check a site's rules, generate its service worker, diff two
     /// versions as a site.
@@ -798,6 +802,38 @@ pub struct EdgeArgs {
     /// versions); repeatable; needs `--upstream`.
     #[arg(long = "mount", value_name = "PATH=VOLUME@REF", requires = "upstreams")]
     pub mounts: Vec<String>,
+    /// Seconds a verified tag is used before the edge asks its upstreams again: how long a
+    /// moved tag (a new site version, a rollback) takes to show at this edge.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        requires = "upstreams"
+    )]
+    pub tag_max_age: u32,
+    /// Serve a signed volume as a website for requests whose `Host` is HOST: `HOST=VOLUME@REF`
+    /// (index.html, clean URLs, 404.html, `_headers`, `_redirects`; a tag follows new versions;
+    /// every version is also served at its preview host `<label>.HOST`); repeatable; needs
+    /// `--upstream`.
+    #[arg(long = "site", value_name = "HOST=VOLUME@REF", requires = "upstreams")]
+    pub sites: Vec<String>,
+    /// A path prefix of every site answered by the application instead (`/api=http://app:8080`),
+    /// through the RFC 9111 cache; repeatable (one application: the same URL each time, and
+    /// `--origin`'s when both are given).
+    #[arg(long = "site-api", value_name = "PREFIX=URL", requires = "sites")]
+    pub site_api: Vec<String>,
+    /// Seconds a superseded site version's files stay served to pages that started on it.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        requires = "sites"
+    )]
+    pub site_grace: u64,
+    /// Serve sites whose `_redirects` sends clients to other hosts (else such a version is
+    /// refused with a 502 naming the line).
+    #[arg(long, requires = "sites")]
+    pub site_allow_external_redirects: bool,
     /// A file holding the bearer token of the purge API (`POST /.tinycdn/purge`); it must not be
     /// readable by other users. Without it, purging is off.
     #[arg(long, value_name = "FILE", requires = "origin")]

@@ -348,6 +348,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             variants,
             site,
             allow_external_redirects,
+            pwa,
         } => {
             if *site {
                 crate::site::check_dir(source, *allow_external_redirects)?;
@@ -368,7 +369,21 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     bytes(m.bytes)
                 );
             }
-            let variants_dir = made.as_ref().map(|m| m.dir.path().to_path_buf());
+            let mut variants_dir = made.as_ref().map(|m| m.dir.path().to_path_buf());
+            // The worker joins the made files (a directory of our own), or one made for it.
+            let worker_dir = if *pwa && variants_dir.is_none() {
+                let dir = tempfile::tempdir()?;
+                variants_dir = Some(dir.path().to_path_buf());
+                Some(dir)
+            } else {
+                None
+            };
+            if let (true, Some(dir)) = (*pwa, &variants_dir) {
+                let n = crate::site::write_worker(source, Some(dir), dir, "/sw.js")?;
+                if !cli.json {
+                    eprintln!("service worker: /sw.js precaching {n} files");
+                }
+            }
             let opts = PublishOptions {
                 source,
                 volume,
@@ -390,6 +405,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             };
             let start = Instant::now();
             let r = publish(&store, &opts, &bar)?;
+            drop(worker_dir);
             let secs = start.elapsed().as_secs_f64();
             if cli.json {
                 print_json(&json!({
@@ -411,6 +427,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     "variants": made.as_ref().map(|m| json!({
                         "variants": m.variants, "transformed": m.transformed, "bytes": m.bytes,
                     })),
+                    "preview_label": site.then(|| tinycdn_site::host::preview_label(r.version.as_bytes())),
                 }))?;
             } else {
                 let what = if r.unchanged {
@@ -425,6 +442,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     r.number,
                     r.version.short()
                 );
+                if *site {
+                    out!(
+                        "  preview: http://{}.HOST/ on an edge serving it with --site HOST=…",
+                        tinycdn_site::host::preview_label(r.version.as_bytes())
+                    );
+                }
                 out!(
                     "  {} files, {} dirs, {} symlinks, {} in {} chunks; {} new objects ({}) in {secs:.2}s",
                     r.files,

@@ -9,7 +9,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tinycdn_edge::images::{ImageConfig, Images};
 use tinycdn_edge::proxy::purge::PurgeRequest;
-use tinycdn_edge::{ChunkCache, Edge, Fabric, Mount, Proxy, ProxyConfig, Upstreams};
+use tinycdn_edge::{
+    ApiRoute, ChunkCache, Edge, Fabric, Mount, Proxy, ProxyConfig, SiteConfig, Sites, Upstreams,
+};
 use tinycdn_image::policy::{Allowlist, Policy};
 use tinycdn_volume::trust::Trust;
 
@@ -100,9 +102,26 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
         let upstreams = Upstreams::new(&a.upstreams, Duration::from_secs(a.upstream_timeout))?;
         Some((upstreams, trust))
     };
-    let proxy = match &a.origin {
-        Some(origin) => Some(ProxyConfig {
-            origin: origin.clone(),
+    let sites: Vec<SiteConfig> = a
+        .sites
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()?;
+    let site_api: Vec<ApiRoute> = a
+        .site_api
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()?;
+    let api_origin = site_api.first().map(|r| r.origin.clone());
+    if let Some(app) = &api_origin {
+        if site_api.iter().any(|r| r.origin != *app) || a.origin.as_ref().is_some_and(|o| o != app)
+        {
+            bail!("every --site-api must name the same application, and --origin's when it is given: one application per edge");
+        }
+    }
+    let proxy_config = |origin: &str| -> Result<ProxyConfig> {
+        Ok(ProxyConfig {
+            origin: origin.to_owned(),
             origin_timeout: Duration::from_secs(a.origin_timeout),
             body_timeout: Duration::from_secs(a.origin_body_timeout),
             max_object_size: parse_size(&a.max_object_size)?,
@@ -111,8 +130,13 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             max_entries: a.max_entries,
             purge_token: a.purge_token_file.as_deref().map(token).transpose()?,
             ..ProxyConfig::default()
-        }),
-        None => None,
+        })
+    };
+    let proxy = a.origin.as_deref().map(proxy_config).transpose()?;
+    // The sites' API has a proxy of its own when the edge fronts no application otherwise.
+    let api_proxy = match (&api_origin, &a.origin) {
+        (Some(app), None) => Some(proxy_config(app)?),
+        _ => None,
     };
     let disk = parse_size(&a.cache_size)?;
     let memory = parse_size(&a.memory)?;
@@ -131,12 +155,20 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     for m in &mounts {
         roles.push(format!("{}@{} at {}/", m.volume, m.reference, m.prefix));
     }
+    for s in &sites {
+        roles.push(format!(
+            "{}@{} as the site {}",
+            s.volume, s.reference, s.host
+        ));
+    }
     let what = format!("edge in front of {}", roles.join("; "));
     let cache_dir = a.cache_dir.clone();
     let cache_policy: tinycdn_edge::cache::DiskKind =
         a.cache_policy.parse().map_err(anyhow::Error::msg)?;
     let scrub_rate = parse_size(&a.scrub_rate)?;
     let pop = a.server.pop.clone();
+    let (site_grace, allow_external) = (a.site_grace, a.site_allow_external_redirects);
+    let tag_max_age = a.tag_max_age;
     run_server(&a.listen, &what, &a.server, move || -> Result<_> {
         let cache = Arc::new(ChunkCache::with_policy(
             memory,
@@ -148,6 +180,9 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
         let mut fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
         if let (Some(f), Some(key)) = (&mut fabric, &log_key) {
             f.set_log(key.clone());
+        }
+        if let Some(f) = &mut fabric {
+            f.set_tag_max_age(tag_max_age);
         }
         let mut proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
         if let Some(i) = &images {
@@ -168,7 +203,22 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
                 }
             );
         }
+        let api_proxy = api_proxy
+            .map(|c| Proxy::new(c, cache.clone()).map(Arc::new))
+            .transpose()?;
         let edge = Edge::with_images(cache, fabric, proxy, mounts, images);
+        if !sites.is_empty() {
+            let shared = api_origin
+                .as_ref()
+                .and(api_proxy.or_else(|| edge.shared_proxy()));
+            edge.set_sites(Sites::new(
+                sites,
+                site_api,
+                shared,
+                Duration::from_secs(site_grace),
+                allow_external,
+            )?);
+        }
         edge.set_pop(&pop);
         edge.start_root()?;
         Ok(edge)

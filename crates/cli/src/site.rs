@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use tinycdn_site::precache::{entries, manifest_json, service_worker};
+use tinycdn_site::precache::{entries, manifest_json, service_worker, worker_version};
 use tinycdn_site::{HeaderRules, Redirects, Site};
 use tinycdn_store::Store;
 use tinycdn_volume::read::{copy_file, find_file, FileRef};
@@ -120,7 +120,7 @@ pub fn sw(
             .map(|(p, h, b)| (p.as_str(), h.clone(), b.as_slice())),
         worker,
     )?;
-    let script = service_worker(&v.id.to_string(), &list);
+    let script = service_worker(&worker_version(&list), &list);
     match out {
         Some(p) => {
             tinycdn_store::local::write_file_atomic(p, script.as_bytes(), 0o644, true)?;
@@ -131,7 +131,11 @@ pub fn sw(
     }
     if json {
         let precache: serde_json::Value = serde_json::from_str(&manifest_json(&list))?;
-        print_json(&json!({"version": v.id.to_string(), "precache": precache}))?;
+        print_json(&json!({
+            "version": v.id.to_string(),
+            "worker_version": worker_version(&list),
+            "precache": precache,
+        }))?;
     }
     Ok(())
 }
@@ -199,4 +203,71 @@ pub fn diff(
         }
     }
     Ok(())
+}
+
+/// The regular files under `dir` (volume paths, sorted), for `publish --pwa`; symlinks are left
+/// to the published tree and not precached.
+fn tree_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>, prefix: &str) -> Result<()> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    names.sort_by_key(std::fs::DirEntry::file_name);
+    for e in names {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            // Never precached (made variants, dot files).
+            continue;
+        }
+        let path = format!("{prefix}{name}");
+        let kind = e.file_type()?;
+        if kind.is_dir() {
+            tree_files(&e.path(), out, &format!("{path}/"))?;
+        } else if kind.is_file() {
+            let len = e.metadata()?.len();
+            // Only files a worker may precache are read; the rest need no bytes here.
+            if len <= tinycdn_site::precache::MAX_FILE {
+                out.push((path, std::fs::read(e.path())?));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `publish --pwa`: writes the service worker of the tree `source` (+ `overlay`) into
+/// `into/sw.js` (`worker` is its URL path); returns how many files it precaches.
+///
+/// # Errors
+/// The source already has a file at the worker's path; unreadable files; a precache over
+/// its bound.
+pub fn write_worker(
+    source: &Path,
+    overlay: Option<&Path>,
+    into: &Path,
+    worker: &str,
+) -> Result<usize> {
+    let rel = worker.trim_start_matches('/');
+    if source.join(rel).exists() || into.join(rel).exists() {
+        bail!(
+            "{} already has {rel}: publish --pwa writes the service worker itself\nhint: remove it, or publish without --pwa",
+            source.display()
+        );
+    }
+    let mut files = Vec::new();
+    tree_files(source, &mut files, "")?;
+    if let Some(o) = overlay {
+        tree_files(o, &mut files, "")?;
+    }
+    let list = entries(
+        files.iter().map(|(p, b)| {
+            (
+                p.as_str(),
+                tinycdn_core::FileId::of(b).to_hex(),
+                b.as_slice(),
+            )
+        }),
+        worker,
+    )?;
+    let script = service_worker(&worker_version(&list), &list);
+    tinycdn_store::local::write_file_atomic(&into.join(rel), script.as_bytes(), 0o644, true)?;
+    Ok(list.len())
 }

@@ -2,9 +2,11 @@
 //!
 //! Routing, in order:
 //! 1. `/.tinycdn/…`: the edge's own routes (`metrics`, `healthz`, `purge`, and the fabric's
-//!    `v/…`, `m/…`, `t/…`, …);
-//! 2. a `--mount` prefix: a file of the mounted volume;
-//! 3. with `--origin`: everything else goes to the application through the proxy;
+//!    `v/…`, `m/…`, `t/…`, …), on every host;
+//! 2. with `--site`: a request whose `Host` is a site (or one of its preview hosts) is the site's;
+//!    another host, when the edge fronts no application, gets the fabric's routes or a 421;
+//! 3. a `--mount` prefix: a file of the mounted volume;
+//! 4. with `--origin`: everything else goes to the application through the proxy;
 //!    without it, the fabric's routes are also served at the root (`/v/…`, `/metrics`, …), as
 //!    an edge in front of tinycdn origins always has.
 
@@ -40,6 +42,7 @@ pub struct Edge {
     bytes_served: AtomicU64,
     http: tinycdn_telemetry::HttpMetrics,
     pop: std::sync::OnceLock<String>,
+    sites: std::sync::OnceLock<Arc<crate::site::Sites>>,
 }
 
 impl Edge {
@@ -87,6 +90,7 @@ impl Edge {
             bytes_served: AtomicU64::new(0),
             http: tinycdn_telemetry::HttpMetrics::default(),
             pop: std::sync::OnceLock::new(),
+            sites: std::sync::OnceLock::new(),
         })
     }
 
@@ -122,6 +126,17 @@ impl Edge {
         let _ = self.pop.set(pop.to_owned());
     }
 
+    /// Serves `sites` (once; needs a fabric, which the caller has checked).
+    pub fn set_sites(&self, sites: crate::site::Sites) {
+        let _ = self.sites.set(Arc::new(sites));
+    }
+
+    /// The proxy, shared (for the sites' API prefixes when they front the same application).
+    #[must_use]
+    pub fn shared_proxy(&self) -> Option<Arc<Proxy>> {
+        self.proxy.clone()
+    }
+
     /// The point of presence (`default` unless set).
     #[must_use]
     pub fn pop(&self) -> &str {
@@ -144,6 +159,17 @@ impl Edge {
                 return "purge";
             }
             return route::parse(rest).map_or("error", |r| r.class());
+        }
+        if let Some(sites) = self.sites.get() {
+            if sites.target(req).is_some() {
+                return if sites.claims_api(path) {
+                    "proxy"
+                } else if image {
+                    "image"
+                } else {
+                    "site"
+                };
+            }
         }
         if self.mounts.iter().any(|m| m.below(path).is_some()) {
             return if image { "image" } else { "mount" };
@@ -242,6 +268,24 @@ impl Edge {
                 .unwrap_or_default();
             let target = format!("{rest}{query}");
             return self.own_route(&req, &target).await.into_response(head);
+        }
+        if let Some(sites) = self.sites.get() {
+            match (sites.target(&req), &self.fabric) {
+                (Some(t), Some(f)) => return sites.serve(f, t, req, info).await,
+                (Some(_), None) => {
+                    return Reply::text(StatusCode::NOT_FOUND, "sites need --upstream\n")
+                        .into_response(head)
+                }
+                (None, _) if self.proxy.is_none() && route::parse(path).is_err() => {
+                    sites.counters().misdirected.fetch_add(1, Ordering::Relaxed);
+                    return Reply::text(
+                        StatusCode::MISDIRECTED_REQUEST,
+                        "this edge serves no site at that host\n",
+                    )
+                    .into_response(head);
+                }
+                (None, _) => {}
+            }
         }
         if let Some(m) = self.mounts.iter().find(|m| m.below(path).is_some()) {
             return self.mounted(&req, m).await.into_response(head);
@@ -372,6 +416,9 @@ impl Edge {
         }
         if let Some(i) = &self.images {
             i.metrics(&mut e);
+        }
+        if let Some(s) = self.sites.get() {
+            s.metrics(&mut e);
         }
         e.render("edge", self.pop(), Some(&self.http))
     }

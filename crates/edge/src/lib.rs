@@ -7,6 +7,7 @@
 //! - [`fabric`]: volumes from upstream tinycdn mirrors (trust, metadata, chunks);
 //! - [`proxy`]: an RFC 9111 shared cache in front of any HTTP application;
 //! - [`mount`]: volumes served at URL prefixes of a fronted application;
+//! - [`site`]: volumes served as websites by `Host`, with previews and version pinning;
 //! - [`images`]: image variants (resize, re-encode, negotiate) for the fabric and the proxy;
 //! - [`cache`]: the two-tier chunk cache every role shares;
 //! - `metrics`: the Prometheus exposition.
@@ -18,10 +19,12 @@ pub mod images;
 mod metrics;
 pub mod mount;
 pub mod proxy;
+pub mod site;
 
 pub use cache::ChunkCache;
 pub use edge::Edge;
 pub use fabric::Fabric;
 pub use mount::Mount;
 pub use proxy::{Proxy, ProxyConfig};
+pub use site::{ApiRoute, SiteConfig, Sites};
 pub use tinycdn_fetch::{FetchError, Upstreams};

@@ -9,6 +9,8 @@
 //! - [`caching`]: default `Cache-Control` (content-hashed names immutable, the rest revalidated).
 //! - [`precache`]: the cache-first service worker of a version and its precache manifest (URL,
 //!   BLAKE3 revision, SHA-384 integrity).
+//! - [`host`]: which site a `Host` names, and preview hosts (`<version label>.HOST`).
+//! - [`pinning`]: a page keeps the version it started on across a switch (cookie, grace period).
 //! - [`resolve`]: which file answers a path (redirects, indexes, clean URLs, nearest `404.html`,
 //!   the single-page-app fallback) and its headers.
 //!
@@ -17,8 +19,10 @@
 
 pub mod caching;
 pub mod headers;
+pub mod host;
 pub mod invariants;
 pub mod pattern;
+pub mod pinning;
 pub mod precache;
 pub mod redirects;
 pub mod resolve;

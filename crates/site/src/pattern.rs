@@ -360,9 +360,16 @@ mod tests {
         fn parsing_never_panics_and_a_match_rebuilds_the_path(p in "/[a-z:*/.-]{0,20}", path in "/[a-z/.-]{0,30}") {
             if let Ok(pat) = Pattern::parse(&p) {
                 if let Some(c) = pat.matches(&path) {
-                    // Putting the captures back where they came from gives the path again.
-                    let rebuilt = expand(&pat.as_str().replace('*', ":splat"), &c);
-                    proptest::prop_assert_eq!(rebuilt, path);
+                    // Putting the captures back where they came from gives the path again
+                    // (where `:splat` in place of `*` would not read as a longer name).
+                    let s = pat.as_str();
+                    let glued = s.match_indices('*').any(|(i, _)| {
+                        s[i + 1..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                    });
+                    if !glued {
+                        let rebuilt = expand(&s.replace('*', ":splat"), &c);
+                        proptest::prop_assert_eq!(rebuilt, path.clone());
+                    }
                 }
                 proptest::prop_assert!(pat.matches(&pat.example()).is_some());
             }

@@ -50,7 +50,10 @@ pub enum PrecacheError {
 /// worker itself).
 #[must_use]
 pub fn url_of(path: &str, worker: &str) -> Option<String> {
-    if matches!(path, "_headers" | "_redirects") || path == worker.trim_start_matches('/') {
+    if matches!(path, "_headers" | "_redirects")
+        || path == worker.trim_start_matches('/')
+        || path.split('/').any(|s| s.starts_with('.'))
+    {
         return None;
     }
     if path == "index.html" {
@@ -145,7 +148,20 @@ pub fn manifest_json(entries: &[Entry]) -> String {
 
 const WORKER: &str = include_str!("sw.js");
 
-/// The service worker of `version` (its id) precaching `entries`.
+/// The version label of a worker precaching `entries`: the first 16 hex digits of the SHA-256
+/// of their manifest. It names the content, not the volume version (which a worker inside the
+/// volume cannot know), so the same files give the same worker wherever it is generated.
+#[must_use]
+pub fn worker_version(entries: &[Entry]) -> String {
+    use std::fmt::Write as _;
+    let d = sha2::Sha256::digest(manifest_json(entries).as_bytes());
+    d.iter().take(8).fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The service worker precaching `entries`, labelled `version` (see [`worker_version`]).
 #[must_use]
 pub fn service_worker(version: &str, entries: &[Entry]) -> String {
     WORKER
@@ -169,7 +185,13 @@ mod tests {
             url_of("a/b.3f9a1c.js", "/sw.js").as_deref(),
             Some("/a/b.3f9a1c.js")
         );
-        for hidden in ["_headers", "_redirects", "sw.js"] {
+        for hidden in [
+            "_headers",
+            "_redirects",
+            "sw.js",
+            ".tinycdn-variants/a.webp",
+            "a/.git/x",
+        ] {
             assert_eq!(url_of(hidden, "/sw.js"), None);
         }
     }

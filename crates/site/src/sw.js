@@ -1,6 +1,6 @@
 // tinycdn's cache-first service worker, generated for one signed site version.
 // Precached URLs are answered from the cache first (navigations included, so the shell renders
-// with the network down); everything else goes to the network. Install fetches only the files
+// with the network down); everything else (other queries included) goes to the network. Install fetches only the files
 // whose revision (BLAKE3) changed since the version this browser has, each checked by the browser
 // against its SRI integrity (SHA-384); activate deletes older versions' caches.
 const VERSION = "__TINYCDN_VERSION__";
@@ -35,7 +35,9 @@ self.addEventListener("install", (event) => {
       }
       if (!response) {
         // The browser refuses a body whose SHA-384 is not `integrity`: nothing unverified is kept.
-        response = await fetch(new Request(e.url, { integrity: e.integrity, cache: "no-cache", redirect: "error" }));
+        // No cookies: the edge answers from the current version (this worker's), not the one an open
+        // page was pinned to.
+        response = await fetch(new Request(e.url, { integrity: e.integrity, cache: "no-cache", credentials: "omit", redirect: "error" }));
         if (!response.ok) {
           throw new Error(`precache ${e.url}: ${response.status}`);
         }
@@ -65,8 +67,14 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   const url = new URL(request.url);
-  url.search = "";
   url.hash = "";
+  // Tracking parameters do not make another page (Workbox ignores the same ones); any other
+  // query (an image variant, ?w=640) is another resource, left to the network and HTTP cache.
+  for (const key of [...url.searchParams.keys()]) {
+    if (key.startsWith("utm_") || key === "fbclid") {
+      url.searchParams.delete(key);
+    }
+  }
   const entry = BY_URL.get(url.href);
   if (!entry) {
     return;

@@ -10,6 +10,8 @@ mod audit;
 mod dashboard;
 mod log;
 mod site;
+mod site_browser;
+mod site_edge;
 mod status;
 mod support;
 mod traces;

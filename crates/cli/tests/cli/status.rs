@@ -4,24 +4,10 @@
 //! `tinycdn report` over the same store and edge, as JSON and as a static page.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::support::*;
-
-fn tools() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new("bash")
-        .arg(root.join("scripts/fetch-browser.sh"))
-        .output()
-        .expect("fetch-browser.sh runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
 
 fn browse(tools: &Path, url: &str, name: &str, wait_ms: u32) -> serde_json::Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -64,7 +50,7 @@ fn bars(seen: &serde_json::Value, id: &str) -> u64 {
 
 #[test]
 fn status_pages_render_live_charts_in_chromium_and_report_writes_the_cost_model() {
-    let tools = tools();
+    let tools = browser_tools();
     let dir = setup();
     let d = dir.path();
     publish_with_a_delta(d);

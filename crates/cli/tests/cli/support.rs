@@ -180,3 +180,89 @@ pub fn publish_with_a_delta(d: &Path) {
     fs::write(&clip, &bytes).expect("write");
     publish(d, "media", "stable");
 }
+
+/// The browser tools (`scripts/fetch-browser.sh`: playwright-core, and Debian's chromium when
+/// missing), installed once.
+pub fn browser_tools() -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/fetch-browser.sh"))
+        .output()
+        .expect("fetch-browser.sh runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// A port nothing listens on now (for a server that must come back at the same address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One HTTP response as curl saw it: status, lower-cased header lines, body.
+pub struct Got {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Got {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// `curl --path-as-is` of `base` + `path` with extra request headers.
+pub fn http_full(base: &str, path: &str, headers: &[&str]) -> Got {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (h, b) = (dir.path().join("h"), dir.path().join("b"));
+    let mut c = Command::new("curl");
+    c.args(["-s", "--path-as-is", "-D"])
+        .arg(&h)
+        .arg("-o")
+        .arg(&b);
+    for x in headers {
+        c.args(["-H", x]);
+    }
+    let out = c.arg(format!("{base}{path}")).output().expect("curl runs");
+    assert!(out.status.success(), "curl {path}: {out:?}");
+    let head = fs::read_to_string(&h).unwrap_or_default();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Got {
+        status,
+        headers,
+        body: fs::read(&b).unwrap_or_default(),
+    }
+}

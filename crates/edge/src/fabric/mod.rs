@@ -7,13 +7,15 @@
 //! - [`metadata`]: manifests, tags and delta indexes;
 //! - [`chunks`]: file bodies, chunk by chunk with read-ahead;
 //! - [`images`]: image variants of volume files (published with the volume, or made here);
-//! - [`metrics`]: the fabric's Prometheus lines.
+//! - [`metrics`]: the fabric's Prometheus lines;
+//! - `site`: what the site role asks of it (a site's version, manifest, small files).
 
 mod chunks;
 pub(crate) mod images;
 mod log;
 mod metadata;
 mod metrics;
+mod site;
 mod trust;
 
 use std::collections::HashMap;
@@ -162,6 +164,12 @@ impl Fabric {
     /// Serves image variants of volume files (`?w=…`) with `images`.
     pub fn set_images(&mut self, images: Arc<crate::images::Images>) {
         self.images = Some(images);
+    }
+
+    /// Seconds a verified tag is used before the edge asks upstream again (default 60): how
+    /// long a moved tag takes to show here.
+    pub fn set_tag_max_age(&mut self, seconds: u32) {
+        self.tag_policy.max_age = seconds;
     }
 
     /// The mirrors.
