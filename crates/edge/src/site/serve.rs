@@ -189,30 +189,12 @@ impl Sites {
             },
         };
         let preview = t.preview.is_some();
-        let history =
-            |f: &dyn Fn(&mut tinycdn_site::pinning::History<VersionId>) -> Vec<VersionId>| {
-                f(&mut site.history.lock().unwrap_or_else(PoisonError::into_inner))
-            };
+        let (pinned_to, requested) = if preview {
+            (None, None)
+        } else {
+            self.pinned(site, req.headers(), current, now)
+        };
         let h = req.headers();
-        let pinned_to = req
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(cookie_value)
-            .and_then(|v| v.parse::<VersionId>().ok());
-        let mut requested = None;
-        if !preview {
-            let grace = self.grace;
-            let accepted = history(&|hist| {
-                hist.observe(current, now);
-                pinned_to
-                    .filter(|v| *v != current && hist.accepts(*v, now, grace))
-                    .into_iter()
-                    .collect()
-            });
-            requested = accepted.first().copied();
-        }
         let (manifest, mut rules) = match self.load(fabric, site, current).await {
             Ok(found) => found,
             Err(r) => return r,
@@ -234,27 +216,11 @@ impl Sites {
             Outcome::NotFound | Outcome::Serve { status: 404, .. }
         );
         if missing && !navigation && !preview {
-            let rel = path.trim_start_matches('/');
-            for v in history(&|hist| hist.in_grace(now, self.grace)) {
-                if v == chosen || rel.starts_with('_') {
-                    continue;
-                }
-                let Ok((m, r)) = self.load(fabric, site, v).await else {
-                    continue;
-                };
-                if has_file(&m, rel) {
-                    self.counters.from_grace.fetch_add(1, Ordering::Relaxed);
-                    let send = Send {
-                        id: v,
-                        rules: &r,
-                        path: &path,
-                        file: rel,
-                        status: 200,
-                        cookie: None,
-                        preview,
-                    };
-                    return self.send(fabric, site, req, &send).await;
-                }
+            if let Some(r) = self
+                .from_other_versions(fabric, site, req, &path, chosen, current, now)
+                .await
+            {
+                return r;
             }
         }
         match outcome {
@@ -287,6 +253,75 @@ impl Sites {
             }
             Outcome::NotFound => Reply::text(StatusCode::NOT_FOUND, "not found\n"),
         }
+    }
+
+    /// The version the request's cookie pins it to, and that version when it may still answer
+    /// (current or within the grace period, and not the current one); records `current`.
+    fn pinned(
+        &self,
+        site: &SiteState,
+        h: &hyper::HeaderMap,
+        current: VersionId,
+        now: u64,
+    ) -> (Option<VersionId>, Option<VersionId>) {
+        let pinned_to = h
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(cookie_value)
+            .and_then(|v| v.parse::<VersionId>().ok());
+        let mut hist = site.history.lock().unwrap_or_else(PoisonError::into_inner);
+        hist.observe(current, now);
+        let requested = pinned_to.filter(|v| *v != current && hist.accepts(*v, now, self.grace));
+        (pinned_to, requested)
+    }
+
+    /// A file the chosen version lacks, from the current version (when the request was pinned
+    /// to an older one) or a version superseded within the grace period, newest first.
+    #[allow(clippy::too_many_arguments)]
+    async fn from_other_versions<B>(
+        &self,
+        fabric: &Arc<Fabric>,
+        site: &SiteState,
+        req: &Request<B>,
+        path: &str,
+        chosen: VersionId,
+        current: VersionId,
+        now: u64,
+    ) -> Option<Reply> {
+        let rel = path.trim_start_matches('/');
+        if rel.starts_with('_') || rel.is_empty() || path.ends_with('/') {
+            return None;
+        }
+        let older = site
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .in_grace(now, self.grace);
+        for v in std::iter::once(current).chain(older) {
+            if v == chosen {
+                continue;
+            }
+            let Ok((m, r)) = self.load(fabric, site, v).await else {
+                continue;
+            };
+            if has_file(&m, rel) {
+                if v != current {
+                    self.counters.from_grace.fetch_add(1, Ordering::Relaxed);
+                }
+                let send = Send {
+                    id: v,
+                    rules: &r,
+                    path,
+                    file: rel,
+                    status: 200,
+                    cookie: None,
+                    preview: false,
+                };
+                return Some(self.send(fabric, site, req, &send).await);
+            }
+        }
+        None
     }
 
     /// Sends `s.file` of version `s.id` with the site's headers.
