@@ -45,3 +45,34 @@ pub fn headers(data: &[u8]) {
         }
     }
 }
+
+/// A request's `Host` and `Cookie` on `data` (split at the first newline): never a panic; a
+/// normalised host normalises to itself and is lower case without a port; a host classified as
+/// a preview names exactly the version its label spells, one label below the site; the pinning
+/// cookie's value is a substring of the header.
+///
+/// # Panics
+/// When a property fails (that is the point).
+pub fn request_host(data: &[u8]) {
+    use crate::host::{classify, normalise, parse_label, preview_label, HostMatch};
+    let text = String::from_utf8_lossy(data);
+    let (host, cookie) = text.split_once('\n').unwrap_or((&text, ""));
+    if let Some(h) = normalise(host) {
+        assert_eq!(normalise(&h).as_deref(), Some(h.as_str()));
+        assert!(!h.contains(':') && h == h.to_ascii_lowercase());
+        let sites = ["example.com", "a.b.example.com"];
+        match classify(&h, sites) {
+            HostMatch::Live(s) => assert_eq!(s, h),
+            HostMatch::Preview(s, id) => {
+                assert_eq!(h, format!("{}.{s}", preview_label(&id)));
+            }
+            HostMatch::None => assert!(!sites.contains(&h.as_str())),
+        }
+    }
+    if let Some(id) = parse_label(host) {
+        assert_eq!(preview_label(&id), host);
+    }
+    if let Some(v) = crate::pinning::cookie_value(cookie) {
+        assert!(cookie.contains(v));
+    }
+}

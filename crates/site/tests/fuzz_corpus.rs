@@ -22,3 +22,8 @@ fn site_redirects_corpus() {
 fn site_headers_corpus() {
     replay("site_headers", tinycdn_site::invariants::headers);
 }
+
+#[test]
+fn site_host_corpus() {
+    replay("site_host", tinycdn_site::invariants::request_host);
+}

@@ -277,7 +277,10 @@ fn edge_serves_a_volume_as_a_site() {
     );
     let app2 = asset(d, "v2", "app.");
     let newer = http_full(url, &format!("/assets/{app2}"), &[HOST, &pinned]);
-    assert_eq!(newer.status, 200, "a file only the current version has is served to pinned pages");
+    assert_eq!(
+        newer.status, 200,
+        "a file only the current version has is served to pinned pages"
+    );
     let css1 = asset(d, "v1", "style.");
     let css = http_full(url, &format!("/assets/{css1}"), &[HOST]);
     assert_eq!(
