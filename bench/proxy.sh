@@ -33,12 +33,7 @@ cleanup() {
   nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true
 }
 trap cleanup EXIT
-start() { # name command...: start a server that prints its URL first; sets $url and $pid
-  local name="$1"; shift
-  "$@" >"$w/$name.url" 2>"$w/$name.err" & pid=$!; pids+=("$pid")
-  for _ in $(seq 100); do [ -s "$w/$name.url" ] && break; sleep 0.05; done
-  url=$(head -n1 "$w/$name.url")
-}
+. "$here/bench/servers.sh"
 start app "$R/bench-app" 127.0.0.1:0; app=$url
 start ceiling "$R/hyper-ceiling" 127.0.0.1:0; ceiling=$url
 app_hostport=${app#http://}

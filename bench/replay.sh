@@ -24,12 +24,7 @@ cleanup() {
   nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true
 }
 trap cleanup EXIT
-start() { # name command...: start a server that prints its URL first; sets $url
-  local name="$1"; shift
-  "$@" >"$w/$name.url" 2>"$w/$name.err" & pids+=("$!")
-  for _ in $(seq 100); do [ -s "$w/$name.url" ] && break; sleep 0.05; done
-  url=$(head -n1 "$w/$name.url")
-}
+. "$here/bench/servers.sh"
 start app "$R/bench-app" 127.0.0.1:0; app=$url
 start edge "$R/tinycdn" edge --origin "$app" --listen 127.0.0.1:0 --memory 512MiB \
   --cache-dir "$w/edge-cache" --cache-size 2GiB

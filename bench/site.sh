@@ -25,12 +25,7 @@ cleanup() {
   nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true
 }
 trap cleanup EXIT
-start() { # name command...: start a server that prints its URL first; sets $url
-  local name="$1"; shift
-  "$@" >"$w/$name.url" 2>"$w/$name.err" & pids+=("$!")
-  for _ in $(seq 100); do [ -s "$w/$name.url" ] && break; sleep 0.05; done
-  url=$(head -n1 "$w/$name.url")
-}
+. "$here/bench/servers.sh"
 cd "$w"
 "$T" init --store store >/dev/null
 "$T" key generate --out pub.key >/dev/null 2>&1

@@ -49,36 +49,53 @@ impl FromStr for Mount {
         let (volume, reference) = vref
             .split_once('@')
             .ok_or_else(|| MountError::Syntax(s.to_owned()))?;
-        let segments_ok = prefix.strip_prefix('/').is_some_and(|p| {
-            !p.is_empty()
-                && p.split('/')
-                    .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-        });
-        if !segments_ok
-            || prefix
-                .bytes()
-                .any(|c| c <= b' ' || c >= 0x7f || b"%?#\\".contains(&c))
-        {
+        if !plain_path(prefix) {
             return Err(MountError::Path(prefix.to_owned()));
         }
-        if prefix == RESERVED_PREFIX || prefix.starts_with(&format!("{RESERVED_PREFIX}/")) {
+        if reserved(prefix) {
             return Err(MountError::Reserved(prefix.to_owned()));
         }
-        let name_err = |e: &dyn std::fmt::Display| MountError::Name(s.to_owned(), e.to_string());
-        let volume = VolumeName::new(volume).map_err(|e| name_err(&e))?;
-        let pinned = reference.len() == 64
-            && reference
-                .bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
-        if !pinned {
-            TagName::new(reference).map_err(|e| name_err(&e))?;
-        }
+        let (volume, reference) =
+            volume_ref(volume, reference).map_err(|e| MountError::Name(s.to_owned(), e))?;
         Ok(Self {
             prefix: prefix.to_owned(),
             volume,
-            reference: reference.to_owned(),
+            reference,
         })
     }
+}
+
+/// Whether `prefix` is an absolute URL path of plain segments: no empty, `.` or `..` one, no
+/// `%`, `?`, `#`, `\`, spaces or control bytes, no trailing `/`.
+pub(crate) fn plain_path(prefix: &str) -> bool {
+    let segments_ok = prefix.strip_prefix('/').is_some_and(|p| {
+        !p.is_empty()
+            && p.split('/')
+                .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    });
+    segments_ok
+        && !prefix
+            .bytes()
+            .any(|c| c <= b' ' || c >= 0x7f || b"%?#\\".contains(&c))
+}
+
+/// Whether `prefix` is the edge's reserved prefix or inside it.
+pub(crate) fn reserved(prefix: &str) -> bool {
+    prefix == RESERVED_PREFIX || prefix.starts_with(&format!("{RESERVED_PREFIX}/"))
+}
+
+/// A volume name and a reference to it (a tag, or a full version id in lower-case hex),
+/// checked; the error is the name rule broken.
+pub(crate) fn volume_ref(volume: &str, reference: &str) -> Result<(VolumeName, String), String> {
+    let volume = VolumeName::new(volume).map_err(|e| e.to_string())?;
+    let pinned = reference.len() == 64
+        && reference
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+    if !pinned {
+        TagName::new(reference).map_err(|e| e.to_string())?;
+    }
+    Ok((volume, reference.to_owned()))
 }
 
 impl Mount {

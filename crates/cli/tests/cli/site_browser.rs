@@ -7,30 +7,16 @@
 //! the old version mixed in.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::site_edge::{build_example, publish_site, Api};
 use crate::support::*;
 
 fn step(tools: &Path, which: &str, url: &str, profile: &Path) -> serde_json::Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new("node")
-        .arg(root.join("scripts/site-browser.js"))
-        .args([which, url])
-        .arg(profile)
-        .env(
-            "PLAYWRIGHT_CORE",
-            tools.join("node_modules/playwright-core"),
-        )
-        .output()
-        .expect("node runs");
-    assert!(
-        out.status.success(),
-        "{which}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let seen = node_json(
+        tools,
+        "scripts/site-browser.js",
+        &[which.as_ref(), url.as_ref(), profile.as_os_str()],
     );
-    let seen: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("JSON from site-browser.js");
     assert_eq!(seen["errors"], serde_json::json!([]), "{which}: {seen}");
     seen
 }

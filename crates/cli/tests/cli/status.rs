@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::*;
 
@@ -14,24 +13,14 @@ fn browse(tools: &Path, url: &str, name: &str, wait_ms: u32) -> serde_json::Valu
     let artifacts = root.join("target/test-artifacts");
     fs::create_dir_all(&artifacts).expect("mkdir");
     let shot = artifacts.join(format!("{name}.png"));
-    let out = Command::new("node")
-        .arg(root.join("scripts/browser-check.js"))
-        .arg(url)
-        .arg(&shot)
-        .arg(wait_ms.to_string())
-        .env(
-            "PLAYWRIGHT_CORE",
-            tools.join("node_modules/playwright-core"),
-        )
-        .output()
-        .expect("node runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let wait = wait_ms.to_string();
+    let seen = node_json(
+        tools,
+        "scripts/browser-check.js",
+        &[url.as_ref(), shot.as_os_str(), wait.as_ref()],
     );
     assert!(fs::metadata(&shot).expect("a screenshot").len() > 1000);
-    serde_json::from_slice(&out.stdout).expect("JSON from browser-check.js")
+    seen
 }
 
 fn curl(url: &str) {

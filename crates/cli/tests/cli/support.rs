@@ -197,6 +197,27 @@ pub fn browser_tools() -> std::path::PathBuf {
     std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
+/// Runs one of the repository's Node scripts with playwright-core from `tools`; its stdout as
+/// JSON (the script must succeed).
+pub fn node_json(tools: &Path, script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("node")
+        .arg(root.join(script))
+        .args(args)
+        .env(
+            "PLAYWRIGHT_CORE",
+            tools.join("node_modules/playwright-core"),
+        )
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{script} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from the script")
+}
+
 /// A port nothing listens on now (for a server that must come back at the same address).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

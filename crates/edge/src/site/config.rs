@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use thiserror::Error;
-use tinycdn_core::names::{TagName, VolumeName};
+use tinycdn_core::names::VolumeName;
 
 use crate::mount::RESERVED_PREFIX;
 
@@ -64,20 +64,12 @@ impl FromStr for SiteConfig {
         let normal = tinycdn_site::host::normalise(host)
             .filter(|h| h == host && !host.contains(':'))
             .ok_or_else(|| SiteConfigError::Host(s.to_owned(), host.to_owned()))?;
-        let name_err =
-            |e: &dyn std::fmt::Display| SiteConfigError::Name(s.to_owned(), e.to_string());
-        let volume = VolumeName::new(volume).map_err(|e| name_err(&e))?;
-        let pinned = reference.len() == 64
-            && reference
-                .bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
-        if !pinned {
-            TagName::new(reference).map_err(|e| name_err(&e))?;
-        }
+        let (volume, reference) = crate::mount::volume_ref(volume, reference)
+            .map_err(|e| SiteConfigError::Name(s.to_owned(), e))?;
         Ok(Self {
             host: normal,
             volume,
-            reference: reference.to_owned(),
+            reference,
         })
     }
 }
@@ -90,15 +82,8 @@ impl FromStr for ApiRoute {
             .split_once('=')
             .filter(|(_, o)| !o.is_empty())
             .ok_or_else(|| SiteConfigError::ApiSyntax(s.to_owned()))?;
-        let plain = prefix.strip_prefix('/').is_some_and(|p| {
-            !p.is_empty()
-                && p.split('/')
-                    .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-        }) && !prefix
-            .bytes()
-            .any(|c| c <= b' ' || c >= 0x7f || b"%?#\\".contains(&c));
-        let reserved =
-            prefix == RESERVED_PREFIX || prefix.starts_with(&format!("{RESERVED_PREFIX}/"));
+        let plain = crate::mount::plain_path(prefix);
+        let reserved = crate::mount::reserved(prefix);
         if !plain || reserved {
             return Err(SiteConfigError::ApiPrefix(prefix.to_owned()));
         }

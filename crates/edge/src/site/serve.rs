@@ -217,7 +217,7 @@ impl Sites {
         );
         if missing && !navigation && !preview {
             if let Some(r) = self
-                .from_other_versions(fabric, site, req, &path, chosen, current, now)
+                .other_versions_file(fabric, site, req, &path, chosen, current, now)
                 .await
             {
                 return r;
@@ -279,7 +279,7 @@ impl Sites {
     /// A file the chosen version lacks, from the current version (when the request was pinned
     /// to an older one) or a version superseded within the grace period, newest first.
     #[allow(clippy::too_many_arguments)]
-    async fn from_other_versions<B>(
+    async fn other_versions_file<B>(
         &self,
         fabric: &Arc<Fabric>,
         site: &SiteState,
