@@ -290,7 +290,7 @@ impl Sites {
         now: u64,
     ) -> Option<Reply> {
         let rel = path.trim_start_matches('/');
-        if rel.starts_with('_') || rel.is_empty() || path.ends_with('/') {
+        if matches!(rel, "_headers" | "_redirects") || rel.is_empty() || path.ends_with('/') {
             return None;
         }
         let older = site
