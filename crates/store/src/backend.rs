@@ -177,7 +177,72 @@ pub trait Backend: Send + Sync + Debug {
     /// The object's path on the local filesystem, when the backend keeps objects as plain files
     /// (lets checkouts hardlink instead of copy).
     fn local_path(&self, key: &str) -> Option<PathBuf>;
+
+    /// Creates an object only if `key` holds none; `Ok(false)` (and nothing written) if it does.
+    ///
+    /// The default reads then writes, which is atomic only where the store's writer lock keeps
+    /// other writers out; backends shared by several machines make it one conditional request.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn write_new(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        if self.size(key)?.is_some() {
+            return Ok(false);
+        }
+        self.write(key, bytes, Durability::Immediate)?;
+        Ok(true)
+    }
+
+    /// Reads an object with a token that changes whenever the object is replaced (an `ETag` or a
+    /// hash), for [`Backend::write_if`]; `None` if it does not exist.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn read_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        match self.read(key) {
+            Ok(bytes) => {
+                let token = blake3::hash(&bytes).to_hex().to_string();
+                Ok(Some((bytes, token)))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces an object only if it still holds the version `expected` read by
+    /// [`Backend::read_versioned`] (`None`: only if it does not exist), so that of two writers
+    /// that read the same version only one wins.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another writer got there first; I/O errors.
+    fn write_if(&self, key: &str, bytes: &[u8], expected: Option<&str>) -> Result<(), StoreError> {
+        let current = self.read_versioned(key)?.map(|(_, token)| token);
+        if current.as_deref() != expected {
+            return Err(StoreError::Conflict {
+                key: key.to_owned(),
+            });
+        }
+        self.write(key, bytes, Durability::Immediate)
+    }
+
+    /// Takes the store's writer lease where writers on other machines share the backend (an
+    /// object store); `None` where the local lock file is enough. The lease is released when the
+    /// returned guard is dropped.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn lease(&self) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Where the backend is, for messages (`s3://bucket/prefix`, a directory).
+    fn describe(&self) -> String {
+        String::from("the store")
+    }
 }
+
+/// A held writer lease; dropping it releases the lease.
+pub trait Lease: Send + Sync + Debug {}
 
 impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
@@ -212,6 +277,21 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         (**self).local_path(key)
+    }
+    fn write_new(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        (**self).write_new(key, bytes)
+    }
+    fn read_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        (**self).read_versioned(key)
+    }
+    fn write_if(&self, key: &str, bytes: &[u8], expected: Option<&str>) -> Result<(), StoreError> {
+        (**self).write_if(key, bytes, expected)
+    }
+    fn lease(&self) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        (**self).lease()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
     }
 }
 

@@ -55,6 +55,35 @@ pub enum StoreError {
         #[source]
         source: Box<DecodeError>,
     },
+    /// A conditional write lost: another writer changed the object first.
+    #[error("{key} was changed by another writer at the same time; nothing of this run refers to it (run the command again)")]
+    Conflict {
+        /// The key.
+        key: String,
+    },
+    /// A remote object store refused or failed a request (after its retries).
+    #[error("could not {op} {key} in {store}: {source}")]
+    Remote {
+        /// What was being done.
+        op: &'static str,
+        /// The key.
+        key: String,
+        /// The store (`s3://bucket/prefix`).
+        store: String,
+        /// The object store's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Another writer holds the store's lease and kept it for longer than this one would wait.
+    #[error("{store} is being written by {holder} (waited {waited_secs} s)\nhint: a writer that died frees the lease when it expires (TINYCDN_LEASE_TTL seconds after its last renewal)")]
+    Locked {
+        /// The store.
+        store: String,
+        /// Who holds the lease (host, process, since when).
+        holder: String,
+        /// How long this writer waited.
+        waited_secs: u64,
+    },
     /// A key is not a valid store key.
     #[error("invalid store key {key:?}")]
     BadKey {

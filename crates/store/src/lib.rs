@@ -10,7 +10,7 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use backend::{Backend, Durability, PendingWrite};
+pub use backend::{check_key, Backend, BufferedWrite, Durability, Lease, PendingWrite};
 pub use error::StoreError;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;

@@ -369,6 +369,37 @@ impl Backend for LocalBackend {
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         self.path(key).ok()
     }
+
+    fn write_new(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        let path = self.path(key)?;
+        let tmp = self.temp_path();
+        let result = (|| {
+            self.write_temp(&tmp, bytes, true)?;
+            // A hard link never replaces what is there: the creation is atomic.
+            let linked = match fs::hard_link(&tmp, &path) {
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    let parent = path.parent().unwrap_or(&self.root);
+                    fs::create_dir_all(parent).map_err(io("create", parent))?;
+                    fs::hard_link(&tmp, &path)
+                }
+                other => other,
+            };
+            match linked {
+                Ok(()) => {
+                    sync_dir(path.parent().unwrap_or(&self.root))?;
+                    Ok(true)
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(io("create", &path)(e)),
+            }
+        })();
+        let _ = fs::remove_file(&tmp);
+        result
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +425,32 @@ mod tests {
         b.delete("chunks/ab/x").expect("delete twice");
         assert_eq!(b.size("chunks/ab/x").expect("size"), None);
         assert!(b.write("../escape", b"x", Durability::Immediate).is_err());
+    }
+
+    #[test]
+    fn conditional_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = LocalBackend::open(dir.path(), true).expect("open");
+        assert!(b.write_new("versions/v/1", b"a").expect("create"));
+        assert!(!b.write_new("versions/v/1", b"b").expect("second create"));
+        assert_eq!(b.read("versions/v/1").expect("read"), b"a");
+        b.write_if("tags/v/t", b"1", None)
+            .expect("create if absent");
+        let (_, token) = b.read_versioned("tags/v/t").expect("read").expect("exists");
+        assert!(matches!(
+            b.write_if("tags/v/t", b"x", None),
+            Err(StoreError::Conflict { .. })
+        ));
+        b.write_if("tags/v/t", b"2", Some(&token)).expect("swap");
+        assert!(matches!(
+            b.write_if("tags/v/t", b"3", Some(&token)),
+            Err(StoreError::Conflict { .. })
+        ));
+        assert_eq!(b.read("tags/v/t").expect("read"), b"2");
+        assert!(fs::read_dir(dir.path().join(TMP_DIR))
+            .expect("ls")
+            .next()
+            .is_none());
     }
 
     #[test]

@@ -89,4 +89,27 @@ impl Backend for MemoryBackend {
     fn local_path(&self, _: &str) -> Option<PathBuf> {
         None
     }
+
+    fn write_new(&self, key: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        check_key(key)?;
+        let mut map = self.map();
+        if map.contains_key(key) {
+            return Ok(false);
+        }
+        map.insert(key.to_owned(), bytes.to_vec());
+        Ok(true)
+    }
+
+    fn write_if(&self, key: &str, bytes: &[u8], expected: Option<&str>) -> Result<(), StoreError> {
+        check_key(key)?;
+        let mut map = self.map();
+        let current = map.get(key).map(|b| blake3::hash(b).to_hex().to_string());
+        if current.as_deref() != expected {
+            return Err(StoreError::Conflict {
+                key: key.to_owned(),
+            });
+        }
+        map.insert(key.to_owned(), bytes.to_vec());
+        Ok(())
+    }
 }

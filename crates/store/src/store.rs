@@ -117,6 +117,8 @@ impl CheckoutRecord {
 pub struct StoreLock {
     /// The locked file, held only so that dropping the guard unlocks it (`None`: no lock needed).
     _file: Option<std::fs::File>,
+    /// The lease of a store shared through an object store (`None`: the lock file is enough).
+    _lease: Option<Box<dyn crate::backend::Lease>>,
 }
 
 /// A tinycdn store over some backend.
@@ -182,6 +184,56 @@ impl Store {
         }
     }
 
+    /// Opens the store kept in `backend` (an object store), which must hold the store marker.
+    ///
+    /// # Errors
+    /// [`StoreError::NotAStore`] when it does not; I/O errors.
+    pub fn open_backend(backend: Box<dyn Backend>) -> Result<Self, StoreError> {
+        match backend.read(MARKER) {
+            Ok(m) if m == MARKER_TEXT => Ok(Self::with_backend(backend)),
+            Ok(_) => Err(StoreError::NotAStore {
+                path: backend.describe().into(),
+            }),
+            Err(e) if e.is_not_found() => Err(StoreError::NotAStore {
+                path: backend.describe().into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a store in `backend` (an object store under a prefix), which must be empty or
+    /// already a store.
+    ///
+    /// # Errors
+    /// [`StoreError::NotEmpty`] when the prefix holds other objects; I/O errors.
+    pub fn init_backend(backend: Box<dyn Backend>) -> Result<Self, StoreError> {
+        match backend.read(MARKER) {
+            Ok(m) if m == MARKER_TEXT => return Ok(Self::with_backend(backend)),
+            Ok(_) => {
+                return Err(StoreError::NotEmpty {
+                    path: backend.describe().into(),
+                })
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        for top in ["objects", "manifests", "versions", "tags", "log"] {
+            if !backend.list(top)?.is_empty() {
+                return Err(StoreError::NotEmpty {
+                    path: backend.describe().into(),
+                });
+            }
+        }
+        backend.write_new(MARKER, MARKER_TEXT)?;
+        Ok(Self::with_backend(backend))
+    }
+
+    /// Where the store is, for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
     /// The local root directory, for a local store.
     #[must_use]
     pub fn root(&self) -> Option<&Path> {
@@ -209,7 +261,10 @@ impl Store {
     /// I/O errors.
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
         let Some(root) = &self.root else {
-            return Ok(StoreLock { _file: None });
+            return Ok(StoreLock {
+                _file: None,
+                _lease: self.backend.lease()?,
+            });
         };
         let path = root.join("lock");
         let file = std::fs::OpenOptions::new()
@@ -229,7 +284,10 @@ impl Store {
                 source: e.into(),
             }
         })?;
-        Ok(StoreLock { _file: Some(file) })
+        Ok(StoreLock {
+            _file: Some(file),
+            _lease: None,
+        })
     }
 
     // ---- file objects ----
@@ -602,11 +660,16 @@ impl Store {
         number: u64,
         id: &VersionId,
     ) -> Result<(), StoreError> {
-        self.backend.write(
-            &format!("versions/{volume}/{number:020}"),
-            id.to_hex().as_bytes(),
-            Durability::Immediate,
-        )
+        let key = format!("versions/{volume}/{number:020}");
+        let hex = id.to_hex();
+        // Created, never replaced: of two publishers that chose the same number, one wins.
+        if self.backend.write_new(&key, hex.as_bytes())? {
+            return Ok(());
+        }
+        match self.backend.read(&key) {
+            Ok(existing) if existing == hex.as_bytes() => Ok(()),
+            _ => Err(StoreError::Conflict { key }),
+        }
     }
 
     /// Removes a version from the index (gc).
@@ -673,6 +736,39 @@ impl Store {
             &tag.to_bytes(),
             Durability::Immediate,
         )
+    }
+
+    /// Moves a tag only if it still points where it did when read by
+    /// [`Store::read_tag_versioned`] (`expected` its token, `None`: only if it did not exist).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another publisher moved it in between; I/O errors.
+    pub fn put_tag_if(&self, tag: &SignedTag, expected: Option<&str>) -> Result<(), StoreError> {
+        self.backend.write_if(
+            &format!("tags/{}/{}", tag.record.volume, tag.record.tag),
+            &tag.to_bytes(),
+            expected,
+        )
+    }
+
+    /// Reads a tag with the token [`Store::put_tag_if`] compares against.
+    ///
+    /// # Errors
+    /// I/O or decode errors.
+    pub fn read_tag_versioned(
+        &self,
+        volume: &str,
+        tag: &str,
+    ) -> Result<Option<(SignedTag, String)>, StoreError> {
+        let key = format!("tags/{volume}/{tag}");
+        let Some((bytes, token)) = self.backend.read_versioned(&key)? else {
+            return Ok(None);
+        };
+        let signed = SignedTag::from_bytes(&bytes).map_err(|e| StoreError::Decode {
+            key,
+            source: Box::new(e),
+        })?;
+        Ok(Some((signed, token)))
     }
 
     /// Reads a tag, if it exists.

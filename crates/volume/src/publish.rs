@@ -557,8 +557,12 @@ pub fn publish(
         });
     }
     let mut moved = None;
+    let mut tag_token = None;
     if let Some(tag) = &opts.tag {
-        let current = store.read_tag(opts.volume.as_str(), tag.as_str())?;
+        let (current, token) = store
+            .read_tag_versioned(opts.volume.as_str(), tag.as_str())?
+            .map_or((None, None), |(t, token)| (Some(t), Some(token)));
+        tag_token = token;
         if current
             .as_ref()
             .is_none_or(|t| t.record.version != report.version)
@@ -583,7 +587,8 @@ pub fn publish(
         crate::log::append(store, events)?;
     }
     if let Some(record) = moved {
-        store.put_tag(&record.sign(opts.key))?;
+        // Conditional: of two publishers that read the same tag, only one moves it.
+        store.put_tag_if(&record.sign(opts.key), tag_token.as_deref())?;
     }
     if let Some(f) = opts.freshness {
         let s = crate::snapshot::make_snapshot(store, opts.key, f.snapshot_expires)?;
