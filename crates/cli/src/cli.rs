@@ -22,9 +22,11 @@ pub struct Cli {
 /// Where the store is.
 #[derive(Debug, Args)]
 pub struct StoreArg {
-    /// The store directory.
-    #[arg(long, env = "TINYCDN_STORE", value_name = "DIR")]
-    pub store: PathBuf,
+    /// The store: a directory, or an object store by URL (`s3://bucket/prefix`, `gs://…`,
+    /// `az://…`; credentials and endpoint from the environment, as the service's own tools read
+    /// them).
+    #[arg(long, env = "TINYCDN_STORE", value_name = "DIR|URL")]
+    pub store: tinycdn_objstore::Location,
 }
 
 /// Limits and TLS of a server (`serve`, `edge`).

@@ -42,13 +42,13 @@ pub(crate) fn print_json(v: &Value) -> Result<()> {
     Ok(())
 }
 
-fn open_store(path: &Path) -> Result<Store> {
-    Ok(Store::open(path)?)
+fn open_store(location: &tinycdn_objstore::Location) -> Result<Store> {
+    Ok(tinycdn_objstore::open(location)?)
 }
 
 /// Opens the store and the version a reference names, verified against the trusted keys.
 fn open_version(
-    store: &Path,
+    store: &tinycdn_objstore::Location,
     trust: &[PathBuf],
     reference: &str,
 ) -> Result<(Store, Reference, OpenedVersion)> {
@@ -226,11 +226,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let bar = Bar::new(!cli.json && !cli.quiet);
     match &cli.command {
         Command::Init { store } => {
-            Store::init(&store.store)?;
+            tinycdn_objstore::init(&store.store)?;
             if cli.json {
-                print_json(&json!({ "store": store.store }))?;
+                print_json(&json!({ "store": store.store.to_string() }))?;
             } else {
-                out!("initialised store {}", store.store.display());
+                out!("initialised store {}", store.store);
             }
         }
         Command::Key {
@@ -864,7 +864,7 @@ fn pull(
     reference: &str,
     from: &[String],
     trust: &[PathBuf],
-    store_path: &Path,
+    store_path: &tinycdn_objstore::Location,
     dest: Option<&Path>,
     (keep, concurrency, timeout): (Option<usize>, usize, u64),
     log: Option<&tinycdn_sync::LogPolicy>,
@@ -874,10 +874,10 @@ fn pull(
     let trust = Trust::load(trust)?;
     // A node's first pull makes its store, as `git clone` makes its repository (an existing
     // directory must be empty; an existing store is opened).
-    let existed = Store::open(store_path).is_ok();
-    let store = std::sync::Arc::new(Store::init(store_path)?);
+    let existed = tinycdn_objstore::open(store_path).is_ok();
+    let store = std::sync::Arc::new(tinycdn_objstore::init(store_path)?);
     if !existed && !cli.quiet {
-        eprintln!("created store {}", store_path.display());
+        eprintln!("created store {store_path}");
     }
     let upstreams = std::sync::Arc::new(tinycdn_fetch::Upstreams::new(
         from,

@@ -89,16 +89,16 @@ fn entry_text(e: &LogEntry) -> String {
 pub(crate) fn run(cli: &Cli, command: &LogCommand) -> Result<ExitCode> {
     match command {
         LogCommand::Init { store, name } => {
-            let s = Store::open(&store.store)?;
+            let s = tinycdn_objstore::open(&store.store)?;
             let _lock = s.lock()?;
             let key = log::init(&s, name.as_deref())?;
             println!("{key}");
         }
         LogCommand::Key { store } => {
-            let s = Store::open(&store.store)?;
+            let s = tinycdn_objstore::open(&store.store)?;
             match log::verifier_key(&s)? {
                 Some(k) => println!("{k}"),
-                None => bail!("the store has no log yet\nhint: `tinycdn log init --store {}` makes its key; the first publish does too", store.store.display()),
+                None => bail!("the store has no log yet\nhint: `tinycdn log init --store {}` makes its key; the first publish does too", store.store),
             }
         }
         LogCommand::Show {

@@ -165,7 +165,7 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
         TrustCommand::Publish { file, store } => {
             // publish_root checks the signatures (exit 3 when they fall short).
             let root = read_unchecked(file)?;
-            let store = tinycdn_store::Store::open(&store.store)?;
+            let store = tinycdn_objstore::open(&store.store)?;
             let chained = tinycdn_volume::trust::publish_root(&store, &root)?;
             let version = root.root.version;
             if !chained && version > 1 {

@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod dashboard;
 mod log;
+mod objstore;
 mod site;
 mod site_browser;
 mod site_edge;

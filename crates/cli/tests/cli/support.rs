@@ -75,7 +75,12 @@ impl Served {
 
     /// Any long-running command that prints its URL on stdout first.
     pub fn spawn(cwd: &Path, args: &[&str]) -> Self {
-        let mut child = bin()
+        Self::spawn_with(bin(), cwd, args)
+    }
+
+    /// [`Served::spawn`] with a prepared command (environment).
+    pub fn spawn_with(mut command: Command, cwd: &Path, args: &[&str]) -> Self {
+        let mut child = command
             .args(args)
             .current_dir(cwd)
             .stdout(Stdio::piped())
