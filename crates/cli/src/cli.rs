@@ -880,7 +880,48 @@ pub struct EdgeArgs {
     #[command(flatten)]
     pub images: ImageEdgeArgs,
     #[command(flatten)]
+    pub region: RegionArgs,
+    #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// A regional cluster: edges that share their chunks, each filled from upstream once per region.
+#[derive(Debug, Args)]
+pub struct RegionArgs {
+    /// This edge's URL as the other members of its region know it (`http://10.0.0.7:8080`): how
+    /// it finds itself among the members. Needed with `--peer`, `--peers-file` or `--peers-dns`.
+    #[arg(long, value_name = "URL", requires = "upstreams")]
+    pub advertise: Option<String>,
+    /// A member of this edge's region, itself included: `http://HOST:PORT`, optionally
+    /// `,weight=N` (a share of the chunks relative to the others); repeatable. Every member
+    /// must be given the same list.
+    #[arg(long = "peer", value_name = "URL[,weight=N]", requires = "advertise",
+          conflicts_with_all = ["peers_file", "peers_dns"])]
+    pub peers: Vec<String>,
+    /// A file listing the region's members, one `--peer` value per line (`#` comments), read
+    /// again every `--peers-refresh` seconds.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "advertise",
+        conflicts_with = "peers_dns"
+    )]
+    pub peers_file: Option<PathBuf>,
+    /// A DNS name whose A/AAAA records are the region's members, all on PORT (a Kubernetes
+    /// headless Service: `edges.media.svc.cluster.local:8080`), resolved again every
+    /// `--peers-refresh` seconds.
+    #[arg(long, value_name = "NAME:PORT", requires = "advertise")]
+    pub peers_dns: Option<String>,
+    /// The DNS server `--peers-dns` asks (default: the system's, from /etc/resolv.conf).
+    #[arg(long, value_name = "IP:PORT", requires = "peers_dns")]
+    pub peers_dns_server: Option<std::net::SocketAddr>,
+    /// Seconds between reads of `--peers-file` or `--peers-dns`.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub peers_refresh: u64,
+    /// Seconds a peer may take to send a chunk before the next member (then the upstream) is
+    /// asked.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub peer_timeout: u64,
 }
 
 /// Image variants at the edge (`?w=&h=&fit=&fmt=&q=&dpr=`).

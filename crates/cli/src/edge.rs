@@ -15,7 +15,7 @@ use tinycdn_edge::{
 use tinycdn_image::policy::{Allowlist, Policy};
 use tinycdn_volume::trust::Trust;
 
-use crate::cli::{Cli, EdgeArgs, ImageEdgeArgs};
+use crate::cli::{Cli, EdgeArgs, ImageEdgeArgs, RegionArgs};
 use crate::commands::{now, parse_size, print_json, run_server, runtime};
 use crate::trust::private_file;
 
@@ -84,9 +84,61 @@ fn image_config(a: &ImageEdgeArgs) -> Result<Option<ImageConfig>> {
     Ok(Some(c))
 }
 
+/// The region this edge joins, from the flags (`None`: it is in none).
+fn region_config(a: &RegionArgs, listen: &str) -> Result<Option<tinycdn_edge::RegionConfig>> {
+    use tinycdn_edge::region::{bind_address, MemberSource};
+    use tinycdn_region::{parse_dns_target, Member, Members};
+    let source = if !a.peers.is_empty() {
+        let members = a
+            .peers
+            .iter()
+            .map(|p| Member::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        MemberSource::Static(Members::new(members)?)
+    } else if let Some(path) = &a.peers_file {
+        MemberSource::File(path.clone())
+    } else if let Some(spec) = &a.peers_dns {
+        let (name, port) = parse_dns_target(spec)?;
+        MemberSource::Dns {
+            name,
+            port,
+            server: a.peers_dns_server,
+        }
+    } else {
+        if a.advertise.is_some() {
+            bail!("--advertise names this edge among its region's members: give them with --peer, --peers-file or --peers-dns");
+        }
+        return Ok(None);
+    };
+    let advertise = a.advertise.clone().unwrap_or_default();
+    let bind = listen
+        .parse()
+        .ok()
+        .and_then(|l| bind_address(&Member::normalise(&advertise).ok()?, l));
+    Ok(Some(tinycdn_edge::RegionConfig {
+        advertise,
+        source,
+        refresh: Duration::from_secs(a.peers_refresh.max(1)),
+        timeout: Duration::from_secs(a.peer_timeout.max(1)),
+        bind,
+    }))
+}
+
+/// The member source, for the start-up line.
+fn region_source(source: &tinycdn_edge::MemberSource) -> String {
+    match source {
+        tinycdn_edge::MemberSource::Static(m) => format!("{} listed peers", m.as_slice().len()),
+        tinycdn_edge::MemberSource::File(p) => format!("the peers in {}", p.display()),
+        tinycdn_edge::MemberSource::Dns { name, port, .. } => {
+            format!("the addresses of {name} on port {port}")
+        }
+    }
+}
+
 /// Runs `tinycdn edge` until stopped.
 pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     let images = image_config(&a.images)?;
+    let region = region_config(&a.region, &a.listen)?;
     let mounts: Vec<Mount> = a
         .mounts
         .iter()
@@ -161,6 +213,9 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             s.volume, s.reference, s.host
         ));
     }
+    if let Some(r) = &region {
+        roles.push(format!("a region with {}", region_source(&r.source)));
+    }
     let what = format!("edge in front of {}", roles.join("; "));
     let cache_dir = a.cache_dir.clone();
     let cache_policy: tinycdn_edge::cache::DiskKind =
@@ -183,6 +238,18 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
         }
         if let Some(f) = &mut fabric {
             f.set_tag_max_age(tag_max_age);
+            if let Some(config) = region {
+                let handle = tokio::runtime::Handle::current();
+                let region = tokio::task::block_in_place(|| {
+                    handle.block_on(tinycdn_edge::Region::start(config))
+                })?;
+                eprintln!(
+                    "region: this edge is {}, one of {} members",
+                    region.me(),
+                    region.members().as_slice().len()
+                );
+                f.set_region(region);
+            }
         }
         let mut proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
         if let Some(i) = &images {

@@ -30,6 +30,9 @@ use crate::mount::{Mount, RESERVED_PREFIX};
 use crate::proxy::Proxy;
 use tinycdn_fetch::Upstreams;
 
+/// The peer route below the reserved prefix (`/.tinycdn/peer/chunk/…`).
+const PEER_ROUTE: &str = "/peer/chunk/";
+
 /// An edge node.
 #[derive(Debug)]
 pub struct Edge {
@@ -158,6 +161,9 @@ impl Edge {
             if rest == "/purge" {
                 return "purge";
             }
+            if rest.starts_with(PEER_ROUTE) {
+                return "peer";
+            }
             return route::parse(rest).map_or("error", |r| r.class());
         }
         if let Some(sites) = self.sites.get() {
@@ -254,6 +260,19 @@ impl Edge {
             .strip_prefix(RESERVED_PREFIX)
             .filter(|r| r.starts_with('/'))
         {
+            if let Some(chunk) = rest.strip_prefix(PEER_ROUTE) {
+                let reply = match (&self.fabric, refuse_method(req.method())) {
+                    (_, Some(refused)) => refused,
+                    (Some(f), None) => {
+                        f.serve_peer_chunk(chunk, req.uri().query(), info.peer.ip())
+                            .await
+                    }
+                    (None, None) => {
+                        Reply::text(StatusCode::NOT_FOUND, "this edge has no --upstream\n")
+                    }
+                };
+                return reply.into_response(head);
+            }
             if rest == "/purge" {
                 return match &self.proxy {
                     Some(p) => Box::pin(p.purge(req)).await,

@@ -9,6 +9,7 @@
 //! - [`mount`]: volumes served at URL prefixes of a fronted application;
 //! - [`site`]: volumes served as websites by `Host`, with previews and version pinning;
 //! - [`images`]: image variants (resize, re-encode, negotiate) for the fabric and the proxy;
+//! - [`region`]: the other edges of the region, which share their chunks;
 //! - [`cache`]: the two-tier chunk cache every role shares;
 //! - `metrics`: the Prometheus exposition.
 
@@ -19,6 +20,7 @@ pub mod images;
 mod metrics;
 pub mod mount;
 pub mod proxy;
+pub mod region;
 pub mod site;
 
 pub use cache::ChunkCache;
@@ -26,5 +28,6 @@ pub use edge::Edge;
 pub use fabric::Fabric;
 pub use mount::Mount;
 pub use proxy::{Proxy, ProxyConfig};
+pub use region::{MemberSource, Region, RegionConfig, RegionError};
 pub use site::{ApiRoute, SiteConfig, Sites};
 pub use tinycdn_fetch::{FetchError, Upstreams};

@@ -34,6 +34,25 @@ pub fn order<'a>(members: &'a [Member], key: &[u8]) -> Vec<&'a Member> {
     scored.into_iter().map(|(_, m)| m).collect()
 }
 
+/// The share of keys whose owner differs between two memberships, estimated on `samples`
+/// fixed keys (the same on every machine): the cost of a membership change, as the fraction of
+/// chunks the region fills again from upstream.
+#[must_use]
+pub fn moved_share(old: &[Member], new: &[Member], samples: u32) -> f64 {
+    if samples == 0 || (old.is_empty() && new.is_empty()) {
+        return 0.0;
+    }
+    let moved = (0..samples)
+        .filter(|i| {
+            let key = blake3::hash(&i.to_le_bytes());
+            let a = order(old, key.as_bytes()).first().map(|m| m.url.as_str());
+            let b = order(new, key.as_bytes()).first().map(|m| m.url.as_str());
+            a != b
+        })
+        .count();
+    moved as f64 / f64::from(samples)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +100,26 @@ mod tests {
                 assert_eq!(after[0], before[0]);
             }
         }
+    }
+
+    #[test]
+    fn moved_share_matches_the_weights() {
+        let three = [m("http://a", 1), m("http://b", 1), m("http://c", 1)];
+        let four = [
+            m("http://a", 1),
+            m("http://b", 1),
+            m("http://c", 1),
+            m("http://d", 1),
+        ];
+        assert!(moved_share(&three, &three, 1000).abs() < f64::EPSILON);
+        // Adding one of four equal members moves a quarter of the keys, removing it the same.
+        let added = moved_share(&three, &four, 4000);
+        assert!((added - 0.25).abs() < 0.03, "{added}");
+        let removed = moved_share(&four, &three, 4000);
+        assert!((removed - added).abs() < f64::EPSILON);
+        // From nothing to something, everything moves.
+        assert!((moved_share(&[], &three, 100) - 1.0).abs() < f64::EPSILON);
+        assert!(moved_share(&[], &[], 100).abs() < f64::EPSILON);
     }
 
     proptest! {

@@ -11,10 +11,10 @@ use http_body_util::{BodyExt, Channel};
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, Request, StatusCode};
 use tinycdn_core::manifest::FileContent;
-use tinycdn_core::ChunkId;
 use tinycdn_http::multipart::Segment;
 use tinycdn_http::negotiate::Coding;
 use tinycdn_http::range::{self, RangeOutcome};
+use tinycdn_region::PeerChunk;
 use tinycdn_server::body::{self, Body};
 use tinycdn_server::compress;
 use tinycdn_server::respond::{header_str, represent, Content, Reply, Representation};
@@ -103,7 +103,7 @@ impl Fabric {
         }
     }
 
-    /// One verified chunk of a file, from cache or upstream.
+    /// One verified chunk of a file, from cache, the region's owner of it, or upstream.
     pub(super) async fn chunk(
         &self,
         file: &FileContent,
@@ -112,16 +112,44 @@ impl Fabric {
         offset: u64,
     ) -> Result<Bytes, FetchError> {
         let c = file.chunks[idx];
-        let path = format!("/o/{}{}", file.hash, if exec { ".x" } else { "" });
-        let len = u64::from(c.len);
-        self.cache
-            .get_or_fill(c.id, async {
-                self.upstreams
-                    .fetch(&path, Some((offset, offset + len - 1)), len, |b| {
-                        b.len() as u64 == len && ChunkId::of(b) == c.id
-                    })
-                    .await
-            })
+        let pc = PeerChunk {
+            chunk: c.id,
+            object: file.hash,
+            exec,
+            offset,
+            len: c.len,
+        };
+        self.cache.get_or_fill(c.id, self.fill(pc)).await
+    }
+
+    /// Fills a chunk that no tier holds: from a peer when another member owns it, else from
+    /// upstream (as the owner, one fill shared with the peers asking for it).
+    async fn fill(&self, pc: PeerChunk) -> Result<Bytes, FetchError> {
+        let Some(region) = &self.region else {
+            return self.fill_upstream(&pc).await;
+        };
+        let plan = region.plan(&pc.chunk);
+        if let Some(bytes) = region.from_peers(&plan.ask, &pc).await {
+            return Ok(bytes);
+        }
+        let counter = if plan.own {
+            &region.counters.owner_fills
+        } else {
+            &region.counters.fallback_fills
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        region.owner_fill(pc.chunk, self.fill_upstream(&pc)).await
+    }
+
+    /// A chunk from upstream by a range request on its object, checked against its id.
+    pub(super) async fn fill_upstream(&self, pc: &PeerChunk) -> Result<Bytes, FetchError> {
+        self.upstreams
+            .fetch(
+                &pc.object_path(),
+                Some(pc.range()),
+                u64::from(pc.len),
+                |b| pc.verifies(b),
+            )
             .await
     }
 }

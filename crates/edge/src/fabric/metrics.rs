@@ -11,6 +11,9 @@ use tinycdn_telemetry::{Exposition, HistogramValue, Kind};
 impl Fabric {
     /// Adds the fabric's lines to `e`.
     pub(crate) fn metrics(&self, e: &mut Exposition) {
+        if let Some(r) = &self.region {
+            r.metrics(e);
+        }
         let c = &self.cache.counters;
         e.metric(
             "tinycdn_upstream_fetched_bytes_total",

@@ -8,6 +8,7 @@
 //! - [`chunks`]: file bodies, chunk by chunk with read-ahead;
 //! - [`images`]: image variants of volume files (published with the volume, or made here);
 //! - [`metrics`]: the fabric's Prometheus lines;
+//! - [`peer`]: chunks asked by the other members of the region;
 //! - `site`: what the site role asks of it (a site's version, manifest, small files).
 
 mod chunks;
@@ -15,6 +16,7 @@ pub(crate) mod images;
 mod log;
 mod metadata;
 mod metrics;
+mod peer;
 mod site;
 mod trust;
 
@@ -101,6 +103,8 @@ pub struct Fabric {
     prepared: Mutex<(PreparedFiles, usize)>,
     images: Option<Arc<crate::images::Images>>,
     log: Option<log::EdgeLog>,
+    /// The edges chunks are shared with.
+    region: Option<Arc<crate::region::Region>>,
 }
 
 /// Seconds since the Unix epoch (expiry checks).
@@ -158,12 +162,24 @@ impl Fabric {
             prepared: Mutex::new((HashMap::new(), 0)),
             images: None,
             log: None,
+            region: None,
         }
     }
 
     /// Serves image variants of volume files (`?w=…`) with `images`.
     pub fn set_images(&mut self, images: Arc<crate::images::Images>) {
         self.images = Some(images);
+    }
+
+    /// Shares chunks with the other edges of `region`.
+    pub fn set_region(&mut self, region: Arc<crate::region::Region>) {
+        self.region = Some(region);
+    }
+
+    /// The region, when this edge is in one.
+    #[must_use]
+    pub fn region(&self) -> Option<&crate::region::Region> {
+        self.region.as_deref()
     }
 
     /// Seconds a verified tag is used before the edge asks upstream again (default 60): how
