@@ -129,7 +129,7 @@ impl Fabric {
             return self.fill_upstream(&pc).await;
         };
         let plan = region.plan(&pc.chunk);
-        if let Some(bytes) = region.from_peers(&plan.ask, &pc).await {
+        if let Some(bytes) = region.ask_peers(&plan.ask, &pc).await {
             return Ok(bytes);
         }
         let counter = if plan.own {

@@ -90,7 +90,7 @@ impl PeerClient {
 
 impl Region {
     /// The chunk from the first of `ask` that has it, verified; `None` when none did.
-    pub(crate) async fn from_peers(&self, ask: &[String], pc: &PeerChunk) -> Option<Bytes> {
+    pub(crate) async fn ask_peers(&self, ask: &[String], pc: &PeerChunk) -> Option<Bytes> {
         for member in ask {
             match self.client.ask(member, &self.me, pc).await {
                 Ok(bytes) => {
