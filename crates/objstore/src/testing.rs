@@ -65,6 +65,28 @@ pub struct S3Server {
     pub dir: Option<tempfile::TempDir>,
 }
 
+/// The path of a server the tests start (`s3s-fs`, `moto_server`, `dnsmasq`), installed once
+/// by `scripts/fetch-servers.sh` when it is not on `PATH`.
+///
+/// # Panics
+/// When the script fails (no network to crates.io, PyPI or Debian).
+#[must_use]
+pub fn server_binary(name: &str) -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-servers.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("runs scripts/fetch-servers.sh");
+        assert!(out.status.success(), "scripts/fetch-servers.sh failed");
+        std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+    .join(name)
+}
+
 impl S3Server {
     /// Starts a server of `kind` and creates [`BUCKET`].
     #[must_use]
@@ -74,7 +96,7 @@ impl S3Server {
             Kind::S3sFs => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 std::fs::create_dir(dir.path().join(BUCKET)).expect("bucket dir");
-                let child = Command::new("s3s-fs")
+                let child = Command::new(server_binary("s3s-fs"))
                     .args(["--host", "127.0.0.1", "--port", &port.to_string()])
                     .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
                     .arg(dir.path())
@@ -85,7 +107,7 @@ impl S3Server {
                 (child, Some(dir))
             }
             Kind::Moto => {
-                let child = Command::new("moto_server")
+                let child = Command::new(server_binary("moto_server"))
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())

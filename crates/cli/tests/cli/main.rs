@@ -10,6 +10,7 @@ mod audit;
 mod dashboard;
 mod log;
 mod objstore;
+mod region;
 mod site;
 mod site_browser;
 mod site_edge;

@@ -34,9 +34,15 @@ fn run_at(endpoint: &str, args: &[&str], cwd: &Path, extra: &[(&str, &str)]) -> 
 
 #[track_caller]
 fn ok_at(endpoint: &str, args: &[&str], cwd: &Path) -> Value {
+    ok_with(endpoint, args, cwd, &[])
+}
+
+/// [`ok_at`] with more environment.
+#[track_caller]
+fn ok_with(endpoint: &str, args: &[&str], cwd: &Path, extra: &[(&str, &str)]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let out = run_at(endpoint, &all, cwd, &[]);
+    let out = run_at(endpoint, &all, cwd, extra);
     assert!(
         out.status.success(),
         "tinycdn {args:?}: {}",
@@ -241,14 +247,16 @@ fn a_throttling_bucket_slows_a_publish_but_loses_nothing() {
     let server = S3Server::start(Kind::Moto);
     let dir = setup();
     let d = dir.path();
-    // Every fourth request is answered 503 SlowDown.
+    // Every fourth request is answered 503 SlowDown. With four uploads in flight one request can
+    // meet several in a row: the default retry count (10), not the other tests' 2.
     let proxy = FaultProxy::start(server.port, &["--every", "4"]);
     let ep = proxy.endpoint();
-    ok_at(&ep, &["init", "--store", STORE], d);
+    let retries = [("TINYCDN_STORE_RETRIES", "10")];
+    ok_with(&ep, &["init", "--store", STORE], d, &retries);
     big_file(&d.join("media/video/long.bin"), 11, 5);
-    let v1 = ok_at(&ep, &publish_args("media", "stable"), d);
+    let v1 = ok_with(&ep, &publish_args("media", "stable"), d, &retries);
     assert_eq!(v1["number"], 1);
-    let fsck = ok_at(&ep, &["fsck", "--store", STORE], d);
+    let fsck = ok_with(&ep, &["fsck", "--store", STORE], d, &retries);
     assert_eq!(fsck["clean"], true, "{fsck}");
     let counts = proxy.stop();
     assert!(counts["faults"].as_u64().expect("faults") >= 5, "{counts}");

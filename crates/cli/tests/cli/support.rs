@@ -73,7 +73,8 @@ impl Served {
         Self::spawn(cwd, &args)
     }
 
-    /// Any long-running command that prints its URL on stdout first.
+    /// Any long-running command that prints its URL on stdout first (its stderr shown when
+    /// `TINYCDN_TEST_LOGS` is set).
     pub fn spawn(cwd: &Path, args: &[&str]) -> Self {
         Self::spawn_with(bin(), cwd, args)
     }
@@ -84,7 +85,11 @@ impl Served {
             .args(args)
             .current_dir(cwd)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("TINYCDN_TEST_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("serve");
         let mut url = String::new();

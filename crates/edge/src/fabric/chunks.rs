@@ -20,6 +20,7 @@ use tinycdn_server::compress;
 use tinycdn_server::respond::{header_str, represent, Content, Reply, Representation};
 
 use super::{fetch_reply, Fabric};
+use crate::region::FillSource;
 use tinycdn_fetch::FetchError;
 
 /// Chunks fetched ahead of the one being sent, for sequential reads of clips.
@@ -132,13 +133,14 @@ impl Fabric {
         if let Some(bytes) = region.ask_peers(&plan.ask, &pc).await {
             return Ok(bytes);
         }
-        let counter = if plan.own {
-            &region.counters.owner_fills
+        let source = if plan.own {
+            FillSource::Owner
         } else {
-            &region.counters.fallback_fills
+            FillSource::Fallback
         };
-        counter.fetch_add(1, Ordering::Relaxed);
-        region.owner_fill(pc.chunk, self.fill_upstream(&pc)).await
+        region
+            .owner_fill(pc.chunk, source, self.fill_upstream(&pc))
+            .await
     }
 
     /// A chunk from upstream by a range request on its object, checked against its id.

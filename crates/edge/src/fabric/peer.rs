@@ -12,7 +12,7 @@ use tinycdn_region::PeerChunk;
 use tinycdn_server::respond::Reply;
 
 use super::Fabric;
-use crate::region::served;
+use crate::region::{served, FillSource};
 
 impl Fabric {
     /// Answers a peer request for a chunk from `from`.
@@ -47,7 +47,10 @@ impl Fabric {
             count(served::HIT);
             return chunk_reply(bytes);
         }
-        match region.owner_fill(pc.chunk, self.fill_upstream(&pc)).await {
+        match region
+            .owner_fill(pc.chunk, FillSource::Owner, self.fill_upstream(&pc))
+            .await
+        {
             Ok(bytes) => {
                 count(served::FILLED);
                 if !self.cache.contains(&pc.chunk) {

@@ -210,7 +210,7 @@ impl Region {
                     );
                 }
                 let allowed = addresses(&members).await;
-                self.install(members, allowed);
+                self.install(members, allowed, initial);
                 Ok(())
             }
             Err(e) if initial && !matches!(e, RegionError::Dns { .. }) => Err(e),

@@ -50,7 +50,7 @@ pub struct RegionConfig {
 /// What the region did, for metrics.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Chunks this edge filled from upstream as their owner.
+    /// Chunks this edge filled from upstream as their owner (for itself or a peer).
     pub(crate) owner_fills: AtomicU64,
     /// Chunks filled from a peer (verified).
     pub(crate) peer_fills: AtomicU64,
@@ -86,6 +86,15 @@ pub(crate) struct Plan {
     pub(crate) ask: Vec<String>,
     /// Whether this edge is the owner (nobody to ask before it).
     pub(crate) own: bool,
+}
+
+/// Why an edge fills a chunk from its upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FillSource {
+    /// It owns the chunk (for itself or for a peer that asked).
+    Owner,
+    /// The members that should have had it did not answer.
+    Fallback,
 }
 
 /// Peers asked on a miss before the edge fills from upstream itself.
@@ -201,17 +210,29 @@ impl Region {
     }
 
     /// Fills `chunk` from upstream once however many ask at the same time (this edge's misses
-    /// and its peers' requests); the result is not cached here.
+    /// and its peers' requests), counted as `source` when this call is the one that fills; the
+    /// result is not cached here.
     pub(crate) async fn owner_fill(
         &self,
         chunk: ChunkId,
+        source: FillSource,
         fill: impl std::future::Future<Output = Result<Bytes, FetchError>>,
     ) -> Result<Bytes, FetchError> {
         let cell = lock(&self.owner_fills)
             .entry(chunk)
             .or_insert_with(|| Arc::new(OnceCell::new()))
             .clone();
-        let result = cell.get_or_init(|| fill).await.clone();
+        let result = cell
+            .get_or_init(|| async {
+                let counter = match source {
+                    FillSource::Owner => &self.counters.owner_fills,
+                    FillSource::Fallback => &self.counters.fallback_fills,
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                fill.await
+            })
+            .await
+            .clone();
         let mut m = lock(&self.owner_fills);
         if m.get(&chunk).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             m.remove(&chunk);
@@ -219,21 +240,25 @@ impl Region {
         result
     }
 
-    /// Records a new membership: counts the change and forgets the health of those who left.
-    fn install(&self, next: Members, allowed: HashSet<IpAddr>) {
+    /// Records a new membership: counts the change (not the first one, at start) and forgets
+    /// the health of those who left.
+    fn install(&self, next: Members, allowed: HashSet<IpAddr>, initial: bool) {
         let prev = self.members();
         if *prev != next {
-            let changes = prev.changes_to(&next);
-            let moved = tinycdn_region::moved_share(prev.as_slice(), next.as_slice(), MOVE_SAMPLES);
-            eprintln!(
-                "region: {} members ({changes} joined or left; {:.0}% of chunks have a new owner)",
-                next.as_slice().len(),
-                moved * 100.0
-            );
-            self.counters
-                .membership_changes
-                .fetch_add(changes as u64, std::sync::atomic::Ordering::Relaxed);
-            *lock(&self.moved) = moved;
+            if !initial {
+                let changes = prev.changes_to(&next);
+                let moved =
+                    tinycdn_region::moved_share(prev.as_slice(), next.as_slice(), MOVE_SAMPLES);
+                eprintln!(
+                    "region: {} members ({changes} joined or left; {:.0}% of chunks have a new owner)",
+                    next.as_slice().len(),
+                    moved * 100.0
+                );
+                self.counters
+                    .membership_changes
+                    .fetch_add(changes as u64, std::sync::atomic::Ordering::Relaxed);
+                *lock(&self.moved) = moved;
+            }
             lock(&self.health).retain(|url| next.contains(url));
             *self.members.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         }
