@@ -329,6 +329,21 @@ pub enum Command {
         #[arg(long, requires = "log_key")]
         require_log: bool,
     },
+    /// Keep a node's volumes current: follow their tags from mirrors (with pull's trust
+    /// checks), check out atomically, keep N versions; serve /metrics, /healthz and /readyz.
+    Agent {
+        /// The agent's configuration (`agent.toml`; see the README's "Node agent").
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// One round, then exit: 0 when every volume is checked out and current, 1 otherwise
+        /// (for an init container or a cron job).
+        #[arg(long)]
+        once: bool,
+        /// Listen here instead of the file's `listen` (`127.0.0.1:0` picks a free port; the URL
+        /// is printed on stdout).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Serve the store over HTTP as an origin (HTTP/1.1 and h2c on one port).
     Serve {
         #[command(flatten)]

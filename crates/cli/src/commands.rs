@@ -759,6 +759,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             crate::report::run(cli, store.as_deref(), edges, out.as_deref())?;
         }
         Command::Edge(args) => crate::edge::edge(args)?,
+        Command::Agent {
+            config,
+            once,
+            listen,
+        } => return crate::agent::run(cli, config, *once, listen.as_deref()),
         Command::Purge {
             edge,
             token_file,

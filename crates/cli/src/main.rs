@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 the operation failed; 2 bad usage; 3 an integrity problem (a signature
 //! that does not verify, corrupt or missing data, `fsck` found damage, expired trust, a rollback).
 
+mod agent;
 mod audit;
 mod cli;
 mod commands;

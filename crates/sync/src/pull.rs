@@ -301,6 +301,8 @@ struct Rebuild<'a> {
     current: Bytes,
     hasher: blake3::Hasher,
     expected: FileId,
+    /// Set when the bytes failed verification (as opposed to the store failing to write them).
+    unverified: bool,
 }
 
 impl Read for Rebuild<'_> {
@@ -308,6 +310,7 @@ impl Read for Rebuild<'_> {
         while self.current.is_empty() {
             let Some(p) = self.pieces.next() else {
                 if FileId::from_bytes(*self.hasher.finalize().as_bytes()) != self.expected {
+                    self.unverified = true;
                     return Err(std::io::Error::other(
                         "the rebuilt file does not match its hash",
                     ));
@@ -326,6 +329,7 @@ impl Read for Rebuild<'_> {
                         .read(&staging_key(&id))
                         .map_err(|e| std::io::Error::other(e.to_string()))?;
                     if ChunkId::of(&b) != id {
+                        self.unverified = true;
                         return Err(std::io::Error::other("a staged chunk is corrupt"));
                     }
                     b
@@ -717,9 +721,18 @@ pub async fn pull_logged(
             current: Bytes::new(),
             hasher: blake3::Hasher::new(),
             expected: f.content.hash,
+            unverified: false,
         };
-        blocking(|| store.put_object_stream(&f.content.hash, f.exec, &mut reader))
-            .map_err(|_| PullError::Rebuild(f.content.hash.short()))?;
+        // A write that fails (a full disk) is a store error, not a verification failure.
+        blocking(|| store.put_object_stream(&f.content.hash, f.exec, &mut reader)).map_err(
+            |e| {
+                if reader.unverified {
+                    PullError::Rebuild(f.content.hash.short())
+                } else {
+                    PullError::Store(e)
+                }
+            },
+        )?;
     }
     // 8. Make it visible: objects durable, then manifest, index and tag.
     blocking(|| -> Result<(), StoreError> {

@@ -6,8 +6,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod access;
+mod agent;
 mod audit;
 mod dashboard;
+mod kubernetes;
 mod log;
 mod objstore;
 mod region;

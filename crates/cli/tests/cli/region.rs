@@ -98,6 +98,31 @@ fn fetch_all(edge: &str, tag: &str, root: &Path) {
     }
 }
 
+/// A port free on every one of `ips` now, outside the kernel's ephemeral range (32768 and up on
+/// Linux), so that the members' own outgoing connections, bound to their addresses, cannot be
+/// holding it when the next member starts.
+fn region_port(ips: &[&str]) -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = u64::from(std::process::id())
+        ^ u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()),
+        );
+    for _ in 0..1000 {
+        let x = seed.wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed));
+        let port = 20_000 + u16::try_from(x % 12_000).expect("small");
+        if ips
+            .iter()
+            .all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok())
+        {
+            return port;
+        }
+    }
+    panic!("no port free on {ips:?}");
+}
+
 /// Waits until `check` holds (membership refreshes run every second).
 #[track_caller]
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -129,8 +154,8 @@ fn a_region_fills_each_chunk_from_the_origin_once() {
     let d = dir.path();
     publish(d, "media", "stable");
     let origin = Served::start(d, &[]);
-    let port = free_port();
     let ips = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+    let port = region_port(&ips);
     let peers: Vec<String> = ips
         .iter()
         .flat_map(|ip| ["--peer".to_owned(), format!("http://{ip}:{port}")])
@@ -263,7 +288,7 @@ fn members_come_from_a_file_and_change_while_running() {
     let d = dir.path();
     publish(d, "media", "stable");
     let origin = Served::start(d, &[]);
-    let port = free_port();
+    let port = region_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     let url = |ip: &str| format!("http://{ip}:{port}");
     let list = d.join("peers.txt");
     fs::write(
@@ -326,7 +351,7 @@ fn members_come_from_dns() {
     let d = dir.path();
     publish(d, "media", "stable");
     let origin = Served::start(d, &[]);
-    let port = free_port();
+    let port = region_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     let dns_port = free_port();
     let hosts = d.join("hosts");
     fs::write(
@@ -405,7 +430,7 @@ fn members_come_from_dns() {
 fn a_region_is_refused_when_misconfigured() {
     let dir = setup();
     let d = dir.path();
-    let port = free_port();
+    let port = region_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     let err = fails(
         &[
             "edge",

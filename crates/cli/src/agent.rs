@@ -1,0 +1,120 @@
+//! `tinycdn agent --config agent.toml`: the node agent (see `tinycdn-agent`).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use tinycdn_agent::{Agent, Config, Outcome};
+
+use crate::cli::Cli;
+use crate::commands::{print_json, runtime};
+
+pub(crate) fn run(cli: &Cli, path: &Path, once: bool, listen: Option<&str>) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the agent's configuration {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    let config = Config::parse(&text, &base)
+        .with_context(|| format!("{} is not a usable agent configuration", path.display()))?;
+    let trust = tinycdn_volume::trust::Trust::load(&config.trust)?;
+    let log = config
+        .log_key
+        .as_deref()
+        .map(|k| -> Result<tinycdn_sync::LogPolicy> {
+            Ok(tinycdn_sync::LogPolicy {
+                verifier: crate::log::verifier(k)?,
+                require: config.require_log,
+            })
+        })
+        .transpose()?;
+    let location = tinycdn_objstore::Location::parse(&config.store)?;
+    // A node's first round makes its store, as `pull` does.
+    let store = Arc::new(
+        tinycdn_objstore::init(&location)
+            .with_context(|| format!("cannot open or create the store {location}"))?,
+    );
+    let upstreams = Arc::new(tinycdn_fetch::Upstreams::new(
+        &config.from,
+        Duration::from_secs(config.timeout),
+    )?);
+    let listen = listen.unwrap_or(&config.listen).to_owned();
+    let agent = Arc::new(Agent::new(config, store, upstreams, trust, log));
+    let rt = runtime()?;
+    if once {
+        let outcomes = rt.block_on(agent.round());
+        return report_once(cli, &agent, &outcomes);
+    }
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        writeln!(std::io::stdout().lock(), "http://{addr}")?;
+        std::io::stdout().flush()?;
+        eprintln!(
+            "agent: keeping {} volumes current every {} s; /metrics, /healthz, /readyz on http://{addr}",
+            agent.config().volumes.len(),
+            agent.config().interval
+        );
+        tokio::spawn(agent.clone().run());
+        tinycdn_server::serve(listener, agent, tinycdn_server::Limits::default(), None).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The outcome of `--once`: one line per volume (or JSON); exit 1 when any failed.
+fn report_once(cli: &Cli, agent: &Agent, outcomes: &[Outcome]) -> Result<ExitCode> {
+    let status = agent.status();
+    let failed = outcomes.iter().any(|o| matches!(o, Outcome::Failed(_)));
+    if cli.json {
+        let volumes: Vec<_> = status
+            .iter()
+            .zip(outcomes)
+            .map(|(s, o)| {
+                let (result, error) = match o {
+                    Outcome::Updated { .. } => ("updated", None),
+                    Outcome::Unchanged => ("unchanged", None),
+                    Outcome::Failed(why) => ("failed", Some(why.clone())),
+                };
+                json!({
+                    "volume": s.reference, "checkout": s.checkout, "result": result,
+                    "version": s.version, "number": s.number,
+                    "bytes_transferred": s.bytes_transferred, "error": error,
+                })
+            })
+            .collect();
+        print_json(&json!({ "volumes": volumes, "ok": !failed }))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for (s, o) in status.iter().zip(outcomes) {
+            match o {
+                Outcome::Updated { number, .. } => writeln!(
+                    out,
+                    "{}: version {number} checked out at {}",
+                    s.reference, s.checkout
+                )?,
+                Outcome::Unchanged => writeln!(
+                    out,
+                    "{}: current (version {}) at {}",
+                    s.reference,
+                    s.version.as_deref().map_or("?", |v| &v[..12.min(v.len())]),
+                    s.checkout
+                )?,
+                Outcome::Failed(why) => {
+                    writeln!(out, "{}: failed; {} unchanged", s.reference, s.checkout)?;
+                    eprintln!("error: {}: {why}", s.reference);
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,260 @@
+//! `deploy/kubernetes/`: every overlay renders with `kubectl kustomize`, validates against the
+//! Kubernetes API schemas (`kubernetes-validate --strict`, offline), and says what tinycdn
+//! understands: each tinycdn container's flags exist, the agent's configuration parses, the
+//! edges find each other through their headless Service, the trust key loads.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::support::*;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// kubectl and kubernetes-validate, installed once by `scripts/fetch-kube-tools.sh`.
+fn tools() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/fetch-kube-tools.sh"))
+        .output()
+        .expect("runs scripts/fetch-kube-tools.sh");
+    assert!(
+        out.status.success(),
+        "scripts/fetch-kube-tools.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Renders an overlay and validates it; returns the objects.
+fn render(tools: &Path, dir: &str) -> Vec<Value> {
+    let out = Command::new(tools.join("kubectl"))
+        .arg("kustomize")
+        .arg(repo().join("deploy/kubernetes").join(dir))
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("rendered.yaml");
+    std::fs::write(&file, &out.stdout).expect("write");
+    validate(tools, &file).unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let json = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, yaml, json; json.dump(list(yaml.safe_load_all(open(sys.argv[1]))), sys.stdout)",
+        ])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(json.status.success(), "yaml to json");
+    serde_json::from_slice(&json.stdout).expect("objects")
+}
+
+fn validate(tools: &Path, file: &Path) -> Result<(), String> {
+    let out = Command::new(tools.join("kubernetes-validate"))
+        .args(["--strict", "--quiet"])
+        .arg(file)
+        .output()
+        .expect("kubernetes-validate runs");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// The workload objects' containers.
+fn containers(objects: &[Value]) -> Vec<(&str, &Value)> {
+    objects
+        .iter()
+        .filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some("Deployment" | "StatefulSet" | "DaemonSet")
+            )
+        })
+        .flat_map(|o| {
+            let name = o["metadata"]["name"].as_str().unwrap_or("?");
+            o["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |c| (name, c))
+        })
+        .collect()
+}
+
+fn args(c: &Value) -> Vec<String> {
+    c["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+#[test]
+fn the_kubernetes_overlays_render_validate_and_name_what_tinycdn_understands() {
+    let tools = tools();
+    // The validator can fail: a misspelt field is refused.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {selectr: {a: b}, ports: [{port: 80}]}\n",
+    )
+    .expect("write");
+    assert!(
+        validate(&tools, &bad).is_err(),
+        "strict validation refuses unknown fields"
+    );
+
+    for dir in ["base", "overlays/small", "overlays/production"] {
+        let objects = render(&tools, dir);
+        let namespace = "media";
+        for (workload, c) in containers(&objects) {
+            let what = format!("{dir}: {workload}/{}", c["name"]);
+            assert!(
+                c["resources"]["limits"]["memory"].is_string(),
+                "{what} has a memory limit"
+            );
+            assert!(
+                c["resources"]["requests"].is_object(),
+                "{what} has requests"
+            );
+            assert_eq!(
+                c["securityContext"]["allowPrivilegeEscalation"], false,
+                "{what}"
+            );
+            assert!(
+                c["readinessProbe"].is_object(),
+                "{what} has a readiness probe"
+            );
+            assert!(
+                c["livenessProbe"].is_object(),
+                "{what} has a liveness probe"
+            );
+            let image = c["image"].as_str().unwrap_or_default();
+            if !image.contains("tinycdn") {
+                continue;
+            }
+            // Every flag is one the command has.
+            let a = args(c);
+            let sub = a.first().expect("a subcommand");
+            let help = ok(&[sub.as_str(), "--help"], Path::new("."));
+            for f in a.iter().filter(|x| x.starts_with("--")) {
+                assert!(
+                    help.contains(f.as_str()),
+                    "{what}: tinycdn {sub} has no {f}"
+                );
+            }
+            // The probes ask the paths the command serves.
+            let probe = c["readinessProbe"]["httpGet"]["path"]
+                .as_str()
+                .unwrap_or_default();
+            let expected = match (sub.as_str(), flag(&a, "--origin")) {
+                ("agent", _) => "/readyz",
+                ("edge", Some(_)) => "/.tinycdn/healthz",
+                _ => "/healthz",
+            };
+            assert_eq!(probe, expected, "{what}");
+        }
+
+        // The edges find each other by their headless Service, on their own port.
+        let edges = named(&objects, "StatefulSet", "edges");
+        let edge = &edges["spec"]["template"]["spec"]["containers"][0];
+        let a = args(edge);
+        let dns = flag(&a, "--peers-dns").expect("--peers-dns");
+        let headless = named(&objects, "Service", "edges");
+        assert_eq!(headless["spec"]["clusterIP"], "None", "a headless Service");
+        let port = headless["spec"]["ports"][0]["port"].as_u64().expect("port");
+        assert_eq!(dns, format!("edges.{namespace}.svc.cluster.local:{port}"));
+        assert_eq!(edges["spec"]["serviceName"], "edges");
+        assert_eq!(
+            flag(&a, "--advertise"),
+            Some(format!("http://$(POD_IP):{port}").as_str())
+        );
+        assert_eq!(
+            flag(&a, "--listen"),
+            Some(format!("0.0.0.0:{port}").as_str())
+        );
+
+        // The agent's configuration parses, and its paths are the DaemonSet's mounts.
+        let agent_cm = objects
+            .iter()
+            .find(|o| {
+                o["kind"] == "ConfigMap"
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("tinycdn-agent"))
+            })
+            .expect("the agent's ConfigMap");
+        let text = agent_cm["data"]["agent.toml"].as_str().expect("agent.toml");
+        let config = tinycdn_agent::Config::parse(text, Path::new("/etc/tinycdn/agent"))
+            .unwrap_or_else(|e| panic!("{dir}: agent.toml: {e}"));
+        assert!(config.store.starts_with("/var/lib/tinycdn/"));
+        for v in &config.volumes {
+            assert!(v.checkout.starts_with("/var/lib/tinycdn/checkouts"));
+        }
+        let app = named(&objects, "Deployment", "app");
+        let host = app["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == "checkouts")
+            .expect("the checkouts volume");
+        assert_eq!(host["hostPath"]["path"], "/var/lib/tinycdn/checkouts");
+
+        // The trust key in the ConfigMap is a key tinycdn loads.
+        let trust_cm = objects
+            .iter()
+            .find(|o| {
+                o["kind"] == "ConfigMap"
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("tinycdn-trust"))
+            })
+            .expect("the trust ConfigMap");
+        let key = tmp.path().join("publisher.pub");
+        std::fs::write(
+            &key,
+            trust_cm["data"]["publisher.pub"].as_str().expect("key"),
+        )
+        .expect("write");
+        tinycdn_volume::trust::Trust::load(&[&key]).expect("the key loads");
+
+        if dir == "overlays/small" {
+            assert_eq!(edges["spec"]["replicas"], 1);
+            assert_eq!(flag(&a, "--cache-size"), Some("2GiB"));
+            assert_eq!(flag(&a, "--memory"), Some("256MiB"));
+        }
+        if dir == "overlays/production" {
+            assert_eq!(edges["spec"]["replicas"], 6);
+            assert_eq!(flag(&a, "--cache-size"), Some("200GiB"));
+        }
+    }
+}
