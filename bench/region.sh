@@ -52,8 +52,10 @@ PY
   "$T" -q publish "$w/tree-$t" --store "$w/store" --volume "$t" --tag stable --key "$w/pub.key" >/dev/null
 done
 
-start origin-region "$T" serve --store "$w/store" --listen 127.0.0.1:0; origin_region=$url
-start origin-independent "$T" serve --store "$w/store" --listen 127.0.0.1:0; origin_independent=$url
+start origin-region "$T" serve --store "$w/store" --listen 127.0.0.1:0 --access-log "$w/origin-region.log"
+origin_region=$url
+start origin-independent "$T" serve --store "$w/store" --listen 127.0.0.1:0 --access-log "$w/origin-independent.log"
+origin_independent=$url
 pr=28111; pi=28112
 peers=()
 for ip in 2 3 4; do peers+=(--peer "http://127.0.0.$ip:$pr"); done
@@ -81,10 +83,9 @@ NGX
 nginx -c "$w/nginx/nginx.conf"
 lb_region="http://127.0.0.1:28101"; lb_independent="http://127.0.0.1:28102"
 
-# origin_counts URL: requests and body bytes the origin answered so far.
-origin_counts() {
-  curl -fsS "$1/metrics" | awk '/^tinycdn_responses_total/ { r += $NF } /^tinycdn_body_bytes_sent_total/ { b += $NF } END { printf "%d %d\n", r, b }'
-}
+# The origins' access logs (JSON lines, flushed within a second) tell chunk fills (route
+# "object") from metadata; run() records where each run's lines start and end.
+lines() { sleep 1.5; wc -l <"$1" | tr -d ' '; }
 # edge_counts PORT: chunk lookups answered by a tier, and missed, over the three edges.
 edge_counts() {
   for ip in 2 3 4; do curl -fsS "http://127.0.0.$ip:$1/metrics"; done | awk '
@@ -94,34 +95,46 @@ edge_counts() {
     END { printf "%d %d %d\n", h, m, p }'
 }
 run() { # run TRACE SETUP
-  local t="$1" s="$2" lb origin port
-  if [ "$s" = region ]; then lb=$lb_region; origin=$origin_region; port=$pr; else lb=$lb_independent; origin=$origin_independent; port=$pi; fi
-  local o0 e0; o0=$(origin_counts "$origin"); e0=$(edge_counts "$port")
-  "$T" --json replay "$w/$t.log" --target "$lb" --rate "$rate" --concurrency 32 >"$w/$t.$s.json"
-  echo "$t $s $o0 $(origin_counts "$origin") $e0 $(edge_counts "$port")" >>"$w/counts"
+  local t="$1" s="$2" lb port
+  if [ "$s" = region ]; then lb=$lb_region; port=$pr; else lb=$lb_independent; port=$pi; fi
+  local l0 e0; l0=$(lines "$w/origin-$s.log"); e0=$(edge_counts "$port")
+  "$T" --json replay "$w/$t.log" --target "$lb" --rate "$rate" --concurrency 32 --limit 1000000 >"$w/$t.$s.json"
+  echo "$t $s $l0 $(lines "$w/origin-$s.log") $e0 $(edge_counts "$port")" >>"$w/counts"
 }
 : >"$w/counts"
 run twitter region; run twitter independent
 run cloudphysics independent; run cloudphysics region
+# Every node's counters at the end, kept for inspection.
+curl -fsS "$origin_region/metrics" >"$w/metrics-origin-region.txt"
+curl -fsS "$origin_independent/metrics" >"$w/metrics-origin-independent.txt"
+for ip in 2 3 4; do
+  curl -fsS "http://127.0.0.$ip:$pr/metrics" >"$w/metrics-region-$ip.txt"
+  curl -fsS "http://127.0.0.$ip:$pi/metrics" >"$w/metrics-independent-$ip.txt"
+done
 python3 - "$w" "$n_tw" "$n_cp" "$rate" >"$here/target/bench/region.md" <<'PY'
 import json, sys
 w, n_tw, n_cp, rate = sys.argv[1:]
 print(f"`bench/region.sh {n_tw} {n_cp} {rate}`: the first {n_tw} (Twitter) and {n_cp} (CloudPhysics) GETs, {rate} req/s,")
 print("32 in flight at most, through nginx round robin over 3 edges; every cache cold at the start.\n")
-print("| trace | setup | requests | errors | origin requests | origin MiB | requests served without the origin | chunk fills from a peer | TTFB p50 / p99 ms | total p50 / p99 ms |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| trace | setup | requests | errors | origin chunk requests | origin chunk MiB | origin metadata requests / MiB | requests without an origin chunk fill | chunk fills from a peer | TTFB p50 / p99 ms | total p50 / p99 ms |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 rows = {}
 for line in open(f"{w}/counts"):
-    t, s, r0, b0, r1, b1, h0, m0, p0, h1, m1, p1 = line.split()
+    t, s, l0, l1, h0, m0, p0, h1, m1, p1 = line.split()
     d = json.load(open(f"{w}/{t}.{s}.json"))["targets"][0]
-    req = int(r1) - int(r0); mib = (int(b1) - int(b0)) / 2**20
+    log = open(f"{w}/origin-{s}.log").read().splitlines()[int(l0):int(l1)]
+    entries = [json.loads(x) for x in log]
+    chunks = [e for e in entries if e["route"] == "object"]
+    meta = [e for e in entries if e["route"] not in ("object", "metrics")]
+    req = len(chunks)
+    mib = sum(e["bytes"] for e in chunks) / 2**20
+    meta_mib = sum(e["bytes"] for e in meta) / 2**20
     rows[(t, s)] = (req, mib)
     tt, tot = d["ttfb_ms"], d["total_ms"]
-    chunks = d["requests"]
-    print(f"| {t} | {s} | {d['requests']} | {d['errors']} | {req} | {mib:.1f} | {(1 - req / d['requests']) * 100:.1f} % | {int(p1) - int(p0)} | {tt['p50']:.2f} / {tt['p99']:.2f} | {tot['p50']:.2f} / {tot['p99']:.2f} |")
+    print(f"| {t} | {s} | {d['requests']} | {d['errors']} | {req} | {mib:.2f} | {len(meta)} / {meta_mib:.2f} | {(1 - req / d['requests']) * 100:.1f} % | {int(p1) - int(p0)} | {tt['p50']:.2f} / {tt['p99']:.2f} | {tot['p50']:.2f} / {tot['p99']:.2f} |")
 print()
 for t in ["twitter", "cloudphysics"]:
     (rr, rm), (ir, im) = rows[(t, "region")], rows[(t, "independent")]
-    print(f"- {t}: the independent edges sent the origin {ir / rr:.2f}x the requests and {im / rm:.2f}x the bytes of the region.")
+    print(f"- {t}: the independent edges asked the origin for {ir / rr:.2f}x the chunks ({im / rm:.2f}x the chunk bytes) of the region.")
 PY
 cat "$here/target/bench/region.md"

@@ -202,33 +202,41 @@ pub fn checkout(
         let tmp = vroot.join(format!("{hex}.tmp-{}", std::process::id()));
         remove_tree(&tmp)?;
         fs::create_dir(&tmp).map_err(VolumeError::io("create", &tmp))?;
-        verify_objects(store, version, progress)?;
-        let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
-        for entry in &manifest.entries {
-            let dst = tmp.join(entry.path.as_str());
-            match &entry.kind {
-                EntryKind::Dir => {
-                    fs::create_dir(&dst).map_err(VolumeError::io("create", &dst))?;
-                    dirs.push((dst, entry.path.depth() as u32));
-                }
-                EntryKind::Symlink { target } => {
-                    symlink(target, &dst).map_err(VolumeError::io("create symlink", &dst))?;
-                }
-                EntryKind::File(_) => {
-                    if let Some(f) = FileRef::of(entry) {
-                        builder.place_file(f, &dst)?;
+        // A checkout that fails half-way (a full disk) leaves no half-built tree taking space.
+        let built = (|| -> Result<(), VolumeError> {
+            verify_objects(store, version, progress)?;
+            let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
+            for entry in &manifest.entries {
+                let dst = tmp.join(entry.path.as_str());
+                match &entry.kind {
+                    EntryKind::Dir => {
+                        fs::create_dir(&dst).map_err(VolumeError::io("create", &dst))?;
+                        dirs.push((dst, entry.path.depth() as u32));
+                    }
+                    EntryKind::Symlink { target } => {
+                        symlink(target, &dst).map_err(VolumeError::io("create symlink", &dst))?;
+                    }
+                    EntryKind::File(_) => {
+                        if let Some(f) = FileRef::of(entry) {
+                            builder.place_file(f, &dst)?;
+                        }
                     }
                 }
             }
+            dirs.sort_by_key(|(_, depth)| std::cmp::Reverse(*depth));
+            for d in dirs.iter().map(|(d, _)| d).chain(std::iter::once(&tmp)) {
+                fs::set_permissions(d, fs::Permissions::from_mode(0o555))
+                    .map_err(VolumeError::io("set permissions of", d))?;
+            }
+            let dir = fs::File::open(&tmp).map_err(VolumeError::io("open", &tmp))?;
+            rustix::fs::syncfs(&dir).map_err(|e| VolumeError::io("sync", &tmp)(e.into()))?;
+            fs::rename(&tmp, &vdir).map_err(VolumeError::io("rename into", &vdir))?;
+            Ok(())
+        })();
+        if let Err(e) = built {
+            let _ = remove_tree(&tmp);
+            return Err(e);
         }
-        dirs.sort_by_key(|(_, depth)| std::cmp::Reverse(*depth));
-        for d in dirs.iter().map(|(d, _)| d).chain(std::iter::once(&tmp)) {
-            fs::set_permissions(d, fs::Permissions::from_mode(0o555))
-                .map_err(VolumeError::io("set permissions of", d))?;
-        }
-        let dir = fs::File::open(&tmp).map_err(VolumeError::io("open", &tmp))?;
-        rustix::fs::syncfs(&dir).map_err(|e| VolumeError::io("sync", &tmp)(e.into()))?;
-        fs::rename(&tmp, &vdir).map_err(VolumeError::io("rename into", &vdir))?;
         sync_dir(&vroot)?;
     }
     store.put_checkout(&CheckoutRecord {

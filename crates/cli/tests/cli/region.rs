@@ -280,6 +280,52 @@ fn a_region_fills_each_chunk_from_the_origin_once() {
             e.url
         );
     }
+
+    // Mid-run: clients keep fetching new content from the survivors while the member comes
+    // back, and again while it is killed. No client sees an error; the region still fills each
+    // chunk about once (a fill cut off by the kill may be made again by the asker).
+    let region_fills =
+        |edges: &[Served]| -> f64 { edges.iter().map(|e| origin_fills(&e.url)).sum() };
+    for (round, tag) in ["third", "fourth"].iter().enumerate() {
+        let root = d.join(tag);
+        for i in 0..40 {
+            random_file(&root.join(format!("blob-{i:02}.bin")), (40 << 10) + 97 * round + i);
+        }
+        publish(d, tag, tag);
+        let lone_before = misses(&lone.url);
+        let before = region_fills(&edges);
+        let clients: Vec<_> = edges
+            .iter()
+            .map(|e| {
+                let (url, root, tag) = (e.url.clone(), root.clone(), (*tag).to_owned());
+                std::thread::spawn(move || {
+                    for _ in 0..3 {
+                        fetch_all(&url, &tag, &root);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150));
+        let dead_fills = if round == 0 {
+            edges.push(member(d, &origin.url, ips[2], port, &peer_args));
+            0.0
+        } else {
+            let back = edges.pop().expect("the member that came back");
+            let fills = origin_fills(&back.url);
+            drop(back);
+            fills
+        };
+        for c in clients {
+            c.join().expect("no client saw an error");
+        }
+        fetch_all(&lone.url, tag, &root);
+        let unique = misses(&lone.url) - lone_before;
+        let filled = region_fills(&edges) - before + dead_fills;
+        assert!(
+            filled >= unique - 2.0 && filled <= unique * 1.25 + 2.0,
+            "{tag}: the region filled {filled} chunks for {unique} unique ones"
+        );
+    }
 }
 
 #[test]

@@ -20,6 +20,10 @@ use tinycdn_server::respond::Reply;
 use super::{fetch_reply, Fabric, ManifestEntry, MAX_METADATA};
 use tinycdn_fetch::FetchError;
 
+/// One manifest load shared by the requests waiting for it.
+pub(super) type ManifestLoad =
+    Arc<tokio::sync::OnceCell<Result<ManifestEntry, (StatusCode, String)>>>;
+
 impl Fabric {
     fn verify_manifest(&self, id: VersionId, bytes: &[u8], sigs: &[u8]) -> Option<Manifest> {
         if VersionId::of(bytes) != id {
@@ -34,7 +38,9 @@ impl Fabric {
         Some(m)
     }
 
-    /// A verified manifest with its bytes and signature set, from memory, disk or upstream.
+    /// A verified manifest with its bytes and signature set, from memory, disk or upstream;
+    /// the requests that miss memory at the same time share one load (a cold edge under load
+    /// would otherwise fetch a large manifest once per request in flight).
     pub(super) async fn manifest(&self, id: VersionId) -> Result<ManifestEntry, Reply> {
         if let Some(m) = self
             .manifests
@@ -44,6 +50,41 @@ impl Fabric {
         {
             return Ok(m.clone());
         }
+        let cell = self
+            .manifest_loads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id)
+            .or_default()
+            .clone();
+        let result = cell.get_or_init(|| self.load_manifest(id)).await.clone();
+        {
+            let mut loads = self
+                .manifest_loads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if loads.get(&id).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                loads.remove(&id);
+            }
+        }
+        result.map_err(|(status, text)| Reply::text(status, text))
+    }
+
+    /// [`Fabric::manifest`]'s load: disk or upstream, verified, then kept in memory. Errors as
+    /// status and text, so that every waiter gets the same answer.
+    async fn load_manifest(&self, id: VersionId) -> Result<ManifestEntry, (StatusCode, String)> {
+        if let Some(m) = self
+            .manifests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(m.clone());
+        }
+        let fail = |e: &FetchError| match e {
+            FetchError::NotFound { .. } => (StatusCode::NOT_FOUND, format!("{e}\n")),
+            _ => (StatusCode::BAD_GATEWAY, format!("{e}\n")),
+        };
         let from_disk = self
             .cache
             .get_meta(&format!("m/{id}"))
@@ -55,8 +96,8 @@ impl Fabric {
         let (manifest, bytes, sigs) = match from_disk {
             Some(found) => found,
             None => {
-                if let Some(refused) = self.expired_trust() {
-                    return Err(refused);
+                if let Some(text) = self.expired_trust_text() {
+                    return Err((StatusCode::SERVICE_UNAVAILABLE, text));
                 }
                 let bytes = self
                     .upstreams
@@ -64,16 +105,19 @@ impl Fabric {
                         VersionId::of(b) == id
                     })
                     .await
-                    .map_err(|e| fetch_reply(&e))?;
+                    .map_err(|e| fail(&e))?;
                 let sigs = self
                     .upstreams
                     .fetch(&format!("/s/{id}"), None, MAX_METADATA, |s| {
                         self.verify_manifest(id, &bytes, s).is_some()
                     })
                     .await
-                    .map_err(|e| fetch_reply(&e))?;
+                    .map_err(|e| fail(&e))?;
                 let manifest = self.verify_manifest(id, &bytes, &sigs).ok_or_else(|| {
-                    Reply::text(StatusCode::BAD_GATEWAY, "the manifest does not verify\n")
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        "the manifest does not verify\n".to_owned(),
+                    )
                 })?;
                 self.cache.put_meta(&format!("m/{id}"), &bytes);
                 self.cache.put_meta(&format!("s/{id}"), &sigs);

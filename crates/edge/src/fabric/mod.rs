@@ -92,6 +92,8 @@ pub struct Fabric {
     trust: std::sync::RwLock<Arc<Trust>>,
     cache: Arc<ChunkCache>,
     manifests: Mutex<HashMap<VersionId, ManifestEntry>>,
+    /// Manifest loads in flight: requests for a manifest not in memory share one load.
+    manifest_loads: Mutex<HashMap<VersionId, metadata::ManifestLoad>>,
     objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
     tags: Mutex<HashMap<(String, String), TagEntry>>,
     /// The newest verified timestamp and snapshot.
@@ -153,6 +155,7 @@ impl Fabric {
             trust: std::sync::RwLock::new(Arc::new(trust)),
             cache,
             manifests: Mutex::new(HashMap::new()),
+            manifest_loads: Mutex::new(HashMap::new()),
             objects: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),

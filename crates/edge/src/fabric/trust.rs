@@ -20,11 +20,16 @@ impl Fabric {
     /// Refuses new metadata fetches once the trust root has expired (content already verified
     /// and cached is still served: pinned URLs keep working, tags stop moving).
     pub(super) fn expired_trust(&self) -> Option<Reply> {
-        let now = unix_now();
+        self.expired_trust_text()
+            .map(|text| Reply::text(StatusCode::SERVICE_UNAVAILABLE, text))
+    }
+
+    /// [`Fabric::expired_trust`]'s text.
+    pub(super) fn expired_trust_text(&self) -> Option<String> {
         self.trust()
-            .check_fresh(now)
+            .check_fresh(unix_now())
             .err()
-            .map(|e| Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")))
+            .map(|e| format!("{e}\n"))
     }
 
     /// The newest version of a record this edge has accepted, from memory or its disk (so a
