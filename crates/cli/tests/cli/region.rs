@@ -283,18 +283,24 @@ fn a_region_fills_each_chunk_from_the_origin_once() {
 
     // Mid-run: clients keep fetching new content from the survivors while the member comes
     // back, and again while it is killed. No client sees an error; the region still fills each
-    // chunk about once (a fill cut off by the kill may be made again by the asker).
+    // chunk about once (a fill cut off by the kill may be made again by the asker; see below
+    // for a member coming back).
     let region_fills =
         |edges: &[Served]| -> f64 { edges.iter().map(|e| origin_fills(&e.url)).sum() };
     for (round, tag) in ["third", "fourth"].iter().enumerate() {
         let root = d.join(tag);
         for i in 0..40 {
-            random_file(&root.join(format!("blob-{i:02}.bin")), (40 << 10) + 97 * round + i);
+            random_file(
+                &root.join(format!("blob-{i:02}.bin")),
+                (40 << 10) + 97 * round + i,
+            );
         }
         publish(d, tag, tag);
         let lone_before = misses(&lone.url);
         let before = region_fills(&edges);
-        let clients: Vec<_> = edges
+        // The clients of the two members that stay up (the killed one's clients would fail
+        // over at their load balancer).
+        let clients: Vec<_> = edges[..2]
             .iter()
             .map(|e| {
                 let (url, root, tag) = (e.url.clone(), root.clone(), (*tag).to_owned());
@@ -321,8 +327,11 @@ fn a_region_fills_each_chunk_from_the_origin_once() {
         fetch_all(&lone.url, tag, &root);
         let unique = misses(&lone.url) - lone_before;
         let filled = region_fills(&edges) - before + dead_fills;
+        // A member coming back owns its third of the chunks again with an empty cache: the
+        // chunks another member filled while it was away are filled once more when they are
+        // next missed (no handoff between owners), so up to a third more than once each.
         assert!(
-            filled >= unique - 2.0 && filled <= unique * 1.25 + 2.0,
+            filled >= unique - 2.0 && filled <= unique * 1.4 + 2.0,
             "{tag}: the region filled {filled} chunks for {unique} unique ones"
         );
     }
