@@ -8,6 +8,7 @@
 //! request a member sends its owner is [`peer`]'s.
 
 pub mod health;
+pub mod invariants;
 pub mod members;
 pub mod peer;
 pub mod rendezvous;

@@ -485,55 +485,44 @@ fn members_come_from_dns() {
 fn a_region_is_refused_when_misconfigured() {
     let dir = setup();
     let d = dir.path();
-    let port = region_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
-    let err = fails(
-        &[
+    let refused = |region: &[&str], code: i32| {
+        let mut args = vec![
             "edge",
             "--upstream",
             "http://127.0.0.1:9",
             "--trust",
             "pub.key.pub",
+        ];
+        args.extend_from_slice(region);
+        fails(&args, d, code)
+    };
+    let port = region_port(&["127.0.0.2"]);
+    let listen = format!("127.0.0.2:{port}");
+    let me = format!("http://{listen}");
+    let err = refused(
+        &[
             "--listen",
-            &format!("127.0.0.2:{port}"),
+            &listen,
             "--advertise",
-            &format!("http://127.0.0.2:{port}"),
+            &me,
             "--peer",
             "http://127.0.0.3:8080",
             "--peer",
             "http://127.0.0.4:8080",
         ],
-        d,
         1,
     );
     assert!(err.contains("not among"), "{err}");
-    let err = fails(
+    let err = refused(
         &[
-            "edge",
-            "--upstream",
-            "http://127.0.0.1:9",
-            "--trust",
-            "pub.key.pub",
             "--advertise",
             "http://127.0.0.2:8080",
             "--peer",
             "http://127.0.0.2:8080,weight=0",
         ],
-        d,
         1,
     );
     assert!(err.contains("weight"), "{err}");
-    let err = fails(
-        &[
-            "edge",
-            "--upstream",
-            "http://127.0.0.1:9",
-            "--trust",
-            "pub.key.pub",
-            "--peer",
-            "http://127.0.0.2:8080",
-        ],
-        d,
-        2,
-    );
+    let err = refused(&["--peer", "http://127.0.0.2:8080"], 2);
     assert!(err.contains("--advertise"), "{err}");
 }

@@ -120,7 +120,9 @@ impl Fabric {
             offset,
             len: c.len,
         };
-        self.cache.get_or_fill(c.id, self.fill(pc)).await
+        // Boxed: the fill (peers, then upstream) is a large future and this one is nested deep
+        // under the site, image and range paths; inline it overflowed a worker's stack.
+        self.cache.get_or_fill(c.id, Box::pin(self.fill(pc))).await
     }
 
     /// Fills a chunk that no tier holds: from a peer when another member owns it, else from

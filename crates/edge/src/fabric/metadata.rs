@@ -57,7 +57,11 @@ impl Fabric {
             .entry(id)
             .or_default()
             .clone();
-        let result = cell.get_or_init(|| self.load_manifest(id)).await.clone();
+        // Boxed: the load is a large future, and callers nest this one deep (site, images).
+        let result = cell
+            .get_or_init(|| Box::pin(self.load_manifest(id)))
+            .await
+            .clone();
         {
             let mut loads = self
                 .manifest_loads
