@@ -42,13 +42,8 @@ impl Fabric {
     /// the requests that miss memory at the same time share one load (a cold edge under load
     /// would otherwise fetch a large manifest once per request in flight).
     pub(super) async fn manifest(&self, id: VersionId) -> Result<ManifestEntry, Reply> {
-        if let Some(m) = self
-            .manifests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-        {
-            return Ok(m.clone());
+        if let Some(m) = self.manifest_in_memory(id) {
+            return Ok(m);
         }
         let cell = self
             .manifest_loads
@@ -74,16 +69,19 @@ impl Fabric {
         result.map_err(|(status, text)| Reply::text(status, text))
     }
 
-    /// [`Fabric::manifest`]'s load: disk or upstream, verified, then kept in memory. Errors as
-    /// status and text, so that every waiter gets the same answer.
-    async fn load_manifest(&self, id: VersionId) -> Result<ManifestEntry, (StatusCode, String)> {
-        if let Some(m) = self
-            .manifests
+    fn manifest_in_memory(&self, id: VersionId) -> Option<ManifestEntry> {
+        self.manifests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&id)
-        {
-            return Ok(m.clone());
+            .cloned()
+    }
+
+    /// [`Fabric::manifest`]'s load: disk or upstream, verified, then kept in memory. Errors as
+    /// status and text, so that every waiter gets the same answer.
+    async fn load_manifest(&self, id: VersionId) -> Result<ManifestEntry, (StatusCode, String)> {
+        if let Some(m) = self.manifest_in_memory(id) {
+            return Ok(m);
         }
         let fail = |e: &FetchError| match e {
             FetchError::NotFound { .. } => (StatusCode::NOT_FOUND, format!("{e}\n")),
