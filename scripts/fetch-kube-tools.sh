@@ -15,9 +15,6 @@ if ! command -v kubernetes-validate >/dev/null; then
   python3 -m pip install -q --disable-pip-version-check 'kubernetes-validate==1.37.0' >&2 \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'kubernetes-validate==1.37.0' >&2
 fi
-for tool in kubectl kubernetes-validate; do
-  path="$(command -v "$tool")" || { echo "fetch-kube-tools: $tool is missing after installing it" >&2; exit 1; }
-  ln -sf "$path" "$out/$tool"
-done
+link_tools "$out" kubectl kubernetes-validate
 touch "$out.complete"
 echo "$out"

@@ -15,3 +15,13 @@ fetch_once() {
     exit 0
   fi
 }
+
+# `link_tools OUT TOOL...` links each TOOL found on PATH into OUT (the tools' folder the tests
+# use), failing with its name when one is missing.
+link_tools() {
+  local out="$1" tool path; shift
+  for tool in "$@"; do
+    path="$(command -v "$tool")" || { echo "$tool is missing after installing it" >&2; exit 1; }
+    ln -sf "$path" "$out/$tool"
+  done
+}

@@ -20,9 +20,6 @@ fi
 if ! command -v dnsmasq >/dev/null; then
   { apt-get update -qq && apt-get install -y -qq dnsmasq-base; } >&2
 fi
-for tool in s3s-fs moto_server dnsmasq; do
-  path="$(command -v "$tool")" || { echo "fetch-servers: $tool is missing after installing it" >&2; exit 1; }
-  ln -sf "$path" "$out/$tool"
-done
+link_tools "$out" s3s-fs moto_server dnsmasq
 touch "$out.complete"
 echo "$out"
