@@ -37,6 +37,22 @@ async function controlled(page) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   const out = { step, errors };
+  // Every image response, so that an image that did not load says why (status and body).
+  out.images = [];
+  page.on('response', async (r) => {
+    if (new URL(r.url()).pathname.startsWith('/img/')) {
+      const seen = { url: r.url(), status: r.status() };
+      if (r.status() !== 200) {
+        seen.body = await r.text().catch((e) => `(body unreadable: ${e})`);
+      }
+      out.images.push(seen);
+    }
+  });
+  page.on('requestfailed', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/img/')) {
+      out.images.push({ url: r.url(), failed: r.failure() && r.failure().errorText });
+    }
+  });
   if (step === 'load') {
     const r = await page.goto(url, { waitUntil: 'load' });
     out.status = r.status();
