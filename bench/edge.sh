@@ -30,9 +30,7 @@ PY
 version=$("$T" --json publish "$w/files" --store "$w/store" --volume bench --tag t --key "$w/k" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 "$T" trust init --key "$w/k" --out "$w/trust.json" >/dev/null
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. "$here/bench/servers.sh"
 "$T" serve --store "$w/store" --listen 127.0.0.1:17070 >/dev/null 2>&1 & pids+=($!); origin_pid=$!
 sleep 0.5
 "$T" edge --upstream http://127.0.0.1:17070 --trust "$w/trust.json" --cache-dir "$w/edge-cache" \

@@ -11,9 +11,7 @@ secs="${1:-5}"
 w="$here/target/bench/images"
 T="$here/target/release/tinycdn"
 [ -d "$w/store" ] || { echo "run bench/images.sh first" >&2; exit 1; }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. "$here/bench/servers.sh"
 "$T" serve --store "$w/store" --listen 127.0.0.1:17270 >/dev/null 2>&1 & pids+=($!)
 sleep 0.3
 "$T" edge --upstream http://127.0.0.1:17270 --trust "$w/k.pub" --memory 1GiB --listen 127.0.0.1:18280 \

@@ -35,9 +35,7 @@ cp "$photos"/* "$w/vol/"
 "$T" key generate --out "$w/k" >/dev/null
 "$T" publish "$w/vol" --store "$w/store" --volume photos --tag stable --key "$w/k" >/dev/null
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. "$here/bench/servers.sh"
 "$T" serve --store "$w/store" --listen 127.0.0.1:17170 >/dev/null 2>&1 & pids+=($!)
 sleep 0.5
 "$T" edge --upstream http://127.0.0.1:17170 --trust "$w/k.pub" --memory 1GiB --listen 127.0.0.1:18180 \

@@ -16,9 +16,6 @@ command -v aws >/dev/null || python3 -m pip install -q --disable-pip-version-che
 tree="$(bash "$here/bench/make-tree.sh")"
 w="$here/target/bench/objstore"
 rm -rf "$w" && mkdir -p "$w/s3/bench"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 . "$here/bench/servers.sh"
 port=28121
 "$servers/s3s-fs" --host 127.0.0.1 --port "$port" --access-key bench --secret-key bench-secret "$w/s3" \

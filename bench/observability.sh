@@ -22,9 +22,7 @@ head -c 4096 /dev/urandom >"$w/files/small.bin"
 "$T" init --store "$w/store" >/dev/null
 "$T" key generate --out "$w/k" >/dev/null
 "$T" publish "$w/files" --store "$w/store" --volume bench --tag t --key "$w/k" >/dev/null
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true; }
-trap cleanup EXIT
+. "$here/bench/servers.sh"
 # An OTLP/HTTP sink: accepts every export, as a collector would.
 python3 - >/dev/null 2>&1 <<'PY' & pids+=($!)
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -27,12 +27,6 @@ R="$here/target/release"
 w="$here/target/bench/proxy"
 rm -rf "$w" && mkdir -p "$w/nginx/cache" "$w/nginx/tmp" "$w/varnish" "$w/edge-cache"
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true
-}
-trap cleanup EXIT
 . "$here/bench/servers.sh"
 start app "$R/bench-app" 127.0.0.1:0; app=$url
 start ceiling "$R/hyper-ceiling" 127.0.0.1:0; ceiling=$url

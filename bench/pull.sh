@@ -71,9 +71,7 @@ class H(http.server.SimpleHTTPRequestHandler):
 os.chdir(sys.argv[1])
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H).serve_forever()
 PY
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. "$here/bench/servers.sh"
 now() { date +%s.%N; }
 res="$w/results.tsv"; : >"$res"; : >"$w/details.txt"
 row() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$res"; } # pair tool bytes seconds

@@ -20,12 +20,6 @@ T="$here/target/release/tinycdn"
 traces="$(python3 "$here/bench/traces.py")"
 w="$here/target/bench/region"
 rm -rf "$w" && mkdir -p "$w/nginx/tmp" "$w/nginx/cache"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true
-}
-trap cleanup EXIT
 . "$here/bench/servers.sh"
 
 # The volumes: one file per object of the first N requests, at its logged size.

@@ -18,12 +18,6 @@ R="$here/target/release"
 traces="$(python3 "$here/bench/traces.py")"
 w="$here/target/bench/replay"
 rm -rf "$w" && mkdir -p "$w/nginx/cache" "$w/nginx/tmp" "$w/edge-cache"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true
-}
-trap cleanup EXIT
 . "$here/bench/servers.sh"
 start app "$R/bench-app" 127.0.0.1:0; app=$url
 start edge "$R/tinycdn" edge --origin "$app" --listen 127.0.0.1:0 --memory 512MiB \

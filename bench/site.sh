@@ -19,12 +19,6 @@ media="$(bash "$here/scripts/fetch-media.sh")/images"
 T="$here/target/release/tinycdn"
 w="$here/target/bench/site"
 rm -rf "$w" && mkdir -p "$w/nginx/cache" "$w/nginx/tmp"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  nginx -c "$w/nginx/nginx.conf" -s stop 2>/dev/null || true
-}
-trap cleanup EXIT
 . "$here/bench/servers.sh"
 cd "$w"
 "$T" init --store store >/dev/null
