@@ -9,7 +9,7 @@ trap cleanup EXIT
 
 # start NAME COMMAND... runs a server that prints its URL on its
 # first stdout line, in the background (stdout to $w/NAME.url, stderr to $w/NAME.err), adds its
-# pid to the caller's pids array (stopped by the caller's trap), and sets $url and $pid.
+# pid to pids (stopped by the trap above), and sets $url and $pid.
 start() {
   local name="$1"; shift
   "$@" >"$w/$name.url" 2>"$w/$name.err" & pid=$!; pids+=("$pid")

@@ -58,9 +58,9 @@ fn the_example_site_in_a_real_browser() {
         "1",
         "--image-widths",
         "320,640",
-        // The transform workers run at a lower CPU priority: with other tests' servers and
-        // builds on the same 2 cores the default 10 s (queueing included) was once exceeded and
-        // a variant answered 503. This test is about what the browser gets, not how fast.
+        // The transform workers run at nice 19: behind other tests' servers on the same 2 cores
+        // the default 10 s (queueing included) can pass and a variant answer 503, the likely
+        // cause of one failed run. This test is about what the browser gets, not how fast.
         "--image-timeout",
         "120",
     ];
