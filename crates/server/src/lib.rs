@@ -6,6 +6,7 @@
 pub mod access;
 pub mod body;
 pub mod compress;
+pub mod guard;
 pub mod listen;
 pub mod metrics;
 pub mod origin;
@@ -14,5 +15,6 @@ pub mod respond;
 pub mod testing;
 pub mod tls;
 
+pub use guard::ConnSlot;
 pub use listen::{serve, ConnInfo, Handler, Limits};
 pub use origin::Origin;

@@ -1,5 +1,5 @@
 //! The accept loop: HTTP/1.1 with keep-alive and HTTP/2 (h2c) on one port, with limits against
-//! clients that hold connections open or send oversized headers.
+//! clients that hold connections open or send oversized headers ([`crate::guard`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::Body;
+use crate::guard::{ConnSlot, Expiry, PerIp, Watch};
 
 /// Something that answers requests: the origin or an edge.
 pub trait Handler: Send + Sync + 'static {
@@ -43,6 +44,12 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Largest request head, in bytes (at least 8192).
     pub max_header_bytes: usize,
+    /// Time a connection may stay open with no request in progress (keep-alive, HTTP/2).
+    pub idle_timeout: Duration,
+    /// Time a response may wait on a client that takes none of it.
+    pub send_timeout: Duration,
+    /// Connections one client address may hold at once (0: no cap).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -51,25 +58,37 @@ impl Default for Limits {
             max_connections: 10_000,
             header_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            max_connections_per_ip: 1_000,
         }
     }
 }
 
-/// Serves one connection (HTTP/1.1 or HTTP/2, detected from the first bytes) to its end.
-async fn connection<I, H>(io: I, handler: Arc<H>, limits: Limits, info: ConnInfo)
+/// Serves one connection (HTTP/1.1 or HTTP/2, detected from the first bytes) to its end, or
+/// until its watchdog closes it.
+async fn connection<I, H>(io: I, handler: Arc<H>, limits: Limits, info: ConnInfo, slot: ConnSlot)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Handler,
 {
-    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+    let watch = Watch::new();
+    let w = watch.clone();
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let handler = handler.clone();
+        let open = w.request();
+        // A tunnel keeps the connection's place after hyper lets go of it.
+        if req.headers().contains_key(hyper::header::UPGRADE) {
+            req.extensions_mut().insert(slot.clone());
+        }
         async move {
             let Some(log) = tinycdn_telemetry::access::AccessLog::global() else {
-                return Ok::<_, Infallible>(handler.handle(req, info).await);
+                let resp = handler.handle(req, info).await;
+                return Ok::<_, Infallible>(resp.map(|b| open.track(b)));
             };
             let pending = crate::access::Pending::new(&req, info, log.pop.clone());
             let resp = handler.handle(req, info).await;
-            Ok(crate::access::wrap(resp, pending, log))
+            Ok(crate::access::wrap(resp, pending, log).map(|b| open.track(b)))
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -78,12 +97,28 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192));
+    // Pings find peers that vanished while a request is in progress (the watchdog, which
+    // counts requests, not bytes, closes connections that ask for nothing).
     builder
         .http2()
         .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.idle_timeout.min(Duration::from_secs(30))))
+        .keep_alive_timeout(Duration::from_secs(20))
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     // With upgrades, so that a proxied `Upgrade` (WebSocket) can take the connection over.
-    let _ = builder.serve_connection_with_upgrades(io, service).await;
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        why = watch.expired(&limits) => {
+            if why == Expiry::Idle {
+                // HTTP/2 gets its GOAWAY; HTTP/1 closes between requests.
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
+            }
+            tracing::debug!(peer = %info.peer, ?why, "connection closed by its limits");
+        }
+    }
 }
 
 /// Serves `handler` on `listener` (over TLS when `tls` is given) until the task is dropped.
@@ -98,6 +133,7 @@ pub async fn serve<H: Handler>(
     tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_ip = Arc::new(PerIp::default());
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -110,6 +146,10 @@ pub async fn serve<H: Handler>(
             drop(stream);
             continue;
         };
+        let Some(slot) = ConnSlot::take(permit, peer.ip(), &per_ip, &limits) else {
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let tls = tls.clone();
@@ -117,7 +157,7 @@ pub async fn serve<H: Handler>(
             match tls {
                 None => {
                     let info = ConnInfo { peer, tls: false };
-                    connection(TokioIo::new(stream), handler, limits, info).await;
+                    connection(TokioIo::new(stream), handler, limits, info, slot).await;
                 }
                 Some(acceptor) => {
                     // The handshake counts against the header timeout too.
@@ -125,11 +165,10 @@ pub async fn serve<H: Handler>(
                         tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
                     if let Ok(Ok(tls_stream)) = accepted {
                         let info = ConnInfo { peer, tls: true };
-                        connection(TokioIo::new(tls_stream), handler, limits, info).await;
+                        connection(TokioIo::new(tls_stream), handler, limits, info, slot).await;
                     }
                 }
             }
-            drop(permit);
         });
     }
 }
