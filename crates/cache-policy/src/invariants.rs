@@ -1,5 +1,6 @@
 //! Invariant checks for the parsers of untrusted input in this crate (cache directives and
-//! targeted fields, cache keys and URI references, stored-response records), shared by the
+//! targeted fields, cache keys and URI references, stored-response records, the forwarding-field
+//! rewrite, credential and sharing decisions), shared by the
 //! `cargo fuzz` targets and the tests that replay their corpora. Each accepts any bytes and
 //! panics only on a broken promise.
 
@@ -132,5 +133,158 @@ pub fn cache_record(data: &[u8]) {
             r.chunks.iter().map(|(_, l)| u64::from(*l)).sum::<u64>(),
             r.body_len
         );
+    }
+}
+
+/// Header fields from `data`: each line `name: value`, names lowercased; lines that are not a
+/// valid field are skipped.
+fn fields_from(data: &[u8]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for line in data.split(|b| *b == b'\n') {
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        if let (Ok(n), Ok(v)) = (
+            http::header::HeaderName::from_bytes(&name.to_ascii_lowercase()),
+            HeaderValue::from_bytes(value),
+        ) {
+            h.append(n, v);
+        }
+    }
+    h
+}
+
+/// Whatever forwarding fields a client sends, an untrusted client's never reach the application:
+/// what is left of [`crate::forwarding::CLIENT_FORWARDING`] is exactly what the edge wrote; a
+/// trusted hop's chain ends with this hop; the scheme a hop reports is `http` or `https`.
+///
+/// # Panics
+/// When a client-sent forwarding field survives the rewrite.
+pub fn forwarding(data: &[u8]) {
+    use crate::forwarding::{forwarded_proto, rewrite_forwarding, Hop, CLIENT_FORWARDING};
+    let sent = fields_from(data);
+    assert!(matches!(
+        forwarded_proto(&sent),
+        None | Some("http" | "https")
+    ));
+    for trusted in [false, true] {
+        let mut h = sent.clone();
+        let hop = Hop {
+            client: std::net::IpAddr::from([192, 0, 2, 7]),
+            proto: "https",
+            host: "shop.example",
+            trusted,
+        };
+        rewrite_forwarding(&mut h, &hop);
+        assert_eq!(h.get_all("x-forwarded-host").iter().count(), 1);
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert_eq!(h.get_all("x-forwarded-proto").iter().count(), 1);
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(forwarded_proto(&h), Some("https"));
+        for name in CLIENT_FORWARDING {
+            let ours = [
+                "forwarded",
+                "x-forwarded-for",
+                "x-forwarded-host",
+                "x-forwarded-proto",
+            ];
+            if !ours.contains(&name) {
+                assert!(!h.contains_key(name), "{name} survived");
+            }
+        }
+        let xff = h
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if trusted {
+            assert!(xff.ends_with("192.0.2.7"), "{xff:?}");
+        } else {
+            assert_eq!(xff, "192.0.2.7");
+            assert_eq!(
+                h["forwarded"],
+                "for=192.0.2.7;proto=https;host=shop.example"
+            );
+        }
+    }
+}
+
+/// Credentials and sharing: an answer to a credentialed request is storable only when it is
+/// explicitly shareable; stripping ignored cookies removes every one of them, is idempotent and
+/// never turns an anonymous request into a credentialed one; a stored response with no
+/// freshness is never reused stale.
+///
+/// # Panics
+/// When one of those promises is broken.
+pub fn credentials(data: &[u8]) {
+    use crate::credentials::{explicitly_shareable, CredentialRules};
+    use crate::reuse::{decide, Reuse, Stored};
+    use crate::storable::storable;
+    let split = data
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .unwrap_or(data.len());
+    let request = fields_from(&data[..split]);
+    let response = fields_from(data.get(split..).unwrap_or_default());
+    let Ok(rules) = CredentialRules::new(&["x-api-key"], &["_ga", "_ga_*", "utm"]) else {
+        return;
+    };
+    let mut stripped = request.clone();
+    rules.strip_ignored_cookies(&mut stripped);
+    if rules.carries(&stripped) {
+        assert!(rules.carries(&request));
+    }
+    for v in stripped.get_all("cookie") {
+        for pair in v.as_bytes().split(|b| *b == b';') {
+            let name = pair
+                .split(|b| *b == b'=')
+                .next()
+                .unwrap_or(pair)
+                .trim_ascii();
+            assert!(
+                name != b"_ga" && !name.starts_with(b"_ga_") && name != b"utm",
+                "an ignored cookie survived"
+            );
+        }
+    }
+    let mut again = stripped.clone();
+    rules.strip_ignored_cookies(&mut again);
+    assert_eq!(again, stripped);
+    let (d, targeted) = ResponseDirectives::for_shared_cache(&response);
+    let req = RequestDirectives::from_request(&stripped);
+    let credentialed = rules.carries(&stripped);
+    for status in [200u16, 404] {
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+        let ok = storable(
+            &http::Method::GET,
+            &stripped,
+            &req,
+            status,
+            &response,
+            &d,
+            targeted,
+            credentialed,
+        )
+        .is_ok();
+        if ok && credentialed {
+            assert!(explicitly_shareable(&response, &d, targeted));
+        }
+    }
+    let ex = Exchange {
+        request_time: 1_000_000,
+        response_time: 1_000_000,
+    };
+    let stored = Stored::new(
+        http::StatusCode::OK,
+        &response,
+        ex,
+        &d,
+        targeted,
+        false,
+        Heuristic::default(),
+    );
+    if stored.lifetime == 0 {
+        let later = decide(&stored, &stripped, &req, 1_000_010);
+        assert_ne!(later.reuse, Reuse::Stale);
     }
 }

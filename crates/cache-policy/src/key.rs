@@ -133,6 +133,21 @@ pub fn primary_key(scheme: &str, host: &str, path_and_query: &str) -> Result<Str
     Ok(key)
 }
 
+/// A request target (path and query) as a primary key holds it: percent-encoding normalised.
+///
+/// # Errors
+/// [`KeyError::BadTarget`] for anything but an absolute path of visible ASCII.
+pub fn normalise_target(path_and_query: &str) -> Result<String, KeyError> {
+    if !path_and_query.starts_with('/') || path_and_query.bytes().any(|c| c <= b' ' || c >= 0x7f) {
+        return Err(KeyError::BadTarget(path_and_query.to_owned()));
+    }
+    Ok(if path_and_query.contains('%') {
+        normalise_percent(path_and_query)
+    } else {
+        path_and_query.to_owned()
+    })
+}
+
 /// The origin part of a primary key (`scheme://host[:port]`), for §4.4's same-origin rule.
 #[must_use]
 pub fn origin_of(key: &str) -> &str {

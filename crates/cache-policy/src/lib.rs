@@ -6,6 +6,7 @@
 //! - [`key`]: the primary key (effective request URI) and the `Vary` secondary key (§2, §4.1);
 //! - [`directives`]: `Cache-Control` and targeted fields (§5.2, RFC 9213);
 //! - [`storable`]: what may be stored and which fields of it (§3);
+//! - [`credentials`]: requests with credentials, cookies that are not, explicit shareability;
 //! - [`freshness`]: freshness lifetime, heuristics and age (§4.2);
 //! - [`reuse`]: whether a stored response may answer a request, stale or not (§4, RFC 5861);
 //! - [`validation`]: conditional requests, 304 freshening, client conditionals (§4.3, §3.2);
@@ -18,6 +19,7 @@
 //! targeted fields, `Cache-Status`, `stale-if-error` policy or stored-record format; the rules
 //! here are each a short function tested against the section that states them.
 
+pub mod credentials;
 pub mod directives;
 pub mod forwarding;
 pub mod freshness;

@@ -5,7 +5,8 @@
 //! `s-maxage=60, stale-while-revalidate=300` (the most common CDN policy) asks for exactly that,
 //! so an explicit `stale-while-revalidate` or `stale-if-error` is honoured next to `s-maxage`.
 //! `must-revalidate`, `proxy-revalidate` and `no-cache` always win: such a response is never
-//! served stale.
+//! served stale. A second choice: a response whose freshness lifetime is 0 is never served stale
+//! for `max-stale` (§4.2.4 allows it; a shared cache in front of logged-in pages must not).
 
 use http::header::HeaderMap;
 use http::StatusCode;
@@ -151,7 +152,11 @@ pub fn decide(
         let max_stale = req
             .max_stale
             .is_some_and(|m| m.is_none_or(|n| staleness <= n));
-        if max_stale && !implied && !client_validates {
+        // A response stored with no freshness at all (lifetime 0: no `max-age`, no `Expires`
+        // in the future, no `Last-Modified` to guess from) was never meant to answer anyone but
+        // its own requester: a client's `max-stale` does not make it reusable (tinycdn's rule,
+        // so that `max-stale, only-if-cached` cannot read the last visitor's page).
+        if max_stale && !implied && !client_validates && life > 0 {
             return decision(Reuse::Stale);
         }
         if covers(d.stale_while_revalidate, staleness) && !client_validates {
@@ -253,6 +258,18 @@ mod tests {
             at("max-age=60", &[("cache-control", "max-stale")], 10_000).reuse,
             Reuse::Stale
         );
+    }
+
+    #[test]
+    fn a_response_with_no_freshness_is_never_served_stale_for_max_stale() {
+        // No max-age, no Expires, no Last-Modified: lifetime 0.
+        for cc in ["", "max-age=0"] {
+            assert_eq!(
+                at(cc, &[("cache-control", "max-stale")], 5).reuse,
+                Reuse::Validate,
+                "{cc:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Whether a shared cache may store a response (RFC 9111 §3, §3.5), and which of its header fields
 //! it keeps (§3.1).
 //!
-//! Besides the RFC's rules tinycdn stores nothing that carries `Set-Cookie` (as nginx's
+//! Besides the RFC's rules tinycdn stores the answer to a request with credentials (`Cookie`, or
+//! a field the operator names) only when the application said explicitly that a shared cache may
+//! keep it ([`crate::credentials`]), and nothing that carries `Set-Cookie` (as nginx's
 //! `proxy_cache` and Varnish's built-in policy do: a session cookie handed to every client is the
 //! classic shared-cache leak), no partial (206) or 304 response (fills ask for whole
 //! representations), and nothing with `Vary: *` (it could never be selected, §4.1).
@@ -9,6 +11,7 @@
 use http::header::HeaderMap;
 use http::{Method, StatusCode};
 
+use crate::credentials::explicitly_shareable;
 use crate::directives::{Fields, RequestDirectives, ResponseDirectives};
 use crate::freshness::heuristically_cacheable;
 use crate::key::Vary;
@@ -31,6 +34,10 @@ pub enum NotStorable {
     Authorization,
     /// No explicit freshness, no `public` and not heuristically cacheable (§3).
     NoFreshness,
+    /// The request carried credentials (`Cookie`, or a field the operator named) and the
+    /// response did not say explicitly that a shared cache may keep it (tinycdn's rule, §3.5
+    /// extended: [`crate::credentials`]).
+    Credentials,
     /// `Set-Cookie` (tinycdn's rule).
     SetCookie,
     /// `Vary: *` (§4.1).
@@ -48,6 +55,7 @@ impl NotStorable {
             Self::Private => "private",
             Self::Authorization => "authorization",
             Self::NoFreshness => "no-freshness",
+            Self::Credentials => "credentials",
             Self::SetCookie => "set-cookie",
             Self::VaryAny => "vary-star",
         }
@@ -86,7 +94,8 @@ pub fn shareable_with_authorization(d: &ResponseDirectives) -> bool {
 
 /// Decides whether the response may be stored (§3, for a shared cache).
 ///
-/// `d` and `targeted` are [`ResponseDirectives::for_shared_cache`] of the response headers.
+/// `d` and `targeted` are [`ResponseDirectives::for_shared_cache`] of the response headers;
+/// `credentialed`: the request carried credentials ([`crate::credentials::CredentialRules::carries`]).
 ///
 /// # Errors
 /// The first rule that forbids storing it.
@@ -98,6 +107,7 @@ pub fn storable(
     response: &HeaderMap,
     d: &ResponseDirectives,
     targeted: bool,
+    credentialed: bool,
 ) -> Result<(), NotStorable> {
     if method != Method::GET {
         return Err(NotStorable::Method);
@@ -122,6 +132,9 @@ pub fn storable(
     }
     if request.contains_key("authorization") && !shareable_with_authorization(d) {
         return Err(NotStorable::Authorization);
+    }
+    if credentialed && !explicitly_shareable(response, d, targeted) {
+        return Err(NotStorable::Credentials);
     }
     if response.contains_key("set-cookie") {
         return Err(NotStorable::SetCookie);
@@ -172,6 +185,7 @@ mod tests {
             &rs,
             &d,
             targeted,
+            crate::credentials::CredentialRules::default().carries(&rq),
         )
     }
 
@@ -202,6 +216,7 @@ mod tests {
                 StatusCode::OK,
                 &rq,
                 &d,
+                false,
                 false
             ),
             Err(NotStorable::Method)
@@ -282,6 +297,40 @@ mod tests {
                 "{allowed}"
             );
         }
+        // must-revalidate alone lets §3.5 store it, but it states no freshness: not shared.
+        assert_eq!(
+            check(&auth, 200, &[("cache-control", "must-revalidate")]),
+            Err(NotStorable::Credentials)
+        );
+    }
+
+    #[test]
+    fn a_personal_page_behind_a_cookie_is_stored_only_when_the_app_says_so() {
+        let cookie = [("cookie", "session=alice")];
+        // Express, Flask and Rails send a logged-in page with no Cache-Control at all.
+        assert_eq!(check(&cookie, 200, &[]), Err(NotStorable::Credentials));
+        assert_eq!(
+            check(
+                &cookie,
+                200,
+                &[("last-modified", "Thu, 01 Jan 2020 00:00:00 GMT")]
+            ),
+            Err(NotStorable::Credentials)
+        );
+        assert_eq!(check(&cookie, 404, &[]), Err(NotStorable::Credentials));
+        for explicit in ["public", "max-age=60", "s-maxage=60"] {
+            assert_eq!(
+                check(&cookie, 200, &[("cache-control", explicit)]),
+                Ok(()),
+                "{explicit}"
+            );
+        }
+        assert_eq!(
+            check(&cookie, 200, &[("cdn-cache-control", "max-age=60")]),
+            Ok(())
+        );
+        // Without the cookie the same answer is heuristically cacheable.
+        assert_eq!(check(&[], 200, &[]), Ok(()));
     }
 
     #[test]

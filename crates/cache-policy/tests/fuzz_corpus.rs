@@ -34,3 +34,13 @@ fn cache_record_corpus() {
         tinycdn_cache_policy::invariants::cache_record,
     );
 }
+
+#[test]
+fn forwarding_corpus() {
+    replay("forwarding", tinycdn_cache_policy::invariants::forwarding);
+}
+
+#[test]
+fn credentials_corpus() {
+    replay("credentials", tinycdn_cache_policy::invariants::credentials);
+}

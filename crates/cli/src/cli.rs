@@ -35,9 +35,20 @@ pub struct ServerArgs {
     /// Connections served at once; more are closed at accept.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Seconds a client has to send a request head.
+    /// Seconds a client has to send a request head (the first one counted from the connection's
+    /// start, whatever protocol it speaks; TLS handshakes included).
     #[arg(long, default_value_t = 10)]
     pub header_timeout: u64,
+    /// Seconds a connection (keep-alive, HTTP/2, an upgraded tunnel) may stay open with nothing
+    /// in progress.
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Seconds a response may wait on a client that takes none of it; then the connection is cut.
+    #[arg(long, default_value_t = 60)]
+    pub send_timeout: u64,
+    /// Connections one client address may hold at once (0: no cap).
+    #[arg(long, default_value_t = 1_000)]
+    pub max_connections_per_ip: usize,
     /// TLS certificate chain (PEM); with `--tls-key`, serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -880,6 +891,23 @@ pub struct EdgeArgs {
     /// Most application responses stored at once (the oldest go first).
     #[arg(long, default_value_t = 200_000)]
     pub max_entries: usize,
+    /// A request field that identifies a user, besides `Authorization` and `Cookie` (repeat or
+    /// comma-separate): the answer to a request carrying one is stored and shared only when the
+    /// application says so explicitly (`public`, `max-age`, `s-maxage`, `Expires`,
+    /// `CDN-Cache-Control`).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub credential_header: Vec<String>,
+    /// Cookies that identify nobody (`_ga,_gid,_ga_*`; a trailing `*` names a prefix): stripped
+    /// from requests before they are keyed and forwarded, so that they do not make every request
+    /// personal. The application never sees them: name only cookies it does not read.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub ignore_cookie: Vec<String>,
+    /// Previous hops (load balancers, TLS terminators) by address or CIDR
+    /// (`10.0.0.0/8,192.0.2.7`): their `Forwarded`/`X-Forwarded-For` chains are extended and
+    /// their `X-Forwarded-Proto` names the client's scheme. Everyone else's forwarding fields are
+    /// removed and the edge sets them from the connection.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,

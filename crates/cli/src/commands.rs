@@ -103,6 +103,9 @@ where
     let limits = tinycdn_server::Limits {
         max_connections: server.max_connections,
         header_timeout: std::time::Duration::from_secs(server.header_timeout),
+        idle_timeout: std::time::Duration::from_secs(server.idle_timeout),
+        send_timeout: std::time::Duration::from_secs(server.send_timeout),
+        max_connections_per_ip: server.max_connections_per_ip,
         ..tinycdn_server::Limits::default()
     };
     let tls = match (&server.tls_cert, &server.tls_key) {

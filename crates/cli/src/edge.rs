@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
+use tinycdn_cache_policy::credentials::CredentialRules;
 use tinycdn_edge::images::{ImageConfig, Images};
 use tinycdn_edge::proxy::purge::PurgeRequest;
 use tinycdn_edge::{
@@ -30,6 +31,29 @@ fn token(path: &Path) -> Result<String> {
         );
     }
     Ok(token.to_owned())
+}
+
+/// The edge's purge token: a token file whose token has at least 128 bits of entropy.
+fn edge_token(path: &Path) -> Result<String> {
+    let t = token(path)?;
+    tinycdn_edge::proxy::purge::check_token(&t)
+        .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
+    Ok(t)
+}
+
+/// Addresses and networks (`10.0.0.0/8`, `192.0.2.7`, `::1`) from a flag.
+pub(crate) fn cidrs(flag: &str, items: &[String]) -> Result<Vec<ipnet::IpNet>> {
+    items
+        .iter()
+        .map(|v| {
+            let v = v.trim();
+            v.parse::<ipnet::IpNet>()
+                .or_else(|_| v.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!("{flag}: `{v}` is not an address or a network (`10.0.0.0/8`)")
+                })
+        })
+        .collect()
 }
 
 fn list<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Vec<T>> {
@@ -171,6 +195,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             bail!("every --site-api must name the same application, and --origin's when it is given: one application per edge");
         }
     }
+    let trusted_proxies = cidrs("--trusted-proxies", &a.trusted_proxies)?;
     let proxy_config = |origin: &str| -> Result<ProxyConfig> {
         Ok(ProxyConfig {
             origin: origin.to_owned(),
@@ -180,7 +205,9 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             // Fills being stored hold their bodies in memory: at most as much as the memory tier.
             fill_memory: parse_size(&a.memory)?,
             max_entries: a.max_entries,
-            purge_token: a.purge_token_file.as_deref().map(token).transpose()?,
+            purge_token: a.purge_token_file.as_deref().map(edge_token).transpose()?,
+            credentials: CredentialRules::new(&a.credential_header, &a.ignore_cookie)?,
+            trusted_proxies: trusted_proxies.clone(),
             ..ProxyConfig::default()
         })
     };
@@ -224,6 +251,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     let pop = a.server.pop.clone();
     let (site_grace, allow_external) = (a.site_grace, a.site_allow_external_redirects);
     let tag_max_age = a.tag_max_age;
+    let site_trusted = trusted_proxies.clone();
     run_server(&a.listen, &what, &a.server, move || -> Result<_> {
         let cache = Arc::new(ChunkCache::with_policy(
             memory,
@@ -278,13 +306,16 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             let shared = api_origin
                 .as_ref()
                 .and(api_proxy.or_else(|| edge.shared_proxy()));
-            edge.set_sites(Sites::new(
-                sites,
-                site_api,
-                shared,
-                Duration::from_secs(site_grace),
-                allow_external,
-            )?);
+            edge.set_sites(
+                Sites::new(
+                    sites,
+                    site_api,
+                    shared,
+                    Duration::from_secs(site_grace),
+                    allow_external,
+                )?
+                .with_trusted_proxies(site_trusted),
+            );
         }
         edge.set_pop(&pop);
         edge.start_root()?;

@@ -275,7 +275,7 @@ impl Edge {
             }
             if rest == "/purge" {
                 return match &self.proxy {
-                    Some(p) => Box::pin(p.purge(req)).await,
+                    Some(p) => Box::pin(p.purge(req, info.peer.ip())).await,
                     None => Reply::text(StatusCode::NOT_FOUND, "purging needs --origin\n")
                         .into_response(head),
                 };

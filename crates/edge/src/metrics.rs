@@ -186,6 +186,12 @@ pub(crate) fn proxy(e: &mut Exposition, p: &Proxy) {
         ],
     );
     e.metric(
+        "tinycdn_proxy_purge_refused_total",
+        "Purge requests refused: a wrong token, or too many wrong ones from one address.",
+        Kind::Counter,
+        vec![(vec![], n(&c.purge_refused))],
+    );
+    e.metric(
         "tinycdn_proxy_fill_bytes",
         "Bytes that fills being stored hold in memory now (bounded by --memory).",
         Kind::Gauge,

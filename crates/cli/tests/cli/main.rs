@@ -1432,7 +1432,7 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
     let d = dir.path();
     publish(d, "media", "stable");
     let app = Served::start(d, &[]);
-    fs::write(d.join("token"), "s3cret-purge-token\n").expect("write");
+    fs::write(d.join("token"), "9f86d081884c7d659a2feaa0c55ad015\n").expect("write");
     fs::set_permissions(d.join("token"), fs::Permissions::from_mode(0o600)).expect("chmod");
     let edge = Served::spawn(
         d,
@@ -1506,7 +1506,7 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
         "x",
     ];
     let err = fails(&with_wrong, d, 1);
-    assert!(err.contains("401") && !err.contains("s3cret"), "{err}");
+    assert!(err.contains("401") && !err.contains("9f86d"), "{err}");
     fs::set_permissions(d.join("wrong"), fs::Permissions::from_mode(0o644)).expect("chmod");
     let err = fails(&with_wrong, d, 1);
     assert!(err.contains("readable by other users"), "{err}");
@@ -1516,6 +1516,23 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
         1,
     );
     assert!(err.contains("--url, --prefix or --key"), "{err}");
+    // An edge refuses a purge token that could be guessed (under 128 bits).
+    fs::write(d.join("weak"), "s3cret-purge-token\n").expect("write");
+    fs::set_permissions(d.join("weak"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    let err = fails(
+        &[
+            "edge",
+            "--origin",
+            &app.url,
+            "--purge-token-file",
+            "weak",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        d,
+        1,
+    );
+    assert!(err.contains("128") && err.contains("openssl rand"), "{err}");
     // Usage errors: an edge needs --upstream or --origin; mounts need --upstream.
     fails(&["edge", "--listen", "127.0.0.1:0"], d, 2);
     fails(

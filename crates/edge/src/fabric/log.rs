@@ -1,7 +1,7 @@
 //! The fabric's view of its origin's transparency log: the edge keeps the last checkpoint it
 //! accepted and serves only checkpoints that extend it (a fork or a rollback is a split view: 503
 //! and a metric, the held checkpoint kept), and serves tiles only once they hash up to a signed
-//! root, keeping them (they never change).
+//! root, keeping them (they never change). The accepted checkpoint survives restarts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +20,8 @@ use super::{fetch_reply, hashed, Fabric};
 
 /// How long a checkpoint is served before the mirrors are asked again.
 const REFRESH: Duration = Duration::from_secs(1);
+/// Where the accepted checkpoint is kept across restarts (the cache's metadata).
+const LOG_META: &str = "log-checkpoint";
 /// Authenticated tiles kept (at most 8 KiB each for hashes; bundles are small).
 const MAX_TILES: usize = 16_384;
 
@@ -95,8 +97,16 @@ impl Fabric {
             Err(LogCheckError::Fetch(e)) => return Err(fetch_reply(&e)),
             Err(e) => return Err(split_reply(&e)),
         };
-        if let Some((old, _, _)) = log.held() {
-            if let Err(e) = remote.check_extends(&old, &cp).await {
+        // The checkpoint held, or after a restart the one accepted last time (kept on disk as
+        // the timestamp and tag floors are): a mirror cannot hand a freshly started edge an
+        // older or forked log.
+        let held = log.held().map(|(c, _, _)| c).or_else(|| {
+            self.cache
+                .get_meta(LOG_META)
+                .and_then(|b| log.verifier.open(&b).ok())
+        });
+        if let Some(old) = &held {
+            if let Err(e) = remote.check_extends(old, &cp).await {
                 if matches!(e, LogCheckError::SplitView(_) | LogCheckError::Tiles(_)) {
                     log.split.store(true, Ordering::Relaxed);
                     log.split_views.fetch_add(1, Ordering::Relaxed);
@@ -108,6 +118,9 @@ impl Fabric {
             }
         }
         log.split.store(false, Ordering::Relaxed);
+        if held.as_ref() != Some(&cp) {
+            self.cache.put_meta(LOG_META, &note);
+        }
         let note = Bytes::from(note);
         *log.held.lock().unwrap_or_else(PoisonError::into_inner) =
             Some((cp.clone(), note.clone(), Instant::now()));

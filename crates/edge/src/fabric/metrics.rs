@@ -105,6 +105,16 @@ impl Fabric {
                 })
                 .collect(),
         );
+        e.metric(
+            "tinycdn_trust_root_steps_removed_total",
+            "Stored trust root rotations that were not valid successors at start, removed.",
+            Kind::Counter,
+            vec![(
+                vec![],
+                self.bad_stored_roots
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )],
+        );
         if let Some(log) = &self.log {
             e.metric(
                 "tinycdn_log_split_view",

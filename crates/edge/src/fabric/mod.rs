@@ -107,6 +107,8 @@ pub struct Fabric {
     log: Option<log::EdgeLog>,
     /// The edges chunks are shared with.
     region: Option<Arc<crate::region::Region>>,
+    /// Stored root rotations found not to be valid successors at start (removed).
+    pub(crate) bad_stored_roots: std::sync::atomic::AtomicU64,
 }
 
 /// Seconds since the Unix epoch (expiry checks).
@@ -166,6 +168,7 @@ impl Fabric {
             images: None,
             log: None,
             region: None,
+            bad_stored_roots: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

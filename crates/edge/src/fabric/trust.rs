@@ -2,6 +2,7 @@
 //! cache disk and then from upstream at every timestamp refresh), the timestamp (the newest of all
 //! mirrors, never older than one accepted before, even across restarts) and the snapshot it names.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -174,7 +175,10 @@ impl Fabric {
 
     /// A published trust root version, from disk or upstream, passed on only when it decodes, is
     /// that version and is signed by its own root threshold (the node walking the chain checks
-    /// each step against its predecessor).
+    /// each step against its predecessor). It is kept on disk only as the edge's own rotations
+    /// are, as a verified successor of the root in force (a hostile mirror's self-signed root
+    /// stored at `r/N` would stop the next start's walk); an older version, which the edge
+    /// cannot check as a step, is passed on without being kept.
     pub(super) async fn published_root(&self, version: u64) -> Result<Bytes, Reply> {
         let check = |b: &[u8]| {
             SignedRoot::from_bytes(b)
@@ -184,12 +188,32 @@ impl Fabric {
         if let Some(b) = self.cache.get_meta(&key).filter(|b| check(b)) {
             return Ok(Bytes::from(b));
         }
+        let current = self.trust().root().map_or(0, |r| r.root.version);
+        if version > current {
+            // Newer than the root in force: only what the edge itself follows as a valid chain
+            // of successors is served (and kept).
+            self.follow_rotations().await;
+            return match self.cache.get_meta(&key).filter(|b| check(b)) {
+                Some(b) => Ok(Bytes::from(b)),
+                None => Err(Reply::text(
+                    StatusCode::NOT_FOUND,
+                    format!("no root version {version} that succeeds the one in force\n"),
+                )),
+            };
+        }
         let bytes = self
             .upstreams
             .fetch(&format!("/r/{version}"), None, MAX_ROOT, check)
             .await
             .map_err(|e| fetch_reply(&e))?;
-        self.cache.put_meta(&key, &bytes);
+        // The root in force itself is kept: it is what this edge trusts.
+        if self
+            .trust()
+            .root()
+            .is_some_and(|r| r.to_bytes() == bytes.as_ref())
+        {
+            self.cache.put_meta(&key, &bytes);
+        }
         Ok(bytes)
     }
 
@@ -230,30 +254,65 @@ impl Fabric {
 
     /// Before serving: the root given, followed through the rotations this edge's disk holds
     /// (each a valid successor of the one before), and never older than the root its disk
-    /// pinned (which would restore revoked keys). Without a disk tier there is nothing to
-    /// remember.
+    /// pinned (which would restore revoked keys). A stored step that is not a valid successor
+    /// (an older edge kept what a hostile mirror offered) is removed with a warning and counted,
+    /// and the walk stops before it: it never keeps the edge from starting. Without a disk tier
+    /// there is nothing to remember.
     ///
     /// # Errors
-    /// [`RootError::Rollback`]; a stored rotation that does not verify.
+    /// [`RootError::Rollback`]: the given root and its stored successors are older than the
+    /// root the disk pinned (an operator handed an older root than this edge has seen).
     pub fn start_root(&self) -> Result<(), RootError> {
         let Some(given) = self.trust().root().cloned() else {
             return Ok(());
         };
-        let newest = given
-            .clone()
-            .follow(MAX_ROTATIONS, |v| self.cache.get_meta(&format!("r/{v}")))?;
-        if let Some(seen) = self
+        let seen = self
             .cache
             .get_meta("root")
-            .and_then(|b| SignedRoot::from_bytes(&b).ok())
-        {
-            newest.check_not_older(&seen)?;
-            if seen == newest && newest == given {
+            .and_then(|b| SignedRoot::from_bytes(&b).ok());
+        let (mut newest, cut) = self.walk_stored(given.clone());
+        if let Some(seen) = &seen {
+            if cut && newest.check_not_older(seen).is_err() && seen.verify_self().is_ok() {
+                // The walk stopped at a bad step it removed; the pinned root was verified when
+                // it was adopted, so the walk goes on from there.
+                newest = self.walk_stored(seen.clone()).0;
+            }
+            newest.check_not_older(seen)?;
+            if *seen == newest && newest == given {
                 return Ok(());
             }
         }
         self.adopt_root(newest);
         Ok(())
+    }
+
+    /// `from`, followed through the valid successors stored on disk; a stored step that is not
+    /// one is removed and counted (then the second value is `true`).
+    fn walk_stored(&self, from: SignedRoot) -> (SignedRoot, bool) {
+        let mut current = from;
+        for _ in 0..MAX_ROTATIONS {
+            let key = format!("r/{}", current.root.version.saturating_add(1));
+            let Some(bytes) = self.cache.get_meta(&key) else {
+                break;
+            };
+            match SignedRoot::from_bytes(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|n| {
+                    current
+                        .verify_successor(&n)
+                        .map(|()| n)
+                        .map_err(|e| e.to_string())
+                }) {
+                Ok(next) => current = next,
+                Err(why) => {
+                    tracing::warn!(%key, %why, "a stored trust root is not a valid successor: removed");
+                    self.bad_stored_roots.fetch_add(1, Ordering::Relaxed);
+                    self.cache.delete_meta(&key);
+                    return (current, true);
+                }
+            }
+        }
+        (current, false)
     }
 
     /// Follows the root rotations the upstreams publish (`/r/N+1`, …; each a valid successor of

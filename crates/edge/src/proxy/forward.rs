@@ -13,7 +13,9 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
-use tinycdn_cache_policy::forwarding::{append_forwarded, append_via, remove_hop_by_hop};
+use tinycdn_cache_policy::forwarding::{
+    append_via, remove_hop_by_hop, rewrite_forwarding, Hop, CLIENT_FORWARDING,
+};
 use tinycdn_cache_policy::invalidation::invalidated;
 use tinycdn_cache_policy::key::{accept_encoding_class, Vary};
 use tinycdn_cache_policy::storable::{storable, stored_headers};
@@ -41,6 +43,9 @@ const FILL_DROPS: [HeaderName; 6] = [
     header::RANGE,
 ];
 
+/// How long a tunnel with no connection slot (a server without limits) may carry nothing.
+const TUNNEL_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What a request is for, as the origin is asked.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -54,6 +59,8 @@ pub(crate) struct Target {
     pub path_and_query: String,
     /// The client's address.
     pub client: Option<IpAddr>,
+    /// Whether the client is a proxy the operator trusts (`--trusted-proxies`).
+    pub trusted: bool,
 }
 
 /// How a request is sent on.
@@ -173,8 +180,21 @@ impl Proxy {
             h.insert(header::UPGRADE, u);
         }
         append_via(&mut h, parts.version, &self.via);
-        if let Some(ip) = t.client {
-            append_forwarded(&mut h, ip, t.scheme, Some(&t.host));
+        match t.client {
+            Some(client) => {
+                let hop = Hop {
+                    client,
+                    proto: t.scheme,
+                    host: &t.host,
+                    trusted: t.trusted,
+                };
+                rewrite_forwarding(&mut h, &hop);
+            }
+            None => {
+                for name in CLIENT_FORWARDING {
+                    h.remove(name);
+                }
+            }
         }
         let h2 = self.origin.is_h2c();
         if h2 {
@@ -323,7 +343,9 @@ impl Proxy {
         if store.is_none() {
             fill.stream();
         }
-        if !head.shareable {
+        // Hit-for-miss is a property of the response, not of one client's credentials: a client
+        // sending a cookie must not switch collapsing off for everyone else.
+        if !head.shareable && !matches!(head.not_stored, Some("credentials" | "authorization")) {
             self.mark_uncacheable(&t.key);
         }
         fill.set_outcome(Outcome::Head(head.clone()));
@@ -431,6 +453,7 @@ impl Proxy {
             &sent,
             &d,
             targeted,
+            self.config.credentials.carries(&parts.headers),
         );
         let len = sent
             .get(header::CONTENT_LENGTH)
@@ -469,7 +492,11 @@ impl Proxy {
         cs: CacheStatus,
     ) -> Response<Body> {
         let upgrade = is_upgrade(req.headers(), req.version());
-        let client_side = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let client_side = upgrade.then(|| {
+            // The tunnel holds the connection's place in `--max-connections` until it closes.
+            let slot = req.extensions_mut().remove::<tinycdn_server::ConnSlot>();
+            (hyper::upgrade::on(&mut req), slot)
+        });
         let (parts, body) = req.into_parts();
         let body: OriginBody = body
             .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
@@ -484,7 +511,7 @@ impl Proxy {
         t: &Target,
         parts: Parts,
         body: OriginBody,
-        client_side: Option<hyper::upgrade::OnUpgrade>,
+        client_side: Option<(hyper::upgrade::OnUpgrade, Option<tinycdn_server::ConnSlot>)>,
         cs: CacheStatus,
     ) -> Response<Body> {
         let upgrade = client_side.is_some();
@@ -525,13 +552,15 @@ impl Proxy {
                 .fetch_add(n as u64, Ordering::Relaxed);
         }
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-        if let (true, Some(client_side)) = (switching, client_side) {
+        if let (true, Some((client_side, slot))) = (switching, client_side) {
             let origin_side = hyper::upgrade::on(&mut resp);
+            let idle = slot
+                .as_ref()
+                .map_or(TUNNEL_IDLE, tinycdn_server::ConnSlot::idle_timeout);
             tokio::spawn(async move {
                 if let (Ok(c), Ok(o)) = (client_side.await, origin_side.await) {
-                    let _ =
-                        tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(o))
-                            .await;
+                    tinycdn_server::guard::tunnel(TokioIo::new(c), TokioIo::new(o), idle, slot)
+                        .await;
                 }
             });
         }

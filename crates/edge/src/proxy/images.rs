@@ -12,7 +12,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
-use tinycdn_cache_policy::key::primary_key;
+use tinycdn_cache_policy::key::{origin_of, primary_key};
 use tinycdn_cache_policy::{decide, CacheStatus, RequestDirectives, Reuse};
 use tinycdn_http::EntityTag;
 use tinycdn_image::params::{FormatChoice, Split};
@@ -117,11 +117,12 @@ impl Proxy {
             }
         };
         let source_t = Target {
+            path_and_query: key[origin_of(&key).len()..].to_owned(),
             key,
             scheme: t.scheme,
             host: t.host.clone(),
-            path_and_query: pq.clone(),
             client: t.client,
+            trusted: t.trusted,
         };
         let mut sp = super::forward::clone_parts(&parts);
         sp.method = Method::GET;

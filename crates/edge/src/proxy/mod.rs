@@ -27,8 +27,9 @@ use http::header;
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::{Body as _, Incoming};
-use tinycdn_cache_policy::forwarding::via_lists;
-use tinycdn_cache_policy::key::primary_key;
+use tinycdn_cache_policy::credentials::CredentialRules;
+use tinycdn_cache_policy::forwarding::{forwarded_proto, via_lists};
+use tinycdn_cache_policy::key::{origin_of, primary_key};
 use tinycdn_cache_policy::{
     decide, CacheStatus, Decision, Forward, Heuristic, RequestDirectives, Reuse,
 };
@@ -42,6 +43,11 @@ use origin::{Origin, OriginError};
 use respond::{from_entry, from_fill, text, Ctx};
 use store::{Entry, Lookup, Responses};
 
+/// The longest primary key (scheme, host, path and query) the cache keeps; a longer URL is
+/// answered 414. Keys are held in memory three times per stored response, so their length is
+/// what bounds the index's bytes.
+pub const MAX_KEY: usize = 8 << 10;
+
 /// How long a key whose response may not be shared skips collapsing (Varnish's hit-for-miss).
 const UNCACHEABLE_FOR: Duration = Duration::from_secs(60);
 
@@ -50,6 +56,17 @@ pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Whether `ip` (an IPv4-mapped IPv6 address taken as the IPv4 one) is in one of `nets`.
+pub(crate) fn trusted(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 @ std::net::IpAddr::V4(_) => v4,
+    };
+    nets.iter().any(|n| n.contains(&ip))
 }
 
 /// The answer from a stored response a validation just freshened (a 304).
@@ -96,6 +113,13 @@ pub struct ProxyConfig {
     pub heuristic: Heuristic,
     /// The bearer token of the purge API (none: purging is off).
     pub purge_token: Option<String>,
+    /// Which request fields are credentials (`--credential-header`) and which cookies identify
+    /// nobody and are stripped (`--ignore-cookie`).
+    pub credentials: CredentialRules,
+    /// Previous hops (load balancers, TLS terminators) whose `Forwarded`/`X-Forwarded-For`
+    /// chains are extended and whose `X-Forwarded-Proto` names the scheme (`--trusted-proxies`).
+    /// Every other client's forwarding fields are removed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ProxyConfig {
@@ -110,6 +134,8 @@ impl Default for ProxyConfig {
             max_entries: 200_000,
             heuristic: Heuristic::default(),
             purge_token: None,
+            credentials: CredentialRules::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -143,6 +169,8 @@ pub struct ProxyCounters {
     pub invalidated: AtomicU64,
     /// Stored responses purged.
     pub purged: AtomicU64,
+    /// Purge requests refused: a wrong token, or too many wrong ones from the address.
+    pub purge_refused: AtomicU64,
 }
 
 /// The caching reverse proxy.
@@ -162,6 +190,7 @@ pub struct Proxy {
     /// What it has done.
     pub counters: ProxyCounters,
     images: Option<Arc<crate::images::Images>>,
+    purge_failures: purge::Failures,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -194,6 +223,7 @@ impl Proxy {
             via: format!("tinycdn-{}", hex::encode(id)),
             counters: ProxyCounters::default(),
             images: None,
+            purge_failures: purge::Failures::default(),
         })
     }
 
@@ -230,6 +260,11 @@ impl Proxy {
     #[must_use]
     pub fn evicted(&self) -> u64 {
         self.responses.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Whether `ip` is a previous hop the operator trusts (`--trusted-proxies`).
+    fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        trusted(&self.config.trusted_proxies, ip)
     }
 
     fn mark_uncacheable(&self, key: &str) {
@@ -275,37 +310,54 @@ impl Proxy {
     }
 
     /// What the request is for, or why it cannot be keyed (a 400).
-    fn target(&self, req: &Request<Incoming>, info: ConnInfo) -> Result<Target, String> {
-        let scheme = if info.tls { "https" } else { "http" };
+    fn target(
+        &self,
+        req: &Request<Incoming>,
+        info: ConnInfo,
+    ) -> Result<Target, (StatusCode, String)> {
+        let bad = |why: String| (StatusCode::BAD_REQUEST, why);
+        let trusted = self.trusts(info.peer.ip());
+        // A trusted TLS terminator says which scheme the client used; nobody else may.
+        let scheme = match (info.tls, trusted) {
+            (true, _) => "https",
+            (false, true) => forwarded_proto(req.headers()).unwrap_or("http"),
+            (false, false) => "http",
+        };
         // RFC 9112 §3.2: one Host, required in HTTP/1.1.
         if req.headers().get_all(header::HOST).iter().count() > 1 {
-            return Err("the request has more than one Host\n".into());
+            return Err(bad("the request has more than one Host\n".into()));
         }
         let host = match req.headers().get(header::HOST) {
             Some(h) => h
                 .to_str()
-                .map_err(|_| "the Host is not visible ASCII\n".to_owned())?
+                .map_err(|_| bad("the Host is not visible ASCII\n".to_owned()))?
                 .to_owned(),
             None if req.version() == http::Version::HTTP_11 => {
-                return Err("an HTTP/1.1 request needs a Host\n".into());
+                return Err(bad("an HTTP/1.1 request needs a Host\n".into()));
             }
             None => req
                 .uri()
                 .authority()
                 .map_or_else(|| self.origin.addr().to_owned(), |a| a.as_str().to_owned()),
         };
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let key = primary_key(scheme, &host, &path_and_query).map_err(|e| format!("{e}\n"))?;
+        let raw = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let key = primary_key(scheme, &host, raw).map_err(|e| bad(format!("{e}\n")))?;
+        if key.len() > MAX_KEY {
+            return Err((
+                StatusCode::URI_TOO_LONG,
+                format!("the request's URL is longer than the {MAX_KEY} bytes this cache keys\n"),
+            ));
+        }
+        // The application is asked for exactly what the cache keyed: a percent-encoding trick
+        // (`/%61pp.js`) cannot store one resource's answer under another's key.
+        let path_and_query = key[origin_of(&key).len()..].to_owned();
         Ok(Target {
             key,
             scheme,
             host,
             path_and_query,
             client: Some(info.peer.ip()),
+            trusted,
         })
     }
 
@@ -313,9 +365,13 @@ impl Proxy {
     /// `info`.
     pub async fn handle(
         self: &Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         info: ConnInfo,
     ) -> Response<Body> {
+        // Cookies that identify nobody go before the request is keyed, compared or forwarded.
+        self.config
+            .credentials
+            .strip_ignored_cookies(req.headers_mut());
         let cs = |fwd| CacheStatus {
             fwd: Some(fwd),
             ..CacheStatus::default()
@@ -332,15 +388,9 @@ impl Proxy {
         }
         let t = match self.target(&req, info) {
             Ok(t) => t,
-            Err(why) => {
+            Err((status, why)) => {
                 let (parts, _) = req.into_parts();
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    &why,
-                    &parts,
-                    &self.via,
-                    &cs(Forward::Bypass),
-                );
+                return text(status, &why, &parts, &self.via, &cs(Forward::Bypass));
             }
         };
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -418,6 +468,7 @@ impl Proxy {
                         self.revalidate_in_background(t, &parts, e.clone());
                         return from_entry(&ctx, &e, d.age, &hit(Some("stale-while-revalidate")));
                     }
+                    Reuse::Unusable if rd.only_if_cached => Forward::Request,
                     Reuse::Unusable => {
                         return Box::pin(self.miss(t, &parts, Forward::Request, None)).await;
                     }

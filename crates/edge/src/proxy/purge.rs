@@ -3,8 +3,10 @@
 //! for validation) the stored responses named by URL, by URL prefix and by surrogate key
 //! (`Surrogate-Key`, `Cache-Tag`). The token is compared in constant time and never echoed.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -12,7 +14,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
-use tinycdn_cache_policy::key::primary_key;
+use tinycdn_cache_policy::key::{normalise_target, primary_key};
 use tinycdn_server::body::{self, Body};
 
 use super::store::Selector;
@@ -59,10 +61,11 @@ fn error(status: StatusCode, msg: &str) -> Response<Body> {
     json(status, &serde_json::json!({ "error": msg }))
 }
 
-/// A URL or prefix as the index holds keys: absolute ones normalised, paths as they are.
+/// A URL or prefix as the index holds keys: absolute ones normalised, paths normalised as the
+/// path part of a key is (so that `/%7euser` purges what `/~user` stored).
 fn normalise(u: &str) -> Result<String, String> {
     if u.starts_with('/') {
-        return Ok(u.to_owned());
+        return normalise_target(u).map_err(|e| format!("{u:?}: {e}"));
     }
     for scheme in ["http", "https"] {
         if let Some(rest) = u.strip_prefix(scheme).and_then(|r| r.strip_prefix("://")) {
@@ -78,9 +81,72 @@ fn normalise(u: &str) -> Result<String, String> {
     Err(format!("{u:?} is neither a path nor an http(s) URL"))
 }
 
+/// Failed purge attempts a client address may make per minute before it is refused unheard.
+const FAILURES_PER_MINUTE: u32 = 10;
+/// Addresses whose failures are remembered; past it, the oldest minute's are forgotten.
+const FAILURE_ADDRESSES: usize = 10_000;
+
+/// Failed purge attempts per client address, per minute.
+#[derive(Debug, Default)]
+pub(crate) struct Failures(Mutex<HashMap<IpAddr, (u64, u32)>>);
+
+impl Failures {
+    fn minute() -> u64 {
+        super::unix_now() / 60
+    }
+
+    /// Whether `ip` may try (it has not failed too often this minute).
+    fn allows(&self, ip: IpAddr) -> bool {
+        let m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        m.get(&ip)
+            .is_none_or(|&(minute, n)| minute != Self::minute() || n < FAILURES_PER_MINUTE)
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let now = Self::minute();
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if m.len() >= FAILURE_ADDRESSES {
+            m.retain(|_, (minute, _)| *minute == now);
+        }
+        if m.len() >= FAILURE_ADDRESSES {
+            return;
+        }
+        let e = m.entry(ip).or_insert((now, 0));
+        if e.0 != now {
+            *e = (now, 0);
+        }
+        e.1 = e.1.saturating_add(1);
+    }
+}
+
+/// Why a purge token is refused at start: it must be at least 128 bits of entropy, which a
+/// token of at least 22 characters drawn from a 64-symbol alphabet, or 32 hex digits, is; a
+/// token made of few distinct characters or a short one is not.
+///
+/// # Errors
+/// The reason, to print.
+pub fn check_token(token: &str) -> Result<(), String> {
+    let distinct = token
+        .chars()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let hex = token.chars().all(|c| c.is_ascii_hexdigit());
+    // Bits if every character were drawn uniformly from the alphabet its characters suggest.
+    let alphabet: f64 = if hex { 16.0 } else { 64.0 };
+    let bits = token.chars().count() as f64 * alphabet.log2();
+    if bits < 128.0 || distinct < 8 {
+        return Err(format!(
+            "the purge token has about {} bits of entropy; 128 are needed: make one with \
+             `openssl rand -hex 16` (32 hex digits) or `openssl rand -base64 24`",
+            bits as u64
+        ));
+    }
+    Ok(())
+}
+
 impl Proxy {
-    /// Answers `/.tinycdn/purge`.
-    pub async fn purge(self: &Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    /// Answers `/.tinycdn/purge` for a client at `client`.
+    pub async fn purge(self: &Arc<Self>, req: Request<Incoming>, client: IpAddr) -> Response<Body> {
         let Some(token) = &self.config.purge_token else {
             return error(
                 StatusCode::NOT_FOUND,
@@ -99,8 +165,20 @@ impl Proxy {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
+        if !self.purge_failures.allows(client) {
+            self.counters.purge_refused.fetch_add(1, Ordering::Relaxed);
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed purge attempts from this address: try again in a minute",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return r;
+        }
         // blake3::Hash compares in constant time.
         if blake3::hash(given.trim().as_bytes()) != blake3::hash(token.as_bytes()) {
+            self.purge_failures.failed(client);
+            self.counters.purge_refused.fetch_add(1, Ordering::Relaxed);
             let mut r = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

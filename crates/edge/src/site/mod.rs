@@ -43,6 +43,8 @@ pub struct Sites {
     sites: Vec<SiteState>,
     api: Vec<ApiRoute>,
     proxy: Option<Arc<Proxy>>,
+    /// Previous hops trusted to say the client used TLS.
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Seconds a superseded version's files stay served to pages that started on it.
     grace: u64,
     allow_external_redirects: bool,
@@ -101,7 +103,16 @@ impl Sites {
             grace: grace.as_secs(),
             allow_external_redirects,
             counters: Counters::default(),
+            trusted_proxies: Vec::new(),
         })
+    }
+
+    /// Previous hops whose `X-Forwarded-Proto`/`Forwarded: proto=` say the client used TLS
+    /// (`--trusted-proxies`); nobody else's do.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, nets: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = nets;
+        self
     }
 
     /// The configured sites.

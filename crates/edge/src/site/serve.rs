@@ -86,7 +86,13 @@ impl Sites {
                 return p.handle(req, info).await;
             }
         }
-        Box::pin(self.static_file(fabric, t, &req))
+        // The pinning cookie is `Secure` when the client's connection is TLS: this edge's own,
+        // or a trusted terminator's that says so; never because a client claims it.
+        let https = info.tls
+            || (crate::proxy::trusted(&self.trusted_proxies, info.peer.ip())
+                && tinycdn_cache_policy::forwarding::forwarded_proto(req.headers())
+                    == Some("https"));
+        Box::pin(self.static_file(fabric, t, &req, https))
             .await
             .into_response(head)
     }
@@ -165,7 +171,13 @@ impl Sites {
     }
 
     /// A file of the site (or a redirect, or a 404).
-    async fn static_file<B>(&self, fabric: &Arc<Fabric>, t: Target, req: &Request<B>) -> Reply {
+    async fn static_file<B>(
+        &self,
+        fabric: &Arc<Fabric>,
+        t: Target,
+        req: &Request<B>,
+        https: bool,
+    ) -> Reply {
         if let Some(refused) = refuse_method(req.method()) {
             return refused;
         }
@@ -225,12 +237,8 @@ impl Sites {
         }
         match outcome {
             Outcome::Serve { file, status } => {
-                let cookie = (navigation && !preview && pinned_to != Some(chosen)).then(|| {
-                    let https = h
-                        .get("x-forwarded-proto")
-                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-                    set_cookie(&chosen.to_hex(), https)
-                });
+                let cookie = (navigation && !preview && pinned_to != Some(chosen))
+                    .then(|| set_cookie(&chosen.to_hex(), https));
                 let send = Send {
                     id: chosen,
                     rules: &rules,

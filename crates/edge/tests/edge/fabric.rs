@@ -795,3 +795,51 @@ async fn an_edge_follows_published_rotations() {
     let m = metrics(addr).await;
     assert!(root_version(&m) == Some(2.0), "{m}");
 }
+
+/// A hostile mirror's self-signed root at `/r/N` is never kept (it is not a successor of the root
+/// in force), and a bad root step an older edge left on disk is removed at start instead of
+/// stopping the edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_mirrors_root_never_stops_an_edge_from_starting() {
+    use tinycdn_server::testing::app::{Answer, App, Seen};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = SecretKey::from_seed(KEY);
+    let evil = SecretKey::from_seed([9; 32]);
+    let bogus = single_key_root(&evil, 3).root().expect("a root").to_bytes();
+    let b = bogus.clone();
+    let mirror = App::start(move |r: &Seen| match r.target.as_str() {
+        "/r/3" => Answer::ok(&[], b.clone()),
+        _ => Answer::with(404, &[], "no"),
+    })
+    .await;
+    let cache = dir.path().join("cache");
+    {
+        let (addr, e) = edge(
+            std::slice::from_ref(&mirror.url),
+            Some(&cache),
+            single_key_root(&key, 2),
+        )
+        .await;
+        e.start_root().expect("start");
+        let r = get(&addr, "/r/3", &[]).await;
+        assert_eq!(
+            r.status, 404,
+            "a root that does not succeed the one in force"
+        );
+        assert!(
+            !cache.join("meta/r/3").exists(),
+            "the hostile root was kept"
+        );
+    }
+    // An older edge kept such a root: the next start removes it and goes on.
+    std::fs::create_dir_all(cache.join("meta/r")).expect("mkdir");
+    std::fs::write(cache.join("meta/r/3"), &bogus).expect("write");
+    let (_, e) = edge(
+        std::slice::from_ref(&mirror.url),
+        Some(&cache),
+        single_key_root(&key, 2),
+    )
+    .await;
+    e.start_root().expect("a bad stored step is not fatal");
+    assert!(!cache.join("meta/r/3").exists());
+}

@@ -12,9 +12,9 @@ use tinycdn_server::testing::{get, request};
 use tinycdn_server::{serve, Limits};
 use tokio::net::TcpListener;
 
-struct Front {
-    addr: String,
-    edge: Arc<Edge>,
+pub(crate) struct Front {
+    pub(crate) addr: String,
+    pub(crate) edge: Arc<Edge>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -25,12 +25,12 @@ impl Drop for Front {
 }
 
 impl Front {
-    fn proxy(&self) -> &Proxy {
+    pub(crate) fn proxy(&self) -> &Proxy {
         self.edge.proxy().expect("a proxy")
     }
 }
 
-async fn front_with(
+pub(crate) async fn front_with(
     app: &App,
     dir: Option<&Path>,
     limits: Limits,
@@ -57,7 +57,7 @@ async fn front(app: &App) -> Front {
     front_with(app, None, Limits::default(), |_| {}).await
 }
 
-fn cache_status(r: &tinycdn_server::testing::Reply) -> String {
+pub(crate) fn cache_status(r: &tinycdn_server::testing::Reply) -> String {
     r.header("cache-status").to_owned()
 }
 

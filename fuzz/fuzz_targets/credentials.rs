@@ -1,0 +1,4 @@
+//! Fuzz target: `tinycdn_cache_policy::invariants::credentials` on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tinycdn_cache_policy::invariants::credentials(data));
