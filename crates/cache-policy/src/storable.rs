@@ -99,6 +99,8 @@ pub fn shareable_with_authorization(d: &ResponseDirectives) -> bool {
 ///
 /// # Errors
 /// The first rule that forbids storing it.
+// Each argument is one fact of the exchange that §3 reads; the edge has them all at hand.
+#[allow(clippy::too_many_arguments)]
 pub fn storable(
     method: &Method,
     request: &HeaderMap,

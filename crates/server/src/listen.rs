@@ -109,7 +109,7 @@ where
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::select! {
-        _ = conn.as_mut() => return,
+        _ = conn.as_mut() => {}
         why = watch.expired(&limits) => {
             if why == Expiry::Idle {
                 // HTTP/2 gets its GOAWAY; HTTP/1 closes between requests.
