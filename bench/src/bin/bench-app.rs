@@ -4,6 +4,8 @@
 //! - `/b/SIZE/NAME`: SIZE bytes (the same bytes for a SIZE), `Cache-Control: public,
 //!   max-age=3600`, an `ETag`;
 //! - `/slow/MS/SIZE/NAME`: the same after MS milliseconds (an application that takes time);
+//! - `/vary/SIZE/NAME`: the same with `Vary: X-Variant` (`bench/hostile.sh`'s Vary explosion);
+//! - `/private/SIZE/NAME`: the same with no `Cache-Control` at all (a logged-in page);
 //! - `/count/PATH`: how many requests for `/PATH` it has answered.
 //!
 //! Usage: `bench-app ADDR` (prints its URL).
@@ -47,7 +49,7 @@ async fn answer(
     }
     let parts: Vec<&str> = path.split('/').collect();
     let (delay, size) = match parts.as_slice() {
-        ["", "b", size, ..] => (0, size.parse().unwrap_or(0)),
+        ["", "b" | "vary" | "private", size, ..] => (0, size.parse().unwrap_or(0)),
         ["", "slow", ms, size, ..] => (ms.parse().unwrap_or(0), size.parse().unwrap_or(0)),
         _ => {
             let mut r = Response::new(Full::new(Bytes::from_static(b"no such path\n")));
@@ -65,7 +67,16 @@ async fn answer(
         b.entry(size).or_insert_with(|| body_of(size)).clone()
     };
     let mut r = Response::new(Full::new(body));
+    if parts.get(1) == Some(&"private") {
+        return r;
+    }
     tinycdn_bench::cacheable(r.headers_mut(), &format!("\"{size}-v1\""));
+    if parts.get(1) == Some(&"vary") {
+        r.headers_mut().insert(
+            hyper::header::VARY,
+            hyper::header::HeaderValue::from_static("X-Variant"),
+        );
+    }
     r
 }
 

@@ -821,11 +821,19 @@ pub struct EdgeArgs {
     /// tiles that hash up to a signed root.
     #[arg(long, value_name = "KEY|FILE", requires = "upstreams")]
     pub log_key: Option<String>,
-    /// The application to front (`http://HOST:PORT`, or `h2c://HOST:PORT` for HTTP/2 with prior
-    /// knowledge): requests that no mount claims go to it, cached as RFC 9111 allows a shared
-    /// cache. The edge's own routes move under `/.tinycdn/`.
+    /// The application to front (`http://HOST:PORT`, `https://HOST:PORT`, or `h2c://HOST:PORT` for
+    /// HTTP/2 with prior knowledge): requests that no mount claims go to it, cached as RFC 9111
+    /// allows a shared cache. The edge's own routes move under `/.tinycdn/`.
     #[arg(long, value_name = "URL")]
     pub origin: Option<String>,
+    /// A PEM file of certificate authorities that an `https://` origin's certificate may chain
+    /// to, besides the system's.
+    #[arg(long, value_name = "PEM", requires = "origin")]
+    pub origin_ca: Option<PathBuf>,
+    /// A PEM file of certificate authorities that `https://` upstreams' certificates may chain
+    /// to, besides the system's.
+    #[arg(long, value_name = "PEM")]
+    pub upstream_ca: Option<PathBuf>,
     /// Serve a signed volume's files at a URL prefix: `PATH=VOLUME@REF` (a tag follows new
     /// versions); repeatable; needs `--upstream`.
     #[arg(long = "mount", value_name = "PATH=VOLUME@REF", requires = "upstreams")]
@@ -908,6 +916,15 @@ pub struct EdgeArgs {
     /// removed and the edge sets them from the connection.
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// Serve the operators' routes (`/.tinycdn/metrics`, `status`, `purge`, `healthz`, the peer
+    /// route) on this address instead, plain HTTP; they are then absent from `--listen` (its URL
+    /// is printed on stdout's second line).
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// Without `--admin-listen`: who may read `metrics` and `status` on `--listen`, by address or
+    /// CIDR (default: loopback and the private ranges 10/8, 172.16/12, 192.168/16, fc00::/7).
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub admin_allow: Vec<String>,
     /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,

@@ -100,6 +100,31 @@ where
     H: tinycdn_server::Handler,
     F: FnOnce() -> Result<std::sync::Arc<H>>,
 {
+    run_server_with(
+        listen,
+        what,
+        server,
+        make,
+        None::<(&str, fn(&std::sync::Arc<H>) -> std::sync::Arc<H>)>,
+    )
+}
+
+/// [`run_server`], and with `admin` = `(ADDR, side)` a second listener on ADDR (printed on
+/// stdout's second line) serving what `side` makes of the handler, with the same limits and
+/// without TLS.
+pub(crate) fn run_server_with<H, A, F, S>(
+    listen: &str,
+    what: &str,
+    server: &ServerArgs,
+    make: F,
+    admin: Option<(&str, S)>,
+) -> Result<()>
+where
+    H: tinycdn_server::Handler,
+    A: tinycdn_server::Handler,
+    F: FnOnce() -> Result<std::sync::Arc<H>>,
+    S: FnOnce(&std::sync::Arc<H>) -> std::sync::Arc<A>,
+{
     let limits = tinycdn_server::Limits {
         max_connections: server.max_connections,
         header_timeout: std::time::Duration::from_secs(server.header_timeout),
@@ -154,6 +179,15 @@ where
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         out!("{scheme}://{addr}");
+        if let Some((admin_listen, side)) = admin {
+            let admin = tokio::net::TcpListener::bind(admin_listen)
+                .await
+                .with_context(|| format!("cannot listen on {admin_listen} (--admin-listen)"))?;
+            let admin_addr = admin.local_addr()?;
+            out!("http://{admin_addr}");
+            eprintln!("operators' routes on http://{admin_addr}");
+            tokio::spawn(tinycdn_server::serve(admin, side(&handler), limits, None));
+        }
         std::io::stdout().flush()?;
         eprintln!("{what} on {scheme}://{addr}");
         tinycdn_server::serve(listener, handler, limits, tls).await?;

@@ -17,7 +17,7 @@ use tinycdn_image::policy::{Allowlist, Policy};
 use tinycdn_volume::trust::Trust;
 
 use crate::cli::{Cli, EdgeArgs, ImageEdgeArgs, RegionArgs};
-use crate::commands::{now, parse_size, print_json, run_server, runtime};
+use crate::commands::{now, parse_size, print_json, run_server_with, runtime};
 use crate::trust::private_file;
 
 /// Reads a token file (like a secret key: refused when other users can read it).
@@ -175,7 +175,11 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
         let trust = Trust::load(&a.trust)?;
         // An expired root is not used to fill the cache.
         trust.check_fresh(now())?;
-        let upstreams = Upstreams::new(&a.upstreams, Duration::from_secs(a.upstream_timeout))?;
+        let upstreams = Upstreams::with_ca(
+            &a.upstreams,
+            Duration::from_secs(a.upstream_timeout),
+            a.upstream_ca.as_deref(),
+        )?;
         Some((upstreams, trust))
     };
     let sites: Vec<SiteConfig> = a
@@ -199,6 +203,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     let proxy_config = |origin: &str| -> Result<ProxyConfig> {
         Ok(ProxyConfig {
             origin: origin.to_owned(),
+            origin_ca: a.origin_ca.clone(),
             origin_timeout: Duration::from_secs(a.origin_timeout),
             body_timeout: Duration::from_secs(a.origin_body_timeout),
             max_object_size: parse_size(&a.max_object_size)?,
@@ -252,75 +257,95 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     let (site_grace, allow_external) = (a.site_grace, a.site_allow_external_redirects);
     let tag_max_age = a.tag_max_age;
     let site_trusted = trusted_proxies.clone();
-    run_server(&a.listen, &what, &a.server, move || -> Result<_> {
-        let cache = Arc::new(ChunkCache::with_policy(
-            memory,
-            cache_dir.as_deref().map(|d| (d, disk)),
-            cache_policy,
-        )?);
-        cache.start_scrub(scrub_rate);
-        let images = images.map(|c| Arc::new(Images::new(c, cache.clone())));
-        let mut fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
-        if let (Some(f), Some(key)) = (&mut fabric, &log_key) {
-            f.set_log(key.clone());
-        }
-        if let Some(f) = &mut fabric {
-            f.set_tag_max_age(tag_max_age);
-            if let Some(config) = region {
-                let handle = tokio::runtime::Handle::current();
-                let region = tokio::task::block_in_place(|| {
-                    handle.block_on(tinycdn_edge::Region::start(config))
-                })?;
-                eprintln!(
-                    "region: this edge is {}, one of {} members",
-                    region.me(),
-                    region.members().as_slice().len()
-                );
-                f.set_region(region);
+    let admin_policy = tinycdn_edge::AdminPolicy {
+        separate: a.admin_listen.is_some(),
+        allow: if a.admin_allow.is_empty() {
+            tinycdn_edge::admin::default_allow()
+        } else {
+            cidrs("--admin-allow", &a.admin_allow)?
+        },
+    };
+    let admin = a.admin_listen.as_deref().map(|addr| {
+        (addr, |e: &Arc<Edge>| {
+            Arc::new(tinycdn_edge::AdminSide(e.clone()))
+        })
+    });
+    run_server_with(
+        &a.listen,
+        &what,
+        &a.server,
+        move || -> Result<_> {
+            let cache = Arc::new(ChunkCache::with_policy(
+                memory,
+                cache_dir.as_deref().map(|d| (d, disk)),
+                cache_policy,
+            )?);
+            cache.start_scrub(scrub_rate);
+            let images = images.map(|c| Arc::new(Images::new(c, cache.clone())));
+            let mut fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
+            if let (Some(f), Some(key)) = (&mut fabric, &log_key) {
+                f.set_log(key.clone());
             }
-        }
-        let mut proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
-        if let Some(i) = &images {
             if let Some(f) = &mut fabric {
-                f.set_images(i.clone());
-            }
-            if let Some(p) = &mut proxy {
-                p.set_images(i.clone());
-            }
-        }
-        if let Some(p) = &proxy {
-            eprintln!(
-                "{} stored responses reloaded from the cache disk{}",
-                p.stored_responses(),
-                match p.dropped_at_start() {
-                    0 => String::new(),
-                    n => format!(" ({n} unreadable or incomplete ones dropped)"),
+                f.set_tag_max_age(tag_max_age);
+                if let Some(config) = region {
+                    let handle = tokio::runtime::Handle::current();
+                    let region = tokio::task::block_in_place(|| {
+                        handle.block_on(tinycdn_edge::Region::start(config))
+                    })?;
+                    eprintln!(
+                        "region: this edge is {}, one of {} members",
+                        region.me(),
+                        region.members().as_slice().len()
+                    );
+                    f.set_region(region);
                 }
-            );
-        }
-        let api_proxy = api_proxy
-            .map(|c| Proxy::new(c, cache.clone()).map(Arc::new))
-            .transpose()?;
-        let edge = Edge::with_images(cache, fabric, proxy, mounts, images);
-        if !sites.is_empty() {
-            let shared = api_origin
-                .as_ref()
-                .and(api_proxy.or_else(|| edge.shared_proxy()));
-            edge.set_sites(
-                Sites::new(
-                    sites,
-                    site_api,
-                    shared,
-                    Duration::from_secs(site_grace),
-                    allow_external,
-                )?
-                .with_trusted_proxies(site_trusted),
-            );
-        }
-        edge.set_pop(&pop);
-        edge.start_root()?;
-        Ok(edge)
-    })
+            }
+            let mut proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
+            if let Some(i) = &images {
+                if let Some(f) = &mut fabric {
+                    f.set_images(i.clone());
+                }
+                if let Some(p) = &mut proxy {
+                    p.set_images(i.clone());
+                }
+            }
+            if let Some(p) = &proxy {
+                eprintln!(
+                    "{} stored responses reloaded from the cache disk{}",
+                    p.stored_responses(),
+                    match p.dropped_at_start() {
+                        0 => String::new(),
+                        n => format!(" ({n} unreadable or incomplete ones dropped)"),
+                    }
+                );
+            }
+            let api_proxy = api_proxy
+                .map(|c| Proxy::new(c, cache.clone()).map(Arc::new))
+                .transpose()?;
+            let edge = Edge::with_images(cache, fabric, proxy, mounts, images);
+            if !sites.is_empty() {
+                let shared = api_origin
+                    .as_ref()
+                    .and(api_proxy.or_else(|| edge.shared_proxy()));
+                edge.set_sites(
+                    Sites::new(
+                        sites,
+                        site_api,
+                        shared,
+                        Duration::from_secs(site_grace),
+                        allow_external,
+                    )?
+                    .with_trusted_proxies(site_trusted),
+                );
+            }
+            edge.set_pop(&pop);
+            edge.set_admin(admin_policy);
+            edge.start_root()?;
+            Ok(edge)
+        },
+        admin,
+    )
 }
 
 /// Runs `tinycdn purge`.

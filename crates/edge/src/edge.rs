@@ -30,8 +30,7 @@ use crate::mount::{Mount, RESERVED_PREFIX};
 use crate::proxy::Proxy;
 use tinycdn_fetch::Upstreams;
 
-/// The peer route below the reserved prefix (`/.tinycdn/peer/chunk/…`).
-const PEER_ROUTE: &str = "/peer/chunk/";
+use crate::admin::{AdminPolicy, Side, PEER_ROUTE};
 
 /// An edge node.
 #[derive(Debug)]
@@ -46,6 +45,7 @@ pub struct Edge {
     http: tinycdn_telemetry::HttpMetrics,
     pop: std::sync::OnceLock<String>,
     sites: std::sync::OnceLock<Arc<crate::site::Sites>>,
+    admin: std::sync::OnceLock<AdminPolicy>,
 }
 
 impl Edge {
@@ -94,6 +94,7 @@ impl Edge {
             http: tinycdn_telemetry::HttpMetrics::default(),
             pop: std::sync::OnceLock::new(),
             sites: std::sync::OnceLock::new(),
+            admin: std::sync::OnceLock::new(),
         })
     }
 
@@ -122,6 +123,13 @@ impl Edge {
     /// [`RootError::Rollback`]; a stored rotation that does not verify.
     pub fn start_root(&self) -> Result<(), RootError> {
         self.fabric.as_ref().map_or(Ok(()), |f| f.start_root())
+    }
+
+    /// Where operators' routes are served and who may read metrics and status (once; by
+    /// default [`AdminPolicy::default`]: on the public listener, metrics and status for loopback
+    /// and private addresses).
+    pub fn set_admin(&self, policy: AdminPolicy) {
+        let _ = self.admin.set(policy);
     }
 
     /// Names the point of presence this edge serves (the `pop` label of its metrics); once.
@@ -190,12 +198,30 @@ impl Edge {
         }
     }
 
-    /// Answers one request that came on a connection described by `info`.
+    /// Answers one request that came on a connection described by `info` to the public
+    /// listener.
     pub async fn answer(
         self: &Arc<Self>,
         req: Request<Incoming>,
         info: ConnInfo,
     ) -> Response<Body> {
+        self.answer_on(req, info, Side::Public).await
+    }
+
+    /// Answers one request that came on a connection described by `info` to the listener
+    /// `side`: operators' routes are served where [`crate::admin::decide`] says.
+    pub async fn answer_on(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        info: ConnInfo,
+        side: Side,
+    ) -> Response<Body> {
+        let route = crate::admin::classify(req.uri().path(), self.proxy.is_some());
+        let policy = self.admin.get_or_init(AdminPolicy::default);
+        let verdict = crate::admin::decide(policy, side, route, info.peer.ip());
+        if verdict != crate::admin::Verdict::Serve {
+            return crate::admin::refusal(verdict).into_response(req.method() == Method::HEAD);
+        }
         let started = std::time::Instant::now();
         let head = req.method() == Method::HEAD;
         let method = tinycdn_telemetry::http::method_label(req.method().as_str());

@@ -4,6 +4,7 @@
 //! its BLAKE3 hash before any of its bytes are cached or sent.
 //!
 //! - [`edge`]: the node, routing requests to its roles;
+//! - [`admin`]: the operators' routes (metrics, status, purge, health, peers) and who reaches them;
 //! - [`fabric`]: volumes from upstream tinycdn mirrors (trust, metadata, chunks);
 //! - [`proxy`]: an RFC 9111 shared cache in front of any HTTP application;
 //! - [`mount`]: volumes served at URL prefixes of a fronted application;
@@ -13,6 +14,7 @@
 //! - [`cache`]: the two-tier chunk cache every role shares;
 //! - `metrics`: the Prometheus exposition.
 
+pub mod admin;
 pub mod cache;
 pub mod edge;
 pub mod fabric;
@@ -23,6 +25,7 @@ pub mod proxy;
 pub mod region;
 pub mod site;
 
+pub use admin::{AdminPolicy, AdminSide};
 pub use cache::ChunkCache;
 pub use edge::Edge;
 pub use fabric::Fabric;

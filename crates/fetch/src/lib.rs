@@ -1,7 +1,10 @@
 //! Fetching from tinycdn mirrors (origins or edges), for edges filling their cache and for nodes
 //! pulling volumes: mirrors are ranked by health and latency, failed over, and never trusted —
 //! every response is checked by the caller's verifier before it is accepted, and a mirror that
-//! fails or lies is demoted.
+//! fails or lies is demoted. Mirrors may be `https://` ([`tls`]: verified against the system's
+//! roots and an optional CA file).
+
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -11,6 +14,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::header;
 use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -37,8 +41,26 @@ pub enum FetchError {
         not_found: bool,
     },
     /// An upstream URL is not usable.
-    #[error("invalid upstream URL {0:?}: use http://HOST:PORT")]
+    #[error("invalid upstream URL {0:?}: use http://HOST:PORT or https://HOST:PORT")]
     BadUpstream(String),
+    /// TLS to upstreams cannot be set up (a CA file that holds no certificate, no roots).
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl FetchError {
+    /// The error as a client of an edge may read it: what was asked for and that it failed,
+    /// never which upstream was asked or what it answered (the full text goes to logs).
+    #[must_use]
+    pub fn public(&self) -> String {
+        match self {
+            Self::NotFound { path } => format!("no upstream has {path}"),
+            Self::Exhausted { path, .. } => format!("every upstream failed for {path}"),
+            Self::BadUpstream(_) | Self::Tls(_) => {
+                "an upstream of this edge is misconfigured".to_owned()
+            }
+        }
+    }
 }
 
 /// How an attempt on one mirror ended.
@@ -172,7 +194,7 @@ impl FillHistogram {
 #[derive(Debug)]
 pub struct Upstreams {
     mirrors: Vec<Mirror>,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     timeout: Duration,
     fetched: AtomicU64,
     /// Latency of successful fetches (metadata and chunks).
@@ -180,18 +202,32 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// Mirrors at these base URLs (`http://host:port`), each request bounded by `timeout`.
+    /// Mirrors at these base URLs (`http://host:port`, `https://host:port`), each request
+    /// bounded by `timeout`; `https://` ones verified against the system's roots.
     ///
     /// # Errors
-    /// [`FetchError::BadUpstream`] for a URL that is not plain `http://host:port`.
+    /// [`FetchError::BadUpstream`] for a URL that is not `http(s)://host:port`.
     pub fn new(bases: &[String], timeout: Duration) -> Result<Self, FetchError> {
+        Self::with_ca(bases, timeout, None)
+    }
+
+    /// [`Upstreams::new`], with `https://` mirrors also trusted when their certificate chains to
+    /// a CA in the PEM file `ca`.
+    ///
+    /// # Errors
+    /// [`FetchError::BadUpstream`]; [`FetchError::Tls`] for a CA file without certificates.
+    pub fn with_ca(
+        bases: &[String],
+        timeout: Duration,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, FetchError> {
         let mut mirrors = Vec::new();
         for b in bases {
             let base = b.trim_end_matches('/').to_owned();
             let uri: Uri = base
                 .parse()
                 .map_err(|_| FetchError::BadUpstream(b.clone()))?;
-            if uri.scheme_str() != Some("http")
+            if !matches!(uri.scheme_str(), Some("http" | "https"))
                 || uri.host().is_none()
                 || uri.path() != "/" && !uri.path().is_empty()
             {
@@ -211,6 +247,25 @@ impl Upstreams {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
+        connector.enforce_http(false);
+        let https = mirrors.iter().any(|m| m.base.starts_with("https://"));
+        let config = if https || ca.is_some() {
+            tls::client_config(ca)?
+        } else {
+            // No https:// mirror: a configuration that is never used needs no system roots.
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| FetchError::Tls(e.to_string()))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Ok(Self {
             mirrors,
             client: Client::builder(TokioExecutor::new()).build(connector),

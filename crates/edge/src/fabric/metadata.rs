@@ -83,9 +83,9 @@ impl Fabric {
         if let Some(m) = self.manifest_in_memory(id) {
             return Ok(m);
         }
-        let fail = |e: &FetchError| match e {
-            FetchError::NotFound { .. } => (StatusCode::NOT_FOUND, format!("{e}\n")),
-            _ => (StatusCode::BAD_GATEWAY, format!("{e}\n")),
+        let fail = |e: &FetchError| {
+            let r = super::fetch_reply(e);
+            (r.status, format!("{}\n", e.public()))
         };
         let from_disk = self
             .cache

@@ -118,11 +118,16 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The reply to a client for a failed fetch: what failed, never which upstream (logged).
 fn fetch_reply(e: &FetchError) -> Reply {
-    match e {
-        FetchError::NotFound { .. } => Reply::text(StatusCode::NOT_FOUND, format!("{e}\n")),
-        _ => Reply::text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
-    }
+    let status = match e {
+        FetchError::NotFound { .. } => StatusCode::NOT_FOUND,
+        _ => {
+            tracing::warn!(error = %e, "upstream fetch failed");
+            StatusCode::BAD_GATEWAY
+        }
+    };
+    Reply::text(status, format!("{}\n", e.public()))
 }
 
 /// A reply holding `bytes` (metadata, a delta) under a strong entity tag.

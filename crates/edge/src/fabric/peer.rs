@@ -60,11 +60,11 @@ impl Fabric {
             }
             Err(e @ FetchError::NotFound { .. }) => {
                 count(served::NOT_FOUND);
-                Reply::text(StatusCode::NOT_FOUND, format!("{e}\n"))
+                super::fetch_reply(&e)
             }
             Err(e) => {
                 count(served::ERROR);
-                Reply::text(StatusCode::BAD_GATEWAY, format!("{e}\n"))
+                super::fetch_reply(&e)
             }
         }
     }

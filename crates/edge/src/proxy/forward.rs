@@ -273,7 +273,8 @@ impl Proxy {
             let resp = match self.origin.send(req).await {
                 Ok(r) => r,
                 Err(e) => {
-                    fill.set_outcome(Outcome::Failed(failure_status(&e), format!("{e}\n")));
+                    tracing::warn!(error = %e, "origin exchange failed");
+                    fill.set_outcome(Outcome::Failed(failure_status(&e), e.public().into()));
                     return None;
                 }
             };
@@ -531,13 +532,8 @@ impl Proxy {
         let mut resp = match self.origin.send(oreq).await {
             Ok(r) => r,
             Err(e) => {
-                return text(
-                    failure_status(&e),
-                    &format!("{e}\n"),
-                    &parts,
-                    &self.via,
-                    &cs,
-                )
+                tracing::warn!(error = %e, "origin exchange failed");
+                return text(failure_status(&e), e.public(), &parts, &self.via, &cs);
             }
         };
         if matches!(resp.status().as_u16(), 502..=504) {

@@ -48,6 +48,9 @@ use store::{Entry, Lookup, Responses};
 /// what bounds the index's bytes.
 pub const MAX_KEY: usize = 8 << 10;
 
+/// Keys remembered as hit-for-miss at most (the least recently used are forgotten).
+const UNCACHEABLE_KEYS: usize = 100_000;
+
 /// How long a key whose response may not be shared skips collapsing (Varnish's hit-for-miss).
 const UNCACHEABLE_FOR: Duration = Duration::from_secs(60);
 
@@ -95,8 +98,11 @@ fn filled(h: &fill::Head, fwd: Forward, collapsed: bool) -> CacheStatus {
 /// How the proxy is set up.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// The application: `http://HOST:PORT` or `h2c://HOST:PORT`.
+    /// The application: `http://HOST:PORT`, `https://HOST:PORT` or `h2c://HOST:PORT`.
     pub origin: String,
+    /// A PEM file of certificate authorities an `https://` origin's certificate may chain to,
+    /// besides the system's (`--origin-ca`).
+    pub origin_ca: Option<std::path::PathBuf>,
     /// Time to connect to it.
     pub connect_timeout: Duration,
     /// Time it has to send a response head.
@@ -126,6 +132,7 @@ impl Default for ProxyConfig {
     fn default() -> Self {
         Self {
             origin: String::new(),
+            origin_ca: None,
             connect_timeout: Duration::from_secs(5),
             origin_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
@@ -181,7 +188,9 @@ pub struct Proxy {
     cache: Arc<ChunkCache>,
     inflight: Mutex<HashMap<String, Arc<Fill>>>,
     budget: Arc<fill::Budget>,
-    uncacheable: Mutex<HashMap<String, Instant>>,
+    /// Keys whose last response could not be shared (hit-for-miss), an LRU of
+    /// [`UNCACHEABLE_KEYS`].
+    uncacheable: quick_cache::sync::Cache<String, Instant>,
     revalidating: Mutex<HashSet<String>>,
     config: ProxyConfig,
     /// This edge's `Via` pseudonym (`tinycdn-` and 8 random hex digits), also used to detect
@@ -204,10 +213,11 @@ impl Proxy {
     /// # Errors
     /// [`OriginError::BadUrl`].
     pub fn new(config: ProxyConfig, cache: Arc<ChunkCache>) -> Result<Self, OriginError> {
-        let origin = Origin::new(
+        let origin = Origin::with_ca(
             &config.origin,
             config.connect_timeout,
             config.origin_timeout,
+            config.origin_ca.as_deref(),
         )?;
         let mut id = [0u8; 4];
         let _ = getrandom::fill(&mut id);
@@ -217,7 +227,7 @@ impl Proxy {
             cache,
             inflight: Mutex::new(HashMap::new()),
             budget: fill::Budget::new(config.fill_memory),
-            uncacheable: Mutex::new(HashMap::new()),
+            uncacheable: quick_cache::sync::Cache::new(UNCACHEABLE_KEYS),
             revalidating: Mutex::new(HashSet::new()),
             config,
             via: format!("tinycdn-{}", hex::encode(id)),
@@ -268,15 +278,11 @@ impl Proxy {
     }
 
     fn mark_uncacheable(&self, key: &str) {
-        let mut m = lock(&self.uncacheable);
-        if m.len() > 100_000 {
-            m.retain(|_, t| t.elapsed() < UNCACHEABLE_FOR);
-        }
-        m.insert(key.to_owned(), Instant::now());
+        self.uncacheable.insert(key.to_owned(), Instant::now());
     }
 
     fn is_uncacheable(&self, key: &str) -> bool {
-        lock(&self.uncacheable)
+        self.uncacheable
             .get(key)
             .is_some_and(|t| t.elapsed() < UNCACHEABLE_FOR)
     }

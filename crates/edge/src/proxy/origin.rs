@@ -1,6 +1,7 @@
-//! The connection to the fronted application: HTTP/1.1 with keep-alive (`http://HOST:PORT`) or
-//! HTTP/2 with prior knowledge (`h2c://HOST:PORT`, as Caddy writes it), every connection made to
-//! that address whatever `Host` the request names; a deadline for the response head, and an
+//! The connection to the fronted application: HTTP/1.1 with keep-alive (`http://HOST:PORT`),
+//! HTTP/1.1 over TLS (`https://HOST:PORT`, the certificate verified for HOST against the
+//! system's roots and `--origin-ca`), or HTTP/2 with prior knowledge (`h2c://HOST:PORT`, as Caddy
+//! writes it), every connection made to that address whatever `Host` the request names; a deadline for the response head, and an
 //! exponential back-off after consecutive failures so that a dead origin is not waited on for
 //! every request.
 
@@ -53,8 +54,25 @@ pub enum OriginError {
         why: String,
     },
     /// The origin URL given is not usable.
-    #[error("invalid --origin {0:?}: use http://HOST:PORT or h2c://HOST:PORT")]
+    #[error("invalid --origin {0:?}: use http://HOST:PORT, https://HOST:PORT or h2c://HOST:PORT")]
     BadUrl(String),
+    /// TLS to the origin cannot be set up (its CA file).
+    #[error("TLS to the origin: {0}")]
+    Tls(String),
+}
+
+impl OriginError {
+    /// The error as a client may read it: what went wrong, never the application's address
+    /// (which would let anyone bypass the edge); the full text goes to logs and metrics.
+    #[must_use]
+    pub fn public(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "the application could not be reached\n",
+            Self::Timeout { .. } => "the application sent no response in time\n",
+            Self::Protocol { .. } => "the application sent a broken response\n",
+            Self::BadUrl(_) | Self::Tls(_) => "the edge's application address is misconfigured\n",
+        }
+    }
 }
 
 /// Connects every request to one address, whatever its URI says (the URI carries the client's
@@ -98,10 +116,19 @@ struct Health {
 /// Failures in a row before the origin is backed off.
 const FAILURES_BEFORE_BACKOFF: u64 = 3;
 
+/// The clients of the protocols an origin may speak.
+#[derive(Debug)]
+enum Conn {
+    /// `http://` and `h2c://`.
+    Plain(Client<FixedConnector, OriginBody>),
+    /// `https://`.
+    Tls(Client<hyper_rustls::HttpsConnector<FixedConnector>, OriginBody>),
+}
+
 /// The fronted application.
 #[derive(Debug)]
 pub struct Origin {
-    client: Client<FixedConnector, OriginBody>,
+    client: Conn,
     addr: String,
     h2c: bool,
     head_timeout: Duration,
@@ -116,10 +143,15 @@ impl Origin {
     /// The origin's URL (for logs).
     #[must_use]
     pub fn url(&self) -> String {
-        format!("{}://{}", if self.h2c { "h2c" } else { "http" }, self.addr)
+        let scheme = match (&self.client, self.h2c) {
+            (Conn::Tls(_), _) => "https",
+            (_, true) => "h2c",
+            _ => "http",
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// The origin at `url` (`http://HOST:PORT` or `h2c://HOST:PORT`).
+    /// The origin at `url` (`http://HOST:PORT`, `https://HOST:PORT` or `h2c://HOST:PORT`).
     ///
     /// # Errors
     /// [`OriginError::BadUrl`].
@@ -128,11 +160,27 @@ impl Origin {
         connect_timeout: Duration,
         head_timeout: Duration,
     ) -> Result<Self, OriginError> {
+        Self::with_ca(url, connect_timeout, head_timeout, None)
+    }
+
+    /// [`Origin::new`], an `https://` origin's certificate also trusted when it chains to a CA
+    /// in the PEM file `ca`.
+    ///
+    /// # Errors
+    /// [`OriginError::BadUrl`], [`OriginError::Tls`].
+    pub fn with_ca(
+        url: &str,
+        connect_timeout: Duration,
+        head_timeout: Duration,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, OriginError> {
         let bad = || OriginError::BadUrl(url.to_owned());
-        let (h2c, rest) = if let Some(r) = url.strip_prefix("http://") {
-            (false, r)
+        let (h2c, tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+            (false, false, r)
+        } else if let Some(r) = url.strip_prefix("https://") {
+            (false, true, r)
         } else if let Some(r) = url.strip_prefix("h2c://") {
-            (true, r)
+            (true, false, r)
         } else {
             return Err(bad());
         };
@@ -150,8 +198,29 @@ impl Origin {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
             .http2_only(h2c);
+        let client = if tls {
+            // The certificate is checked for the origin's host, whatever Host a client sent.
+            let host = addr
+                .rsplit_once(':')
+                .map_or(addr, |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|_| bad())?;
+            let config = tinycdn_fetch::tls::client_config(ca)
+                .map_err(|e| OriginError::Tls(e.to_string()))?;
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_only()
+                .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+                .enable_http1()
+                .wrap_connector(connector);
+            Conn::Tls(builder.build(https))
+        } else {
+            Conn::Plain(builder.build(connector))
+        };
         Ok(Self {
-            client: builder.build(connector),
+            client,
             addr: addr.to_owned(),
             h2c,
             head_timeout,
@@ -210,9 +279,23 @@ impl Origin {
     ///
     /// # Errors
     /// [`OriginError`].
-    pub async fn send(&self, req: Request<OriginBody>) -> Result<Response<Incoming>, OriginError> {
+    pub async fn send(
+        &self,
+        mut req: Request<OriginBody>,
+    ) -> Result<Response<Incoming>, OriginError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let result = tokio::time::timeout(self.head_timeout, self.client.request(req)).await;
+        let sent = match &self.client {
+            Conn::Plain(c) => c.request(req),
+            Conn::Tls(c) => {
+                let mut parts = req.uri().clone().into_parts();
+                parts.scheme = Some(http::uri::Scheme::HTTPS);
+                if let Ok(uri) = Uri::from_parts(parts) {
+                    *req.uri_mut() = uri;
+                }
+                c.request(req)
+            }
+        };
+        let result = tokio::time::timeout(self.head_timeout, sent).await;
         let err = match result {
             Ok(Ok(resp)) => return Ok(resp),
             Ok(Err(e)) if e.is_connect() => OriginError::Connect {
@@ -254,8 +337,10 @@ mod tests {
         let t = Duration::from_secs(1);
         assert!(Origin::new("http://127.0.0.1:8080", t, t).is_ok());
         assert!(Origin::new("h2c://app:8080/", t, t).is_ok_and(|o| o.is_h2c()));
+        assert!(Origin::new("https://app.example:8443", t, t)
+            .is_ok_and(|o| o.url() == "https://app.example:8443"));
         for bad in [
-            "https://a:1",
+            "ftp://a:1",
             "app:8080",
             "http://app",
             "http://a:1/x",

@@ -13,6 +13,10 @@ use tinycdn_cache_policy::{Heuristic, Record, ResponseDirectives, Stored};
 
 use crate::cache::ChunkCache;
 
+/// Variants kept per primary key (the responses a `Vary` selects among); past it the oldest
+/// goes.
+pub(crate) const MAX_VARIANTS: usize = 32;
+
 /// A stored response with what is derived from its record.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -281,11 +285,21 @@ impl Responses {
         let Some(variants) = index.by_key.get(key) else {
             return Lookup::UriMiss;
         };
+        // The request's secondary key is computed once for the newest variant's `Vary` (which
+        // its siblings almost always share) and compared with each, at most MAX_VARIANTS.
+        let first = &variants[0];
+        let wanted = first.vary.secondary_key(request);
         variants
             .iter()
-            .find(|e| e.selected_by(request))
+            .find(|e| {
+                if e.vary == first.vary {
+                    wanted.as_ref() == Some(&e.record.variant)
+                } else {
+                    e.selected_by(request)
+                }
+            })
             .map_or_else(
-                || Lookup::VaryMiss(variant_key(key, &variants[0].vary, request)),
+                || Lookup::VaryMiss(format!("{key}\0{wanted:?}")),
                 |e| Lookup::Found(e.clone()),
             )
     }
@@ -308,11 +322,22 @@ impl Responses {
             gone.push(variants.remove(pos));
         }
         variants.insert(0, entry);
+        // A key's variants are bounded (the oldest goes): a client inventing values of a field
+        // the response varies on cannot grow the index or every lookup of the key.
+        let dropped: Vec<Arc<Entry>> = if variants.len() > MAX_VARIANTS {
+            variants.split_off(MAX_VARIANTS)
+        } else {
+            Vec::new()
+        };
         let added = 1 - gone.len();
         index.entries += added;
-        for g in &gone {
+        index.entries -= dropped.len();
+        for g in gone.iter().chain(&dropped) {
             index.unlink_surrogates(g);
         }
+        self.evicted
+            .fetch_add(dropped.len() as u64, Ordering::Relaxed);
+        gone.extend(dropped);
         if fresh_key {
             index.order.push_back(key.clone());
         }

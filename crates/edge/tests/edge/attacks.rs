@@ -496,3 +496,83 @@ async fn a_path_only_purge_of_a_percent_encoded_url_purges_it_and_guessing_is_li
             >= 12
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vary_explosion_is_bounded_and_evicts_nothing_else() {
+    let app = App::start(|r: &Seen| match r.target.as_str() {
+        // S3 with CORS answers `Vary: Origin`; here a field the attacker fills at will.
+        "/v" => Answer::ok(
+            &[("Cache-Control", "max-age=600"), ("Vary", "X-Variant")],
+            format!("variant {}", r.header("x-variant")),
+        ),
+        _ => Answer::ok(&[("Cache-Control", "max-age=600")], "keep me"),
+    })
+    .await;
+    let f = front_with(&app, None, Limits::default(), |c| c.max_entries = 100).await;
+    get(&f.addr, "/keep", &[]).await;
+    for i in 0..200 {
+        let v = i.to_string();
+        let r = get(&f.addr, "/v", &[("X-Variant", &v)]).await;
+        assert_eq!(r.body, format!("variant {v}").as_bytes());
+    }
+    assert!(
+        f.proxy().stored_responses() <= 33,
+        "{} stored",
+        f.proxy().stored_responses()
+    );
+    // The newest variants are still served; the other key was never evicted for them.
+    let r = get(&f.addr, "/v", &[("X-Variant", "199")]).await;
+    assert!(cache_status(&r).contains("hit"), "{}", cache_status(&r));
+    let keep = get(&f.addr, "/keep", &[]).await;
+    assert!(
+        cache_status(&keep).contains("hit"),
+        "{}",
+        cache_status(&keep)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_routes_are_not_for_the_public_and_errors_name_no_address() {
+    use std::sync::Arc;
+    use tinycdn_edge::{AdminPolicy, AdminSide};
+    let app = App::start(|r: &Seen| match r.target.as_str() {
+        "/broken" => Answer::Raw(b"garbage\r\n\r\n".to_vec()),
+        _ => Answer::ok(&[], "app"),
+    })
+    .await;
+    // Metrics and status only for --admin-allow (here: nobody); health and content for all.
+    let f = front_with(&app, None, Limits::default(), |_| {}).await;
+    f.edge.set_admin(AdminPolicy {
+        separate: false,
+        allow: Vec::new(),
+    });
+    assert_eq!(get(&f.addr, "/.tinycdn/metrics", &[]).await.status, 403);
+    assert_eq!(get(&f.addr, "/.tinycdn/status.json", &[]).await.status, 403);
+    assert_eq!(get(&f.addr, "/.tinycdn/healthz", &[]).await.status, 200);
+    // An error tells the client what failed, not where the application is.
+    let broken = get(&f.addr, "/broken", &[]).await;
+    assert_eq!(broken.status, 502);
+    let text = String::from_utf8_lossy(&broken.body).into_owned();
+    let port = app.addr().rsplit(':').next().expect("port");
+    assert!(!text.contains(app.addr()) && !text.contains(port), "{text}");
+
+    // With --admin-listen they move there, and only there.
+    let f = front_with(&app, None, Limits::default(), |_| {}).await;
+    f.edge.set_admin(AdminPolicy {
+        separate: true,
+        ..AdminPolicy::default()
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let admin = l.local_addr().expect("addr").to_string();
+    let side = Arc::new(AdminSide(f.edge.clone()));
+    let task = tokio::spawn(tinycdn_server::serve(l, side, Limits::default(), None));
+    assert_eq!(get(&f.addr, "/.tinycdn/metrics", &[]).await.status, 404);
+    assert_eq!(get(&f.addr, "/.tinycdn/healthz", &[]).await.status, 404);
+    assert_eq!(get(&f.addr, "/", &[]).await.body, b"app");
+    assert_eq!(get(&admin, "/.tinycdn/metrics", &[]).await.status, 200);
+    assert_eq!(get(&admin, "/.tinycdn/healthz", &[]).await.status, 200);
+    assert_eq!(get(&admin, "/", &[]).await.status, 404);
+    task.abort();
+}

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""The attackers of bench/hostile.sh, all at once against one cache, from one address.
+
+Usage: hostile.py HOST:PORT SECONDS SOURCE_IP
+
+For SECONDS, from SOURCE_IP (a second loopback address, so that the legitimate load from
+127.0.0.1 is another client, as it would be on a real network):
+  - idle: 10 000 sockets that connect and send nothing (reconnected when closed);
+  - slowloris: 200 sockets that send a request head one header line every 2 s;
+  - slow readers: 16 requests for 64 MiB objects (unique query strings force fills) read at
+    16 KiB/s;
+  - vary: requests for a `Vary: X-Variant` object, each with a new X-Variant value;
+  - cookie probing: requests with a random session cookie and
+    `Cache-Control: max-stale, only-if-cached`, counting answers that are not 504.
+Prints one JSON line of counts. Bounded in time and count; loopback only.
+"""
+import asyncio
+import json
+import random
+import resource
+import sys
+import time
+
+counts = {
+    "idle_opened": 0,
+    "idle_closed_by_server": 0,
+    "slowloris_closed_by_server": 0,
+    "slow_reader_bytes": 0,
+    "slow_readers_cut": 0,
+    "vary_requests": 0,
+    "probe_requests": 0,
+    "probe_answered_from_cache": 0,
+    "connect_errors": 0,
+}
+
+
+async def connect(host, port, source):
+    try:
+        return await asyncio.open_connection(host, port, local_addr=(source, 0))
+    except OSError:
+        counts["connect_errors"] += 1
+        await asyncio.sleep(0.05)
+        return None
+
+
+async def idle(host, port, source, until):
+    while time.monotonic() < until:
+        c = await connect(host, port, source)
+        if c is None:
+            continue
+        r, w = c
+        counts["idle_opened"] += 1
+        try:
+            data = await asyncio.wait_for(r.read(1), timeout=max(0.1, until - time.monotonic()))
+            if data == b"":
+                counts["idle_closed_by_server"] += 1
+        except (asyncio.TimeoutError, OSError):
+            pass
+        w.close()
+
+
+async def slowloris(host, port, source, until):
+    while time.monotonic() < until:
+        c = await connect(host, port, source)
+        if c is None:
+            continue
+        r, w = c
+        try:
+            w.write(b"GET /b/4096/hot HTTP/1.1\r\nHost: bench\r\n")
+            while time.monotonic() < until:
+                await asyncio.sleep(2)
+                w.write(b"X-a: b\r\n")
+                await w.drain()
+        except OSError:
+            counts["slowloris_closed_by_server"] += 1
+        w.close()
+
+
+async def slow_reader(host, port, source, until, n):
+    while time.monotonic() < until:
+        c = await connect(host, port, source)
+        if c is None:
+            continue
+        r, w = c
+        n += 1000
+        try:
+            w.write(f"GET /b/67108864/slow-{n}-{random.random()} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            await w.drain()
+            while time.monotonic() < until:
+                data = await r.read(16384)
+                if not data:
+                    counts["slow_readers_cut"] += 1
+                    break
+                counts["slow_reader_bytes"] += len(data)
+                await asyncio.sleep(1)
+        except OSError:
+            counts["slow_readers_cut"] += 1
+        w.close()
+
+
+async def request_loop(host, port, source, until, make, on_reply):
+    while time.monotonic() < until:
+        c = await connect(host, port, source)
+        if c is None:
+            continue
+        r, w = c
+        try:
+            while time.monotonic() < until:
+                w.write(make())
+                await w.drain()
+                head = await r.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await r.readexactly(length)
+                on_reply(head)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        w.close()
+
+
+async def main():
+    target, secs, source = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    host, port = target.rsplit(":", 1)
+    port = int(port)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    until = time.monotonic() + secs
+    tasks = [idle(host, port, source, until) for _ in range(10_000)]
+    tasks += [slowloris(host, port, source, until) for _ in range(200)]
+    tasks += [slow_reader(host, port, source, until, i) for i in range(16)]
+
+    def vary():
+        counts["vary_requests"] += 1
+        return f"GET /vary/4096/x HTTP/1.1\r\nHost: bench\r\nX-Variant: {random.getrandbits(64)}\r\n\r\n".encode()
+
+    def probe():
+        counts["probe_requests"] += 1
+        return (
+            f"GET /private/4096/p-{random.randrange(64)} HTTP/1.1\r\nHost: bench\r\n"
+            f"Cookie: session={random.getrandbits(64)}\r\n"
+            "Cache-Control: max-stale, only-if-cached\r\n\r\n"
+        ).encode()
+
+    def probed(head):
+        if not head.startswith(b"HTTP/1.1 504"):
+            counts["probe_answered_from_cache"] += 1
+
+    tasks += [request_loop(host, port, source, until, vary, lambda h: None) for _ in range(4)]
+    tasks += [request_loop(host, port, source, until, probe, probed) for _ in range(4)]
+    await asyncio.gather(*tasks, return_exceptions=True)
+    print(json.dumps(counts))
+
+
+asyncio.run(main())
