@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The attackers of bench/hostile.sh, all at once against one cache, from one address.
 
-Usage: hostile.py HOST:PORT SECONDS SOURCE_IP
+Usage: hostile.py HOST:PORT SECONDS
 
-For SECONDS, from SOURCE_IP (a second loopback address, so that the legitimate load from
-127.0.0.1 is another client, as it would be on a real network):
-  - idle: 10 000 sockets that connect and send nothing (reconnected when closed);
+For SECONDS, each attack from its own loopback address (127.0.0.2 to 127.0.0.6: five attacking
+hosts, none of them the legitimate client at 127.0.0.1, as on a real network):
+  - idle: 10 000 sockets that connect and send nothing (reconnected a second after being closed);
   - slowloris: 200 sockets that send a request head one header line every 2 s;
   - slow readers: 16 requests for 64 MiB objects (unique query strings force fills) read at
     16 KiB/s;
@@ -57,6 +57,7 @@ async def idle(host, port, source, until):
         except (asyncio.TimeoutError, OSError):
             pass
         w.close()
+        await asyncio.sleep(1)
 
 
 async def slowloris(host, port, source, until):
@@ -121,15 +122,15 @@ async def request_loop(host, port, source, until, make, on_reply):
 
 
 async def main():
-    target, secs, source = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    target, secs = sys.argv[1], float(sys.argv[2])
     host, port = target.rsplit(":", 1)
     port = int(port)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     until = time.monotonic() + secs
-    tasks = [idle(host, port, source, until) for _ in range(10_000)]
-    tasks += [slowloris(host, port, source, until) for _ in range(200)]
-    tasks += [slow_reader(host, port, source, until, i) for i in range(16)]
+    tasks = [idle(host, port, "127.0.0.2", until) for _ in range(10_000)]
+    tasks += [slowloris(host, port, "127.0.0.3", until) for _ in range(200)]
+    tasks += [slow_reader(host, port, "127.0.0.4", until, i) for i in range(16)]
 
     def vary():
         counts["vary_requests"] += 1
@@ -147,8 +148,8 @@ async def main():
         if not head.startswith(b"HTTP/1.1 504"):
             counts["probe_answered_from_cache"] += 1
 
-    tasks += [request_loop(host, port, source, until, vary, lambda h: None) for _ in range(4)]
-    tasks += [request_loop(host, port, source, until, probe, probed) for _ in range(4)]
+    tasks += [request_loop(host, port, "127.0.0.5", until, vary, lambda h: None) for _ in range(4)]
+    tasks += [request_loop(host, port, "127.0.0.6", until, probe, probed) for _ in range(4)]
     await asyncio.gather(*tasks, return_exceptions=True)
     print(json.dumps(counts))
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Hostile-traffic benchmark: legitimate load on 4 KiB cache hits (wrk -t2 -c64 from 127.0.0.1)
 # against tinycdn edge --origin and nginx proxy_cache, each alone and then while bench/hostile.py
-# attacks the same cache from 127.0.0.2 (10 000 idle sockets, 200 slowloris heads, 16 slow readers
-# of 64 MiB objects, a Vary explosion, cookie probing with max-stale/only-if-cached). Rounds
+# attacks the same cache from five other loopback addresses, one per attack (10 000 idle sockets,
+# 200 slowloris heads, 16 slow readers of 64 MiB objects, a Vary explosion, cookie probing with
+# max-stale/only-if-cached on pages with no Cache-Control). The attacker runs on the same two
+# cores as the cache and wrk, so part of any slowdown is the CPU it takes. Rounds
 # interleaved, medians reported: legitimate req/s and p99 under attack relative to the same load
 # without attackers, the cache's peak RSS, and what the attackers got.
 # Peers configured as their documentation recommends for production (bench/nginx.sh: worker
@@ -17,7 +19,7 @@ rounds="${2:-2}"
 need() { command -v "$1" >/dev/null || { apt-get update -qq >&2; apt-get install -y -qq "$2" >&2; }; }
 need nginx nginx-light
 need wrk wrk
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" # 10 000 attacking sockets and their peers need the fds
 cargo build --release --quiet -p tinycdn -p tinycdn-bench --manifest-path "$here/Cargo.toml"
 R="$here/target/release"
 w="$here/target/bench/hostile"
@@ -69,7 +71,7 @@ run() { # peer mode(alone|attacked)
   if [ "$p" = tinycdn ]; then pids="$edge_pid"; else pids="$(nginx_pids | tr '\n' ' ')"; fi
   local attacker=""
   if [ "$mode" = attacked ]; then
-    python3 "$here/bench/hostile.py" "${url#http://}" "$((secs + 5))" 127.0.0.2 \
+    python3 "$here/bench/hostile.py" "${url#http://}" "$((secs + 5))" \
       >"$w/attack-$p.json" 2>"$w/attack-$p.err" & attacker=$!
     sleep 5 # the attack is in full swing before the measurement starts
   fi

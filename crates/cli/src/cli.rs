@@ -995,6 +995,11 @@ pub struct ImageEdgeArgs {
     /// rotation; see `tinycdn sign-url`). The size allowlist then applies only if named.
     #[arg(long, value_name = "FILE")]
     pub image_sign_keys: Option<PathBuf>,
+    /// Also accept signatures over path and query alone, as `tinycdn sign-url` made them before
+    /// it signed the host: only while the URLs are signed again (a legacy signature works on
+    /// every host behind the edge).
+    #[arg(long, requires = "image_sign_keys")]
+    pub image_sign_legacy: bool,
     /// Widths and heights a variant may ask for (comma-separated; default next/image's
     /// 16,32,48,64,96,128,256,320,384,480,640,750,828,1080,1200,1920,2048,3840).
     #[arg(long, value_name = "LIST")]

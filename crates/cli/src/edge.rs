@@ -83,6 +83,7 @@ fn image_config(a: &ImageEdgeArgs) -> Result<Option<ImageConfig>> {
     c.policy = Policy {
         keys: Vec::new(),
         allow: Some(allow),
+        legacy_signatures: a.image_sign_legacy,
     };
     if let Some(path) = &a.image_sign_keys {
         let keys = tinycdn_image::policy::parse_keys(&private_file(path, "key file")?);

@@ -86,7 +86,8 @@ pub fn image(cli: &Cli, a: &ImageArgs) -> Result<()> {
     Ok(())
 }
 
-/// `tinycdn sign-url URL --key-file F`.
+/// `tinycdn sign-url URL --key-file F`: the URL must be absolute (`https://HOST/PATH?QUERY`),
+/// since the signature covers its host.
 pub fn sign_url(url: &str, key_file: &Path) -> Result<()> {
     let text = std::fs::read_to_string(key_file)
         .with_context(|| format!("reading {}", key_file.display()))?;
@@ -94,27 +95,28 @@ pub fn sign_url(url: &str, key_file: &Path) -> Result<()> {
     let Some(key) = keys.first() else {
         bail!("{} holds no key (one per line)", key_file.display());
     };
-    // The path is what comes after the authority, when a full URL is given.
-    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
-    let start = if url.contains("://") {
-        after_scheme
-            .find('/')
-            .map_or(url.len(), |i| url.len() - after_scheme.len() + i)
-    } else {
-        0
+    let Some((scheme, rest)) = url.split_once("://") else {
+        bail!(
+            "{url} is not an absolute URL: give https://HOST/PATH?QUERY (the signature covers \
+             the host the edge is asked on)"
+        );
     };
-    let (path, query) = url[start..].split_once('?').unwrap_or((&url[start..], ""));
-    if path.is_empty() {
-        bail!("{url} has no path");
+    let slash = rest.find('/').unwrap_or(rest.len());
+    let (host, path_and_query) = rest.split_at(slash);
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    if host.is_empty() || path.is_empty() {
+        bail!("{url} has no host or no path");
     }
     let unsigned: Vec<&str> = query
         .split('&')
         .filter(|p| !p.is_empty() && !p.starts_with("sig="))
         .collect();
     let query = unsigned.join("&");
-    let sig = tinycdn_image::policy::signature(key, path, &query);
+    let sig = tinycdn_image::policy::signature(key, host, path, &query);
     let sep = if query.is_empty() { "" } else { "&" };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}{path}?{query}{sep}sig={sig}", &url[..start])?;
+    writeln!(out, "{scheme}://{host}{path}?{query}{sep}sig={sig}")?;
     Ok(())
 }

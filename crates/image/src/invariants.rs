@@ -49,12 +49,13 @@ pub fn params(data: &[u8]) {
         assert!((1..=100).contains(&n.q));
         let _ = n.to_string();
     }
-    let _ = Policy::default().check("/a.jpg", &s);
+    let _ = Policy::default().check("h", "/a.jpg", &s);
     let guarded = Policy {
         keys: vec![b"k".to_vec()],
         allow: Some(crate::policy::Allowlist::default()),
+        legacy_signatures: true,
     };
-    let _ = guarded.check("/a.jpg", &s);
+    let _ = guarded.check("h", "/a.jpg", &s);
 }
 
 /// The whole transform on arbitrary bytes under small caps: no panic, and an output is an image

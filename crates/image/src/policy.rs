@@ -1,5 +1,9 @@
 //! Which variants a client may make the edge compute, without I/O: signed URLs (HMAC-SHA256 over
-//! the path and query, several keys for rotation) and allowlists of sizes and qualities. Without
+//! the host, path and query, several keys for rotation) and allowlists of sizes and qualities.
+//! The host is signed so that a URL signed for one site or application cannot be replayed on
+//! another behind the same edge; signatures over path and query alone (made before the host was
+//! covered) verify only while [`Policy::legacy_signatures`] is on, for the time it takes to sign
+//! the URLs again. Without
 //! one of them anyone could ask for every width from 1 to 8192 and keep the edge busy.
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -81,6 +85,9 @@ pub struct Policy {
     pub keys: Vec<Vec<u8>>,
     /// The allowlist, when one applies.
     pub allow: Option<Allowlist>,
+    /// Signatures over path and query without the host (`tinycdn sign-url` before it signed the
+    /// host) still verify (`--image-sign-legacy`, while URLs are signed again).
+    pub legacy_signatures: bool,
 }
 
 /// Why a request may not make a variant (a 403).
@@ -97,22 +104,39 @@ pub enum Refused {
     NotAllowed(String),
 }
 
-/// The bytes a signature covers: the path, then `?` and the query without `sig` when there is
-/// one.
-fn message(path: &str, signed_part: &str) -> String {
-    if signed_part.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{signed_part}")
+/// The bytes a signature covers: the host (lowercased, as clients send it, with its port when
+/// not the default), the path, then `?` and the query without `sig` when there is one; with no
+/// host (a legacy signature), path and query alone.
+fn message(host: Option<&str>, path: &str, signed_part: &str) -> String {
+    let mut m = String::with_capacity(path.len() + signed_part.len() + 64);
+    if let Some(h) = host {
+        m.push_str(&h.to_ascii_lowercase());
     }
+    m.push_str(path);
+    if !signed_part.is_empty() {
+        m.push('?');
+        m.push_str(signed_part);
+    }
+    m
 }
 
-/// The lowercase hex HMAC-SHA256 of `path?query` under `key` (`query` without `sig`).
+/// The lowercase hex HMAC-SHA256 of `host` + `path?query` under `key` (`query` without `sig`).
 #[must_use]
-pub fn signature(key: &[u8], path: &str, query: &str) -> String {
+pub fn signature(key: &[u8], host: &str, path: &str, query: &str) -> String {
+    sign(key, &message(Some(host), path, query))
+}
+
+/// A legacy signature, over `path?query` alone (what `tinycdn sign-url` made before it signed
+/// the host).
+#[must_use]
+pub fn legacy_signature(key: &[u8], path: &str, query: &str) -> String {
+    sign(key, &message(None, path, query))
+}
+
+fn sign(key: &[u8], msg: &str) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(message(path, query).as_bytes());
+    mac.update(msg.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -127,23 +151,28 @@ pub fn parse_keys(text: &str) -> Vec<Vec<u8>> {
 }
 
 impl Policy {
-    /// Whether `split` (of a request for `path`) may make a variant.
+    /// Whether `split` (of a request for `path` on `host`) may make a variant.
     ///
     /// # Errors
     /// [`Refused`].
-    pub fn check(&self, path: &str, split: &Split) -> Result<(), Refused> {
+    pub fn check(&self, host: &str, path: &str, split: &Split) -> Result<(), Refused> {
         if !self.keys.is_empty() {
             let sig = split.signature.as_deref().ok_or(Refused::Unsigned)?;
             let Ok(given) = hex::decode(sig) else {
                 return Err(Refused::BadSignature);
             };
-            let msg = message(path, &split.signed_part);
-            let ok = self.keys.iter().any(|k| {
-                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(k)
-                    .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-                mac.update(msg.as_bytes());
-                // Constant-time comparison.
-                mac.verify_slice(&given).is_ok()
+            let mut messages = vec![message(Some(host), path, &split.signed_part)];
+            if self.legacy_signatures {
+                messages.push(message(None, path, &split.signed_part));
+            }
+            let ok = messages.iter().any(|msg| {
+                self.keys.iter().any(|k| {
+                    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(k)
+                        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+                    mac.update(msg.as_bytes());
+                    // Constant-time comparison.
+                    mac.verify_slice(&given).is_ok()
+                })
             });
             if !ok {
                 return Err(Refused::BadSignature);
@@ -170,52 +199,77 @@ mod tests {
         let p = Policy {
             keys: vec![],
             allow: Some(Allowlist::default()),
+            legacy_signatures: false,
         };
-        assert_eq!(p.check("/a.jpg", &s("w=640&q=75&dpr=2")), Ok(()));
+        assert_eq!(p.check("h", "/a.jpg", &s("w=640&q=75&dpr=2")), Ok(()));
         assert!(matches!(
-            p.check("/a.jpg", &s("w=641")),
+            p.check("h", "/a.jpg", &s("w=641")),
             Err(Refused::NotAllowed(m)) if m.contains("w=641")
         ));
-        assert!(p.check("/a.jpg", &s("w=640&q=77")).is_err());
-        assert!(p.check("/a.jpg", &s("w=640&dpr=2.5")).is_err());
+        assert!(p.check("h", "/a.jpg", &s("w=640&q=77")).is_err());
+        assert!(p.check("h", "/a.jpg", &s("w=640&dpr=2.5")).is_err());
     }
 
     #[test]
-    fn signed_urls_verify_under_any_key_and_cover_path_and_query() {
+    fn signed_urls_verify_under_any_key_and_cover_host_path_and_query() {
         let old = b"old-key".to_vec();
         let new = b"new-key".to_vec();
-        let p = Policy {
+        let mut p = Policy {
             keys: vec![new.clone(), old.clone()],
             allow: None,
+            legacy_signatures: false,
         };
-        let sig = signature(&old, "/img/a.jpg", "w=641&v=2");
+        let host = "shop.example";
+        let sig = signature(&old, host, "/img/a.jpg", "w=641&v=2");
         assert_eq!(
-            p.check("/img/a.jpg", &s(&format!("w=641&v=2&sig={sig}"))),
+            p.check(host, "/img/a.jpg", &s(&format!("w=641&v=2&sig={sig}"))),
             Ok(())
         );
-        // The signature may come anywhere in the query.
+        // The host as clients send it, in any case; the signature anywhere in the query.
         assert_eq!(
-            p.check("/img/a.jpg", &s(&format!("sig={sig}&w=641&v=2"))),
+            p.check(
+                "Shop.Example",
+                "/img/a.jpg",
+                &s(&format!("sig={sig}&w=641&v=2"))
+            ),
             Ok(())
         );
+        // Another site behind the same edge does not take it.
         assert_eq!(
-            p.check("/img/b.jpg", &s(&format!("w=641&v=2&sig={sig}"))),
+            p.check(
+                "evil.example",
+                "/img/a.jpg",
+                &s(&format!("w=641&v=2&sig={sig}"))
+            ),
             Err(Refused::BadSignature)
         );
         assert_eq!(
-            p.check("/img/a.jpg", &s(&format!("w=642&v=2&sig={sig}"))),
+            p.check(host, "/img/b.jpg", &s(&format!("w=641&v=2&sig={sig}"))),
             Err(Refused::BadSignature)
         );
-        assert_eq!(p.check("/img/a.jpg", &s("w=641")), Err(Refused::Unsigned));
         assert_eq!(
-            p.check("/img/a.jpg", &s("w=641&sig=zz")),
+            p.check(host, "/img/a.jpg", &s(&format!("w=642&v=2&sig={sig}"))),
             Err(Refused::BadSignature)
         );
-        let other = signature(b"stranger", "/img/a.jpg", "w=641");
         assert_eq!(
-            p.check("/img/a.jpg", &s(&format!("w=641&sig={other}"))),
+            p.check(host, "/img/a.jpg", &s("w=641")),
+            Err(Refused::Unsigned)
+        );
+        assert_eq!(
+            p.check(host, "/img/a.jpg", &s("w=641&sig=zz")),
             Err(Refused::BadSignature)
         );
+        let other = signature(b"stranger", host, "/img/a.jpg", "w=641");
+        assert_eq!(
+            p.check(host, "/img/a.jpg", &s(&format!("w=641&sig={other}"))),
+            Err(Refused::BadSignature)
+        );
+        // A signature over path and query alone verifies only while legacy ones are allowed.
+        let legacy = legacy_signature(&old, "/img/a.jpg", "w=641");
+        let q = s(&format!("w=641&sig={legacy}"));
+        assert_eq!(p.check(host, "/img/a.jpg", &q), Err(Refused::BadSignature));
+        p.legacy_signatures = true;
+        assert_eq!(p.check(host, "/img/a.jpg", &q), Ok(()));
     }
 
     #[test]

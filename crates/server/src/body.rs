@@ -85,13 +85,43 @@ pub fn file_segments(file: PathBuf, segments: Vec<Segment>) -> Body {
     body.boxed()
 }
 
+/// The largest piece [`blocking_segments`] reads at once.
+const PIECE: u64 = 1 << 20;
+
+/// `segments` with every range cut into pieces of at most [`PIECE`] bytes.
+fn in_pieces(segments: Vec<Segment>) -> Vec<Segment> {
+    let mut out = Vec::with_capacity(segments.len());
+    for s in segments {
+        match s {
+            Segment::Range(r) => {
+                let mut start = r.start;
+                while start <= r.end {
+                    let end = r.end.min(start.saturating_add(PIECE - 1));
+                    out.push(Segment::Range(tinycdn_http::range::ByteRange {
+                        start,
+                        end,
+                    }));
+                    if end == u64::MAX {
+                        break;
+                    }
+                    start = end + 1;
+                }
+            }
+            literal => out.push(literal),
+        }
+    }
+    out
+}
+
 /// A body that sends `segments`, reading each range with a blocking function on the blocking pool
-/// (for backends without local files).
+/// (for backends without local files), in pieces of at most 1 MiB: a request for a whole large
+/// file never holds more than a few pieces in memory.
 pub fn blocking_segments<F>(read: F, segments: Vec<Segment>) -> Body
 where
     F: Fn(tinycdn_http::range::ByteRange) -> std::io::Result<Vec<u8>> + Send + Sync + 'static,
 {
     let (mut tx, body) = Channel::<Bytes, std::io::Error>::new(4);
+    let segments = in_pieces(segments);
     tokio::spawn(async move {
         let read = std::sync::Arc::new(read);
         for segment in segments {
@@ -146,5 +176,39 @@ impl hyper::body::Body for Parts {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         hyper::body::SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tinycdn_http::range::ByteRange;
+
+    #[test]
+    fn ranges_are_read_in_bounded_pieces() {
+        let pieces = in_pieces(vec![
+            Segment::Literal(b"--".to_vec()),
+            Segment::Range(ByteRange {
+                start: 10,
+                end: 10 + 2 * PIECE + 4,
+            }),
+        ]);
+        let ranges: Vec<(u64, u64)> = pieces
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Range(r) => Some((r.start, r.end)),
+                Segment::Literal(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![
+                (10, 9 + PIECE),
+                (10 + PIECE, 9 + 2 * PIECE),
+                (10 + 2 * PIECE, 14 + 2 * PIECE)
+            ]
+        );
+        assert!(ranges.iter().all(|(s, e)| e - s < PIECE));
+        assert!(matches!(pieces[0], Segment::Literal(_)));
     }
 }

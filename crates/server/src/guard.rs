@@ -5,7 +5,9 @@
 //! that an upgraded tunnel keeps holding, and the tunnel itself, closed when idle.
 //!
 //! The watchdog reads the connection's state from its requests, not from its bytes: an HTTP/2
-//! client that answers pings, or sends its own, is still idle if it asks for nothing. A response
+//! client that answers pings, or sends its own, is still idle if it asks for nothing. It wakes
+//! every half of the shortest timeout; requests and bodies only count what happens, so a hit
+//! pays no clock read and no wake-up for it. A response
 //! stalls when its body handed a frame to hyper and hyper has not come back for the next one
 //! (it does so only once the frame is written and, on HTTP/2, the client's window has room), so
 //! the same rule catches a full socket buffer and a closed HTTP/2 window.
@@ -13,7 +15,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -31,22 +33,20 @@ fn ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The state of one connection, as its requests and response bodies report it.
-#[derive(Debug)]
+/// The state of one connection, as its requests and response bodies report it. Requests and
+/// bodies only count (no clock, no wake-up: a hit pays a few relaxed atomic operations); the
+/// watchdog reads the counts when it wakes, every half of the shortest timeout, and measures
+/// the time itself.
+#[derive(Debug, Default)]
 pub(crate) struct Watch {
-    start: Instant,
-    /// A request has arrived (its head is complete).
-    seen: AtomicBool,
+    /// Requests that have arrived (their head complete).
+    requests: AtomicU64,
     /// Requests whose response has not ended.
     open: AtomicUsize,
-    /// When the last response ended (ms since start).
-    idle_since: AtomicU64,
     /// Response bodies that handed hyper a frame and wait for it to come back.
     waiting: AtomicUsize,
-    /// When a response body was last asked for a frame (ms since start).
+    /// Times a response body was asked for a frame.
     progress: AtomicU64,
-    /// Woken when the last open request ends (the idle deadline may now be the nearest).
-    idle: tokio::sync::Notify,
 }
 
 /// Why a watchdog closed a connection.
@@ -60,72 +60,78 @@ pub(crate) enum Expiry {
     Send,
 }
 
+/// What the watchdog saw at its last look.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Since when (ms) nothing has been open, and the request count then.
+    idle: Option<(u64, u64)>,
+    /// Since when (ms) a body has waited on the client, and the progress count then.
+    stalled: Option<(u64, u64)>,
+}
+
 impl Watch {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self {
-            start: Instant::now(),
-            seen: AtomicBool::new(false),
-            open: AtomicUsize::new(0),
-            idle_since: AtomicU64::new(0),
-            waiting: AtomicUsize::new(0),
-            progress: AtomicU64::new(0),
-            idle: tokio::sync::Notify::new(),
-        })
+        Arc::new(Self::default())
     }
 
     /// A request has arrived; it is open until the returned guard is dropped (or, handed its
     /// response body by [`Open::track`], until that body ends). A request whose handler is
     /// dropped half-way (an HTTP/2 stream the client reset) is closed with it.
     pub fn request(self: &Arc<Self>) -> Open {
-        self.seen.store(true, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
         self.open.fetch_add(1, Ordering::AcqRel);
         Open(self.clone())
     }
 
-    /// When the connection's state next needs looking at (ms since start), or the reason it is
-    /// over now.
-    fn check(&self, limits: &Limits) -> Result<u64, Expiry> {
-        let now = ms(self.start);
+    /// One look at `now` (ms since the connection began): the reason it is over, if it is.
+    fn look(&self, seen: &mut Seen, now: u64, limits: &Limits) -> Option<Expiry> {
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let (deadline, why) = if !self.seen.load(Ordering::Relaxed) {
-            (millis(limits.header_timeout), Expiry::Header)
-        } else if self.open.load(Ordering::Acquire) == 0 {
-            (
-                self.idle_since
-                    .load(Ordering::Relaxed)
-                    .saturating_add(millis(limits.idle_timeout)),
-                Expiry::Idle,
-            )
-        } else if self.waiting.load(Ordering::Acquire) > 0 {
-            (
-                self.progress
-                    .load(Ordering::Relaxed)
-                    .saturating_add(millis(limits.send_timeout)),
-                Expiry::Send,
-            )
-        } else {
-            // Busy and not waiting on the client: look again later.
-            return Ok(now.saturating_add(millis(limits.send_timeout).max(1)));
-        };
-        if now >= deadline {
-            Err(why)
-        } else {
-            Ok(deadline)
+        let requests = self.requests.load(Ordering::Relaxed);
+        if requests == 0 {
+            return (now >= millis(limits.header_timeout)).then_some(Expiry::Header);
         }
-    }
-
-    /// Waits until the connection is over by `limits` and says why.
-    pub async fn expired(&self, limits: &Limits) -> Expiry {
-        loop {
-            match self.check(limits) {
-                Err(why) => return why,
-                Ok(at) => {
-                    let wake = self.start + Duration::from_millis(at);
-                    tokio::select! {
-                        () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
-                        () = self.idle.notified() => {}
+        if self.open.load(Ordering::Acquire) == 0 {
+            match seen.idle {
+                Some((since, n)) if n == requests => {
+                    if now.saturating_sub(since) >= millis(limits.idle_timeout) {
+                        return Some(Expiry::Idle);
                     }
                 }
+                _ => seen.idle = Some((now, requests)),
+            }
+        } else {
+            seen.idle = None;
+        }
+        let progress = self.progress.load(Ordering::Relaxed);
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            match seen.stalled {
+                Some((since, p)) if p == progress => {
+                    if now.saturating_sub(since) >= millis(limits.send_timeout) {
+                        return Some(Expiry::Send);
+                    }
+                }
+                _ => seen.stalled = Some((now, progress)),
+            }
+        } else {
+            seen.stalled = None;
+        }
+        None
+    }
+
+    /// Waits until the connection is over by `limits` and says why, looking every half of the
+    /// shortest timeout (so a connection is closed at most half a timeout late).
+    pub async fn expired(&self, limits: &Limits) -> Expiry {
+        let start = Instant::now();
+        let mut seen = Seen::default();
+        let shortest = limits
+            .header_timeout
+            .min(limits.idle_timeout)
+            .min(limits.send_timeout);
+        let tick = (shortest / 2).max(Duration::from_millis(50));
+        loop {
+            tokio::time::sleep(tick).await;
+            if let Some(why) = self.look(&mut seen, ms(start), limits) {
+                return why;
             }
         }
     }
@@ -149,16 +155,11 @@ impl Open {
 
 impl Drop for Open {
     fn drop(&mut self) {
-        let w = &self.0;
-        w.idle_since.store(ms(w.start), Ordering::Relaxed);
-        if w.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            w.idle.notify_one();
-        }
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// A response body that tells its connection's [`Watch`] when it is asked for frames and when it
-/// ends.
+/// A response body that tells its connection's [`Watch`] when it is asked for frames.
 struct Tracked {
     inner: Body,
     watch: Arc<Watch>,
@@ -179,7 +180,7 @@ impl hyper::body::Body for Tracked {
         if std::mem::take(&mut self.handed) {
             w.waiting.fetch_sub(1, Ordering::AcqRel);
         }
-        w.progress.store(ms(w.start), Ordering::Relaxed);
+        w.progress.fetch_add(1, Ordering::Relaxed);
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(_))) = &polled {
             if !self.inner.is_end_stream() {
@@ -391,25 +392,35 @@ mod tests {
     #[test]
     fn a_connection_that_never_asks_expires_at_the_header_timeout() {
         let w = Watch::new();
-        assert_eq!(w.check(&limits()), Ok(100));
-        std::thread::sleep(Duration::from_millis(110));
-        assert_eq!(w.check(&limits()), Err(Expiry::Header));
+        let mut seen = Seen::default();
+        assert_eq!(w.look(&mut seen, 99, &limits()), None);
+        assert_eq!(w.look(&mut seen, 100, &limits()), Some(Expiry::Header));
     }
 
     #[test]
     fn an_open_response_keeps_it_until_it_waits_on_the_client() {
         let w = Watch::new();
+        let mut seen = Seen::default();
         let open = w.request();
-        // Busy, not waiting on the client: not over.
-        assert!(w.check(&limits()).is_ok());
+        // Busy, not waiting on the client: never over.
+        assert_eq!(w.look(&mut seen, 1_000, &limits()), None);
+        assert_eq!(w.look(&mut seen, 9_000, &limits()), None);
+        // A body waits on the client; it is cut once nothing moved for the send timeout.
         w.waiting.fetch_add(1, Ordering::AcqRel);
-        std::thread::sleep(Duration::from_millis(310));
-        assert_eq!(w.check(&limits()), Err(Expiry::Send));
+        assert_eq!(w.look(&mut seen, 10_000, &limits()), None);
+        w.progress.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(w.look(&mut seen, 10_200, &limits()), None, "it moved");
+        assert_eq!(w.look(&mut seen, 10_400, &limits()), None);
+        assert_eq!(w.look(&mut seen, 10_500, &limits()), Some(Expiry::Send));
         w.waiting.fetch_sub(1, Ordering::AcqRel);
+        // Idle once the request ends, closed after the idle timeout unless another comes.
         drop(open);
-        assert!(w.check(&limits()).is_ok());
-        std::thread::sleep(Duration::from_millis(210));
-        assert_eq!(w.check(&limits()), Err(Expiry::Idle));
+        assert_eq!(w.look(&mut seen, 11_000, &limits()), None);
+        assert_eq!(w.look(&mut seen, 11_150, &limits()), None);
+        drop(w.request());
+        assert_eq!(w.look(&mut seen, 11_300, &limits()), None, "a new request");
+        assert_eq!(w.look(&mut seen, 11_450, &limits()), None);
+        assert_eq!(w.look(&mut seen, 11_500, &limits()), Some(Expiry::Idle));
     }
 
     #[test]

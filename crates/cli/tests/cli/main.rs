@@ -1822,6 +1822,21 @@ fn image_variants_offline_at_publish_and_through_a_signed_edge() {
     let (status, head) = curl_head(signed);
     assert!(status.ends_with("200 ok"), "{status} {head}");
     assert!(head.contains("content-type: image/webp"), "{head}");
+    // The signature covers the host: the same URL asked on another host is refused.
+    let elsewhere = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Host: other.example",
+        ])
+        .arg(signed.replace("w=128", "w=129").replace("w=129", "w=128"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&elsewhere.stdout), "403");
     let metrics = String::from_utf8(
         Command::new("curl")
             .args(["-fsS", &format!("{}/metrics", edge.url)])

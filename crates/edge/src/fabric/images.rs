@@ -76,7 +76,15 @@ impl Fabric {
         source: SourceFormat,
         split: &Split,
     ) -> Reply {
-        if let Err(f) = images.check(req.uri().path(), split) {
+        // The host as the client sent it (HTTP/1.1 `Host`, HTTP/2 `:authority`).
+        let host = header_str(req.headers(), header::HOST)
+            .or_else(|| {
+                req.uri()
+                    .authority()
+                    .map(hyper::http::uri::Authority::as_str)
+            })
+            .unwrap_or("");
+        if let Err(f) = images.check(host, req.uri().path(), split) {
             return f.reply();
         }
         let n = normalise(split, source, header_str(req.headers(), header::ACCEPT));

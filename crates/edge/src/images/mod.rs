@@ -54,6 +54,7 @@ impl Default for ImageConfig {
             policy: Policy {
                 keys: Vec::new(),
                 allow: Some(tinycdn_image::policy::Allowlist::default()),
+                legacy_signatures: false,
             },
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
@@ -185,13 +186,18 @@ pub struct ImageCounters {
 
 type InFlight = Arc<OnceCell<Result<Variant, Failure>>>;
 
+/// Variant records kept in memory at most (about 100 bytes each).
+const INDEX_ENTRIES: usize = 262_144;
+
 /// The image engine of an edge.
 #[derive(Debug)]
 pub struct Images {
     config: ImageConfig,
     pool: Pool,
     cache: Arc<ChunkCache>,
-    index: Mutex<HashMap<[u8; 32], Meta>>,
+    /// Records of variants made, by name: an LRU of [`INDEX_ENTRIES`] (the rest are read
+    /// back from the cache disk when asked for).
+    index: quick_cache::sync::Cache<[u8; 32], Meta>,
     inflight: Mutex<HashMap<[u8; 32], InFlight>>,
     /// Counters.
     pub counters: ImageCounters,
@@ -223,7 +229,7 @@ impl Images {
             pool: Pool::new(config.workers, config.queue),
             config,
             cache,
-            index: Mutex::new(HashMap::new()),
+            index: quick_cache::sync::Cache::new(INDEX_ENTRIES),
             inflight: Mutex::new(HashMap::new()),
             counters: ImageCounters::default(),
         }
@@ -241,12 +247,12 @@ impl Images {
         &self.config.limits
     }
 
-    /// Whether the guard lets a request for `path` with `split` make a variant.
+    /// Whether the guard lets a request for `path` on `host` with `split` make a variant.
     ///
     /// # Errors
     /// A 403 [`Failure`] saying why not.
-    pub fn check(&self, path: &str, split: &Split) -> Result<(), Failure> {
-        self.config.policy.check(path, split).map_err(|e| {
+    pub fn check(&self, host: &str, path: &str, split: &Split) -> Result<(), Failure> {
+        self.config.policy.check(host, path, split).map_err(|e| {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             Failure::Status(403, e.to_string())
         })
@@ -260,7 +266,7 @@ impl Images {
     /// chunk cache (verified when read from disk).
     async fn cached(&self, name: &[u8; 32]) -> Option<Variant> {
         let key = format!("img/{}", hex::encode(name));
-        let known = Self::lock(&self.index).get(name).copied();
+        let known = self.index.get(name);
         let meta = match known {
             Some(m) => m,
             None => {
@@ -269,7 +275,7 @@ impl Images {
                     .get_meta(&key)
                     .and_then(|b| String::from_utf8(b).ok())
                     .and_then(|t| Meta::from_text(&t))?;
-                Self::lock(&self.index).insert(*name, m);
+                self.index.insert(*name, m);
                 m
             }
         };
@@ -277,7 +283,7 @@ impl Images {
             Some(bytes) if bytes.len() as u64 == meta.len => Some(Variant { bytes, meta }),
             _ => {
                 // Evicted (or not what the record says): forget the record.
-                Self::lock(&self.index).remove(name);
+                self.index.remove(name);
                 self.cache.delete_meta(&key);
                 None
             }
@@ -347,7 +353,7 @@ impl Images {
             &format!("img/{}", hex::encode(name)),
             meta.to_text().as_bytes(),
         );
-        Self::lock(&self.index).insert(name, meta);
+        self.index.insert(name, meta);
         Ok(Variant { bytes, meta })
     }
 

@@ -4,9 +4,14 @@
 //!
 //! While a response may be stored, its frames are kept until the fill ends (so that a request
 //! arriving half-way still gets the whole body, and slow readers never slow the fill down; the
-//! body is bounded by `--max-object-size`). A response that may not be stored or is too large is
-//! streamed instead: frames every reader has taken are dropped, and the fill waits while more
-//! than [`STREAM_WINDOW`] bytes are unread, so memory stays bounded whatever the body's length.
+//! body is bounded by `--max-object-size`). When it ends stored, the frames and their share of
+//! the memory budget are let go at once: a reader that has not taken them all reads the rest of
+//! the stored response from the chunk cache ([`Step::Stored`]), so that a client that stops
+//! reading pins nothing. A response that may not be stored or is too large is streamed instead:
+//! frames every reader has taken are dropped, and the fill waits while more than
+//! [`STREAM_WINDOW`] bytes are unread — or, once streaming fills together hold their budget (the
+//! same `--memory`), more than [`MIN_STREAM_WINDOW`] — so memory stays bounded whatever the
+//! body's length and however many streams are read slowly.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -23,12 +28,16 @@ use super::store::Entry;
 
 /// Unread bytes a streaming fill may hold before it waits for its readers.
 pub(crate) const STREAM_WINDOW: u64 = 4 << 20;
+/// Unread bytes a streaming fill may hold whatever the others hold.
+pub(crate) const MIN_STREAM_WINDOW: u64 = 64 << 10;
 
 /// The bytes all fills being stored may hold in memory at once. A fill that would go past it
 /// streams its body instead of storing it.
 #[derive(Debug)]
 pub(crate) struct Budget {
     used: AtomicU64,
+    /// Unread bytes streaming fills hold.
+    streaming: AtomicU64,
     max: u64,
 }
 
@@ -36,13 +45,19 @@ impl Budget {
     pub fn new(max: u64) -> Arc<Self> {
         Arc::new(Self {
             used: AtomicU64::new(0),
+            streaming: AtomicU64::new(0),
             max,
         })
     }
 
-    /// Bytes held now.
+    /// Bytes held now by fills being stored.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// Unread bytes held now by streaming fills.
+    pub fn streaming(&self) -> u64 {
+        self.streaming.load(Ordering::Relaxed)
     }
 }
 
@@ -121,6 +136,10 @@ impl Drop for Fill {
         self.budget
             .used
             .fetch_sub(*self.charged.get_mut(), Ordering::Relaxed);
+        let s = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if s.streaming {
+            self.budget.streaming.fetch_sub(s.held, Ordering::Relaxed);
+        }
     }
 }
 
@@ -168,11 +187,15 @@ impl Fill {
     /// Switches to streaming (frames dropped once read, bounded memory).
     pub fn stream(&self) {
         let mut s = self.lock();
-        s.streaming = true;
-        Self::trim(&mut s);
+        if !s.streaming {
+            s.streaming = true;
+            // What it held so far was charged to the stored fills' budget, and stays so.
+            self.budget.streaming.fetch_add(s.held, Ordering::Relaxed);
+        }
+        self.trim(&mut s);
     }
 
-    fn trim(s: &mut State) {
+    fn trim(&self, s: &mut State) {
         if !s.streaming {
             return;
         }
@@ -185,6 +208,9 @@ impl Fill {
         while s.first < min {
             let Some(f) = s.frames.pop_front() else { break };
             s.held -= f.len() as u64;
+            self.budget
+                .streaming
+                .fetch_sub(f.len() as u64, Ordering::Relaxed);
             s.first += 1;
         }
     }
@@ -196,12 +222,19 @@ impl Fill {
             let wait = self.progress.notified();
             {
                 let mut s = self.lock();
-                Self::trim(&mut s);
+                self.trim(&mut s);
                 if s.streaming && s.readers.is_empty() {
                     return false;
                 }
-                if !s.streaming || s.held < STREAM_WINDOW {
-                    s.held += frame.len() as u64;
+                let room = !s.streaming
+                    || s.held < MIN_STREAM_WINDOW
+                    || (s.held < STREAM_WINDOW && self.budget.streaming() < self.budget.max);
+                if room {
+                    let n = frame.len() as u64;
+                    s.held += n;
+                    if s.streaming {
+                        self.budget.streaming.fetch_add(n, Ordering::Relaxed);
+                    }
                     s.frames.push_back(frame);
                     s.pushed += 1;
                     break;
@@ -213,10 +246,19 @@ impl Fill {
         true
     }
 
-    /// Ends the body: complete (with the stored entry, if stored) or failed.
+    /// Ends the body: complete (with the stored entry, if stored) or failed. A stored body's
+    /// frames and their share of the budget go at once: readers behind take the rest from the
+    /// stored entry.
     pub fn finish(&self, result: Result<(), String>, entry: Option<Arc<Entry>>) {
         {
             let mut s = self.lock();
+            if entry.is_some() && !s.streaming {
+                s.frames.clear();
+                s.first = s.pushed;
+                s.held = 0;
+                let n = self.charged.swap(0, Ordering::Relaxed);
+                self.budget.used.fetch_sub(n, Ordering::Relaxed);
+            }
             s.end = Some(result);
             s.entry = entry;
         }
@@ -258,10 +300,11 @@ impl Fill {
         }
     }
 
-    /// A reader from the first frame, unless streaming has already dropped it.
+    /// A reader from the first frame, unless streaming has already dropped it (a fill that
+    /// ended stored is read from its entry).
     pub fn reader(self: &Arc<Self>) -> Option<Reader> {
         let mut s = self.lock();
-        if s.first != 0 {
+        if s.first != 0 && s.entry.is_none() {
             return None;
         }
         let pos = Arc::new(AtomicUsize::new(0));
@@ -281,9 +324,23 @@ pub(crate) struct Reader {
     rx: watch::Receiver<u64>,
 }
 
+/// What a reader takes next.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// A frame.
+    Frame(Bytes),
+    /// The fill ended stored and let its frames go: the rest is the stored entry's, from the
+    /// byte offset this reader has reached.
+    Stored(Arc<Entry>),
+    /// The end.
+    End,
+    /// The body failed.
+    Failed(String),
+}
+
 impl Reader {
-    /// The next frame; `None` at the end; an error when the body failed.
-    pub async fn next(&mut self) -> Option<Result<Bytes, String>> {
+    /// What comes next: a frame, the stored entry, the end, or a failure.
+    pub async fn step(&mut self) -> Step {
         loop {
             self.rx.borrow_and_update();
             {
@@ -294,20 +351,37 @@ impl Reader {
                         .checked_sub(s.first)
                         .and_then(|i| s.frames.get(i))
                         .cloned();
+                    if let (None, Some(e)) = (&frame, &s.entry) {
+                        return Step::Stored(e.clone());
+                    }
                     drop(s);
                     self.pos.store(at + 1, Ordering::Release);
                     self.fill.progress.notify_one();
-                    return Some(frame.ok_or_else(|| "the fill dropped a frame".to_owned()));
+                    return frame.map_or_else(
+                        || Step::Failed("the fill dropped a frame".to_owned()),
+                        Step::Frame,
+                    );
                 }
                 match &s.end {
-                    Some(Ok(())) => return None,
-                    Some(Err(e)) => return Some(Err(e.clone())),
+                    Some(Ok(())) => return Step::End,
+                    Some(Err(e)) => return Step::Failed(e.clone()),
                     None => {}
                 }
             }
             if self.rx.changed().await.is_err() {
-                return Some(Err("the fill ended early".into()));
+                return Step::Failed("the fill ended early".into());
             }
+        }
+    }
+
+    /// [`Reader::step`] as frames (the tests' view; a stored rest reads as its entry's length).
+    #[cfg(test)]
+    pub async fn next(&mut self) -> Option<Result<Bytes, String>> {
+        match self.step().await {
+            Step::Frame(f) => Some(Ok(f)),
+            Step::Stored(e) => Some(Err(format!("stored: {} bytes", e.record.body_len))),
+            Step::End => None,
+            Step::Failed(e) => Some(Err(e)),
         }
     }
 }
@@ -316,7 +390,7 @@ impl Drop for Reader {
     fn drop(&mut self) {
         let mut s = self.fill.lock();
         s.readers.retain(|r| !Arc::ptr_eq(r, &self.pos));
-        Fill::trim(&mut s);
+        self.fill.trim(&mut s);
         drop(s);
         self.fill.progress.notify_one();
     }

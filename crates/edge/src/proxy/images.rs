@@ -96,7 +96,7 @@ impl Proxy {
             r
         };
         let path = t.path_and_query.split('?').next().unwrap_or("/");
-        if let Err(f) = images.check(path, &split) {
+        if let Err(f) = images.check(&t.host, path, &split) {
             return fail(f);
         }
         let pq = if split.rest.is_empty() {

@@ -18,7 +18,7 @@ use tinycdn_http::range::{self, ByteRange, RangeOutcome};
 use tinycdn_server::body::{self, Body};
 use tinycdn_server::respond::{value, Reply};
 
-use super::fill::{Head, Reader};
+use super::fill::{Head, Reader, Step};
 use super::store::Entry;
 use crate::cache::ChunkCache;
 
@@ -110,26 +110,10 @@ pub(crate) fn stored_body(
                 }
                 Segment::Range(r) => r,
             };
-            let mut off = 0u64;
-            for (id, len) in chunks.iter() {
-                let end = off + u64::from(*len) - 1;
-                if end >= r.start && off <= r.end {
-                    let Some(b) = cache.get(id).await else {
-                        tx.abort(std::io::Error::other(
-                            "a stored chunk is gone or failed verification",
-                        ));
-                        return;
-                    };
-                    let from = usize::try_from(r.start.saturating_sub(off)).unwrap_or(0);
-                    let to = usize::try_from(r.end.min(end) - off).unwrap_or(0);
-                    if tx.send_data(b.slice(from..=to)).await.is_err() {
-                        return;
-                    }
-                }
-                off += u64::from(*len);
-                if off > r.end {
-                    break;
-                }
+            match send_stored(&mut tx, &cache, &chunks, r).await {
+                Ok(()) => {}
+                Err(Some(e)) => return tx.abort(e),
+                Err(None) => return,
             }
         }
     });
@@ -328,19 +312,44 @@ pub(crate) fn from_fill(
     if method_head {
         return build(status, headers, body::empty());
     }
-    build(status, headers, fill_body(reader, range))
+    build(status, headers, fill_body(ctx.cache.clone(), reader, range))
 }
 
-/// The body of a fill from its first frame (or one range of it), frame by frame.
-fn fill_body(mut reader: Reader, range: Option<ByteRange>) -> Body {
+/// The body of a fill from its first frame (or one range of it), frame by frame; once the fill
+/// has ended stored and let its frames go, the rest from the stored entry's chunks.
+fn fill_body(cache: Arc<ChunkCache>, mut reader: Reader, range: Option<ByteRange>) -> Body {
     let (mut tx, out) = Channel::<Bytes, std::io::Error>::new(4);
     tokio::spawn(async move {
         let mut at = 0u64;
-        while let Some(frame) = reader.next().await {
-            let frame = match frame {
-                Ok(f) => f,
-                Err(e) => {
+        loop {
+            let frame = match reader.step().await {
+                Step::Frame(f) => f,
+                Step::End => return,
+                Step::Failed(e) => {
                     tx.abort(std::io::Error::other(e));
+                    return;
+                }
+                Step::Stored(entry) => {
+                    // The reader holds the fill no more: nothing of it stays pinned.
+                    drop(reader);
+                    let last = entry.record.body_len.saturating_sub(1);
+                    let want = match range {
+                        None => ByteRange {
+                            start: at,
+                            end: last,
+                        },
+                        Some(r) => ByteRange {
+                            start: r.start.max(at),
+                            end: r.end.min(last),
+                        },
+                    };
+                    if want.start <= want.end && entry.record.body_len > 0 {
+                        if let Err(Some(e)) =
+                            send_stored(&mut tx, &cache, &entry.record.chunks, want).await
+                        {
+                            tx.abort(e);
+                        }
+                    }
                     return;
                 }
             };
@@ -370,4 +379,36 @@ fn fill_body(mut reader: Reader, range: Option<ByteRange>) -> Body {
         }
     });
     out.boxed()
+}
+
+/// Sends `r` of a stored body, chunk by chunk from the cache (each verified by its hash).
+///
+/// # Errors
+/// `Some`: a chunk that cannot be had (the caller aborts the body with it); `None`: the client
+/// went away.
+async fn send_stored(
+    tx: &mut http_body_util::channel::Sender<Bytes, std::io::Error>,
+    cache: &ChunkCache,
+    chunks: &[(ChunkId, u32)],
+    r: ByteRange,
+) -> Result<(), Option<std::io::Error>> {
+    let mut off = 0u64;
+    for (id, len) in chunks {
+        let end = off + u64::from(*len) - 1;
+        if end >= r.start && off <= r.end {
+            let Some(b) = cache.get(id).await else {
+                return Err(Some(std::io::Error::other(
+                    "a stored chunk is gone or failed verification",
+                )));
+            };
+            let from = usize::try_from(r.start.saturating_sub(off)).unwrap_or(0);
+            let to = usize::try_from(r.end.min(end) - off).unwrap_or(0);
+            tx.send_data(b.slice(from..=to)).await.map_err(|_| None)?;
+        }
+        off += u64::from(*len);
+        if off > r.end {
+            break;
+        }
+    }
+    Ok(())
 }

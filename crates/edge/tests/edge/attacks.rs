@@ -576,3 +576,53 @@ async fn operators_routes_are_not_for_the_public_and_errors_name_no_address() {
     assert_eq!(get(&admin, "/", &[]).await.status, 404);
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_pins_no_fill_memory() {
+    let (a, b) = (
+        crate::proxy::bytes(1_500_000, 3),
+        crate::proxy::bytes(1_500_000, 4),
+    );
+    let (a2, b2) = (a.clone(), b.clone());
+    let app = App::start(move |r: &Seen| {
+        let body = if r.target == "/a" {
+            a2.clone()
+        } else {
+            b2.clone()
+        };
+        Answer::ok(&[("Cache-Control", "max-age=600")], body)
+    })
+    .await;
+    // Fills being stored may hold 2 MB together: one stalled reader of /a used to keep its
+    // 1.5 MB until it read it all, and /b then went unstored.
+    let f = front_with(&app, None, Limits::default(), |c| c.fill_memory = 2_000_000).await;
+    let mut stalled = TcpStream::connect(&f.addr).await.expect("connect");
+    stalled
+        .write_all(b"GET /a HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    for _ in 0..100 {
+        if f.proxy().stored_responses() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(f.proxy().stored_responses(), 1, "/a was stored");
+    assert_eq!(f.proxy().fill_bytes(), 0, "the stalled reader pins nothing");
+    let other = get(&f.addr, "/b", &[]).await;
+    assert_eq!(other.body, b);
+    assert!(
+        cache_status(&other).contains("stored"),
+        "{}",
+        cache_status(&other)
+    );
+    // The stalled client still gets every byte, the rest from the stored response.
+    let mut raw = Vec::new();
+    stalled.read_to_end(&mut raw).await.expect("read");
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    assert!(raw[at..] == a[..], "the whole body, unchanged");
+}

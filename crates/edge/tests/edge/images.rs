@@ -268,18 +268,19 @@ async fn the_guard_bombs_and_broken_sources_get_clear_errors_and_the_original_st
     assert_eq!(big.status, 422);
     assert!(String::from_utf8_lossy(&big.body).contains("above this edge's cap of 1000"));
 
-    // Signed URLs: keys for rotation, the signature over path and query.
+    // Signed URLs: keys for rotation, the signature over host, path and query.
     let config = ImageConfig {
         policy: Policy {
             keys: vec![b"new".to_vec(), b"old".to_vec()],
             allow: None,
+            legacy_signatures: false,
         },
         ..ImageConfig::default()
     };
     let (addr, _, _) = edge_with(Some(&w.origin), None, config).await;
     let path = "/v/site@stable/img/rocket.jpg";
     assert_eq!(get(&addr, &format!("{path}?w=333"), &[]).await.status, 403);
-    let sig = signature(b"old", path, "w=333");
+    let sig = signature(b"old", "test", path, "w=333");
     assert_eq!(
         get(&addr, &format!("{path}?w=333&sig={sig}"), &[])
             .await

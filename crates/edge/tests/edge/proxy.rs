@@ -62,7 +62,7 @@ pub(crate) fn cache_status(r: &tinycdn_server::testing::Reply) -> String {
 }
 
 /// A body of `n` pseudo-random bytes.
-fn bytes(n: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn bytes(n: usize, seed: u8) -> Vec<u8> {
     let mut x = u32::from(seed) | 1;
     (0..n)
         .map(|_| {
