@@ -69,19 +69,24 @@ run() { # peer mode(alone|attacked)
   local p="$1" mode="$2" url="${peer[$1]}"
   local pids
   if [ "$p" = tinycdn ]; then pids="$edge_pid"; else pids="$(nginx_pids | tr '\n' ' ')"; fi
-  local attacker=""
+  local attackers=()
   if [ "$mode" = attacked ]; then
-    python3 "$here/bench/hostile.py" "${url#http://}" "$((secs + 5))" \
-      >"$w/attack-$p.json" 2>"$w/attack-$p.err" & attacker=$!
+    for a in idle slowloris slow vary probe; do
+      python3 "$here/bench/hostile.py" "${url#http://}" "$((secs + 5))" "$a" \
+        >"$w/attack-$p-$a.json" 2>"$w/attack-$p-$a.err" & attackers+=($!)
+    done
     sleep 5 # the attack is in full swing before the measurement starts
   fi
   # shellcheck disable=SC2086
   sample_peak "$p-$mode" "$secs" $pids & local sampler=$!
   wrk -t2 -c64 -d"${secs}s" --latency "$url/b/4096/hot" >"$w/wrk.txt" 2>&1 || true
   wait "$sampler"
-  if [ -n "$attacker" ]; then
-    wait "$attacker" || true
-    printf '{"peer":"%s",' "$p" >>"$attacks"; tail -c +2 "$w/attack-$p.json" >>"$attacks"
+  if [ "${#attackers[@]}" -gt 0 ]; then
+    wait "${attackers[@]}" || true
+    python3 -c 'import json,sys; t={}
+for f in sys.argv[2:]:
+    for k,v in json.load(open(f)).items(): t[k]=round(t.get(k,0)+v,1)
+t["peer"]=sys.argv[1]; print(json.dumps(t))' "$p" "$w"/attack-"$p"-*.json >>"$attacks"
   fi
   python3 "$here/bench/wrk_row.py" "$p $mode" "$w/wrk.txt" | tr -d '\n' >>"$out"
   printf '\t%s\n' "$(cat "$w/peak-$p-$mode")" >>"$out"

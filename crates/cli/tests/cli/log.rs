@@ -202,6 +202,24 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
     // A fork: a copy of the store taken at size 4 grows differently. A node that saw one view
     // refuses the other (exit 3); the edge answers 503 and says so in its metrics.
     let port = origin.url.rsplit(':').next().expect("port").to_owned();
+    // An edge with a disk accepts the honest log, then stops; it will be started again below.
+    let origin_url = origin.url.clone();
+    let kept_args = [
+        "edge",
+        "--upstream",
+        &origin_url,
+        "--trust",
+        "pub.key.pub",
+        "--log-key",
+        &key,
+        "--cache-dir",
+        "edge-cache",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let kept = Served::spawn(d, &kept_args);
+    assert_eq!(http_get(&format!("{}/log/checkpoint", kept.url)).0, 200);
+    drop(kept);
     drop(origin);
     let status = Command::new("cp")
         .args(["-a", "store", "fork"])
@@ -223,6 +241,11 @@ fn the_log_is_shown_verified_and_proved_and_catches_forks_and_forgeries() {
     let err = fails(&pull_args(&forked.url, &key, "n1"), d, 3);
     assert!(err.contains("split view"), "{err}");
     let (code, body) = http_get(&format!("{}/log/checkpoint", e.url));
+    assert_eq!(code, 503, "{}", String::from_utf8_lossy(&body));
+    // Restarted, the edge with a disk still holds the checkpoint it accepted: the fork is a split
+    // view to it too (a fresh edge would take the fork as the log).
+    let restarted = Served::spawn(d, &kept_args);
+    let (code, body) = http_get(&format!("{}/log/checkpoint", restarted.url));
     assert_eq!(code, 503, "{}", String::from_utf8_lossy(&body));
     let (_, metrics) = http_get(&format!("{}/metrics", e.url));
     let metrics = String::from_utf8_lossy(&metrics).into_owned();

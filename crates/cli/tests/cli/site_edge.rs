@@ -147,6 +147,11 @@ fn edge_serves_a_volume_as_a_site() {
     assert!(home.all("vary").contains(&"Cookie"));
     let cookie = home.header("set-cookie").expect("a cookie");
     assert!(cookie.starts_with(&format!("tinycdn-site={v1_id}; Path=/; HttpOnly")));
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    // A client claiming TLS through X-Forwarded-Proto is not a trusted terminator: no Secure.
+    let claimed = http_full(url, "/", &[HOST, "X-Forwarded-Proto: https"]);
+    let claimed = claimed.header("set-cookie").expect("a cookie");
+    assert!(!claimed.contains("Secure"), "{claimed}");
     let etag = home.header("etag").expect("an etag").to_owned();
     assert!(etag.starts_with('"'), "strong: {etag}");
     let inm = format!("If-None-Match: {etag}");
