@@ -426,20 +426,8 @@ async fn websocket_tunnels_hold_a_connection_slot_and_close_when_idle() {
         ..tight()
     };
     let f = front_with(&app, None, limits, |_| {}).await;
-    let mut tunnel = TcpStream::connect(&f.addr).await.expect("connect");
-    tunnel
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
-        )
-        .await
-        .expect("send");
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(tunnel.read(&mut byte).await.expect("read"), 1);
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let (mut tunnel, head) = crate::proxy::upgrade_to_echo(&f.addr).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
     tunnel.write_all(b"ping").await.expect("send");
     let mut back = [0u8; 4];
     tunnel.read_exact(&mut back).await.expect("echo");

@@ -902,6 +902,23 @@ async fn smuggling_oversized_heads_and_slow_clients_are_refused_without_harm() {
     assert_eq!(app.seen.lock().expect("lock").len(), before);
 }
 
+/// A connection to `addr` upgraded to the scripted app's `echo` protocol, and the response head
+/// (lowercased).
+pub(crate) async fn upgrade_to_echo(addr: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /ws HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .expect("send");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).await.expect("read"), 1);
+        head.push(byte[0]);
+    }
+    (s, String::from_utf8_lossy(&head).to_ascii_lowercase())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_pass_through_as_a_tunnel() {
     let app = App::start(|r: &Seen| {
@@ -914,19 +931,7 @@ async fn upgrades_pass_through_as_a_tunnel() {
     .await;
     let f = front(&app).await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(&f.addr)
-        .await
-        .expect("connect");
-    s.write_all(b"GET /ws HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-        .await
-        .expect("send");
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut byte).await.expect("read"), 1);
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let (mut s, head) = upgrade_to_echo(&f.addr).await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: echo"));
     s.write_all(b"ping through the tunnel").await.expect("send");
