@@ -9,9 +9,9 @@
 //! the stored response from the chunk cache ([`Step::Stored`]), so that a client that stops
 //! reading pins nothing. A response that may not be stored or is too large is streamed instead:
 //! frames every reader has taken are dropped, and the fill waits while more than
-//! [`STREAM_WINDOW`] bytes are unread — or, once streaming fills together hold their budget (the
-//! same `--memory`), more than [`MIN_STREAM_WINDOW`] — so memory stays bounded whatever the
-//! body's length and however many streams are read slowly.
+//! [`STREAM_WINDOW`] bytes are unread — or, once fills being stored and streaming fills together
+//! hold their one budget (`--memory`), more than [`MIN_STREAM_WINDOW`] — so memory stays bounded
+//! whatever the body's length and however many streams are read slowly.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -158,10 +158,12 @@ impl Fill {
     /// fit.
     pub fn charge(&self, n: u64) -> bool {
         let b = &self.budget;
+        // Stored and streaming fills share one budget (`--memory`).
+        let streaming = b.streaming();
         let ok = b
             .used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                (u.saturating_add(n) <= b.max).then_some(u + n)
+                (u.saturating_add(n).saturating_add(streaming) <= b.max).then_some(u + n)
             })
             .is_ok();
         if ok {
@@ -226,9 +228,10 @@ impl Fill {
                 if s.streaming && s.readers.is_empty() {
                     return false;
                 }
+                let held_by_all = self.budget.streaming().saturating_add(self.budget.used());
                 let room = !s.streaming
                     || s.held < MIN_STREAM_WINDOW
-                    || (s.held < STREAM_WINDOW && self.budget.streaming() < self.budget.max);
+                    || (s.held < STREAM_WINDOW && held_by_all < self.budget.max);
                 if room {
                     let n = frame.len() as u64;
                     s.held += n;
@@ -452,6 +455,26 @@ mod tests {
         drop(r);
         // No reader left: a streaming fill stops.
         assert!(!fill.push(Bytes::from_static(b"y")).await);
+    }
+
+    #[tokio::test]
+    async fn stored_and_streaming_fills_share_one_budget() {
+        let budget = Budget::new(100 << 10);
+        let streaming = Fill::new(budget.clone());
+        let slow = streaming.reader().expect("reader");
+        streaming.stream();
+        // A reader that takes nothing: the stream holds what it may.
+        assert!(streaming.push(Bytes::from(vec![0u8; 60 << 10])).await);
+        assert_eq!(budget.streaming(), 60 << 10);
+        let stored = Fill::new(budget.clone());
+        assert!(
+            !stored.charge(50 << 10),
+            "60 KiB streaming + 50 KiB is past 100 KiB"
+        );
+        assert!(stored.charge(40 << 10));
+        drop((slow, streaming));
+        assert_eq!(budget.streaming(), 0, "given back when the stream goes");
+        assert!(stored.charge(50 << 10));
     }
 
     #[test]
