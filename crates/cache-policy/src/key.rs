@@ -117,19 +117,13 @@ pub fn normalise_host(scheme: &str, host: &str) -> Result<String, KeyError> {
 /// # Errors
 /// A host or target that cannot be part of a URI.
 pub fn primary_key(scheme: &str, host: &str, path_and_query: &str) -> Result<String, KeyError> {
-    if !path_and_query.starts_with('/') || path_and_query.bytes().any(|c| c <= b' ' || c >= 0x7f) {
-        return Err(KeyError::BadTarget(path_and_query.to_owned()));
-    }
+    let target = normalise_target(path_and_query)?;
     let host = normalise_host(scheme, host)?;
-    let mut key = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
+    let mut key = String::with_capacity(scheme.len() + 3 + host.len() + target.len());
     key.push_str(scheme);
     key.push_str("://");
     key.push_str(&host);
-    if path_and_query.contains('%') {
-        key.push_str(&normalise_percent(path_and_query));
-    } else {
-        key.push_str(path_and_query);
-    }
+    key.push_str(&target);
     Ok(key)
 }
 

@@ -212,19 +212,11 @@ impl Drop for Tracked {
 #[derive(Debug, Default)]
 pub(crate) struct PerIp(Mutex<HashMap<IpAddr, usize>>);
 
-/// An IPv4-mapped IPv6 address as the IPv4 one, so that one host has one count.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 @ IpAddr::V4(_) => v4,
-    }
-}
-
 impl PerIp {
     /// Takes one of `ip`'s `max` places (0: no cap); `false` when it has none left.
     fn take(&self, ip: IpAddr, max: usize) -> bool {
         let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = m.entry(canonical(ip)).or_insert(0);
+        let n = m.entry(ip.to_canonical()).or_insert(0);
         if max > 0 && *n >= max {
             return false;
         }
@@ -234,7 +226,8 @@ impl PerIp {
 
     fn give_back(&self, ip: IpAddr) {
         let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let ip = canonical(ip);
+        // An IPv4-mapped IPv6 address counts as the IPv4 one: one host, one count.
+        let ip = ip.to_canonical();
         if let Some(n) = m.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {

@@ -692,34 +692,7 @@ fn serves_https_with_http2() {
     let dir = setup();
     let d = dir.path();
     publish(d, "media", "stable");
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .current_dir(d)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    test_ca(d);
     let server = Served::start(d, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
     let url = format!("{}/v/site-media@stable/images/rocket.jpg", server.url);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
@@ -732,13 +705,13 @@ fn serves_https_with_http2() {
             .output()
             .expect("curl runs")
     };
-    let h2 = curl(&["--cacert", "cert.pem"]);
+    let h2 = curl(&["--cacert", "ca.pem"]);
     assert_eq!(String::from_utf8_lossy(&h2.stdout), "2 200");
     assert_eq!(
         fs::read(d.join("body")).expect("body"),
         fs::read(d.join("media/images/rocket.jpg")).expect("file")
     );
-    let h1 = curl(&["--cacert", "cert.pem", "--http1.1"]);
+    let h1 = curl(&["--cacert", "ca.pem", "--http1.1"]);
     assert_eq!(String::from_utf8_lossy(&h1.stdout), "1.1 200");
     let untrusted = curl(&[]);
     assert!(
@@ -1683,6 +1656,28 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
         1,
     );
     assert!(err.contains("128") && err.contains("openssl rand"), "{err}");
+    // Security flags that do not parse are refused at start, saying which value is wrong.
+    for (flag, bad, says) in [
+        ("--trusted-proxies", "10.0.0.0/33", "10.0.0.0/33"),
+        ("--admin-allow", "everyone", "everyone"),
+        ("--ignore-cookie", "a b", "a b"),
+        ("--credential-header", "bad header", "bad header"),
+    ] {
+        let err = fails(
+            &[
+                "edge",
+                "--origin",
+                &app.url,
+                flag,
+                bad,
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            d,
+            1,
+        );
+        assert!(err.contains(says), "{flag}: {err}");
+    }
     // Usage errors: an edge needs --upstream or --origin; mounts need --upstream.
     fails(&["edge", "--listen", "127.0.0.1:0"], d, 2);
     fails(

@@ -83,10 +83,7 @@ impl Fabric {
         if let Some(m) = self.manifest_in_memory(id) {
             return Ok(m);
         }
-        let fail = |e: &FetchError| {
-            let r = super::fetch_reply(e);
-            (r.status, format!("{}\n", e.public()))
-        };
+        let fail = super::fetch_failure;
         let from_disk = self
             .cache
             .get_meta(&format!("m/{id}"))

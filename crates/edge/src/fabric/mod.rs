@@ -118,8 +118,9 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The reply to a client for a failed fetch: what failed, never which upstream (logged).
-fn fetch_reply(e: &FetchError) -> Reply {
+/// The status and text a client gets for a failed fetch: what failed, never which upstream (the
+/// whole error is logged).
+fn fetch_failure(e: &FetchError) -> (StatusCode, String) {
     let status = match e {
         FetchError::NotFound { .. } => StatusCode::NOT_FOUND,
         _ => {
@@ -127,7 +128,13 @@ fn fetch_reply(e: &FetchError) -> Reply {
             StatusCode::BAD_GATEWAY
         }
     };
-    Reply::text(status, format!("{}\n", e.public()))
+    (status, format!("{}\n", e.public()))
+}
+
+/// [`fetch_failure`] as a reply.
+fn fetch_reply(e: &FetchError) -> Reply {
+    let (status, text) = fetch_failure(e);
+    Reply::text(status, text)
 }
 
 /// A reply holding `bytes` (metadata, a delta) under a strong entity tag.

@@ -63,12 +63,7 @@ pub(crate) fn unix_now() -> u64 {
 
 /// Whether `ip` (an IPv4-mapped IPv6 address taken as the IPv4 one) is in one of `nets`.
 pub(crate) fn trusted(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
-    let ip = match ip {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
-        v4 @ std::net::IpAddr::V4(_) => v4,
-    };
+    let ip = ip.to_canonical();
     nets.iter().any(|n| n.contains(&ip))
 }
 

@@ -413,14 +413,7 @@ async fn one_address_cannot_take_every_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_tunnels_hold_a_connection_slot_and_close_when_idle() {
-    let app = App::start(|r: &Seen| {
-        if r.header("upgrade") == "echo" {
-            Answer::Echo
-        } else {
-            Answer::ok(&[], "plain")
-        }
-    })
-    .await;
+    let app = App::start(crate::proxy::echo_or_plain).await;
     let limits = Limits {
         max_connections: 1,
         ..tight()

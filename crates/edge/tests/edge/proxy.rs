@@ -902,6 +902,15 @@ async fn smuggling_oversized_heads_and_slow_clients_are_refused_without_harm() {
     assert_eq!(app.seen.lock().expect("lock").len(), before);
 }
 
+/// The app of the tunnel tests: `Upgrade: echo` becomes an echo tunnel, anything else "plain".
+pub(crate) fn echo_or_plain(r: &Seen) -> Answer {
+    if r.header("upgrade") == "echo" {
+        Answer::Echo
+    } else {
+        Answer::ok(&[], "plain")
+    }
+}
+
 /// A connection to `addr` upgraded to the scripted app's `echo` protocol, and the response head
 /// (lowercased).
 pub(crate) async fn upgrade_to_echo(addr: &str) -> (tokio::net::TcpStream, String) {
@@ -921,14 +930,7 @@ pub(crate) async fn upgrade_to_echo(addr: &str) -> (tokio::net::TcpStream, Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_pass_through_as_a_tunnel() {
-    let app = App::start(|r: &Seen| {
-        if r.header("upgrade") == "echo" {
-            Answer::Echo
-        } else {
-            Answer::ok(&[], "plain")
-        }
-    })
-    .await;
+    let app = App::start(echo_or_plain).await;
     let f = front(&app).await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut s, head) = upgrade_to_echo(&f.addr).await;
