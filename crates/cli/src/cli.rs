@@ -890,7 +890,7 @@ pub struct EdgeArgs {
     #[arg(long, value_name = "POLICY", default_value = "s3-fifo",
           value_parser = ["s3-fifo", "sieve", "fifo"])]
     pub cache_policy: String,
-    /// Bound of the memory cache.
+    /// Memory for content: half for the chunk memory tier, half for responses being filled.
     #[arg(long, default_value = "512MiB")]
     pub memory: String,
     /// Largest application response stored; larger ones stream through uncached.

@@ -208,8 +208,8 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             origin_timeout: Duration::from_secs(a.origin_timeout),
             body_timeout: Duration::from_secs(a.origin_body_timeout),
             max_object_size: parse_size(&a.max_object_size)?,
-            // Fills being stored hold their bodies in memory: at most as much as the memory tier.
-            fill_memory: parse_size(&a.memory)?,
+            // Fills hold their bodies in memory: half of --memory, the chunk tier the other half.
+            fill_memory: tinycdn_edge::cache::split_memory(parse_size(&a.memory)?).1,
             max_entries: a.max_entries,
             purge_token: a.purge_token_file.as_deref().map(edge_token).transpose()?,
             credentials: CredentialRules::new(&a.credential_header, &a.ignore_cookie)?,
@@ -224,7 +224,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
         _ => None,
     };
     let disk = parse_size(&a.cache_size)?;
-    let memory = parse_size(&a.memory)?;
+    let memory = tinycdn_edge::cache::split_memory(parse_size(&a.memory)?).0;
     let mut roles = Vec::new();
     if let Some((u, _)) = &fabric {
         let names: Vec<&str> = u

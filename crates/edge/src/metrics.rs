@@ -112,7 +112,17 @@ pub(crate) fn cache(e: &mut Exposition, cache: &ChunkCache) {
         vec![
             (vec![("tier", "memory".into())], cache.memory_bytes()),
             (vec![("tier", "disk".into())], cache.disk_bytes()),
+            (
+                vec![("tier", "disk-metadata".into())],
+                cache.meta_disk_bytes(),
+            ),
         ],
+    );
+    e.metric(
+        "tinycdn_cache_meta_refused_total",
+        "Metadata records not written because records held their share (a quarter) of --cache-size.",
+        Kind::Counter,
+        vec![(vec![], c.meta_refused.load(Ordering::Relaxed))],
     );
 }
 
@@ -193,7 +203,7 @@ pub(crate) fn proxy(e: &mut Exposition, p: &Proxy) {
     );
     e.metric(
         "tinycdn_proxy_fill_bytes",
-        "Bytes that fills being stored hold in memory now (bounded by --memory).",
+        "Bytes that fills being stored hold in memory now (bounded by half of --memory).",
         Kind::Gauge,
         vec![(vec![], p.fill_bytes())],
     );
@@ -202,5 +212,11 @@ pub(crate) fn proxy(e: &mut Exposition, p: &Proxy) {
         "Responses stored now.",
         Kind::Gauge,
         vec![(vec![], p.stored_responses() as u64)],
+    );
+    e.metric(
+        "tinycdn_proxy_index_bytes",
+        "Memory the index of stored responses holds (keys, fields; bounded at 256 MiB).",
+        Kind::Gauge,
+        vec![(vec![], p.index_bytes())],
     );
 }

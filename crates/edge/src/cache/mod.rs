@@ -13,6 +13,7 @@
 //!   from memory and upstream. A background scrub ([`ChunkCache::start_scrub`]) re-hashes the
 //!   disk tier at a bounded rate and drops what no longer matches.
 
+mod meta;
 mod scrub;
 
 pub use scrub::ScrubStep;
@@ -54,6 +55,8 @@ pub struct CacheCounters {
     pub disk_evictions: AtomicU64,
     /// Disk writes that failed (full disk, I/O errors); the edge served on without them.
     pub disk_write_errors: AtomicU64,
+    /// Metadata writes refused because records held their share of `--cache-size`.
+    pub meta_refused: AtomicU64,
     /// Disk-cached chunks that failed verification and were dropped (on read or by the scrub).
     pub disk_corrupt: AtomicU64,
     /// Bytes of the memory hits.
@@ -79,6 +82,12 @@ struct Disk {
     backend: LocalBackend,
     policy: Mutex<DiskPolicy<ChunkId>>,
     saves: Mutex<Saves>,
+    /// `--cache-size`: chunks and metadata files together.
+    max_bytes: u64,
+    /// What the metadata files take (whole blocks), reserved out of the tier ([`meta`]).
+    meta: Mutex<u64>,
+    /// What the policy's saved state takes (whole blocks), reserved with them.
+    state: Mutex<u64>,
 }
 
 /// When the policy's state was last written.
@@ -129,6 +138,12 @@ impl Disk {
         for v in &r.victims {
             let _ = backend.delete(&chunk_key(v));
         }
+        let meta = Self::scan_meta(&backend);
+        let state = backend
+            .size(POLICY_KEY)
+            .ok()
+            .flatten()
+            .map_or(0, meta::blocks);
         let disk = Self {
             backend,
             policy: Mutex::new(r.policy),
@@ -136,7 +151,11 @@ impl Disk {
                 changes: 0,
                 at: Instant::now(),
             }),
+            max_bytes,
+            meta: Mutex::new(meta),
+            state: Mutex::new(state),
         };
+        disk.charge(0, 0);
         if !r.victims.is_empty() || r.added > 0 || r.error.is_some() {
             disk.save();
         }
@@ -156,6 +175,14 @@ impl Disk {
             .backend
             .write(POLICY_KEY, &bytes, Durability::AtBarrier)
             .is_ok();
+        if ok {
+            *self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                meta::blocks(bytes.len() as u64);
+            self.reserve();
+        }
         let mut s = self
             .saves
             .lock()
@@ -183,6 +210,16 @@ impl Disk {
             self.save();
         }
     }
+}
+
+/// How one `--memory` is shared: the chunk memory tier and the proxy's fills in flight (bodies
+/// being stored, unread windows of streams) take half each, so that together they stay within
+/// it whatever clients do (the default 512 MiB still stores a response of the default
+/// `--max-object-size`, 256 MiB). Returns (tier, fills).
+#[must_use]
+pub fn split_memory(total: u64) -> (u64, u64) {
+    let fills = total / 2;
+    (total - fills, fills)
 }
 
 /// Counts a fill down when it ends, however it ends (a dropped request cancels it).
@@ -415,47 +452,18 @@ impl ChunkCache {
         }
         tokio::task::block_in_place(|| disk.changed(1 + victims.len() as u64));
     }
+}
 
-    /// Metadata (manifests, signatures) kept on disk so pinned content survives restarts.
-    pub fn put_meta(&self, key: &str, bytes: &[u8]) {
-        if let Some(disk) = &self.disk {
-            let r = tokio::task::block_in_place(|| {
-                disk.backend
-                    .write(&format!("meta/{key}"), bytes, Durability::AtBarrier)
-            });
-            if r.is_err() {
-                self.counters
-                    .disk_write_errors
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+#[cfg(test)]
+mod tests {
+    use super::split_memory;
+
+    #[test]
+    fn the_tier_and_the_fills_share_one_memory_bound() {
+        for total in [0, 1, 4, 1000, 512 << 20, u64::MAX] {
+            let (tier, fills) = split_memory(total);
+            assert_eq!(tier + fills, total);
+            assert_eq!(fills, total / 2);
         }
-    }
-
-    /// Removes metadata from disk.
-    pub fn delete_meta(&self, key: &str) {
-        if let Some(disk) = &self.disk {
-            let _ = tokio::task::block_in_place(|| disk.backend.delete(&format!("meta/{key}")));
-        }
-    }
-
-    /// The metadata keys under `prefix` on disk (none without a disk tier).
-    #[must_use]
-    pub fn list_meta(&self, prefix: &str) -> Vec<String> {
-        let Some(disk) = &self.disk else {
-            return Vec::new();
-        };
-        let under = format!("meta/{prefix}");
-        tokio::task::block_in_place(|| disk.backend.list(&under))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|k| k.strip_prefix("meta/").map(str::to_owned))
-            .collect()
-    }
-
-    /// Metadata from disk (unverified: the caller verifies it as if it came from upstream).
-    #[must_use]
-    pub fn get_meta(&self, key: &str) -> Option<Vec<u8>> {
-        let disk = self.disk.as_ref()?;
-        tokio::task::block_in_place(|| disk.backend.read(&format!("meta/{key}"))).ok()
     }
 }

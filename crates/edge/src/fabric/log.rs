@@ -207,8 +207,7 @@ impl Fabric {
         let path = format!("/log/lookup/{id}");
         hashed(
             h,
-            self.upstreams
-                .fetch(&path, None, 32, |b| b.len() <= 21)
+            self.fetch_meta(&path, 32, |b| b.len() <= 21)
                 .await
                 .map_err(|e| fetch_reply(&e)),
             "text/plain; charset=utf-8",

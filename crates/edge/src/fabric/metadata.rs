@@ -70,11 +70,7 @@ impl Fabric {
     }
 
     fn manifest_in_memory(&self, id: VersionId) -> Option<ManifestEntry> {
-        self.manifests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-            .cloned()
+        self.tables.manifests.get(&id)
     }
 
     /// [`Fabric::manifest`]'s load: disk or upstream, verified, then kept in memory. Errors as
@@ -99,15 +95,13 @@ impl Fabric {
                     return Err((StatusCode::SERVICE_UNAVAILABLE, text));
                 }
                 let bytes = self
-                    .upstreams
-                    .fetch(&format!("/m/{id}"), None, MAX_METADATA, |b| {
+                    .fetch_meta(&format!("/m/{id}"), MAX_METADATA, |b| {
                         VersionId::of(b) == id
                     })
                     .await
                     .map_err(|e| fail(&e))?;
                 let sigs = self
-                    .upstreams
-                    .fetch(&format!("/s/{id}"), None, MAX_METADATA, |s| {
+                    .fetch_meta(&format!("/s/{id}"), MAX_METADATA, |s| {
                         self.verify_manifest(id, &bytes, s).is_some()
                     })
                     .await
@@ -124,21 +118,9 @@ impl Fabric {
             }
         };
         let manifest = Arc::new(manifest);
-        {
-            let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
-            for e in &manifest.entries {
-                if let Some(f) = e.file() {
-                    objects
-                        .entry((f.hash, e.mode & 0o111 != 0))
-                        .or_insert_with(|| Arc::new(f.clone()));
-                }
-            }
-        }
+        self.tables.index_objects(&manifest);
         let entry = (manifest, bytes, sigs);
-        self.manifests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, entry.clone());
+        self.tables.manifests.insert(id, entry.clone());
         Ok(entry)
     }
 
@@ -163,8 +145,7 @@ impl Fabric {
                     return Err(refused);
                 }
                 let bytes = self
-                    .upstreams
-                    .fetch(&format!("/x/{id}"), None, MAX_METADATA, |b| {
+                    .fetch_meta(&format!("/x/{id}"), MAX_METADATA, |b| {
                         self.verify_delta_index(id, b).is_some()
                     })
                     .await
@@ -176,9 +157,10 @@ impl Fabric {
                 (bytes, index)
             }
         };
-        let mut deltas = self.deltas.lock().unwrap_or_else(PoisonError::into_inner);
         for e in &index.index.entries {
-            deltas.insert((e.base, e.target), (e.delta, e.delta_size));
+            self.tables
+                .deltas
+                .insert((e.base, e.target), (e.delta, e.delta_size));
         }
         Ok(bytes)
     }
@@ -262,8 +244,7 @@ impl Fabric {
             .reduce(|a, b| if a.is_older_than(&b) { b } else { a });
         let path = format!("/t/{volume}/{tag}");
         match self
-            .upstreams
-            .fetch(&path, None, MAX_METADATA, |b| {
+            .fetch_meta(&path, MAX_METADATA, |b| {
                 self.check_tag(volume, tag.as_str(), b, pin.as_ref(), floor.as_ref())
                     .is_some()
             })

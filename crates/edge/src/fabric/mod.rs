@@ -18,6 +18,7 @@ mod metadata;
 mod metrics;
 mod peer;
 mod site;
+mod tables;
 mod trust;
 
 use std::collections::HashMap;
@@ -91,15 +92,13 @@ pub struct Fabric {
     upstreams: Upstreams,
     trust: std::sync::RwLock<Arc<Trust>>,
     cache: Arc<ChunkCache>,
-    manifests: Mutex<HashMap<VersionId, ManifestEntry>>,
+    /// Manifests, objects, deltas and "not found" answers, bounded.
+    tables: tables::Tables,
     /// Manifest loads in flight: requests for a manifest not in memory share one load.
     manifest_loads: Mutex<HashMap<VersionId, metadata::ManifestLoad>>,
-    objects: Mutex<HashMap<(FileId, bool), Arc<FileContent>>>,
     tags: Mutex<HashMap<(String, String), TagEntry>>,
     /// The newest verified timestamp and snapshot.
     held: Mutex<HeldMetadata>,
-    /// (base, target) → (delta hash, delta size), from every verified delta index.
-    deltas: Mutex<HashMap<(FileId, FileId), (FileId, u64)>>,
     tag_policy: TagPolicy,
     variants: compress::Variants,
     prepared: Mutex<(PreparedFiles, usize)>,
@@ -137,6 +136,28 @@ fn fetch_reply(e: &FetchError) -> Reply {
     Reply::text(status, text)
 }
 
+impl Fabric {
+    /// [`Upstreams::fetch`] of metadata named by id or name: a "not found" is remembered for
+    /// [`tables::NOT_FOUND_TTL`] and answered from memory meanwhile (negative caching).
+    pub(crate) async fn fetch_meta(
+        &self,
+        path: &str,
+        max: u64,
+        verify: impl Fn(&[u8]) -> bool,
+    ) -> Result<Bytes, FetchError> {
+        if self.tables.known_missing(path) {
+            return Err(FetchError::NotFound {
+                path: path.to_owned(),
+            });
+        }
+        let r = self.upstreams.fetch(path, None, max, verify).await;
+        if matches!(r, Err(FetchError::NotFound { .. })) {
+            self.tables.remember_missing(path);
+        }
+        r
+    }
+}
+
 /// A reply holding `bytes` (metadata, a delta) under a strong entity tag.
 fn in_memory(req: &HeaderMap, bytes: Bytes, etag: String, media: &str, cc: String) -> Reply {
     let rep = Representation {
@@ -168,11 +189,9 @@ impl Fabric {
             upstreams,
             trust: std::sync::RwLock::new(Arc::new(trust)),
             cache,
-            manifests: Mutex::new(HashMap::new()),
+            tables: tables::Tables::new(),
             manifest_loads: Mutex::new(HashMap::new()),
-            objects: Mutex::new(HashMap::new()),
             tags: Mutex::new(HashMap::new()),
-            deltas: Mutex::new(HashMap::new()),
             held: Mutex::new(HeldMetadata::default()),
             tag_policy: TagPolicy::default(),
             variants: compress::Variants::new(64 << 20),
@@ -280,12 +299,7 @@ impl Fabric {
 
     /// A delta that a verified delta index listed, checked against its hash before it is cached.
     async fn serve_delta(&self, h: &HeaderMap, base: FileId, target: FileId) -> Reply {
-        let listed = self
-            .deltas
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(base, target))
-            .copied();
+        let listed = self.tables.deltas.get(&(base, target));
         let Some((hash, size)) = listed else {
             return Reply::text(
                 StatusCode::NOT_FOUND,
@@ -317,13 +331,7 @@ impl Fabric {
 
     /// A raw object that some verified manifest listed.
     async fn serve_object<B>(self: &Arc<Self>, req: &Request<B>, id: FileId, exec: bool) -> Reply {
-        let file = self
-            .objects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(id, exec))
-            .cloned();
-        let Some(file) = file else {
+        let Some(file) = self.tables.object(id, exec) else {
             return Reply::text(
                 StatusCode::NOT_FOUND,
                 "no manifest seen by this edge lists that object\n",
@@ -454,12 +462,7 @@ impl Fabric {
         };
         let exec = file.exec;
         // The manifest's files were indexed when it was verified: share that copy.
-        let indexed = self
-            .objects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(file.content.hash, exec))
-            .cloned();
+        let indexed = self.tables.objects.get(&(file.content.hash, exec));
         let content = indexed.unwrap_or_else(|| Arc::new(file.content.clone()));
         let rep = Representation {
             etag: EntityTag::strong(content.hash.to_hex()),

@@ -236,18 +236,12 @@ impl Fabric {
         self.cache.put_meta("root", &root.to_bytes());
         *self.trust.write().unwrap_or_else(PoisonError::into_inner) =
             Arc::new(Trust::from_root(root));
-        self.manifests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.tables.manifests.clear();
         self.tags
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
-        self.deltas
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.tables.deltas.clear();
         *self.lock_meta() = HeldMetadata::default();
         self.forget_prepared();
     }

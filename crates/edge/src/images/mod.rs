@@ -10,6 +10,7 @@
 //! - [`pool`]: the workers, their bounded queue and deadlines.
 
 pub mod pool;
+mod records;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -182,6 +183,8 @@ pub struct ImageCounters {
     pub refused: AtomicU64,
     /// Microseconds spent transforming.
     pub transform_us: AtomicU64,
+    /// Variant records removed from disk because their variant was gone.
+    pub records_trimmed: AtomicU64,
 }
 
 type InFlight = Arc<OnceCell<Result<Variant, Failure>>>;
@@ -199,6 +202,8 @@ pub struct Images {
     /// back from the cache disk when asked for).
     index: quick_cache::sync::Cache<[u8; 32], Meta>,
     inflight: Mutex<HashMap<[u8; 32], InFlight>>,
+    /// When dead variant records were last trimmed ([`records`]).
+    last_trim: Mutex<Option<Instant>>,
     /// Counters.
     pub counters: ImageCounters,
 }
@@ -231,6 +236,7 @@ impl Images {
             cache,
             index: quick_cache::sync::Cache::new(INDEX_ENTRIES),
             inflight: Mutex::new(HashMap::new()),
+            last_trim: Mutex::new(None),
             counters: ImageCounters::default(),
         }
     }
@@ -349,10 +355,7 @@ impl Images {
         self.counters.made.fetch_add(1, Ordering::Relaxed);
         let Variant { bytes, meta } = Variant::of(out);
         self.cache.put(meta.hash, bytes.clone()).await;
-        self.cache.put_meta(
-            &format!("img/{}", hex::encode(name)),
-            meta.to_text().as_bytes(),
-        );
+        self.keep_record(&name, &meta);
         self.index.insert(name, meta);
         Ok(Variant { bytes, meta })
     }
@@ -435,6 +438,12 @@ impl Images {
             "Wall time spent in image transforms (queueing included).",
             Kind::Counter,
             vec![(vec![], l(&c.transform_us) as f64 / 1e6)],
+        );
+        e.metric(
+            "tinycdn_image_records_trimmed_total",
+            "Variant records removed from the cache disk because their variant was evicted.",
+            Kind::Counter,
+            vec![(vec![], l(&c.records_trimmed))],
         );
         let p = &self.pool.counters;
         e.metric(

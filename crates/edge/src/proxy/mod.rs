@@ -110,6 +110,9 @@ pub struct ProxyConfig {
     pub fill_memory: u64,
     /// Most responses stored at once.
     pub max_entries: usize,
+    /// Memory the index of stored responses may hold (keys, fields); the oldest keys go past
+    /// it, whatever `max_entries` allows.
+    pub max_index_bytes: u64,
     /// Heuristic freshness for responses that state none (§4.2.2).
     pub heuristic: Heuristic,
     /// The bearer token of the purge API (none: purging is off).
@@ -134,6 +137,7 @@ impl Default for ProxyConfig {
             max_object_size: 256 << 20,
             fill_memory: 512 << 20,
             max_entries: 200_000,
+            max_index_bytes: store::MAX_INDEX_BYTES,
             heuristic: Heuristic::default(),
             purge_token: None,
             credentials: CredentialRules::default(),
@@ -218,7 +222,12 @@ impl Proxy {
         let _ = getrandom::fill(&mut id);
         Ok(Self {
             origin,
-            responses: Responses::open(cache.clone(), config.max_entries, config.heuristic),
+            responses: Responses::open(
+                cache.clone(),
+                config.max_entries,
+                config.max_index_bytes,
+                config.heuristic,
+            ),
             cache,
             inflight: Mutex::new(HashMap::new()),
             budget: fill::Budget::new(config.fill_memory),
@@ -247,6 +256,12 @@ impl Proxy {
     #[must_use]
     pub fn stored_responses(&self) -> usize {
         self.responses.len()
+    }
+
+    /// What the index of stored responses holds in memory (bounded at 256 MiB).
+    #[must_use]
+    pub fn index_bytes(&self) -> u64 {
+        self.responses.bytes()
     }
 
     /// Stored responses dropped at start (undecodable, or their chunks gone).

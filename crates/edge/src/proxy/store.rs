@@ -60,6 +60,29 @@ pub(crate) fn surrogate_keys(headers: &HeaderMap) -> Vec<String> {
 }
 
 impl Entry {
+    /// What the entry holds in memory, about: its key, secondary key and header fields twice
+    /// (as stored and as a hit starts from), its chunk list, and the structures around them.
+    pub fn cost(&self) -> u64 {
+        let headers: usize = self
+            .record
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 32)
+            .sum();
+        let variant: usize = self
+            .record
+            .variant
+            .iter()
+            .map(|(n, v)| n.len() + v.as_ref().map_or(0, String::len) + 48)
+            .sum();
+        (2 * self.record.key.len()
+            + self.file.len()
+            + variant
+            + 2 * headers
+            + self.record.chunks.len() * 40
+            + 512) as u64
+    }
+
     pub fn new(record: Record, heuristic: Heuristic) -> Self {
         let (directives, targeted) = ResponseDirectives::for_shared_cache(&record.headers);
         let facts = Stored::new(
@@ -168,6 +191,8 @@ struct Index {
     /// Primary keys in the order they were first stored, for the bound on entries.
     order: VecDeque<String>,
     entries: usize,
+    /// What the entries hold in memory ([`Entry::cost`]), for the bound on bytes.
+    bytes: u64,
 }
 
 impl Index {
@@ -206,9 +231,14 @@ impl Index {
             }
         }
         self.entries -= variants.len();
+        self.bytes -= variants.iter().map(|e| e.cost()).sum::<u64>();
         variants
     }
 }
+
+/// What the index of stored responses may hold in memory: long keys and large header sets
+/// cannot grow it past this however many `--max-entries` allows (the oldest keys go).
+pub(crate) const MAX_INDEX_BYTES: u64 = 256 << 20;
 
 /// The proxy's stored responses.
 #[derive(Debug)]
@@ -216,6 +246,7 @@ pub(crate) struct Responses {
     index: RwLock<Index>,
     cache: Arc<ChunkCache>,
     max_entries: usize,
+    max_bytes: u64,
     heuristic: Heuristic,
     /// Records dropped at start because they did not decode or their chunks were gone.
     pub dropped_at_start: AtomicU64,
@@ -234,12 +265,19 @@ fn path_of(key: &str) -> &str {
 }
 
 impl Responses {
-    /// The stored responses, reloaded from the cache disk.
-    pub fn open(cache: Arc<ChunkCache>, max_entries: usize, heuristic: Heuristic) -> Self {
+    /// The stored responses, reloaded from the cache disk; the index bounded at `max_entries`
+    /// and `max_bytes` ([`Entry::cost`]).
+    pub fn open(
+        cache: Arc<ChunkCache>,
+        max_entries: usize,
+        max_bytes: u64,
+        heuristic: Heuristic,
+    ) -> Self {
         let r = Self {
             index: RwLock::new(Index::default()),
             cache,
             max_entries: max_entries.max(1),
+            max_bytes,
             heuristic,
             dropped_at_start: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
@@ -279,6 +317,11 @@ impl Responses {
         self.read().entries
     }
 
+    /// What the index holds in memory ([`Entry::cost`]).
+    pub fn bytes(&self) -> u64 {
+        self.read().bytes
+    }
+
     /// The stored response selected for a request (§4.1).
     pub fn lookup(&self, key: &str, request: &HeaderMap) -> Lookup {
         let index = self.read();
@@ -307,6 +350,7 @@ impl Responses {
     /// Puts an entry in the index (replacing the same variant) and bounds their number; returns
     /// the entries it displaced.
     fn link(&self, entry: Arc<Entry>) -> Vec<Arc<Entry>> {
+        let cost = entry.cost();
         let mut index = self.write();
         let mut gone = Vec::new();
         let key = entry.record.key.clone();
@@ -332,6 +376,8 @@ impl Responses {
         let added = 1 - gone.len();
         index.entries += added;
         index.entries -= dropped.len();
+        index.bytes += cost;
+        index.bytes -= gone.iter().chain(&dropped).map(|e| e.cost()).sum::<u64>();
         for g in gone.iter().chain(&dropped) {
             index.unlink_surrogates(g);
         }
@@ -343,7 +389,7 @@ impl Responses {
         }
         // The oldest keys go first; the one just stored is spared.
         let mut spared = false;
-        while index.entries > self.max_entries {
+        while index.entries > self.max_entries || index.bytes > self.max_bytes {
             let Some(oldest) = index.order.pop_front() else {
                 break;
             };
@@ -394,6 +440,7 @@ impl Responses {
         let e = variants.remove(pos);
         let empty = variants.is_empty();
         index.entries -= 1;
+        index.bytes -= e.cost();
         index.unlink_surrogates(&e);
         if empty {
             index.by_key.remove(&key);

@@ -513,6 +513,37 @@ async fn a_vary_explosion_is_bounded_and_evicts_nothing_else() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_urls_cannot_grow_the_response_index_past_its_byte_bound() {
+    let app = App::start(|_: &Seen| Answer::ok(&[("Cache-Control", "max-age=600")], "page")).await;
+    let bound = 200_000;
+    let f = front_with(&app, None, Limits::default(), |c| c.max_index_bytes = bound).await;
+    let long = "a".repeat(7000);
+    for i in 0..100 {
+        let r = get(&f.addr, &format!("/p?{long}{i}"), &[]).await;
+        assert_eq!(r.status, 200);
+    }
+    let p = f.proxy();
+    assert!(p.index_bytes() <= bound, "{} bytes held", p.index_bytes());
+    assert!(
+        (5..100).contains(&p.stored_responses()),
+        "{} stored",
+        p.stored_responses()
+    );
+    let newest = get(&f.addr, &format!("/p?{long}99"), &[]).await;
+    assert!(
+        cache_status(&newest).contains("hit"),
+        "{}",
+        cache_status(&newest)
+    );
+    let oldest = get(&f.addr, &format!("/p?{long}0"), &[]).await;
+    assert!(
+        !cache_status(&oldest).contains("hit"),
+        "{}",
+        cache_status(&oldest)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_routes_are_not_for_the_public_and_errors_name_no_address() {
     use std::sync::Arc;
     use tinycdn_edge::{AdminPolicy, AdminSide};

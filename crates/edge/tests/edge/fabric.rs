@@ -843,3 +843,23 @@ async fn a_hostile_mirrors_root_never_stops_an_edge_from_starting() {
     e.start_root().expect("a bad stored step is not fatal");
     assert!(!cache.join("meta/r/3").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_nobody_published_cost_one_upstream_request_while_the_answer_is_fresh() {
+    use tinycdn_server::testing::app::{Answer, App, Seen};
+    let upstream = App::start(|_: &Seen| Answer::with(404, &[], "no such thing\n")).await;
+    let (addr, _e) = edge(std::slice::from_ref(&upstream.url), None, trust()).await;
+    let unknown = tinycdn_core::VersionId::of(b"never published").to_hex();
+    for _ in 0..20 {
+        let r = get(&addr, &format!("/m/{unknown}"), &[]).await;
+        assert_eq!(r.status, 404);
+        let r = get(&addr, &format!("/x/{unknown}"), &[]).await;
+        assert_eq!(r.status, 404);
+    }
+    assert_eq!(upstream.count(&format!("/m/{unknown}")), 1, "remembered");
+    assert_eq!(upstream.count(&format!("/x/{unknown}")), 1, "remembered");
+    // Another unknown id is asked for once in its turn.
+    let other = tinycdn_core::VersionId::of(b"another").to_hex();
+    assert_eq!(get(&addr, &format!("/m/{other}"), &[]).await.status, 404);
+    assert_eq!(upstream.count(&format!("/m/{other}")), 1);
+}

@@ -14,9 +14,12 @@ fn chunk(i: u16) -> Bytes {
     Bytes::from(v)
 }
 
-/// No room in memory (every read comes from disk), ten chunks on disk.
+/// A file system block: what the tier's state file takes out of `--cache-size`.
+const BLOCK: u64 = 4096;
+
+/// No room in memory (every read comes from disk), ten chunks and the state file on disk.
 fn open(dir: &std::path::Path, kind: DiskKind) -> ChunkCache {
-    ChunkCache::with_policy(1, Some((dir, 10 * CHUNK as u64)), kind).expect("cache")
+    ChunkCache::with_policy(1, Some((dir, 10 * CHUNK as u64 + BLOCK)), kind).expect("cache")
 }
 
 fn held(cache: &ChunkCache, ids: impl IntoIterator<Item = u16>) -> Vec<u16> {
@@ -92,11 +95,69 @@ async fn a_smaller_bound_after_a_restart_evicts_down_to_it() {
         }
         assert!(cache.save_disk_state());
     }
-    let cache = ChunkCache::with_policy(1, Some((dir.path(), 4 * CHUNK as u64)), DiskKind::Fifo)
-        .expect("cache");
+    let cache = ChunkCache::with_policy(
+        1,
+        Some((dir.path(), 4 * CHUNK as u64 + BLOCK)),
+        DiskKind::Fifo,
+    )
+    .expect("cache");
     assert_eq!(held(&cache, 0..10), vec![6, 7, 8, 9], "the oldest went");
     let files = walk(&dir.path().join("chunks"));
     assert_eq!(files, 4, "and their files with them");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_files_count_against_the_cache_size_and_records_take_at_most_a_quarter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let size = 64 * BLOCK;
+    let open = || ChunkCache::with_policy(1, Some((dir.path(), size)), DiskKind::Fifo);
+    let cache = open().expect("cache");
+    let big = |i: u16| {
+        let mut v = vec![0u8; 4 * BLOCK as usize];
+        v[..2].copy_from_slice(&i.to_le_bytes());
+        Bytes::from(v)
+    };
+    for i in 0..16 {
+        cache.put(ChunkId::of(&big(i)), big(i)).await;
+    }
+    assert_eq!(cache.disk_bytes(), size, "the chunks fill the tier");
+    // Records of a few bytes each cost a block on disk: chunks make room for them.
+    let mut written = 0;
+    for i in 0..64 {
+        if cache.put_meta(&format!("img/{i:064x}"), b"a record") {
+            written += 1;
+        }
+    }
+    assert_eq!(
+        written, 16,
+        "records may take a quarter of the disk, then are refused"
+    );
+    assert_eq!(cache.meta_disk_bytes(), 16 * BLOCK);
+    assert!(cache.disk_bytes() + cache.meta_disk_bytes() <= size);
+    assert_eq!(
+        cache
+            .counters
+            .meta_refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        48
+    );
+    // Trust state is written whatever records hold.
+    assert!(cache.put_meta("root", b"the root in force"));
+    assert!(cache.put_meta("t/media/stable", b"a tag"));
+    assert!(cache.disk_bytes() + cache.meta_disk_bytes() <= size);
+    // Rewriting a record costs nothing more; deleting one gives its block back.
+    assert!(cache.put_meta(
+        "img/0000000000000000000000000000000000000000000000000000000000000000",
+        b"again"
+    ));
+    assert_eq!(cache.meta_disk_bytes(), 18 * BLOCK);
+    cache.delete_meta("img/0000000000000000000000000000000000000000000000000000000000000001");
+    assert_eq!(cache.meta_disk_bytes(), 17 * BLOCK);
+    drop(cache);
+    // After a restart the files found are counted again.
+    let cache = open().expect("cache");
+    assert_eq!(cache.meta_disk_bytes(), 17 * BLOCK);
+    assert!(cache.disk_bytes() + cache.meta_disk_bytes() <= size);
 }
 
 fn walk(p: &std::path::Path) -> usize {

@@ -111,6 +111,9 @@ impl Key for tinycdn_core::ChunkId {
 pub struct DiskPolicy<K> {
     kind: DiskKind,
     capacity: u64,
+    /// Bytes of the capacity taken by something else on the same disk (the edge's metadata
+    /// files): entries get the rest.
+    reserved: u64,
     slab: Slab<K>,
     index: HashMap<K, u32>,
     /// SIEVE's hand: the next entry it looks at.
@@ -132,6 +135,7 @@ impl<K: Key> DiskPolicy<K> {
         Self {
             kind,
             capacity,
+            reserved: 0,
             slab: Slab::new(),
             index: HashMap::new(),
             hand: None,
@@ -222,10 +226,11 @@ impl<K: Key> DiskPolicy<K> {
             }
             None => false,
         };
-        if size > self.capacity {
+        let room = self.room();
+        if size > room {
             return false;
         }
-        while self.used() + size > self.capacity {
+        while self.used() + size > room {
             match self.evict_one() {
                 Some(v) => victims.push(v),
                 None => return false,
@@ -282,6 +287,26 @@ impl<K: Key> DiskPolicy<K> {
             .iter()
             .filter(|(_, &i)| self.slab.node(i).queue != Queue::Ghost)
             .map(|(k, _)| *k)
+    }
+
+    /// Bytes entries may hold: the capacity less what is reserved.
+    #[must_use]
+    pub fn room(&self) -> u64 {
+        self.capacity.saturating_sub(self.reserved)
+    }
+
+    /// Reserves `bytes` of the capacity for something else on the same disk (the edge's
+    /// metadata files count against its `--cache-size`), evicting entries until the rest fits;
+    /// the victims are pushed onto `victims`.
+    pub fn reserve(&mut self, bytes: u64, victims: &mut Vec<K>) {
+        self.reserved = bytes;
+        let room = self.room();
+        while self.used() > room {
+            match self.evict_one() {
+                Some(v) => victims.push(v),
+                None => break,
+            }
+        }
     }
 
     fn ghost_capacity(&self) -> u64 {

@@ -84,6 +84,30 @@ fn an_entry_larger_than_the_tier_is_refused_and_evicts_nothing() {
 }
 
 #[test]
+fn a_reservation_evicts_until_the_rest_fits_and_bounds_later_admissions() {
+    for kind in [DiskKind::Fifo, DiskKind::Sieve, DiskKind::S3Fifo] {
+        let mut p = DiskPolicy::new(kind, 10);
+        for k in 1..=5 {
+            admit(&mut p, k, 2);
+        }
+        assert_eq!(p.used(), 10);
+        let mut victims = Vec::new();
+        p.reserve(5, &mut victims);
+        assert!(p.used() <= 5, "{kind:?}: {} held", p.used());
+        assert_eq!(victims.len(), 3, "{kind:?}");
+        assert_eq!(p.room(), 5);
+        admit(&mut p, 6, 2);
+        assert!(
+            p.used() <= 5,
+            "{kind:?}: admissions respect the reservation"
+        );
+        assert!(!p.admit(7, 6, &mut Vec::new()), "larger than the room");
+        p.reserve(0, &mut victims);
+        assert_eq!(p.room(), 10);
+    }
+}
+
+#[test]
 fn a_damaged_snapshot_is_ignored_and_the_disk_is_what_counts() {
     let mut p = DiskPolicy::new(DiskKind::Sieve, 100);
     for k in 0..10 {
