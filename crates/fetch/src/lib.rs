@@ -349,7 +349,10 @@ impl Upstreams {
                 .collect()
                 .await
                 .map_err(|e| format!("{uri}: body: {e}"))?;
-            Ok(Some(body.to_bytes()))
+            // Copied to a buffer of its own length: a body of one frame would otherwise be a
+            // slice of the connection's read buffer and keep all of it alive in the caches,
+            // which weigh only its length.
+            Ok(Some(Bytes::copy_from_slice(&body.to_bytes())))
         };
         match tokio::time::timeout(self.timeout, tracing::Instrument::instrument(fetch, span)).await
         {

@@ -115,7 +115,11 @@ impl BodyStore {
 
     async fn cut(&mut self, eof: bool) {
         while let Some(n) = self.chunker.next_chunk_len(&self.buf, eof) {
-            let chunk = self.buf.split_to(n).freeze();
+            // Copied out, not split off: a chunk split from the buffer would keep the whole
+            // allocation alive (up to several times its length) in the memory tier, which
+            // weighs only its length; copied, the buffer's room is reused for what follows.
+            let chunk = Bytes::copy_from_slice(&self.buf[..n]);
+            bytes::Buf::advance(&mut self.buf, n);
             let id = ChunkId::of(&chunk);
             self.chunks.push((id, u32::try_from(n).unwrap_or(u32::MAX)));
             self.cache.put(id, chunk).await;
