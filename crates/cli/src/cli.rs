@@ -49,6 +49,13 @@ pub struct ServerArgs {
     /// Connections one client address may hold at once (0: no cap).
     #[arg(long, default_value_t = 1_000)]
     pub max_connections_per_ip: usize,
+    /// On SIGTERM/SIGINT: seconds `/readyz` answers 503 while new connections are still
+    /// accepted (load balancers notice), before the listeners close.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub drain_delay: u64,
+    /// Then: seconds requests in flight have to finish before the process exits anyway.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub drain_timeout: u64,
     /// TLS certificate chain (PEM); with `--tls-key`, serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

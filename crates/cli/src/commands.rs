@@ -173,6 +173,7 @@ where
             None => None,
         };
         let handler = make()?;
+        let drain = tinycdn_server::Drain::new();
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -186,13 +187,70 @@ where
             let admin_addr = admin.local_addr()?;
             out!("http://{admin_addr}");
             eprintln!("operators' routes on http://{admin_addr}");
-            tokio::spawn(tinycdn_server::serve(admin, side(&handler), limits, None));
+            tokio::spawn(tinycdn_server::serve_until(
+                admin,
+                side(&handler),
+                limits,
+                None,
+                drain.clone(),
+            ));
         }
         std::io::stdout().flush()?;
         eprintln!("{what} on {scheme}://{addr}");
-        tinycdn_server::serve(listener, handler, limits, tls).await?;
+        let stop = tokio::spawn(drain_on_signal(
+            drain.clone(),
+            handler.clone(),
+            std::time::Duration::from_secs(server.drain_delay),
+        ));
+        tinycdn_server::serve_until(listener, handler.clone(), limits, tls, drain.clone()).await?;
+        // Listeners closed: the requests in flight finish, within --drain-timeout.
+        let timeout = std::time::Duration::from_secs(server.drain_timeout);
+        if tokio::time::timeout(timeout, drain.idle()).await.is_err() {
+            eprintln!(
+                "drain: {} connection(s) still open after {timeout:?} (--drain-timeout): exiting",
+                drain.connections()
+            );
+        }
+        handler.drained();
+        if let Some(log) = tinycdn_telemetry::access::AccessLog::global() {
+            log.flush(std::time::Duration::from_secs(5));
+        }
+        stop.abort();
+        eprintln!("drained: exiting");
         anyhow::Ok(())
     })
+}
+
+/// On the first SIGTERM or SIGINT: readiness turns 503 at once, listeners go on accepting for
+/// `delay` (load balancers and Kubernetes endpoints notice), then close, and connections finish
+/// what they have in flight (HTTP/1 with `Connection: close`, HTTP/2 with a GOAWAY). A second
+/// signal exits at once, with status 1.
+async fn drain_on_signal<H: tinycdn_server::Handler>(
+    drain: tinycdn_server::Drain,
+    handler: std::sync::Arc<H>,
+    delay: std::time::Duration,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("drain: readiness is 503; listeners close in {delay:?} (--drain-delay)");
+    handler.begin_drain();
+    drain.begin();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("a second signal: exiting at once");
+        std::process::exit(1);
+    });
+    tokio::time::sleep(delay).await;
+    drain.close_connections();
+    Ok(())
 }
 
 pub(crate) fn now() -> i64 {

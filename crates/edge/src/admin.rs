@@ -25,7 +25,7 @@ pub(crate) const PEER_ROUTE: &str = "/peer/chunk/";
 pub enum Operator {
     /// `metrics`, `status`, `status.json`.
     Observe,
-    /// `healthz`.
+    /// `healthz`, `readyz`.
     Health,
     /// `purge`.
     Purge,
@@ -47,7 +47,7 @@ pub fn classify(path: &str, fronts_app: bool) -> Option<Operator> {
     };
     match rest {
         "/metrics" | "/status" | "/status.json" => Some(Operator::Observe),
-        "/healthz" => Some(Operator::Health),
+        "/healthz" | "/readyz" => Some(Operator::Health),
         "/purge" if own.is_some() => Some(Operator::Purge),
         r if own.is_some() && r.starts_with(PEER_ROUTE) => Some(Operator::Peer),
         _ => None,

@@ -46,6 +46,8 @@ pub struct Edge {
     pop: std::sync::OnceLock<String>,
     sites: std::sync::OnceLock<Arc<crate::site::Sites>>,
     admin: std::sync::OnceLock<AdminPolicy>,
+    /// The process drains: `/readyz` answers 503.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Edge {
@@ -95,7 +97,14 @@ impl Edge {
             pop: std::sync::OnceLock::new(),
             sites: std::sync::OnceLock::new(),
             admin: std::sync::OnceLock::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether the process drains (`/readyz` answers 503).
+    #[must_use]
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The cache, for its counters.
@@ -384,6 +393,7 @@ impl Edge {
         };
         match (route, &self.fabric) {
             (Route::Health, _) => Reply::text(StatusCode::OK, "ok\n"),
+            (Route::Ready, _) => tinycdn_server::respond::readiness(self.draining()),
             (Route::Metrics, _) => {
                 let mut r = Reply::text(StatusCode::OK, self.render_metrics());
                 r.headers.insert(
@@ -472,5 +482,16 @@ impl Edge {
 impl tinycdn_server::Handler for Edge {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, info: ConnInfo) -> Response<Body> {
         self.answer(req, info).await
+    }
+
+    fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// The disk tier's order and use counts are written, so that a restart keeps them.
+    fn drained(&self) {
+        if !self.cache.save_disk_state() {
+            tracing::debug!("no disk tier state written at exit");
+        }
     }
 }

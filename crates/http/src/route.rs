@@ -14,6 +14,7 @@
 //! /r/N                 trust root version N (decimal), for nodes walking root rotations
 //! /metrics             Prometheus metrics
 //! /healthz             liveness
+//! /readyz              readiness (503 while the process drains)
 //! ```
 //! Every segment is percent-decoded on its own and must be UTF-8 (so overlong encodings fail);
 //! a decoded segment may not contain `/`, and the file path must pass the volume path rules (no
@@ -86,6 +87,8 @@ pub enum Route {
     StatusJson,
     /// Liveness.
     Health,
+    /// Readiness: 503 while the process drains.
+    Ready,
 }
 
 impl Route {
@@ -105,7 +108,7 @@ impl Route {
             | Route::Root(_) => "metadata",
             Route::LogCheckpoint | Route::LogTile(_) | Route::LogLookup(_) => "log",
             Route::Metrics | Route::Status | Route::StatusJson => "metrics",
-            Route::Health => "health",
+            Route::Health | Route::Ready => "health",
         }
     }
 }
@@ -214,6 +217,7 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
         ["status"] => Ok(Route::Status),
         ["status.json"] => Ok(Route::StatusJson),
         ["healthz"] => Ok(Route::Health),
+        ["readyz"] => Ok(Route::Ready),
         ["n"] => Ok(Route::Snapshot),
         ["log", "checkpoint"] => Ok(Route::LogCheckpoint),
         ["log", "lookup", id] => Ok(Route::LogLookup(hash(id)?)),

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod body;
 pub mod compress;
+pub mod drain;
 pub mod guard;
 pub mod listen;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod respond;
 pub mod testing;
 pub mod tls;
 
+pub use drain::Drain;
 pub use guard::ConnSlot;
-pub use listen::{serve, ConnInfo, Handler, Limits};
+pub use listen::{serve, serve_until, ConnInfo, Handler, Limits};
 pub use origin::Origin;

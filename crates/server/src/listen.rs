@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::Body;
+use crate::drain::Drain;
 use crate::guard::{ConnSlot, Expiry, PerIp, Watch};
 
 /// Something that answers requests: the origin or an edge.
@@ -24,6 +25,13 @@ pub trait Handler: Send + Sync + 'static {
         req: hyper::Request<hyper::body::Incoming>,
         info: ConnInfo,
     ) -> impl std::future::Future<Output = hyper::Response<Body>> + Send;
+
+    /// The process began to drain ([`Drain::begin`]): readiness (`/readyz`) answers 503 from
+    /// now on, while requests are still served.
+    fn begin_drain(&self) {}
+
+    /// Every connection is gone: write what is only in memory (state, logs) before the exit.
+    fn drained(&self) {}
 }
 
 /// What the server knows of a request's connection, handed to the handler with every request.
@@ -67,8 +75,14 @@ impl Default for Limits {
 
 /// Serves one connection (HTTP/1.1 or HTTP/2, detected from the first bytes) to its end, or
 /// until its watchdog closes it.
-async fn connection<I, H>(io: I, handler: Arc<H>, limits: Limits, info: ConnInfo, slot: ConnSlot)
-where
+async fn connection<I, H>(
+    io: I,
+    handler: Arc<H>,
+    limits: Limits,
+    info: ConnInfo,
+    slot: ConnSlot,
+    drain: Drain,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Handler,
 {
@@ -108,17 +122,25 @@ where
     // With upgrades, so that a proxied `Upgrade` (WebSocket) can take the connection over.
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        why = watch.expired(&limits) => {
-            if why == Expiry::Idle {
-                // HTTP/2 gets its GOAWAY; HTTP/1 closes between requests.
-                conn.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
+    let closing = tokio::select! {
+        _ = conn.as_mut() => return,
+        why = watch.expired(&limits) => why,
+        () = drain.closing() => {
+            // The process drains: what is in flight finishes (HTTP/1 answers it with
+            // `Connection: close`, HTTP/2 gets a GOAWAY), under the same limits as before.
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                why = watch.expired(&limits) => why,
             }
-            tracing::debug!(peer = %info.peer, ?why, "connection closed by its limits");
         }
+    };
+    if closing == Expiry::Idle {
+        // HTTP/2 gets its GOAWAY; HTTP/1 closes between requests.
+        conn.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
     }
+    tracing::debug!(peer = %info.peer, why = ?closing, "connection closed by its limits");
 }
 
 /// Serves `handler` on `listener` (over TLS when `tls` is given) until the task is dropped.
@@ -132,10 +154,30 @@ pub async fn serve<H: Handler>(
     limits: Limits,
     tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()> {
+    serve_until(listener, handler, limits, tls, Drain::new()).await
+}
+
+/// [`serve`] until `drain` stops accepting ([`Drain::stop_accepting`]): then the listener is
+/// closed and this returns, while the connections it accepted go on to their end, counted by
+/// `drain` ([`Drain::idle`]).
+///
+/// # Errors
+/// Accept errors are retried after a short pause; none is returned.
+pub async fn serve_until<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    limits: Limits,
+    tls: Option<TlsAcceptor>,
+    drain: Drain,
+) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_ip = Arc::new(PerIp::default());
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = drain.accepting_stopped() => return Ok(()),
+        };
+        let (stream, peer) = match accepted {
             Ok(c) => c,
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -153,11 +195,13 @@ pub async fn serve<H: Handler>(
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let tls = tls.clone();
+        let drain = drain.clone();
         tokio::spawn(async move {
+            let _counted = drain.track();
             match tls {
                 None => {
                     let info = ConnInfo { peer, tls: false };
-                    connection(TokioIo::new(stream), handler, limits, info, slot).await;
+                    connection(TokioIo::new(stream), handler, limits, info, slot, drain).await;
                 }
                 Some(acceptor) => {
                     // The handshake counts against the header timeout too.
@@ -165,7 +209,8 @@ pub async fn serve<H: Handler>(
                         tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
                     if let Ok(Ok(tls_stream)) = accepted {
                         let info = ConnInfo { peer, tls: true };
-                        connection(TokioIo::new(tls_stream), handler, limits, info, slot).await;
+                        let io = TokioIo::new(tls_stream);
+                        connection(io, handler, limits, info, slot, drain).await;
                     }
                 }
             }

@@ -43,6 +43,8 @@ pub struct Origin {
     variants: compress::Variants,
     cost: tokio::sync::Mutex<Option<(std::time::Instant, Arc<StoreStats>)>>,
     status: tokio::sync::Mutex<Option<(std::time::Instant, Arc<tinycdn_report::StoreSection>)>>,
+    /// The process drains: `/readyz` answers 503.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// How long the store's cost figures (which walk every manifest) are reused between scrapes.
@@ -110,6 +112,7 @@ impl Origin {
             variants: compress::Variants::new(64 << 20),
             cost: tokio::sync::Mutex::new(None),
             status: tokio::sync::Mutex::new(None),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -223,6 +226,11 @@ impl Origin {
         };
         let rep = match route {
             Route::Health => return Reply::text(StatusCode::OK, "ok\n"),
+            Route::Ready => {
+                return crate::respond::readiness(
+                    self.draining.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            }
             Route::Metrics => {
                 let cost = self.cost().await;
                 let text = self
@@ -572,6 +580,11 @@ impl crate::listen::Handler for Origin {
         _: crate::ConnInfo,
     ) -> Response<Body> {
         self.answer(req).await
+    }
+
+    fn begin_drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -56,6 +56,21 @@ impl Reply {
     }
 }
 
+/// `/readyz`: 200 while serving, 503 once the process drains (load balancers stop sending).
+#[must_use]
+pub fn readiness(draining: bool) -> Reply {
+    let mut r = if draining {
+        Reply::text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else {
+        Reply::text(StatusCode::OK, "ready\n")
+    };
+    r.headers.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
 /// `None` for GET and HEAD, which tinycdn serves; a 405 naming them for anything else.
 #[must_use]
 pub fn refuse_method(method: &hyper::Method) -> Option<Reply> {

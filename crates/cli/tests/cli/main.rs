@@ -9,6 +9,7 @@ mod access;
 mod agent;
 mod audit;
 mod dashboard;
+mod drain;
 mod kubernetes;
 mod log;
 mod objstore;

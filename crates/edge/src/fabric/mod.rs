@@ -235,7 +235,7 @@ impl Fabric {
     pub(crate) async fn serve_route<B>(self: &Arc<Self>, req: &Request<B>, route: Route) -> Reply {
         let h = req.headers();
         match route {
-            Route::Health | Route::Metrics | Route::Status | Route::StatusJson => {
+            Route::Health | Route::Ready | Route::Metrics | Route::Status | Route::StatusJson => {
                 Reply::text(StatusCode::NOT_FOUND, "no such resource\n")
             }
             Route::Manifest(id) => match self.manifest(id).await {

@@ -72,6 +72,8 @@ struct Shared {
     per_slot: u64,
     reopen: AtomicBool,
     counters: Arc<LogCounters>,
+    /// Lines taken into a buffer (written, failed or waiting).
+    accepted: AtomicU64,
 }
 
 /// A running access log.
@@ -116,6 +118,7 @@ impl AccessLog {
             per_slot: (capacity.max(1) as u64).div_ceil(n as u64),
             reopen: AtomicBool::new(false),
             counters: counters.clone(),
+            accepted: AtomicU64::new(0),
         });
         let sink = Sink::open(&target)?;
         let s = shared.clone();
@@ -146,6 +149,26 @@ impl AccessLog {
         }
         b.text.push('\n');
         b.lines += 1;
+        s.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Waits, at most `wait`, until the writer has written (or failed to write) every line
+    /// logged so far; `false` if some were still waiting (at exit: a drained server's last
+    /// requests are in the log).
+    pub fn flush(&self, wait: Duration) -> bool {
+        let s = &self.shared;
+        let end = std::time::Instant::now() + wait;
+        loop {
+            let done = s.counters.written.load(Ordering::Relaxed)
+                + s.counters.errors.load(Ordering::Relaxed);
+            if done >= s.accepted.load(Ordering::Relaxed) {
+                return true;
+            }
+            if std::time::Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Reopens the file before the next write (after a rotation moved it away).
@@ -257,6 +280,25 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         panic!("timed out");
+    }
+
+    #[test]
+    fn flush_returns_once_every_line_logged_is_in_the_file() {
+        let dir = std::env::temp_dir().join(format!("tinycdn-flush-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("a.log");
+        let log =
+            AccessLog::start(Target::File(path.clone()), Format::Json, 4096, "t").expect("log");
+        for _ in 0..200 {
+            log.log(&record());
+        }
+        assert!(log.flush(Duration::from_secs(5)));
+        let lines = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .count();
+        assert_eq!(lines, 200, "nothing still waiting in a buffer");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,0 +1,126 @@
+//! Graceful drain on SIGTERM: readiness turns 503 at once while requests are still served, a
+//! download in flight finishes, new connections are refused once the drain delay is over, the
+//! access log holds every request and the process exits 0.
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
+#[test]
+fn sigterm_drains_an_edge_without_cutting_a_request() {
+    let dir = setup();
+    let d = dir.path();
+    // A file large enough to be still downloading when the signal comes.
+    let big: Vec<u8> = (0..48u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(d.join("media/big.bin"), &big).expect("write");
+    publish(d, "media", "stable");
+    fs::create_dir_all(d.join("logs")).expect("mkdir");
+    let origin = Served::start(d, &[]);
+    let mut edge = Served::edge(
+        d,
+        &origin.url,
+        &[
+            "--drain-delay",
+            "2",
+            "--drain-timeout",
+            "60",
+            "--access-log",
+            "logs/edge.log",
+        ],
+    );
+    let base = edge.url.clone();
+    assert_eq!(http_get(&format!("{base}/readyz")).0, 200);
+
+    // A slow client: 48 MiB at 8 MB/s, about 6 s.
+    let url = format!("{base}/v/site-media@stable/big.bin");
+    let out = d.join("big.out");
+    let download = {
+        let out = out.clone();
+        std::thread::spawn(move || {
+            let o = Command::new("curl")
+                .args(["-s", "--limit-rate", "8M", "-o"])
+                .arg(&out)
+                .args(["-w", "%{http_code}", &url])
+                .output()
+                .expect("curl");
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    signal(&edge.child, "-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Draining: readiness says so, and requests are still answered meanwhile.
+    let (ready, body) = http_get(&format!("{base}/readyz"));
+    assert_eq!((ready, &body[..]), (503, &b"draining\n"[..]));
+    assert_eq!(http_get(&format!("{base}/healthz")).0, 200, "alive");
+    let (status, css) = http_get(&format!("{base}/v/site-media@stable/site/app.css"));
+    assert_eq!((status, &css[..]), (200, &b"body { margin: 0 }\n"[..]));
+
+    // After the delay the listener is closed: a new connection is refused.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(http_get(&format!("{base}/healthz")).0, 0, "refused");
+
+    // The download in flight finished whole.
+    assert_eq!(download.join().expect("download"), "200");
+    assert_eq!(fs::read(&out).expect("downloaded").len(), big.len());
+    assert!(fs::read(&out).expect("downloaded") == big, "byte for byte");
+
+    // The process exits 0 on its own once the download is done.
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = edge.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+
+    // Every request is in the access log, the download with all its bytes.
+    let log = fs::read_to_string(d.join("logs/edge.log")).expect("log");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 5, "{log}");
+    let big_line = lines
+        .iter()
+        .find(|l| l["path"] == "/v/site-media@stable/big.bin")
+        .expect("the download logged");
+    assert_eq!(big_line["bytes"].as_u64(), Some(big.len() as u64));
+    assert_eq!(big_line["status"].as_u64(), Some(200));
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let dir = setup();
+    let d = dir.path();
+    let mut origin = Served::start(d, &["--drain-delay", "30"]);
+    assert_eq!(http_get(&format!("{}/readyz", origin.url)).0, 200);
+    signal(&origin.child, "-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(http_get(&format!("{}/readyz", origin.url)).0, 503);
+    signal(&origin.child, "-INT");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = origin.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+}
