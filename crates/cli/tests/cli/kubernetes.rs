@@ -172,16 +172,22 @@ fn the_kubernetes_overlays_render_validate_and_name_what_tinycdn_understands() {
                     "{what}: tinycdn {sub} has no {f}"
                 );
             }
-            // The probes ask the paths the command serves.
-            let probe = c["readinessProbe"]["httpGet"]["path"]
-                .as_str()
-                .unwrap_or_default();
-            let expected = match (sub.as_str(), flag(&a, "--origin")) {
-                ("agent", _) => "/readyz",
-                ("edge", Some(_)) => "/.tinycdn/healthz",
-                _ => "/healthz",
+            // The probes ask the paths the command serves: readiness turns 503 while the
+            // process drains, liveness does not.
+            let probe = |kind: &str| {
+                c[kind]["httpGet"]["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
             };
-            assert_eq!(probe, expected, "{what}");
+            let own = match (sub.as_str(), flag(&a, "--origin")) {
+                ("edge", Some(_)) => "/.tinycdn",
+                _ => "",
+            };
+            assert_eq!(probe("readinessProbe"), format!("{own}/readyz"), "{what}");
+            if c.get("livenessProbe").is_some_and(|l| l.get("httpGet").is_some()) {
+                assert_eq!(probe("livenessProbe"), format!("{own}/healthz"), "{what}");
+            }
         }
 
         // The edges find each other by their headless Service, on their own port.
