@@ -218,10 +218,20 @@ impl Agent {
 
     /// Rounds every `interval` until the task is dropped; each outcome is logged to stderr.
     pub async fn run(self: Arc<Self>) {
+        let (_keep, never) = tokio::sync::watch::channel(false);
+        self.run_until(never).await;
+    }
+
+    /// [`Agent::run`] until `stop` turns true: a round under way is finished (its checkout
+    /// switch is atomic either way), no new one starts.
+    pub async fn run_until(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_secs(self.config.interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
             let outcomes = self.round().await;
             for (spec, o) in self.config.volumes.iter().zip(&outcomes) {
                 match o {

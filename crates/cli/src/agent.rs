@@ -60,8 +60,24 @@ pub(crate) fn run(cli: &Cli, path: &Path, once: bool, listen: Option<&str>) -> R
             agent.config().volumes.len(),
             agent.config().interval
         );
-        tokio::spawn(agent.clone().run());
-        tinycdn_server::serve(listener, agent, tinycdn_server::Limits::default(), None).await?;
+        // SIGTERM/SIGINT: the round under way finishes (within 30 s), none starts, the
+        // endpoints close, exit 0.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let rounds = tokio::spawn(agent.clone().run_until(stopped));
+        let drain = tinycdn_server::Drain::new();
+        let signals = tokio::spawn(crate::commands::drain_on_signal(
+            drain.clone(),
+            agent.clone(),
+            Duration::ZERO,
+        ));
+        let limits = tinycdn_server::Limits::default();
+        tinycdn_server::serve_until(listener, agent, limits, None, drain).await?;
+        stop.send_replace(true);
+        if tokio::time::timeout(Duration::from_secs(30), rounds).await.is_err() {
+            eprintln!("agent: the round under way did not finish within 30 s: exiting");
+        }
+        signals.abort();
+        eprintln!("agent: stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -225,7 +225,7 @@ where
 /// `delay` (load balancers and Kubernetes endpoints notice), then close, and connections finish
 /// what they have in flight (HTTP/1 with `Connection: close`, HTTP/2 with a GOAWAY). A second
 /// signal exits at once, with status 1.
-async fn drain_on_signal<H: tinycdn_server::Handler>(
+pub(crate) async fn drain_on_signal<H: tinycdn_server::Handler>(
     drain: tinycdn_server::Drain,
     handler: std::sync::Arc<H>,
     delay: std::time::Duration,

@@ -185,7 +185,9 @@ fn the_kubernetes_overlays_render_validate_and_name_what_tinycdn_understands() {
                 _ => "",
             };
             assert_eq!(probe("readinessProbe"), format!("{own}/readyz"), "{what}");
-            if c.get("livenessProbe").is_some_and(|l| l.get("httpGet").is_some()) {
+            if c.get("livenessProbe")
+                .is_some_and(|l| l.get("httpGet").is_some())
+            {
                 assert_eq!(probe("livenessProbe"), format!("{own}/healthz"), "{what}");
             }
         }
