@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::*;
@@ -30,11 +29,7 @@ fn lines(path: &Path, want: usize) -> Vec<serde_json::Value> {
 }
 
 fn hup(child: &std::process::Child) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
+    signal(child, "-HUP");
 }
 
 #[test]

@@ -138,19 +138,8 @@ fn the_agent_keeps_a_checkout_current_and_survives_its_origin_and_restarts() {
 
     // SIGTERM: no new round starts, the one under way finishes, the agent exits 0.
     let mut agent = agent;
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &agent.child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = agent.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "still running");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    signal(&agent.child, "-TERM");
+    let status = exit_status(&mut agent.child, Duration::from_secs(30));
     assert!(status.success(), "{status}");
 }
 

@@ -4,17 +4,9 @@
 
 use std::fs;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
-
-fn signal(child: &std::process::Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
-}
 
 #[test]
 fn sigterm_drains_an_edge_without_cutting_a_request() {
@@ -79,14 +71,7 @@ fn sigterm_drains_an_edge_without_cutting_a_request() {
     assert!(fs::read(&out).expect("downloaded") == big, "byte for byte");
 
     // The process exits 0 on its own once the download is done.
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = edge.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "still running");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_status(&mut edge.child, Duration::from_secs(30));
     assert!(status.success(), "{status}");
 
     // Every request is in the access log, the download with all its bytes.
@@ -114,13 +99,6 @@ fn a_second_signal_exits_at_once() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(http_get(&format!("{}/readyz", origin.url)).0, 503);
     signal(&origin.child, "-INT");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = origin.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "still running");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = exit_status(&mut origin.child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(1));
 }

@@ -297,3 +297,27 @@ pub fn http_full(base: &str, path: &str, headers: &[&str]) -> Got {
         body: fs::read(&b).unwrap_or_default(),
     }
 }
+
+/// Sends `sig` (`-TERM`, `-HUP`, ...) to a child process.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill {sig}");
+}
+
+/// The child's exit status, waiting at most `within` for it.
+pub fn exit_status(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        assert!(started.elapsed() < within, "still running after {within:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
