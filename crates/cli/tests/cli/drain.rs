@@ -1,6 +1,6 @@
-//! Graceful drain on SIGTERM: readiness turns 503 at once while requests are still served, a
-//! download in flight finishes, new connections are refused once the drain delay is over, the
-//! access log holds every request and the process exits 0.
+//! Graceful drain on SIGTERM: readiness turns 503 at once while requests are still served,
+//! downloads in flight over HTTP/1.1 and HTTP/2 finish, new connections are refused once the
+//! drain delay is over, the access log holds every request and the process exits 0.
 
 use std::fs;
 use std::process::Command;
@@ -35,21 +35,28 @@ fn sigterm_drains_an_edge_without_cutting_a_request() {
     let base = edge.url.clone();
     assert_eq!(http_get(&format!("{base}/readyz")).0, 200);
 
-    // A slow client: 48 MiB at 8 MB/s, about 6 s.
+    // Two slow clients, one over HTTP/1.1 and one over HTTP/2: 48 MiB at 8 MB/s, about 6 s.
     let url = format!("{base}/v/site-media@stable/big.bin");
-    let out = d.join("big.out");
-    let download = {
-        let out = out.clone();
-        std::thread::spawn(move || {
+    let downloads: Vec<_> = [
+        ("h1.out", "--http1.1"),
+        ("h2.out", "--http2-prior-knowledge"),
+    ]
+    .into_iter()
+    .map(|(name, version)| {
+        let out = d.join(name);
+        let url = url.clone();
+        let thread = std::thread::spawn(move || {
             let o = Command::new("curl")
-                .args(["-s", "--limit-rate", "8M", "-o"])
+                .args(["-s", version, "--limit-rate", "8M", "-o"])
                 .arg(&out)
-                .args(["-w", "%{http_code}", &url])
+                .args(["-w", "%{http_code} %{http_version}", &url])
                 .output()
                 .expect("curl");
             String::from_utf8_lossy(&o.stdout).into_owned()
-        })
-    };
+        });
+        (d.join(name), thread)
+    })
+    .collect();
     std::thread::sleep(Duration::from_millis(800));
     signal(&edge.child, "-TERM");
     std::thread::sleep(Duration::from_millis(300));
@@ -65,10 +72,17 @@ fn sigterm_drains_an_edge_without_cutting_a_request() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(http_get(&format!("{base}/healthz")).0, 0, "refused");
 
-    // The download in flight finished whole.
-    assert_eq!(download.join().expect("download"), "200");
-    assert_eq!(fs::read(&out).expect("downloaded").len(), big.len());
-    assert!(fs::read(&out).expect("downloaded") == big, "byte for byte");
+    // The downloads in flight finished whole (HTTP/2's after its GOAWAY).
+    let mut versions = Vec::new();
+    for (out, thread) in downloads {
+        let got = thread.join().expect("download");
+        assert!(got.starts_with("200 "), "{got}");
+        versions.push(got[4..].to_owned());
+        let bytes = fs::read(&out).expect("downloaded");
+        assert_eq!(bytes.len(), big.len());
+        assert!(bytes == big, "byte for byte");
+    }
+    assert_eq!(versions, ["1.1", "2"]);
 
     // The process exits 0 on its own once the download is done.
     let status = exit_status(&mut edge.child, Duration::from_secs(30));
@@ -80,13 +94,16 @@ fn sigterm_drains_an_edge_without_cutting_a_request() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    assert_eq!(lines.len(), 5, "{log}");
-    let big_line = lines
+    assert_eq!(lines.len(), 6, "{log}");
+    let big_lines: Vec<_> = lines
         .iter()
-        .find(|l| l["path"] == "/v/site-media@stable/big.bin")
-        .expect("the download logged");
-    assert_eq!(big_line["bytes"].as_u64(), Some(big.len() as u64));
-    assert_eq!(big_line["status"].as_u64(), Some(200));
+        .filter(|l| l["path"] == "/v/site-media@stable/big.bin")
+        .collect();
+    assert_eq!(big_lines.len(), 2, "both downloads logged");
+    for l in big_lines {
+        assert_eq!(l["bytes"].as_u64(), Some(big.len() as u64));
+        assert_eq!(l["status"].as_u64(), Some(200));
+    }
 }
 
 #[test]
