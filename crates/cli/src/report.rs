@@ -78,7 +78,7 @@ pub(crate) fn run(
             let (req, by) = report.fleet_hit_ratio();
             if !report.edges.is_empty() {
                 println!(
-                    "hit ratio: {:.1} % of chunk lookups, {:.1} % of bytes",
+                    "hit ratio: {:.1} % of chunk lookups, {:.1} % of bytes served from the cache",
                     req * 100.0,
                     by * 100.0
                 );

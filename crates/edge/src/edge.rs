@@ -42,6 +42,9 @@ pub struct Edge {
     images: Option<Arc<crate::images::Images>>,
     responses: [AtomicU64; 6],
     bytes_served: AtomicU64,
+    /// Body bytes of responses carrying this cache's `Cache-Status`: answered from the cache
+    /// (hit or stale), and the rest (misses, collapsed, passes, revalidations).
+    cache_body_bytes: [AtomicU64; 2],
     http: tinycdn_telemetry::HttpMetrics,
     pop: std::sync::OnceLock<String>,
     sites: std::sync::OnceLock<Arc<crate::site::Sites>>,
@@ -93,6 +96,7 @@ impl Edge {
             images,
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
+            cache_body_bytes: Default::default(),
             http: tinycdn_telemetry::HttpMetrics::default(),
             pop: std::sync::OnceLock::new(),
             sites: std::sync::OnceLock::new(),
@@ -282,8 +286,19 @@ impl Edge {
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            self.bytes_served
-                .fetch_add(len.unwrap_or(0), Ordering::Relaxed);
+            let len = len.unwrap_or(0);
+            self.bytes_served.fetch_add(len, Ordering::Relaxed);
+            // The byte hit ratio as users know it: bytes served from the cache over bytes
+            // served (an image variant made from a filled source is not a hit of the source).
+            let result = resp
+                .headers()
+                .get("cache-status")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| tinycdn_telemetry::access::cache_result(v, "tinycdn"));
+            if let Some(r) = result {
+                let hit = usize::from(!matches!(r, "hit" | "stale"));
+                self.cache_body_bytes[hit].fetch_add(len, Ordering::Relaxed);
+            }
         }
         resp
     }
@@ -461,6 +476,16 @@ impl Edge {
             "Body bytes announced in responses.",
             Kind::Counter,
             vec![(vec![], self.bytes_served.load(Ordering::Relaxed))],
+        );
+        e.metric(
+            "tinycdn_cache_body_bytes_total",
+            "Body bytes of responses carrying this cache's Cache-Status: served from the cache (hit, stale) or not (the byte hit ratio as users know it).",
+            Kind::Counter,
+            ["hit", "other"]
+                .iter()
+                .zip(&self.cache_body_bytes)
+                .map(|(r, n)| (vec![("result", (*r).to_owned())], n.load(Ordering::Relaxed)))
+                .collect(),
         );
         metrics::cache(&mut e, &self.cache);
         if let Some(f) = &self.fabric {

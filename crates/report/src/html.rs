@@ -102,7 +102,7 @@ fn charts(s: &mut String, r: &Report) {
         let (req, by) = r.fleet_hit_ratio();
         let _ = write!(
             s,
-            "<h2>Hit ratio</h2><p>fleet: {:.1} % of chunk lookups, {:.1} % of bytes answered without upstream</p>",
+            "<h2>Hit ratio</h2><p>fleet: {:.1} % of chunk lookups answered without upstream, {:.1} % of bytes served from the cache (fills from upstream are counted apart, below)</p>",
             req * 100.0,
             by * 100.0
         );
@@ -118,7 +118,7 @@ fn charts(s: &mut String, r: &Report) {
             .collect();
         s.push_str(&bars(
             "hit-ratio",
-            "Hit ratio per PoP (chunk lookups, bytes)",
+            "Hit ratio per PoP (chunk lookups, bytes served)",
             &rows,
             Some(1.0),
         ));

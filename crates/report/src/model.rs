@@ -89,10 +89,14 @@ pub struct EdgeSection {
     pub lookup_bytes: BTreeMap<String, f64>,
     /// Lookups answered without upstream, over all.
     pub hit_ratio_requests: f64,
-    /// The same by bytes.
+    /// Content bytes served from the cache over content bytes served (the byte hit ratio as
+    /// users know it); from chunk lookups for an edge that does not export the counter.
     pub hit_ratio_bytes: f64,
     /// Body bytes sent.
     pub bytes_served: f64,
+    /// Body bytes of content responses (carrying the cache's `Cache-Status`): served from the
+    /// cache (hit, stale) and in all, when the edge exports them.
+    pub content_bytes: Option<(f64, f64)>,
     /// Bytes fetched from upstream.
     pub bytes_filled: f64,
     /// RFC 9111 proxy results.
@@ -137,6 +141,13 @@ impl EdgeSection {
                     *s.lookups.entry("memory collapsed".into()).or_default() += x.value;
                 }
                 "tinycdn_body_bytes_sent_total" => s.bytes_served += x.value,
+                "tinycdn_cache_body_bytes_total" => {
+                    let (hit, all) = s.content_bytes.get_or_insert((0.0, 0.0));
+                    *all += x.value;
+                    if x.label("result") == Some("hit") {
+                        *hit += x.value;
+                    }
+                }
                 "tinycdn_upstream_fetched_bytes_total" => s.bytes_filled += x.value,
                 "tinycdn_proxy_requests_total" => {
                     *s.proxy
@@ -166,10 +177,13 @@ impl EdgeSection {
             sum(&s.lookups, false),
             sum(&s.lookups, false) + sum(&s.lookups, true),
         );
-        s.hit_ratio_bytes = ratio(
-            sum(&s.lookup_bytes, false),
-            sum(&s.lookup_bytes, false) + sum(&s.lookup_bytes, true),
-        );
+        s.hit_ratio_bytes = match s.content_bytes {
+            Some((hit, all)) => ratio(hit, all),
+            None => ratio(
+                sum(&s.lookup_bytes, false),
+                sum(&s.lookup_bytes, false) + sum(&s.lookup_bytes, true),
+            ),
+        };
         s
     }
 }
@@ -240,13 +254,72 @@ impl Report {
                     hr += v;
                 }
             }
-            for (k, v) in &e.lookup_bytes {
-                ab += v;
-                if !k.starts_with("upstream") {
-                    hb += v;
+            match e.content_bytes {
+                Some((hit, all)) => {
+                    hb += hit;
+                    ab += all;
+                }
+                None => {
+                    for (k, v) in &e.lookup_bytes {
+                        ab += v;
+                        if !k.starts_with("upstream") {
+                            hb += v;
+                        }
+                    }
                 }
             }
         }
         (ratio(hr, ar), ratio(hb, ab))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One image variant made from a large source (a miss that filled the source), then asked
+    /// for twice more (hits): two of three responses and most bytes served came from the cache.
+    const VARIANT_BURST: &str = "\
+tinycdn_cache_chunks_total{tier=\"memory\",result=\"hit\"} 2
+tinycdn_cache_chunks_total{tier=\"upstream\",result=\"miss\"} 40
+tinycdn_cache_chunk_bytes_total{tier=\"memory\",result=\"hit\"} 40000
+tinycdn_cache_chunk_bytes_total{tier=\"upstream\",result=\"miss\"} 2600000
+tinycdn_body_bytes_sent_total 75000
+tinycdn_cache_body_bytes_total{result=\"hit\"} 40000
+tinycdn_cache_body_bytes_total{result=\"other\"} 20000
+tinycdn_upstream_fetched_bytes_total 2600000
+";
+
+    #[test]
+    fn the_byte_hit_ratio_is_bytes_served_from_the_cache_over_bytes_served() {
+        let e = EdgeSection::from_metrics("edge", VARIANT_BURST);
+        assert!(
+            (e.hit_ratio_bytes - 40_000.0 / 60_000.0).abs() < 1e-9,
+            "{}",
+            e.hit_ratio_bytes
+        );
+        assert!(
+            (e.bytes_filled - 2_600_000.0).abs() < 1e-9,
+            "fills shown apart"
+        );
+        let report = Report {
+            generated: 0,
+            store: None,
+            edges: vec![e],
+        };
+        let (_, by) = report.fleet_hit_ratio();
+        assert!((by - 2.0 / 3.0).abs() < 1e-9, "{by}");
+    }
+
+    #[test]
+    fn an_edge_without_the_counter_falls_back_to_chunk_lookups() {
+        let old: String = VARIANT_BURST
+            .lines()
+            .filter(|l| !l.starts_with("tinycdn_cache_body_bytes_total"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let e = EdgeSection::from_metrics("edge", &old);
+        assert_eq!(e.content_bytes, None);
+        assert!((e.hit_ratio_bytes - 40_000.0 / 2_640_000.0).abs() < 1e-9);
     }
 }

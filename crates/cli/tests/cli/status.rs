@@ -93,6 +93,9 @@ fn status_pages_render_live_charts_in_chromium_and_report_writes_the_cost_model(
         e["hit_ratio_requests"].as_f64().expect("ratio") > 0.5,
         "{report}"
     );
+    // Two of the three responses came from the cache: two thirds of the bytes served.
+    let by = e["hit_ratio_bytes"].as_f64().expect("ratio");
+    assert!((by - 2.0 / 3.0).abs() < 0.01, "{report}");
     assert!(
         report["store"]["duplication_factor"]
             .as_f64()
