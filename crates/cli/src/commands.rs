@@ -239,7 +239,6 @@ pub(crate) async fn drain_on_signal<H: tinycdn_server::Handler>(
     }
     eprintln!("drain: readiness is 503; listeners close in {delay:?} (--drain-delay)");
     handler.begin_drain();
-    drain.begin();
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => {}

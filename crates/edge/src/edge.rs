@@ -254,13 +254,17 @@ impl Edge {
             route_class,
             started.elapsed(),
         );
+        // This cache's verdict on the response, from its own `Cache-Status` (RFC 9211): answered
+        // from the cache (hit, stale) or not; none for the edge's own routes.
+        let from_cache = resp
+            .headers()
+            .get("cache-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| tinycdn_telemetry::access::cache_result(v, "tinycdn"))
+            .map(|r| matches!(r, "hit" | "stale"));
         if tinycdn_telemetry::access::AccessLog::global().is_some() {
             // Where a miss came from; a hit (most requests) has none to name.
-            let hit = resp
-                .headers()
-                .get("cache-status")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.ends_with("; hit") || v.contains("; hit;"));
+            let hit = from_cache == Some(true);
             let upstream = match (&self.proxy, &self.fabric) {
                 _ if hit => None,
                 (Some(p), _) if matches!(route_class, "proxy" | "image") => Some(p.origin().url()),
@@ -290,14 +294,8 @@ impl Edge {
             self.bytes_served.fetch_add(len, Ordering::Relaxed);
             // The byte hit ratio as users know it: bytes served from the cache over bytes
             // served (an image variant made from a filled source is not a hit of the source).
-            let result = resp
-                .headers()
-                .get("cache-status")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| tinycdn_telemetry::access::cache_result(v, "tinycdn"));
-            if let Some(r) = result {
-                let hit = usize::from(!matches!(r, "hit" | "stale"));
-                self.cache_body_bytes[hit].fetch_add(len, Ordering::Relaxed);
+            if let Some(hit) = from_cache {
+                self.cache_body_bytes[usize::from(!hit)].fetch_add(len, Ordering::Relaxed);
             }
         }
         resp

@@ -2,14 +2,15 @@
 //!
 //! [`Drain`] is shared by the accept loops of one process ([`crate::listen::serve_until`]) and
 //! the code that decides to stop (the binary, on SIGTERM). Its steps, in order:
-//! 1. [`Drain::begin`]: readiness turns false (`/readyz` answers 503) while every listener still
-//!    accepts, so that load balancers and Kubernetes endpoints stop sending new clients;
+//! 1. (the handler's own, [`crate::Handler::begin_drain`]): readiness turns false (`/readyz`
+//!    answers 503) while every listener still accepts, so that load balancers and Kubernetes
+//!    endpoints stop sending new clients;
 //! 2. [`Drain::stop_accepting`]: listeners close;
 //! 3. [`Drain::close_connections`]: each connection finishes the requests it has in flight and
 //!    closes: HTTP/1 without keep-alive (`Connection: close`), HTTP/2 with a GOAWAY;
 //! 4. [`Drain::idle`] resolves when the last connection is gone (the caller bounds the wait).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
@@ -22,7 +23,6 @@ pub struct Drain {
 
 #[derive(Debug)]
 struct Inner {
-    draining: AtomicBool,
     accepting: watch::Sender<bool>,
     open: watch::Sender<bool>,
     connections: AtomicUsize,
@@ -36,12 +36,11 @@ impl Default for Drain {
 }
 
 impl Drain {
-    /// A drain not begun: serving, accepting, connections open.
+    /// A drain not begun: accepting, connections open.
     #[must_use]
     pub fn new() -> Self {
         Self {
             inner: Arc::new(Inner {
-                draining: AtomicBool::new(false),
                 accepting: watch::Sender::new(true),
                 open: watch::Sender::new(true),
                 connections: AtomicUsize::new(0),
@@ -50,20 +49,8 @@ impl Drain {
         }
     }
 
-    /// Whether the drain has begun (readiness is false).
-    #[must_use]
-    pub fn is_draining(&self) -> bool {
-        self.inner.draining.load(Ordering::Relaxed)
-    }
-
-    /// Step 1: readiness turns false; listeners still accept.
-    pub fn begin(&self) {
-        self.inner.draining.store(true, Ordering::Relaxed);
-    }
-
     /// Step 2: listeners stop accepting.
     pub fn stop_accepting(&self) {
-        self.begin();
         self.inner.accepting.send_replace(false);
     }
 
@@ -130,9 +117,6 @@ mod tests {
     #[tokio::test]
     async fn the_steps_go_in_order_and_idle_waits_for_the_last_connection() {
         let d = Drain::new();
-        assert!(!d.is_draining());
-        d.begin();
-        assert!(d.is_draining());
         let a = d.track();
         let b = d.track();
         assert_eq!(d.connections(), 2);
