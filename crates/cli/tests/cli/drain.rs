@@ -119,3 +119,37 @@ fn a_second_signal_exits_at_once() {
     let status = exit_status(&mut origin.child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn a_client_that_never_finishes_cannot_keep_the_process_from_stopping() {
+    use std::io::Write as _;
+    let dir = setup();
+    let d = dir.path();
+    let mut origin = Served::start(
+        d,
+        &[
+            "--drain-delay",
+            "0",
+            "--drain-timeout",
+            "1",
+            "--header-timeout",
+            "60",
+        ],
+    );
+    // Half a request head, never finished: the connection stays busy.
+    let addr = origin.url.trim_start_matches("http://").to_owned();
+    let mut stuck = std::net::TcpStream::connect(&addr).expect("connect");
+    stuck
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = std::time::Instant::now();
+    signal(&origin.child, "-TERM");
+    let status = exit_status(&mut origin.child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "--drain-timeout bounds the wait: {:?}",
+        sent.elapsed()
+    );
+}
