@@ -11,11 +11,13 @@
 //! - [`site`]: volumes served as websites by `Host`, with previews and version pinning;
 //! - [`images`]: image variants (resize, re-encode, negotiate) for the fabric and the proxy;
 //! - [`region`]: the other edges of the region, which share their chunks;
+//! - [`config`]: `edge.toml`, the whole edge in one file, checked without I/O;
 //! - [`cache`]: the two-tier chunk cache every role shares;
 //! - `metrics`: the Prometheus exposition.
 
 pub mod admin;
 pub mod cache;
+pub mod config;
 pub mod edge;
 pub mod fabric;
 pub mod images;
