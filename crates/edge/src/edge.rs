@@ -3,15 +3,17 @@
 //! Routing, in order:
 //! 1. `/.tinycdn/…`: the edge's own routes (`metrics`, `healthz`, `purge`, and the fabric's
 //!    `v/…`, `m/…`, `t/…`, …), on every host;
-//! 2. with `--site`: a request whose `Host` is a site (or one of its preview hosts) is the site's;
-//!    another host, when the edge fronts no application, gets the fabric's routes or a 421;
-//! 3. a `--mount` prefix: a file of the mounted volume;
-//! 4. with `--origin`: everything else goes to the application through the proxy;
-//!    without it, the fabric's routes are also served at the root (`/v/…`, `/metrics`, …), as
-//!    an edge in front of tinycdn origins always has.
+//! 2. the site (`[[site]]`) the request's host belongs to ([`crate::vhost`]): exact name, a
+//!    website's preview host, the longest `*.` wildcard, the default site `*`; a host no site
+//!    takes gets the fabric's routes or a 421. Then, within the site:
+//! 3. its website (`static`), when the host is one of the website's;
+//! 4. a mount prefix: a file of the mounted volume;
+//! 5. its `origin`: everything else goes to the application through the proxy; without one,
+//!    the fabric's routes are served at the root (`/v/…`, `/metrics`, …), as an edge in front
+//!    of tinycdn origins always has.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -31,24 +33,36 @@ use crate::proxy::Proxy;
 use tinycdn_fetch::Upstreams;
 
 use crate::admin::{AdminPolicy, Side, PEER_ROUTE};
+use crate::config::{EdgeConfig, HostPattern, SiteConfigFile};
+use crate::vhost::{CounterBook, VirtualHost, VirtualHosts};
 
 /// An edge node.
 #[derive(Debug)]
 pub struct Edge {
-    cache: Arc<ChunkCache>,
-    fabric: Option<Arc<Fabric>>,
-    proxy: Option<Arc<Proxy>>,
-    mounts: Vec<Mount>,
-    images: Option<Arc<crate::images::Images>>,
+    pub(crate) cache: Arc<ChunkCache>,
+    pub(crate) fabric: Option<Arc<Fabric>>,
+    /// The sites, by host: replaced whole on reload.
+    hosts: RwLock<Arc<VirtualHosts>>,
+    /// The stored responses every site's proxy shares (opened with the first site that has an
+    /// application, kept across reloads).
+    pub(crate) proxy_store: std::sync::OnceLock<crate::proxy::ProxyShared>,
+    /// Each site's counters, by name, across reloads.
+    pub(crate) book: CounterBook,
+    /// The configuration in force (from [`Edge::start`] or the last reload).
+    pub(crate) config: std::sync::Mutex<Option<EdgeConfig>>,
+    /// Reloads applied and refused.
+    pub(crate) reloads: [AtomicU64; 2],
+    /// Requests for a host no site takes.
+    misdirected: AtomicU64,
+    pub(crate) images: Option<Arc<crate::images::Images>>,
     responses: [AtomicU64; 6],
     bytes_served: AtomicU64,
     /// Body bytes of responses carrying this cache's `Cache-Status`: answered from the cache
     /// (hit or stale), and the rest (misses, collapsed, passes, revalidations).
     cache_body_bytes: [AtomicU64; 2],
     http: tinycdn_telemetry::HttpMetrics,
-    pop: std::sync::OnceLock<String>,
-    sites: std::sync::OnceLock<Arc<crate::site::Sites>>,
-    admin: std::sync::OnceLock<AdminPolicy>,
+    pub(crate) pop: std::sync::OnceLock<String>,
+    pub(crate) admin: std::sync::OnceLock<AdminPolicy>,
     /// The process drains: `/readyz` answers 503.
     draining: std::sync::atomic::AtomicBool,
 }
@@ -76,7 +90,9 @@ impl Edge {
     }
 
     /// [`Edge::with_roles`], with the image engine the fabric and the proxy were given (see
-    /// [`Fabric::set_images`], [`Proxy::set_images`]) for its metrics.
+    /// [`Fabric::set_images`], [`Proxy::set_images`]) for its metrics: one default site (`*`)
+    /// with the proxy and the mounts. [`Edge::start`] builds an edge from a whole
+    /// configuration instead.
     #[must_use]
     pub fn with_images(
         cache: Arc<ChunkCache>,
@@ -85,24 +101,61 @@ impl Edge {
         mounts: Vec<Mount>,
         images: Option<Arc<crate::images::Images>>,
     ) -> Arc<Self> {
+        let edge = Self::bare(cache, fabric.map(Arc::new), images);
         let mut mounts = mounts;
         // The longest prefix wins.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
-        Arc::new(Self {
-            cache,
-            fabric: fabric.map(Arc::new),
+        let name: Arc<str> = Arc::from("*");
+        let site = VirtualHost {
+            counters: edge.book.of(&name),
+            name,
+            config: SiteConfigFile::new(vec![HostPattern::Any]),
             proxy: proxy.map(Arc::new),
             mounts,
+            website: None,
+            headers: Vec::new(),
+        };
+        edge.set_hosts(VirtualHosts::new(vec![Arc::new(site)]));
+        Arc::new(edge)
+    }
+
+    /// An edge with no site yet.
+    pub(crate) fn bare(
+        cache: Arc<ChunkCache>,
+        fabric: Option<Arc<Fabric>>,
+        images: Option<Arc<crate::images::Images>>,
+    ) -> Self {
+        Self {
+            cache,
+            fabric,
+            hosts: RwLock::new(Arc::new(VirtualHosts::default())),
+            proxy_store: std::sync::OnceLock::new(),
+            book: CounterBook::default(),
+            config: std::sync::Mutex::new(None),
+            reloads: Default::default(),
+            misdirected: AtomicU64::new(0),
             images,
             responses: Default::default(),
             bytes_served: AtomicU64::new(0),
             cache_body_bytes: Default::default(),
             http: tinycdn_telemetry::HttpMetrics::default(),
             pop: std::sync::OnceLock::new(),
-            sites: std::sync::OnceLock::new(),
             admin: std::sync::OnceLock::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
-        })
+        }
+    }
+
+    /// The sites now.
+    pub(crate) fn hosts(&self) -> Arc<VirtualHosts> {
+        self.hosts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `hosts` in place of the sites: requests that started keep the old ones.
+    pub(crate) fn set_hosts(&self, hosts: VirtualHosts) {
+        *self.hosts.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(hosts);
     }
 
     /// Whether the process drains (`/readyz` answers 503).
@@ -123,10 +176,16 @@ impl Edge {
         self.fabric.as_deref().map(Fabric::upstreams)
     }
 
-    /// The proxy, when this edge fronts an application.
+    /// The proxy of the first site that fronts an application.
     #[must_use]
-    pub fn proxy(&self) -> Option<&Proxy> {
-        self.proxy.as_deref()
+    pub fn proxy(&self) -> Option<Arc<Proxy>> {
+        self.hosts().all.iter().find_map(|s| s.proxy.clone())
+    }
+
+    /// The names of the sites served now, in file order.
+    #[must_use]
+    pub fn site_names(&self) -> Vec<String> {
+        self.hosts().all.iter().map(|s| s.name.to_string()).collect()
     }
 
     /// Before serving: the fabric's trust root followed through the rotations the cache disk
@@ -150,17 +209,6 @@ impl Edge {
         let _ = self.pop.set(pop.to_owned());
     }
 
-    /// Serves `sites` (once; needs a fabric, which the caller has checked).
-    pub fn set_sites(&self, sites: crate::site::Sites) {
-        let _ = self.sites.set(Arc::new(sites));
-    }
-
-    /// The proxy, shared (for the sites' API prefixes when they front the same application).
-    #[must_use]
-    pub fn shared_proxy(&self) -> Option<Arc<Proxy>> {
-        self.proxy.clone()
-    }
-
     /// The point of presence (`default` unless set).
     #[must_use]
     pub fn pop(&self) -> &str {
@@ -169,7 +217,7 @@ impl Edge {
 
     /// What kind of request this is, for metrics and logs: decided as [`Edge::route`] will
     /// dispatch it, never by the raw path.
-    fn class_of<B>(&self, req: &Request<B>) -> &'static str {
+    fn class_of<B>(&self, req: &Request<B>, site: Option<&VirtualHost>) -> &'static str {
         let path = req.uri().path();
         let image = req
             .uri()
@@ -187,9 +235,9 @@ impl Edge {
             }
             return route::parse(rest).map_or("error", |r| r.class());
         }
-        if let Some(sites) = self.sites.get() {
-            if sites.target(req).is_some() {
-                return if sites.claims_api(path) {
+        if let Some(site) = site {
+            if let Some(w) = site.website.as_ref().filter(|w| w.target(req).is_some()) {
+                return if w.claims_api(path) {
                     "proxy"
                 } else if image {
                     "image"
@@ -197,12 +245,12 @@ impl Edge {
                     "site"
                 };
             }
-        }
-        if self.mounts.iter().any(|m| m.below(path).is_some()) {
-            return if image { "image" } else { "mount" };
-        }
-        if self.proxy.is_some() {
-            return if image { "image" } else { "proxy" };
+            if site.mounts.iter().any(|m| m.below(path).is_some()) {
+                return if image { "image" } else { "mount" };
+            }
+            if site.proxy.is_some() {
+                return if image { "image" } else { "proxy" };
+            }
         }
         match route::parse(path) {
             Ok(Route::File { .. }) if image => "image",
@@ -229,7 +277,10 @@ impl Edge {
         info: ConnInfo,
         side: Side,
     ) -> Response<Body> {
-        let route = crate::admin::classify(req.uri().path(), self.proxy.is_some());
+        let hosts = self.hosts();
+        let site = hosts.find(&req).cloned();
+        let fronts_app = site.as_ref().is_some_and(|s| s.proxy.is_some());
+        let route = crate::admin::classify(req.uri().path(), fronts_app);
         let policy = self.admin.get_or_init(AdminPolicy::default);
         let verdict = crate::admin::decide(policy, side, route, info.peer.ip());
         if verdict != crate::admin::Verdict::Serve {
@@ -238,7 +289,7 @@ impl Edge {
         let started = std::time::Instant::now();
         let head = req.method() == Method::HEAD;
         let method = tinycdn_telemetry::http::method_label(req.method().as_str());
-        let route_class = self.class_of(&req);
+        let route_class = self.class_of(&req, site.as_deref());
         let span = tinycdn_telemetry::trace::server_span(
             method,
             route_class,
@@ -246,7 +297,16 @@ impl Edge {
             req.uri().path(),
             self.pop(),
         );
-        let mut resp = tracing::Instrument::instrument(self.route(req, info), span.clone()).await;
+        let mut resp = tracing::Instrument::instrument(
+            self.route(req, info, &hosts, site.as_ref()),
+            span.clone(),
+        )
+        .await;
+        if let Some(s) = &site {
+            for (name, value) in &s.headers {
+                resp.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
         span.record("http.response.status_code", resp.status().as_u16());
         self.http.observe(
             method,
@@ -265,7 +325,8 @@ impl Edge {
         if tinycdn_telemetry::access::AccessLog::global().is_some() {
             // Where a miss came from; a hit (most requests) has none to name.
             let hit = from_cache == Some(true);
-            let upstream = match (&self.proxy, &self.fabric) {
+            let proxy = site.as_ref().and_then(|s| s.proxy.as_ref());
+            let upstream = match (proxy, &self.fabric) {
                 _ if hit => None,
                 (Some(p), _) if matches!(route_class, "proxy" | "image") => Some(p.origin().url()),
                 (_, Some(f)) => f
@@ -280,10 +341,15 @@ impl Edge {
                 .insert(tinycdn_telemetry::access::Annotation {
                     route: route_class,
                     upstream,
+                    site: site.as_ref().map(|s| s.name.to_string()),
                 });
         }
         let class = usize::from(resp.status().as_u16() / 100).min(5);
         self.responses[class].fetch_add(1, Ordering::Relaxed);
+        let counters = site.as_ref().map(|s| &s.counters);
+        if let Some(c) = counters {
+            c.responses.fetch_add(1, Ordering::Relaxed);
+        }
         if !head {
             let len = resp
                 .headers()
@@ -292,16 +358,28 @@ impl Edge {
                 .and_then(|v| v.parse::<u64>().ok());
             let len = len.unwrap_or(0);
             self.bytes_served.fetch_add(len, Ordering::Relaxed);
+            if let Some(c) = counters {
+                c.sent.fetch_add(len, Ordering::Relaxed);
+            }
             // The byte hit ratio as users know it: bytes served from the cache over bytes
             // served (an image variant made from a filled source is not a hit of the source).
             if let Some(hit) = from_cache {
                 self.cache_body_bytes[usize::from(!hit)].fetch_add(len, Ordering::Relaxed);
+                if let Some(c) = counters {
+                    c.cache_bytes[usize::from(!hit)].fetch_add(len, Ordering::Relaxed);
+                }
             }
         }
         resp
     }
 
-    async fn route(self: &Arc<Self>, req: Request<Incoming>, info: ConnInfo) -> Response<Body> {
+    async fn route(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        info: ConnInfo,
+        hosts: &VirtualHosts,
+        site: Option<&Arc<VirtualHost>>,
+    ) -> Response<Body> {
         let head = req.method() == Method::HEAD;
         let path = req.uri().path();
         if let Some(rest) = path
@@ -322,9 +400,9 @@ impl Edge {
                 return reply.into_response(head);
             }
             if rest == "/purge" {
-                return match &self.proxy {
+                return match purger(hosts, site, &req) {
                     Some(p) => Box::pin(p.purge(req, info.peer.ip())).await,
-                    None => Reply::text(StatusCode::NOT_FOUND, "purging needs --origin\n")
+                    None => Reply::text(StatusCode::NOT_FOUND, "purging needs an origin\n")
                         .into_response(head),
                 };
             }
@@ -336,28 +414,35 @@ impl Edge {
             let target = format!("{rest}{query}");
             return self.own_route(&req, &target).await.into_response(head);
         }
-        if let Some(sites) = self.sites.get() {
-            match (sites.target(&req), &self.fabric) {
-                (Some(t), Some(f)) => return sites.serve(f, t, req, info).await,
-                (Some(_), None) => {
-                    return Reply::text(StatusCode::NOT_FOUND, "sites need --upstream\n")
-                        .into_response(head)
-                }
-                (None, _) if self.proxy.is_none() && route::parse(path).is_err() => {
-                    sites.counters().misdirected.fetch_add(1, Ordering::Relaxed);
-                    return Reply::text(
-                        StatusCode::MISDIRECTED_REQUEST,
-                        "this edge serves no site at that host\n",
-                    )
-                    .into_response(head);
-                }
-                (None, _) => {}
+        let Some(site) = site else {
+            if route::parse(path).is_err() {
+                self.misdirected.fetch_add(1, Ordering::Relaxed);
+                return Reply::text(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "this edge serves no site at that host\n",
+                )
+                .into_response(head);
+            }
+            let target = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            return self.own_route(&req, &target).await.into_response(head);
+        };
+        if let Some(w) = &site.website {
+            if let Some(t) = w.target(&req) {
+                return match &self.fabric {
+                    Some(f) => w.serve(f, t, req, info).await,
+                    None => Reply::text(StatusCode::NOT_FOUND, "sites need --upstream\n")
+                        .into_response(head),
+                };
             }
         }
-        if let Some(m) = self.mounts.iter().find(|m| m.below(path).is_some()) {
+        if let Some(m) = site.mounts.iter().find(|m| m.below(path).is_some()) {
             return self.mounted(&req, m).await.into_response(head);
         }
-        if let Some(p) = &self.proxy {
+        if let Some(p) = &site.proxy {
             return p.handle(req, info).await;
         }
         let target = req
@@ -489,17 +574,54 @@ impl Edge {
         if let Some(f) = &self.fabric {
             f.metrics(&mut e);
         }
-        if let Some(p) = &self.proxy {
-            metrics::proxy(&mut e, p);
-        }
+        let hosts = self.hosts();
+        let proxies: Vec<(&str, &Proxy)> = hosts
+            .all
+            .iter()
+            .filter_map(|s| Some((s.name.as_ref(), s.proxy.as_deref()?)))
+            .collect();
+        metrics::proxy(&mut e, &proxies);
         if let Some(i) = &self.images {
             i.metrics(&mut e);
         }
-        if let Some(s) = self.sites.get() {
-            s.metrics(&mut e);
+        let websites: Vec<_> = hosts.all.iter().filter_map(|s| s.website.as_ref()).collect();
+        if !websites.is_empty() || self.misdirected.load(Ordering::Relaxed) > 0 {
+            crate::site::metrics(
+                &mut e,
+                websites.into_iter(),
+                self.misdirected.load(Ordering::Relaxed),
+            );
         }
+        self.book.metrics(&mut e);
+        e.metric(
+            "tinycdn_config_reloads_total",
+            "Configuration reloads (SIGHUP): applied, or refused with the previous configuration kept.",
+            Kind::Counter,
+            ["ok", "error"]
+                .iter()
+                .zip(&self.reloads)
+                .map(|(r, n)| (vec![("result", (*r).to_owned())], n.load(Ordering::Relaxed)))
+                .collect(),
+        );
         e.render("edge", self.pop(), Some(&self.http))
     }
+}
+
+/// The proxy a purge request goes to: the site whose token it carries (so that one edge purges
+/// for many tenants, each only its own responses), else its host's site, else any site that
+/// purges (which refuses it and counts the failure).
+fn purger<B>(
+    hosts: &VirtualHosts,
+    site: Option<&Arc<VirtualHost>>,
+    req: &Request<B>,
+) -> Option<Arc<Proxy>> {
+    let proxies = || hosts.all.iter().filter_map(|s| s.proxy.as_ref());
+    proxies()
+        .find(|p| p.purge_token_matches(req))
+        .or_else(|| site.and_then(|s| s.proxy.as_ref()).filter(|p| p.purges()))
+        .or_else(|| proxies().find(|p| p.purges()))
+        .or_else(|| proxies().next())
+        .cloned()
 }
 
 impl tinycdn_server::Handler for Edge {

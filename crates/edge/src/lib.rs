@@ -13,6 +13,8 @@
 //! - [`region`]: the other edges of the region, which share their chunks;
 //! - [`config`]: `edge.toml`, the whole edge in one file, checked without I/O;
 //! - [`cache`]: the two-tier chunk cache every role shares;
+//! - `start`: [`Edge::start`] and [`Edge::reload`], from an [`config::EdgeConfig`];
+//! - `vhost`: the sites served now, by host;
 //! - `metrics`: the Prometheus exposition.
 
 pub mod admin;
@@ -26,6 +28,8 @@ pub mod mount;
 pub mod proxy;
 pub mod region;
 pub mod site;
+mod start;
+mod vhost;
 
 pub use admin::{AdminPolicy, AdminSide};
 pub use cache::ChunkCache;

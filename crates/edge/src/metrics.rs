@@ -127,96 +127,109 @@ pub(crate) fn cache(e: &mut Exposition, cache: &ChunkCache) {
 }
 
 /// The proxy's lines: what it answered and how, the origin's health, stored responses.
-pub(crate) fn proxy(e: &mut Exposition, p: &Proxy) {
-    let c = &p.counters;
+pub(crate) fn proxy(e: &mut Exposition, proxies: &[(&str, &Proxy)]) {
+    let Some((_, first)) = proxies.first() else {
+        return;
+    };
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    // Rows of one metric, a set per site: `(extra label, value of the site's proxy)`.
+    let per_site = |rows: &[(&'static str, &str, &dyn Fn(&Proxy) -> u64)]| -> Vec<(Vec<(&'static str, String)>, u64)> {
+        proxies
+            .iter()
+            .flat_map(|(site, p)| {
+                rows.iter().map(move |(key, value, f)| {
+                    let mut labels = vec![("site", (*site).to_owned())];
+                    if !key.is_empty() {
+                        labels.push((*key, (*value).to_owned()));
+                    }
+                    (labels, f(p))
+                })
+            })
+            .collect()
+    };
     e.metric(
         "tinycdn_proxy_requests_total",
         "Cacheable requests by how they were answered.",
         Kind::Counter,
-        vec![
-            (vec![("result", "hit".into())], n(&c.hits)),
-            (vec![("result", "stale".into())], n(&c.stale_hits)),
-            (
-                vec![("result", "stale_on_error".into())],
-                n(&c.stale_on_error),
-            ),
-            (vec![("result", "miss".into())], n(&c.misses)),
-            (vec![("result", "revalidated".into())], n(&c.revalidated)),
-            (vec![("result", "pass".into())], n(&c.passed)),
-        ],
+        per_site(&[
+            ("result", "hit", &|p| n(&p.counters.hits)),
+            ("result", "stale", &|p| n(&p.counters.stale_hits)),
+            ("result", "stale_on_error", &|p| n(&p.counters.stale_on_error)),
+            ("result", "miss", &|p| n(&p.counters.misses)),
+            ("result", "revalidated", &|p| n(&p.counters.revalidated)),
+            ("result", "pass", &|p| n(&p.counters.passed)),
+        ]),
     );
     e.metric(
         "tinycdn_proxy_collapsed_total",
         "Requests that waited on another request's origin exchange for the same key.",
         Kind::Counter,
-        vec![(vec![], n(&c.collapsed))],
+        per_site(&[("", "", &|p| n(&p.counters.collapsed))]),
     );
     e.metric(
         "tinycdn_proxy_origin_requests_total",
         "Requests sent to the origin, and those that failed (connect, timeout, broken response, 502-504).",
         Kind::Counter,
-        vec![
-            (vec![("result", "sent".into())], n(&p.origin().requests)),
-            (vec![("result", "failed".into())], n(&p.origin().failures)),
-        ],
+        per_site(&[
+            ("result", "sent", &|p| n(&p.origin().requests)),
+            ("result", "failed", &|p| n(&p.origin().failures)),
+        ]),
     );
     e.metric(
         "tinycdn_proxy_origin_healthy",
         "Whether the origin is in use (1) or backed off after failing (0).",
         Kind::Gauge,
-        vec![(vec![], u64::from(!p.origin().backed_off()))],
+        per_site(&[("", "", &|p| u64::from(!p.origin().backed_off()))]),
     );
     e.metric(
         "tinycdn_proxy_stored_total",
         "Responses stored, and bodies that broke off or stalled (nothing stored).",
         Kind::Counter,
-        vec![
-            (vec![("result", "stored".into())], n(&c.stored)),
-            (vec![("result", "too_big".into())], n(&c.not_stored_too_big)),
-            (
-                vec![("result", "memory_budget".into())],
-                n(&c.not_stored_busy),
-            ),
-            (vec![("result", "body_error".into())], n(&c.fill_errors)),
-        ],
+        per_site(&[
+            ("result", "stored", &|p| n(&p.counters.stored)),
+            ("result", "too_big", &|p| n(&p.counters.not_stored_too_big)),
+            ("result", "memory_budget", &|p| n(&p.counters.not_stored_busy)),
+            ("result", "body_error", &|p| n(&p.counters.fill_errors)),
+        ]),
     );
+    let mut removed = per_site(&[
+        ("why", "invalidated", &|p| n(&p.counters.invalidated)),
+        ("why", "purged", &|p| n(&p.counters.purged)),
+    ]);
+    // The store is shared by every site's proxy.
+    removed.push((vec![("why", "evicted".into())], first.evicted()));
+    removed.push((
+        vec![("why", "unreadable_at_start".into())],
+        first.dropped_at_start(),
+    ));
     e.metric(
         "tinycdn_proxy_removed_total",
         "Stored responses removed, by why.",
         Kind::Counter,
-        vec![
-            (vec![("why", "invalidated".into())], n(&c.invalidated)),
-            (vec![("why", "purged".into())], n(&c.purged)),
-            (vec![("why", "evicted".into())], p.evicted()),
-            (
-                vec![("why", "unreadable_at_start".into())],
-                p.dropped_at_start(),
-            ),
-        ],
+        removed,
     );
     e.metric(
         "tinycdn_proxy_purge_refused_total",
         "Purge requests refused: a wrong token, or too many wrong ones from one address.",
         Kind::Counter,
-        vec![(vec![], n(&c.purge_refused))],
+        per_site(&[("", "", &|p| n(&p.counters.purge_refused))]),
     );
     e.metric(
         "tinycdn_proxy_fill_bytes",
         "Bytes that fills being stored hold in memory now (bounded by half of --memory).",
         Kind::Gauge,
-        vec![(vec![], p.fill_bytes())],
+        vec![(vec![], first.fill_bytes())],
     );
     e.metric(
         "tinycdn_proxy_stored_responses",
         "Responses stored now.",
         Kind::Gauge,
-        vec![(vec![], p.stored_responses() as u64)],
+        vec![(vec![], first.stored_responses() as u64)],
     );
     e.metric(
         "tinycdn_proxy_index_bytes",
         "Memory the index of stored responses holds (keys, fields; bounded at 256 MiB).",
         Kind::Gauge,
-        vec![(vec![], p.index_bytes())],
+        vec![(vec![], first.index_bytes())],
     );
 }

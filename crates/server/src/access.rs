@@ -44,6 +44,7 @@ impl Pending {
                 upstream: None,
                 traceparent: h.get("traceparent").cloned(),
                 route: "unknown",
+                site: None,
                 user_agent: h.get(hyper::header::USER_AGENT).cloned(),
                 referer: h.get(hyper::header::REFERER).cloned(),
             },
@@ -69,6 +70,7 @@ pub(crate) fn wrap(
         .next_back();
     if let Some(a) = parts.extensions.remove::<Annotation>() {
         p.record.route = a.route;
+        p.record.site = a.site;
         if p.record.cache != Some("hit") {
             p.record.upstream = a.upstream;
         }

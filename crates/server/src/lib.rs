@@ -8,6 +8,7 @@ pub mod body;
 pub mod compress;
 pub mod drain;
 pub mod guard;
+pub mod handover;
 pub mod listen;
 pub mod metrics;
 pub mod origin;

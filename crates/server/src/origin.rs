@@ -202,6 +202,7 @@ impl Origin {
                 .insert(tinycdn_telemetry::access::Annotation {
                     route: class,
                     upstream: None,
+                    site: None,
                 });
         }
         resp

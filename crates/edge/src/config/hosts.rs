@@ -151,9 +151,10 @@ impl<T: Clone> HostTable<T> {
             .or(self.any.as_ref())
     }
 
-    /// Every value with an exact name, and its name.
-    pub fn exact(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.exact.iter().map(|(k, v)| (k.as_str(), v))
+    /// The value with exactly the name `host`.
+    #[must_use]
+    pub fn get_exact(&self, host: &str) -> Option<&T> {
+        self.exact.get(host)
     }
 }
 

@@ -204,9 +204,14 @@ pub struct Images {
     inflight: Mutex<HashMap<[u8; 32], InFlight>>,
     /// When dead variant records were last trimmed ([`records`]).
     last_trim: Mutex<Option<Instant>>,
+    /// Each site's policy, by host (`config.policy` for hosts no site names).
+    policies: std::sync::RwLock<Arc<SitePolicies>>,
     /// Counters.
     pub counters: ImageCounters,
 }
+
+/// Image policies by host: each site's own (`[site.images]`).
+pub type SitePolicies = crate::config::HostTable<Arc<Policy>>;
 
 /// The source format a media type names, when the edge makes variants of it.
 #[must_use]
@@ -237,8 +242,14 @@ impl Images {
             index: quick_cache::sync::Cache::new(INDEX_ENTRIES),
             inflight: Mutex::new(HashMap::new()),
             last_trim: Mutex::new(None),
+            policies: std::sync::RwLock::new(Arc::new(SitePolicies::default())),
             counters: ImageCounters::default(),
         }
+    }
+
+    /// Puts each site's policy in place (at start and on reload).
+    pub fn set_policies(&self, table: SitePolicies) {
+        *self.policies.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
     }
 
     /// Whether variants are made anew for every request (`no_store`).
@@ -258,7 +269,14 @@ impl Images {
     /// # Errors
     /// A 403 [`Failure`] saying why not.
     pub fn check(&self, host: &str, path: &str, split: &Split) -> Result<(), Failure> {
-        self.config.policy.check(host, path, split).map_err(|e| {
+        let table = self
+            .policies
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let site = table.get(crate::config::hosts::host_of(host).as_deref());
+        let policy = site.map_or(&self.config.policy, |p| p.as_ref());
+        policy.check(host, path, split).map_err(|e| {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             Failure::Status(403, e.to_string())
         })

@@ -546,7 +546,7 @@ impl Proxy {
             self.origin.succeeded();
         }
         for key in invalidated(&parts.method, resp.status(), &t.key, resp.headers()) {
-            let n = self.responses.purge(&Selector::Url(key), false);
+            let n = self.responses.purge(&Selector::Url(key), false, &|_| true);
             self.counters
                 .invalidated
                 .fetch_add(n as u64, Ordering::Relaxed);

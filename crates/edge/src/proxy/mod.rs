@@ -91,7 +91,7 @@ fn filled(h: &fill::Head, fwd: Forward, collapsed: bool) -> CacheStatus {
 }
 
 /// How the proxy is set up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
     /// The application: `http://HOST:PORT`, `https://HOST:PORT` or `h2c://HOST:PORT`.
     pub origin: String,
@@ -179,11 +179,52 @@ pub struct ProxyCounters {
     pub purge_refused: AtomicU64,
 }
 
+/// What the proxies of one edge share, whatever their sites and however often they are
+/// reloaded: the stored responses (keyed by scheme, host and path, so sites never meet) and the
+/// memory fills may hold (one `--memory`).
+#[derive(Debug, Clone)]
+pub struct ProxyShared {
+    responses: Arc<Responses>,
+    budget: Arc<fill::Budget>,
+}
+
+impl ProxyShared {
+    /// The stored responses reloaded from `cache`'s disk, bounded as `config` says
+    /// (`max_entries`, `max_index_bytes`, `heuristic`, `fill_memory`).
+    #[must_use]
+    pub fn open(config: &ProxyConfig, cache: Arc<ChunkCache>) -> Self {
+        Self {
+            responses: Arc::new(Responses::open(
+                cache,
+                config.max_entries,
+                config.max_index_bytes,
+                config.heuristic,
+            )),
+            budget: fill::Budget::new(config.fill_memory),
+        }
+    }
+
+    /// Stored responses, all sites together.
+    #[must_use]
+    pub fn stored_responses(&self) -> usize {
+        self.responses.len()
+    }
+
+    /// Stored responses dropped at start (undecodable, or their chunks gone).
+    #[must_use]
+    pub fn dropped_at_start(&self) -> u64 {
+        self.responses.dropped_at_start.load(Ordering::Relaxed)
+    }
+}
+
+/// Which stored responses one proxy may purge: those whose key's host is its site's.
+pub type Scope = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// The caching reverse proxy.
-#[derive(Debug)]
 pub struct Proxy {
     origin: Origin,
-    responses: Responses,
+    responses: Arc<Responses>,
+    scope: Option<Scope>,
     cache: Arc<ChunkCache>,
     inflight: Mutex<HashMap<String, Arc<Fill>>>,
     budget: Arc<fill::Budget>,
@@ -201,6 +242,15 @@ pub struct Proxy {
     purge_failures: purge::Failures,
 }
 
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("origin", &self.origin)
+            .field("scoped", &self.scope.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -212,6 +262,20 @@ impl Proxy {
     /// # Errors
     /// [`OriginError::BadUrl`].
     pub fn new(config: ProxyConfig, cache: Arc<ChunkCache>) -> Result<Self, OriginError> {
+        let shared = ProxyShared::open(&config, cache.clone());
+        Self::with_shared(config, cache, &shared)
+    }
+
+    /// A proxy in front of `config.origin` that stores in `shared` (with the other sites'
+    /// proxies; `config`'s bounds on the store and on fills are `shared`'s).
+    ///
+    /// # Errors
+    /// [`OriginError::BadUrl`].
+    pub fn with_shared(
+        config: ProxyConfig,
+        cache: Arc<ChunkCache>,
+        shared: &ProxyShared,
+    ) -> Result<Self, OriginError> {
         let origin = Origin::with_ca(
             &config.origin,
             config.connect_timeout,
@@ -222,15 +286,11 @@ impl Proxy {
         let _ = getrandom::fill(&mut id);
         Ok(Self {
             origin,
-            responses: Responses::open(
-                cache.clone(),
-                config.max_entries,
-                config.max_index_bytes,
-                config.heuristic,
-            ),
+            responses: shared.responses.clone(),
+            scope: None,
             cache,
             inflight: Mutex::new(HashMap::new()),
-            budget: fill::Budget::new(config.fill_memory),
+            budget: shared.budget.clone(),
             uncacheable: quick_cache::sync::Cache::new(UNCACHEABLE_KEYS),
             revalidating: Mutex::new(HashSet::new()),
             config,
@@ -239,6 +299,39 @@ impl Proxy {
             images: None,
             purge_failures: purge::Failures::default(),
         })
+    }
+
+    /// Purges only the stored responses `scope` says are this proxy's site's (by the key's
+    /// host), when several sites share one store.
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.scope = Some(scope);
+    }
+
+    /// Whether a purge request carries this proxy's token (compared in constant time).
+    #[must_use]
+    pub fn purge_token_matches<B>(&self, req: &Request<B>) -> bool {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        self.config
+            .purge_token
+            .as_ref()
+            .is_some_and(|t| blake3::hash(given.trim().as_bytes()) == blake3::hash(t.as_bytes()))
+    }
+
+    /// Whether purging is on (a token is configured).
+    #[must_use]
+    pub fn purges(&self) -> bool {
+        self.config.purge_token.is_some()
+    }
+
+    /// How it is set up.
+    #[must_use]
+    pub fn config(&self) -> &ProxyConfig {
+        &self.config
     }
 
     /// Serves image variants of the application's images (`/a.jpg?w=…`) with `images`.

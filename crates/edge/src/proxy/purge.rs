@@ -223,7 +223,14 @@ impl Proxy {
         }
         let purged: usize = selectors
             .iter()
-            .map(|s| self.responses.purge(s, asked.soft))
+            .map(|s| {
+                let all = |_: &str| true;
+                let scope: &dyn Fn(&str) -> bool = match &self.scope {
+                    Some(f) => f.as_ref(),
+                    None => &all,
+                };
+                self.responses.purge(s, asked.soft, scope)
+            })
             .sum();
         self.counters
             .purged

@@ -486,10 +486,10 @@ impl Responses {
 
     /// Removes (hard) or marks invalid (soft: validated before reuse, still usable under
     /// `stale-if-error`) every stored response a selector names; returns how many.
-    pub fn purge(&self, selector: &Selector, soft: bool) -> usize {
+    pub fn purge(&self, selector: &Selector, soft: bool, scope: &dyn Fn(&str) -> bool) -> usize {
         let keys = self.select(selector);
         let mut n = 0;
-        for key in keys {
+        for key in keys.into_iter().filter(|k| scope(k)) {
             if soft {
                 n += self.invalidate(&key);
                 continue;

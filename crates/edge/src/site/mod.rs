@@ -60,8 +60,6 @@ pub(crate) struct Counters {
     pub from_grace: std::sync::atomic::AtomicU64,
     /// Answered on a preview host.
     pub previews: std::sync::atomic::AtomicU64,
-    /// Requests for a host no site is configured at.
-    pub misdirected: std::sync::atomic::AtomicU64,
 }
 
 /// Which site a request is for.
@@ -120,33 +118,9 @@ impl Sites {
         self.sites.iter().map(|s| &s.config)
     }
 
-    pub(crate) fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
     /// Whether `path` is one of the API prefixes the application answers.
     pub(crate) fn claims_api(&self, path: &str) -> bool {
         self.proxy.is_some() && self.api.iter().any(|a| a.claims(path))
-    }
-
-    /// The site role's Prometheus lines.
-    pub(crate) fn metrics(&self, e: &mut crate::metrics::Exposition) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let c = &self.counters;
-        e.metric(
-            "tinycdn_site_responses_total",
-            "Site requests by how they were answered: served (the pinned or current version), grace (a file of a superseded version, for a page that started on it), preview (a preview host), misdirected (a host no site is at).",
-            crate::metrics::Kind::Counter,
-            [
-                ("served", &c.served),
-                ("grace", &c.from_grace),
-                ("preview", &c.previews),
-                ("misdirected", &c.misdirected),
-            ]
-            .into_iter()
-            .map(|(k, v)| (vec![("result", k.to_owned())], v.load(Relaxed)))
-            .collect(),
-        );
     }
 
     /// The site a request's host (`Host`, or the URI's authority for HTTP/2) names, if any.
@@ -177,6 +151,37 @@ impl Sites {
     fn index_of(&self, host: &str) -> Option<usize> {
         self.sites.iter().position(|s| s.config.host == host)
     }
+}
+
+/// The site role's Prometheus lines, every site's websites together; `misdirected`: requests
+/// for a host no site is at.
+pub(crate) fn metrics<'a>(
+    e: &mut crate::metrics::Exposition,
+    websites: impl Iterator<Item = &'a Sites>,
+    misdirected: u64,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut sum = [0u64; 3];
+    for w in websites {
+        let c = &w.counters;
+        for (s, v) in sum.iter_mut().zip([&c.served, &c.from_grace, &c.previews]) {
+            *s += v.load(Relaxed);
+        }
+    }
+    e.metric(
+        "tinycdn_site_responses_total",
+        "Website requests by how they were answered: served (the pinned or current version), grace (a file of a superseded version, for a page that started on it), preview (a preview host), misdirected (a host no site is at).",
+        crate::metrics::Kind::Counter,
+        [
+            ("served", sum[0]),
+            ("grace", sum[1]),
+            ("preview", sum[2]),
+            ("misdirected", misdirected),
+        ]
+        .into_iter()
+        .map(|(k, v)| (vec![("result", k.to_owned())], v))
+        .collect(),
+    );
 }
 
 impl SiteState {

@@ -207,6 +207,7 @@ impl Record {
         let tp = header_text(&self.traceparent);
         json_field(o, "trace_id", tp.as_deref().and_then(trace_id));
         json_field(o, "route", Some(self.route));
+        json_field(o, "site", self.site.as_deref());
         json_field(o, "user_agent", header_text(&self.user_agent).as_deref());
         json_field(o, "referer", header_text(&self.referer).as_deref());
         o.push('}');
@@ -275,7 +276,7 @@ mod tests {
         let j = record().to_json();
         assert_eq!(
             j,
-            r#"{"time":"2025-12-01T20:01:17.123Z","pop":"fra1","client":"127.0.0.1:5000","method":"GET","host":"cdn.example","path":"/img/a%22b.jpg","query":"w=640","status":200,"bytes":1234,"duration_ms":1.500,"ttfb_ms":0.900,"cache":"hit","upstream":null,"trace_id":null,"route":"image","user_agent":"curl/8\t","referer":null}"#
+            r#"{"time":"2025-12-01T20:01:17.123Z","pop":"fra1","client":"127.0.0.1:5000","method":"GET","host":"cdn.example","path":"/img/a%22b.jpg","query":"w=640","status":200,"bytes":1234,"duration_ms":1.500,"ttfb_ms":0.900,"cache":"hit","upstream":null,"trace_id":null,"route":"image","site":null,"user_agent":"curl/8\t","referer":null}"#
         );
         assert_eq!(
             record().to_combined(),

@@ -19,6 +19,7 @@
 //! | `upstream` | where a miss was filled from, else `null` |
 //! | `trace_id` | the W3C trace id (32 hex), else `null` |
 //! | `route` | the route class (as in `http_server_request_duration_seconds`) |
+//! | `site` | the edge's site (`[[site]]` name) the host belongs to, else `null` |
 //! | `user_agent`, `referer` | those request headers, else `null` |
 
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct Record {
     pub traceparent: Option<http::HeaderValue>,
     /// The route class.
     pub route: &'static str,
+    /// The site the request's host belongs to.
+    pub site: Option<String>,
     /// `User-Agent`.
     pub user_agent: Option<http::HeaderValue>,
     /// `Referer`.
@@ -130,6 +133,8 @@ pub struct Annotation {
     pub route: &'static str,
     /// Where a miss was filled from.
     pub upstream: Option<String>,
+    /// The site (`[[site]]` name) the request's host belongs to.
+    pub site: Option<String>,
 }
 
 /// The result this cache reports for itself in a `Cache-Status` field value (RFC 9211).
@@ -182,6 +187,7 @@ mod tests {
             upstream: None,
             traceparent: None,
             route: "image",
+            site: None,
             user_agent: Some(http::HeaderValue::from_static("curl/8\t")),
             referer: None,
         }
