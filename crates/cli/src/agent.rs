@@ -65,10 +65,11 @@ pub(crate) fn run(cli: &Cli, path: &Path, once: bool, listen: Option<&str>) -> R
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let rounds = tokio::spawn(agent.clone().run_until(stopped));
         let drain = tinycdn_server::Drain::new();
-        let signals = tokio::spawn(crate::commands::drain_on_signal(
+        let signals = tokio::spawn(crate::serve::drain_on_signal(
             drain.clone(),
             agent.clone(),
             Duration::ZERO,
+            std::sync::Arc::new(tokio::sync::Notify::new()),
         ));
         let limits = tinycdn_server::Limits::default();
         tinycdn_server::serve_until(listener, agent, limits, None, drain).await?;

@@ -30,7 +30,7 @@ pub struct StoreArg {
 }
 
 /// Limits and TLS of a server (`serve`, `edge`).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// Connections served at once; more are closed at accept.
     #[arg(long, default_value_t = 10_000)]
@@ -808,14 +808,35 @@ pub enum DeltaCommand {
 }
 
 /// `tinycdn edge`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct EdgeArgs {
+    /// The edge's configuration file (`edge.toml`: listeners, cache, upstreams, any number of
+    /// sites by host; see the README's "Configuration file"). Flags given as well override it.
+    /// SIGHUP reads it again.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check the configuration (file and flags), print it as it will be used (secrets
+    /// redacted) and exit: 0 when it is valid, 2 when it is not.
+    #[arg(long)]
+    pub check: bool,
+    /// Bind the listeners with `SO_REUSEPORT`, so that a replacement process can listen on the
+    /// same address while this one drains.
+    #[arg(long)]
+    pub reuse_port: bool,
+    /// A Unix socket where a new process takes this one's listening sockets over (`--take-over`):
+    /// an upgrade that refuses no connection.
+    #[arg(long, value_name = "PATH")]
+    pub upgrade_socket: Option<PathBuf>,
+    /// Start by taking the listening sockets over from the edge running with the same
+    /// `--upgrade-socket`; it then drains and exits.
+    #[arg(long)]
+    pub take_over: bool,
     /// An upstream tinycdn mirror (`http://HOST:PORT`, origin or edge); repeat for several, best
     /// first.
     #[arg(
         long = "upstream",
         value_name = "URL",
-        required_unless_present = "origin",
+        required_unless_present_any = ["origin", "config"],
         requires = "trust"
     )]
     pub upstreams: Vec<String>,
@@ -953,7 +974,7 @@ pub struct EdgeArgs {
 }
 
 /// A regional cluster: edges that share their chunks, each filled from upstream once per region.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RegionArgs {
     /// This edge's URL as the other members of its region know it (`http://10.0.0.7:8080`): how
     /// it finds itself among the members. Needed with `--peer`, `--peers-file` or `--peers-dns`.
@@ -992,7 +1013,7 @@ pub struct RegionArgs {
 }
 
 /// Image variants at the edge (`?w=&h=&fit=&fmt=&q=&dpr=`).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ImageEdgeArgs {
     /// Make no image variants: image keys in queries are ignored for volume files and left to
     /// the application.

@@ -25,7 +25,7 @@ use tinycdn_volume::snapshot::Freshness;
 use tinycdn_volume::stats::stats;
 use tinycdn_volume::trust::{OpenedVersion, SignatureReport, Trust};
 
-use crate::cli::{Cli, Command, DeltaCommand, DeltaMethod, KeyCommand, ServerArgs, SiteCommand};
+use crate::cli::{Cli, Command, DeltaCommand, DeltaMethod, KeyCommand, SiteCommand};
 use crate::output::{bytes, Bar, EXIT_INTEGRITY};
 
 /// `println!` that returns an error instead of panicking when stdout is closed.
@@ -91,165 +91,6 @@ pub(crate) fn parse_size(s: &str) -> Result<u64> {
     };
     n.checked_mul(mult)
         .with_context(|| format!("{s:?} is too large"))
-}
-
-/// Starts a runtime, binds `listen`, prints the URL on stdout and serves what `make` builds
-/// (inside the runtime) until the process is stopped.
-pub(crate) fn run_server<H, F>(listen: &str, what: &str, server: &ServerArgs, make: F) -> Result<()>
-where
-    H: tinycdn_server::Handler,
-    F: FnOnce() -> Result<std::sync::Arc<H>>,
-{
-    run_server_with(
-        listen,
-        what,
-        server,
-        make,
-        None::<(&str, fn(&std::sync::Arc<H>) -> std::sync::Arc<H>)>,
-    )
-}
-
-/// [`run_server`], and with `admin` = `(ADDR, side)` a second listener on ADDR (printed on
-/// stdout's second line) serving what `side` makes of the handler, with the same limits and
-/// without TLS.
-pub(crate) fn run_server_with<H, A, F, S>(
-    listen: &str,
-    what: &str,
-    server: &ServerArgs,
-    make: F,
-    admin: Option<(&str, S)>,
-) -> Result<()>
-where
-    H: tinycdn_server::Handler,
-    A: tinycdn_server::Handler,
-    F: FnOnce() -> Result<std::sync::Arc<H>>,
-    S: FnOnce(&std::sync::Arc<H>) -> std::sync::Arc<A>,
-{
-    let limits = tinycdn_server::Limits {
-        max_connections: server.max_connections,
-        header_timeout: std::time::Duration::from_secs(server.header_timeout),
-        idle_timeout: std::time::Duration::from_secs(server.idle_timeout),
-        send_timeout: std::time::Duration::from_secs(server.send_timeout),
-        max_connections_per_ip: server.max_connections_per_ip,
-        ..tinycdn_server::Limits::default()
-    };
-    let tls = match (&server.tls_cert, &server.tls_key) {
-        (Some(c), Some(k)) => Some(tinycdn_server::tls::acceptor(c, k)?),
-        _ => None,
-    };
-    runtime()?.block_on(async {
-        if let Some(path) = &server.access_log {
-            use tinycdn_telemetry::access::{AccessLog, Format, Target};
-            let target = if path.as_os_str() == "-" {
-                Target::Stdout
-            } else {
-                Target::File(path.clone())
-            };
-            let format = if server.access_log_format == "combined" {
-                Format::Combined
-            } else {
-                Format::Json
-            };
-            let log = AccessLog::start(target, format, server.access_log_buffer, &server.pop)
-                .with_context(|| format!("cannot open the access log {}", path.display()))?;
-            log.install();
-            // `kill -HUP`: the file is reopened (after logrotate moved it away).
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    log.reopen();
-                }
-            });
-        }
-        let _tracing = match &server.otlp_endpoint {
-            Some(endpoint) => Some(tinycdn_telemetry::trace::init(
-                &tinycdn_telemetry::trace::TraceConfig {
-                    endpoint: endpoint.clone(),
-                    sample: server.trace_sample,
-                    service: "tinycdn".into(),
-                    pop: server.pop.clone(),
-                },
-            )?),
-            None => None,
-        };
-        let handler = make()?;
-        let drain = tinycdn_server::Drain::new();
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let addr = listener.local_addr()?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        out!("{scheme}://{addr}");
-        if let Some((admin_listen, side)) = admin {
-            let admin = tokio::net::TcpListener::bind(admin_listen)
-                .await
-                .with_context(|| format!("cannot listen on {admin_listen} (--admin-listen)"))?;
-            let admin_addr = admin.local_addr()?;
-            out!("http://{admin_addr}");
-            eprintln!("operators' routes on http://{admin_addr}");
-            tokio::spawn(tinycdn_server::serve_until(
-                admin,
-                side(&handler),
-                limits,
-                None,
-                drain.clone(),
-            ));
-        }
-        std::io::stdout().flush()?;
-        eprintln!("{what} on {scheme}://{addr}");
-        let stop = tokio::spawn(drain_on_signal(
-            drain.clone(),
-            handler.clone(),
-            std::time::Duration::from_secs(server.drain_delay),
-        ));
-        tinycdn_server::serve_until(listener, handler.clone(), limits, tls, drain.clone()).await?;
-        // Listeners closed: the requests in flight finish, within --drain-timeout.
-        let timeout = std::time::Duration::from_secs(server.drain_timeout);
-        if tokio::time::timeout(timeout, drain.idle()).await.is_err() {
-            eprintln!(
-                "drain: {} connection(s) still open after {timeout:?} (--drain-timeout): exiting",
-                drain.connections()
-            );
-        }
-        handler.drained();
-        if let Some(log) = tinycdn_telemetry::access::AccessLog::global() {
-            log.flush(std::time::Duration::from_secs(5));
-        }
-        stop.abort();
-        eprintln!("drained: exiting");
-        anyhow::Ok(())
-    })
-}
-
-/// On the first SIGTERM or SIGINT: readiness turns 503 at once, listeners go on accepting for
-/// `delay` (load balancers and Kubernetes endpoints notice), then close, and connections finish
-/// what they have in flight (HTTP/1 with `Connection: close`, HTTP/2 with a GOAWAY). A second
-/// signal exits at once, with status 1.
-pub(crate) async fn drain_on_signal<H: tinycdn_server::Handler>(
-    drain: tinycdn_server::Drain,
-    handler: std::sync::Arc<H>,
-    delay: std::time::Duration,
-) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    eprintln!("drain: readiness is 503; listeners close in {delay:?} (--drain-delay)");
-    handler.begin_drain();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        eprintln!("a second signal: exiting at once");
-        std::process::exit(1);
-    });
-    tokio::time::sleep(delay).await;
-    drain.close_connections();
-    Ok(())
 }
 
 pub(crate) fn now() -> i64 {
@@ -721,7 +562,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     .map_or_else(|| "store".into(), |p| p.display().to_string())
             );
             let pop = server.pop.clone();
-            run_server(listen, &what, server, move || {
+            let serving = crate::serve::Serving::from_args(listen, server);
+            crate::serve::run_server(&serving, &what, move || {
                 let origin = tinycdn_server::Origin::new(store);
                 origin.metrics().set_pop(&pop);
                 Ok(origin)

@@ -7,17 +7,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use tinycdn_cache_policy::credentials::CredentialRules;
-use tinycdn_edge::images::{ImageConfig, Images};
-use tinycdn_edge::proxy::purge::PurgeRequest;
-use tinycdn_edge::{
-    ApiRoute, ChunkCache, Edge, Fabric, Mount, Proxy, ProxyConfig, SiteConfig, Sites, Upstreams,
+use tinycdn_edge::config::{
+    size, EdgeConfig, HostPattern, RegionConfigFile, SiteConfigFile, Size, TlsConfig,
 };
-use tinycdn_image::policy::{Allowlist, Policy};
-use tinycdn_volume::trust::Trust;
+use tinycdn_edge::proxy::purge::PurgeRequest;
+use tinycdn_edge::{ApiRoute, Edge, Mount, SiteConfig, StartError};
 
-use crate::cli::{Cli, EdgeArgs, ImageEdgeArgs, RegionArgs};
-use crate::commands::{now, parse_size, print_json, run_server_with, runtime};
+use crate::cli::{Cli, EdgeArgs};
+use crate::commands::{print_json, runtime};
+use crate::output::Usage;
+use crate::serve::{run_server_with, Reload, Serving};
 use crate::trust::private_file;
 
 /// Reads a token file (like a secret key: refused when other users can read it).
@@ -33,27 +32,325 @@ fn token(path: &Path) -> Result<String> {
     Ok(token.to_owned())
 }
 
-/// The edge's purge token: a token file whose token has at least 128 bits of entropy.
-fn edge_token(path: &Path) -> Result<String> {
-    let t = token(path)?;
-    tinycdn_edge::proxy::purge::check_token(&t)
-        .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
-    Ok(t)
+/// A configuration error: exit 2, named after the file when there is one.
+fn usage(file: Option<&Path>, e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(Usage(match file {
+        Some(f) => format!("{}: {e}", f.display()),
+        None => e.to_string(),
+    }))
 }
 
-/// Addresses and networks (`10.0.0.0/8`, `192.0.2.7`, `::1`) from a flag.
-pub(crate) fn cidrs(flag: &str, items: &[String]) -> Result<Vec<ipnet::IpNet>> {
-    items
-        .iter()
-        .map(|v| {
-            let v = v.trim();
-            v.parse::<ipnet::IpNet>()
-                .or_else(|_| v.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    anyhow::anyhow!("{flag}: `{v}` is not an address or a network (`10.0.0.0/8`)")
+/// Which flags were given on the command line (or in the environment), as opposed to their
+/// defaults: with `--config`, only those override the file.
+struct Given {
+    all: bool,
+    matches: Option<clap::ArgMatches>,
+}
+
+impl Given {
+    fn new(all: bool) -> Self {
+        use clap::CommandFactory;
+        let matches = (!all).then(|| {
+            crate::cli::Cli::command()
+                .get_matches()
+                .subcommand_matches("edge")
+                .cloned()
+        });
+        Self {
+            all,
+            matches: matches.flatten(),
+        }
+    }
+
+    fn has(&self, id: &str) -> bool {
+        self.all
+            || self.matches.as_ref().is_some_and(|m| {
+                matches!(
+                    m.value_source(id),
+                    Some(
+                        clap::parser::ValueSource::CommandLine
+                            | clap::parser::ValueSource::EnvVariable
+                    )
+                )
+            })
+    }
+}
+
+/// The configuration: the file (if any), then the flags given.
+fn effective(a: &EdgeArgs) -> Result<EdgeConfig> {
+    let mut c = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(Some(path), format!("cannot read: {e}")))?;
+            EdgeConfig::parse(&text, path).map_err(|e| usage(Some(path), e))?
+        }
+        None => EdgeConfig::default(),
+    };
+    let given = Given::new(a.config.is_none());
+    apply_flags(&mut c, a, &given)?;
+    c.check("").map_err(|e| usage(a.config.as_deref(), e))?;
+    Ok(c)
+}
+
+/// Puts the flags given on `c`.
+#[allow(clippy::too_many_lines)]
+fn apply_flags(c: &mut EdgeConfig, a: &EdgeArgs, g: &Given) -> Result<()> {
+    let size = |flag: &str, v: &str| -> Result<Size> {
+        size::parse(v)
+            .map(Size)
+            .map_err(|e| usage(None, format!("--{flag}: {e}")))
+    };
+    let s = &a.server;
+    macro_rules! set {
+        ($id:literal, $target:expr, $value:expr) => {
+            if g.has($id) {
+                $target = $value;
+            }
+        };
+    }
+    set!("listen", c.listen, a.listen.clone());
+    set!("reuse_port", c.reuse_port, a.reuse_port);
+    set!("upgrade_socket", c.upgrade_socket, a.upgrade_socket.clone());
+    set!("pop", c.pop, s.pop.clone());
+    set!(
+        "trusted_proxies",
+        c.trusted_proxies,
+        a.trusted_proxies.clone()
+    );
+    if g.has("tls_cert") {
+        c.tls = s
+            .tls_cert
+            .clone()
+            .zip(s.tls_key.clone())
+            .map(|(cert, key)| TlsConfig { cert, key });
+    }
+    set!("admin_listen", c.admin.listen, a.admin_listen.clone());
+    set!("admin_allow", c.admin.allow, a.admin_allow.clone());
+    let l = &mut c.limits;
+    set!("max_connections", l.max_connections, s.max_connections);
+    set!(
+        "max_connections_per_ip",
+        l.max_connections_per_ip,
+        s.max_connections_per_ip
+    );
+    set!("header_timeout", l.header_timeout, s.header_timeout);
+    set!("idle_timeout", l.idle_timeout, s.idle_timeout);
+    set!("send_timeout", l.send_timeout, s.send_timeout);
+    set!("drain_delay", l.drain_delay, s.drain_delay);
+    set!("drain_timeout", l.drain_timeout, s.drain_timeout);
+    let k = &mut c.cache;
+    set!("cache_dir", k.dir, a.cache_dir.clone());
+    set!("cache_size", k.size, size("cache-size", &a.cache_size)?);
+    set!("memory", k.memory, size("memory", &a.memory)?);
+    set!("cache_policy", k.policy, a.cache_policy.clone());
+    set!(
+        "scrub_rate",
+        k.scrub_rate,
+        size("scrub-rate", &a.scrub_rate)?
+    );
+    set!(
+        "max_object_size",
+        k.max_object_size,
+        size("max-object-size", &a.max_object_size)?
+    );
+    set!("max_entries", k.max_entries, a.max_entries);
+    let u = &mut c.upstream;
+    set!("upstreams", u.mirrors, a.upstreams.clone());
+    set!("trust", u.trust, a.trust.clone());
+    set!("upstream_ca", u.ca, a.upstream_ca.clone());
+    set!("upstream_timeout", u.timeout, a.upstream_timeout);
+    set!("log_key", u.log_key, a.log_key.clone());
+    set!("tag_max_age", u.tag_max_age, a.tag_max_age);
+    let i = &a.images;
+    let e = &mut c.images;
+    set!("no_images", e.enabled, !i.no_images);
+    set!("image_workers", e.workers, i.image_workers);
+    set!("image_queue", e.queue, i.image_queue);
+    set!("image_timeout", e.timeout, i.image_timeout);
+    set!("image_max_pixels", e.max_pixels, i.image_max_pixels);
+    set!(
+        "image_memory",
+        e.memory,
+        size("image-memory", &i.image_memory)?
+    );
+    set!("image_no_store", e.no_store, i.image_no_store);
+    let r = &a.region;
+    if g.has("advertise") {
+        c.region = match &r.advertise {
+            None => None,
+            Some(advertise) => Some(RegionConfigFile {
+                advertise: advertise.clone(),
+                peers: r.peers.clone(),
+                peers_file: r.peers_file.clone(),
+                peers_dns: r.peers_dns.clone(),
+                peers_dns_server: r.peers_dns_server.map(|s| s.to_string()),
+                refresh: r.peers_refresh,
+                peer_timeout: r.peer_timeout,
+            }),
+        };
+    } else if !r.peers.is_empty() || r.peers_file.is_some() || r.peers_dns.is_some() {
+        bail!("--advertise names this edge among its region's members: give them with --peer, --peers-file or --peers-dns");
+    }
+    if g.has("access_log") {
+        c.log.access.clone_from(&s.access_log);
+    }
+    set!(
+        "access_log_format",
+        c.log.format,
+        s.access_log_format.clone()
+    );
+    set!("access_log_buffer", c.log.buffer, s.access_log_buffer);
+    set!(
+        "otlp_endpoint",
+        c.log.otlp_endpoint,
+        s.otlp_endpoint.clone()
+    );
+    set!("trace_sample", c.log.trace_sample, s.trace_sample);
+    site_flags(c, a, g)
+}
+
+/// The flags of one site (`--origin`, `--mount`, images, purge, credentials) go to the default
+/// site (`*`); each `--site` is a website site of its own.
+fn site_flags(c: &mut EdgeConfig, a: &EdgeArgs, g: &Given) -> Result<()> {
+    let i = &a.images;
+    let site_level = [
+        "origin",
+        "origin_ca",
+        "origin_timeout",
+        "origin_body_timeout",
+        "mounts",
+        "purge_token_file",
+        "credential_header",
+        "ignore_cookie",
+        "image_sign_keys",
+        "image_sign_legacy",
+        "image_widths",
+        "image_qualities",
+        "image_allow_any",
+    ];
+    let from_flags = a.config.is_none();
+    let any_site_flag = site_level.iter().any(|id| !from_flags && g.has(id));
+    // Without a file: the default site exists when there is something for it to serve.
+    let wants_default = if from_flags {
+        a.origin.is_some() || !a.mounts.is_empty() || a.sites.is_empty()
+    } else {
+        any_site_flag
+    };
+    if wants_default && !c.sites.iter().any(|s| s.hosts.contains(&HostPattern::Any)) {
+        if !from_flags {
+            bail!(usage(a.config.as_deref(), "the flags of a site (--origin, --mount, --image-*, --purge-token-file, ...) apply to the default site: add a [[site]] with hosts = [\"*\"]"));
+        }
+        c.sites.push(SiteConfigFile::new(vec![HostPattern::Any]));
+    }
+    if wants_default {
+        let Some(d) = c
+            .sites
+            .iter_mut()
+            .find(|s| s.hosts.contains(&HostPattern::Any))
+        else {
+            return Ok(());
+        };
+        macro_rules! set {
+            ($id:literal, $target:expr, $value:expr) => {
+                if g.has($id) {
+                    $target = $value;
+                }
+            };
+        }
+        set!("origin", d.origin, a.origin.clone());
+        set!("origin_ca", d.origin_ca, a.origin_ca.clone());
+        set!("origin_timeout", d.origin_timeout, a.origin_timeout);
+        set!(
+            "origin_body_timeout",
+            d.origin_body_timeout,
+            a.origin_body_timeout
+        );
+        if g.has("mounts") {
+            d.mounts = a
+                .mounts
+                .iter()
+                .map(|m| {
+                    let parsed: Mount = m.parse()?;
+                    Ok((
+                        parsed.prefix.clone(),
+                        format!("{}@{}", parsed.volume, parsed.reference),
+                    ))
                 })
-        })
-        .collect()
+                .collect::<Result<_>>()?;
+        }
+        set!(
+            "purge_token_file",
+            d.purge_token_file,
+            a.purge_token_file.clone()
+        );
+        set!(
+            "credential_header",
+            d.credential_headers,
+            a.credential_header.clone()
+        );
+        set!("ignore_cookie", d.ignore_cookies, a.ignore_cookie.clone());
+        set!(
+            "image_sign_keys",
+            d.images.sign_keys,
+            i.image_sign_keys.clone()
+        );
+        set!(
+            "image_sign_legacy",
+            d.images.legacy_signatures,
+            i.image_sign_legacy
+        );
+        set!("image_allow_any", d.images.allow_any, i.image_allow_any);
+        if g.has("image_widths") {
+            d.images.widths = i
+                .image_widths
+                .as_deref()
+                .map(|w| list("--image-widths", w))
+                .transpose()?;
+        }
+        if g.has("image_qualities") {
+            d.images.qualities = i
+                .image_qualities
+                .as_deref()
+                .map(|q| list("--image-qualities", q))
+                .transpose()?;
+        }
+    }
+    // `--site HOST=VOLUME@REF`: a site each, its `--site-api` prefixes answered by the one
+    // application they name.
+    let api: Vec<ApiRoute> = a
+        .site_api
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()?;
+    if let Some(app) = api.first().map(|r| r.origin.clone()) {
+        if api.iter().any(|r| r.origin != app) || a.origin.as_ref().is_some_and(|o| *o != app) {
+            bail!("every --site-api must name the same application, and --origin's when it is given: one application per edge");
+        }
+    }
+    let default_images = c
+        .sites
+        .iter()
+        .find(|s| s.hosts.contains(&HostPattern::Any))
+        .map(|s| s.images.clone());
+    for w in &a.sites {
+        let w: SiteConfig = w.parse()?;
+        let mut site = SiteConfigFile::new(vec![HostPattern::Exact(w.host.clone())]);
+        site.website = Some(format!("{}@{}", w.volume, w.reference));
+        site.grace = a.site_grace;
+        site.allow_external_redirects = a.site_allow_external_redirects;
+        if let Some(r) = api.first() {
+            site.origin = Some(r.origin.clone());
+            site.api = api.iter().map(|r| r.prefix.clone()).collect();
+            site.purge_token_file.clone_from(&a.purge_token_file);
+            site.credential_headers.clone_from(&a.credential_header);
+            site.ignore_cookies.clone_from(&a.ignore_cookie);
+        }
+        if let Some(images) = &default_images {
+            site.images = images.clone();
+        }
+        c.sites.push(site);
+    }
+    Ok(())
 }
 
 fn list<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Vec<T>> {
@@ -66,287 +363,180 @@ fn list<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Vec<T>> {
         .collect()
 }
 
-/// The image engine's configuration from the flags (`None`: `--no-images`).
-fn image_config(a: &ImageEdgeArgs) -> Result<Option<ImageConfig>> {
-    if a.no_images {
-        return Ok(None);
+/// How the edge runs, from its configuration.
+fn serving(c: &EdgeConfig, take_over: bool) -> Serving {
+    let l = &c.limits;
+    Serving {
+        listen: c.listen.clone(),
+        admin_listen: c.admin.listen.clone(),
+        limits: tinycdn_server::Limits {
+            max_connections: l.max_connections,
+            header_timeout: Duration::from_secs(l.header_timeout),
+            idle_timeout: Duration::from_secs(l.idle_timeout),
+            send_timeout: Duration::from_secs(l.send_timeout),
+            max_connections_per_ip: l.max_connections_per_ip,
+            ..tinycdn_server::Limits::default()
+        },
+        drain_delay: Duration::from_secs(l.drain_delay),
+        drain_timeout: Duration::from_secs(l.drain_timeout),
+        tls: c.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone())),
+        pop: c.pop.clone(),
+        access_log: c
+            .log
+            .access
+            .clone()
+            .map(|p| (p, c.log.format.clone(), c.log.buffer)),
+        otlp: c.log.otlp_endpoint.clone().map(|e| (e, c.log.trace_sample)),
+        reuse_port: c.reuse_port,
+        upgrade_socket: c.upgrade_socket.clone(),
+        take_over,
     }
-    let mut c = ImageConfig::default();
-    let named = a.image_widths.is_some() || a.image_qualities.is_some();
-    let mut allow = Allowlist::default();
-    if let Some(w) = &a.image_widths {
-        allow.sides = list("--image-widths", w)?;
-    }
-    if let Some(q) = &a.image_qualities {
-        allow.qualities = list("--image-qualities", q)?;
-    }
-    c.policy = Policy {
-        keys: Vec::new(),
-        allow: Some(allow),
-        legacy_signatures: a.image_sign_legacy,
-    };
-    if let Some(path) = &a.image_sign_keys {
-        let keys = tinycdn_image::policy::parse_keys(&private_file(path, "key file")?);
-        if keys.is_empty() {
-            bail!("{} holds no key (one per line)", path.display());
-        }
-        c.policy.keys = keys;
-        if !named {
-            c.policy.allow = None;
-        }
-    }
-    if a.image_allow_any {
-        c.policy = Policy::default();
-    }
-    if let Some(n) = a.image_workers {
-        c.workers = n.max(1);
-    }
-    c.queue = a.image_queue;
-    c.no_store = a.image_no_store;
-    c.timeout = Duration::from_secs(a.image_timeout.max(1));
-    c.limits.max_source_pixels = a.image_max_pixels;
-    c.limits.max_memory = parse_size(&a.image_memory)?;
-    Ok(Some(c))
 }
 
-/// The region this edge joins, from the flags (`None`: it is in none).
-fn region_config(a: &RegionArgs, listen: &str) -> Result<Option<tinycdn_edge::RegionConfig>> {
-    use tinycdn_edge::region::{bind_address, MemberSource};
-    use tinycdn_region::{parse_dns_target, Member, Members};
-    let source = if !a.peers.is_empty() {
-        let members = a
-            .peers
-            .iter()
-            .map(|p| Member::parse(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        MemberSource::Static(Members::new(members)?)
-    } else if let Some(path) = &a.peers_file {
-        MemberSource::File(path.clone())
-    } else if let Some(spec) = &a.peers_dns {
-        let (name, port) = parse_dns_target(spec)?;
-        MemberSource::Dns {
-            name,
-            port,
-            server: a.peers_dns_server,
+/// The start-up line: what the edge is in front of.
+fn describe(c: &EdgeConfig) -> String {
+    let mut roles = Vec::new();
+    if !c.upstream.mirrors.is_empty() {
+        roles.push(format!(
+            "tinycdn upstreams {}",
+            c.upstream.mirrors.join(", ")
+        ));
+    }
+    for s in &c.sites {
+        let hosts: Vec<String> = s.hosts.iter().map(ToString::to_string).collect();
+        let mut what = Vec::new();
+        if let Some(o) = &s.origin {
+            what.push(format!("the application at {o}"));
         }
-    } else {
-        if a.advertise.is_some() {
-            bail!("--advertise names this edge among its region's members: give them with --peer, --peers-file or --peers-dns");
+        for (p, v) in &s.mounts {
+            what.push(format!("{v} at {p}/"));
         }
-        return Ok(None);
-    };
-    let advertise = a.advertise.clone().unwrap_or_default();
-    let bind = listen
-        .parse()
-        .ok()
-        .and_then(|l| bind_address(&Member::normalise(&advertise).ok()?, l));
-    Ok(Some(tinycdn_edge::RegionConfig {
-        advertise,
-        source,
-        refresh: Duration::from_secs(a.peers_refresh.max(1)),
-        timeout: Duration::from_secs(a.peer_timeout.max(1)),
-        bind,
-    }))
+        if let Some(w) = &s.website {
+            what.push(format!("{w} as the site {}", hosts.join(" ")));
+        }
+        if !what.is_empty() {
+            roles.push(format!("{} ({})", what.join(", "), hosts.join(" ")));
+        }
+    }
+    if let Some(r) = &c.region {
+        roles.push(format!("a region advertised as {}", r.advertise));
+    }
+    format!("edge in front of {}", roles.join("; "))
 }
 
-/// The member source, for the start-up line.
-fn region_source(source: &tinycdn_edge::MemberSource) -> String {
-    match source {
-        tinycdn_edge::MemberSource::Static(m) => format!("{} listed peers", m.as_slice().len()),
-        tinycdn_edge::MemberSource::File(p) => format!("the peers in {}", p.display()),
-        tinycdn_edge::MemberSource::Dns { name, port, .. } => {
-            format!("the addresses of {name} on port {port}")
-        }
+/// Errors of [`Edge::start`] and reloads, for the exit code: trust and rollbacks are integrity
+/// problems (3), files and rules usage (2).
+fn start_error(file: Option<&Path>, e: StartError) -> anyhow::Error {
+    match e {
+        StartError::Trust(v) => anyhow::Error::new(v),
+        StartError::Root(r) => anyhow::Error::new(r),
+        StartError::Setup(s) => anyhow::anyhow!(s),
+        other => usage(file, other),
     }
 }
 
 /// Runs `tinycdn edge` until stopped.
 pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
-    let images = image_config(&a.images)?;
-    let region = region_config(&a.region, &a.listen)?;
-    let mounts: Vec<Mount> = a
-        .mounts
-        .iter()
-        .map(|m| m.parse())
-        .collect::<Result<_, _>>()?;
-    let log_key = a.log_key.as_deref().map(crate::log::verifier).transpose()?;
-    let fabric = if a.upstreams.is_empty() {
-        None
-    } else {
-        let trust = Trust::load(&a.trust)?;
-        // An expired root is not used to fill the cache.
-        trust.check_fresh(now())?;
-        let upstreams = Upstreams::with_ca(
-            &a.upstreams,
-            Duration::from_secs(a.upstream_timeout),
-            a.upstream_ca.as_deref(),
-        )?;
-        Some((upstreams, trust))
-    };
-    let sites: Vec<SiteConfig> = a
-        .sites
-        .iter()
-        .map(|s| s.parse())
-        .collect::<Result<_, _>>()?;
-    let site_api: Vec<ApiRoute> = a
-        .site_api
-        .iter()
-        .map(|s| s.parse())
-        .collect::<Result<_, _>>()?;
-    let api_origin = site_api.first().map(|r| r.origin.clone());
-    if let Some(app) = &api_origin {
-        if site_api.iter().any(|r| r.origin != *app) || a.origin.as_ref().is_some_and(|o| o != app)
-        {
-            bail!("every --site-api must name the same application, and --origin's when it is given: one application per edge");
-        }
+    let config = effective(a)?;
+    if a.check {
+        write!(std::io::stdout().lock(), "{}", config.redacted_toml())?;
+        eprintln!(
+            "{}: valid: {} site(s)",
+            a.config
+                .as_deref()
+                .map_or("the flags".into(), |p| p.display().to_string()),
+            config.sites.len()
+        );
+        return Ok(());
     }
-    let trusted_proxies = cidrs("--trusted-proxies", &a.trusted_proxies)?;
-    let proxy_config = |origin: &str| -> Result<ProxyConfig> {
-        Ok(ProxyConfig {
-            origin: origin.to_owned(),
-            origin_ca: a.origin_ca.clone(),
-            origin_timeout: Duration::from_secs(a.origin_timeout),
-            body_timeout: Duration::from_secs(a.origin_body_timeout),
-            max_object_size: parse_size(&a.max_object_size)?,
-            // Fills hold their bodies in memory: half of --memory, the chunk tier the other half.
-            fill_memory: tinycdn_edge::cache::split_memory(parse_size(&a.memory)?).1,
-            max_entries: a.max_entries,
-            purge_token: a.purge_token_file.as_deref().map(edge_token).transpose()?,
-            credentials: CredentialRules::new(&a.credential_header, &a.ignore_cookie)?,
-            trusted_proxies: trusted_proxies.clone(),
-            ..ProxyConfig::default()
-        })
-    };
-    let proxy = a.origin.as_deref().map(proxy_config).transpose()?;
-    // The sites' API has a proxy of its own when the edge fronts no application otherwise.
-    let api_proxy = match (&api_origin, &a.origin) {
-        (Some(app), None) => Some(proxy_config(app)?),
-        _ => None,
-    };
-    let disk = parse_size(&a.cache_size)?;
-    let memory = tinycdn_edge::cache::split_memory(parse_size(&a.memory)?).0;
-    let mut roles = Vec::new();
-    if let Some((u, _)) = &fabric {
-        let names: Vec<&str> = u
-            .mirrors()
-            .iter()
-            .map(tinycdn_fetch::Mirror::base)
-            .collect();
-        roles.push(format!("tinycdn upstreams {}", names.join(", ")));
-    }
-    if let Some(p) = &proxy {
-        roles.push(format!("the application at {}", p.origin));
-    }
-    for m in &mounts {
-        roles.push(format!("{}@{} at {}/", m.volume, m.reference, m.prefix));
-    }
-    for s in &sites {
-        roles.push(format!(
-            "{}@{} as the site {}",
-            s.volume, s.reference, s.host
-        ));
-    }
-    if let Some(r) = &region {
-        roles.push(format!("a region with {}", region_source(&r.source)));
-    }
-    let what = format!("edge in front of {}", roles.join("; "));
-    let cache_dir = a.cache_dir.clone();
-    let cache_policy: tinycdn_edge::cache::DiskKind =
-        a.cache_policy.parse().map_err(anyhow::Error::msg)?;
-    let scrub_rate = parse_size(&a.scrub_rate)?;
-    let pop = a.server.pop.clone();
-    let (site_grace, allow_external) = (a.site_grace, a.site_allow_external_redirects);
-    let tag_max_age = a.tag_max_age;
-    let site_trusted = trusted_proxies.clone();
-    let admin_policy = tinycdn_edge::AdminPolicy {
-        separate: a.admin_listen.is_some(),
-        allow: if a.admin_allow.is_empty() {
-            tinycdn_edge::admin::default_allow()
-        } else {
-            cidrs("--admin-allow", &a.admin_allow)?
-        },
-    };
-    let admin = a.admin_listen.as_deref().map(|addr| {
-        (addr, |e: &Arc<Edge>| {
-            Arc::new(tinycdn_edge::AdminSide(e.clone()))
-        })
+    let what = describe(&config);
+    let serving = serving(&config, a.take_over);
+    let file = a.config.clone();
+    let admin = config
+        .admin
+        .listen
+        .is_some()
+        .then_some(|e: &Arc<Edge>| Arc::new(tinycdn_edge::AdminSide(e.clone())));
+    // SIGHUP: the file is read and checked again; a wrong one leaves the sites as they are.
+    let reload: Option<Reload<Edge>> = a.config.clone().map(|path| {
+        let args = Arc::new(ReloadArgs::capture());
+        Box::new(move |edge: &Arc<Edge>| {
+            let outcome = match args.effective(&path) {
+                Ok(c) => edge.reload(c).map_err(|e| start_error(Some(&path), e)),
+                Err(e) => {
+                    edge.reload_failed();
+                    Err(e)
+                }
+            };
+            match outcome {
+                Ok(pending) => {
+                    eprintln!(
+                        "reload: {} applied: sites {}",
+                        path.display(),
+                        edge.site_names().join(", ")
+                    );
+                    if !pending.is_empty() {
+                        eprintln!(
+                            "reload: {} changed and take effect at the next upgrade or restart",
+                            pending.join(", ")
+                        );
+                    }
+                }
+                Err(e) => {
+                    eprintln!(
+                        "reload: {} refused, the running configuration stays: {e:#}",
+                        path.display()
+                    );
+                }
+            }
+        }) as Reload<Edge>
     });
     run_server_with(
-        &a.listen,
+        &serving,
         &what,
-        &a.server,
         move || -> Result<_> {
-            let cache = Arc::new(ChunkCache::with_policy(
-                memory,
-                cache_dir.as_deref().map(|d| (d, disk)),
-                cache_policy,
-            )?);
-            cache.start_scrub(scrub_rate);
-            let images = images.map(|c| Arc::new(Images::new(c, cache.clone())));
-            let mut fabric = fabric.map(|(u, t)| Fabric::new(u, t, cache.clone()));
-            if let (Some(f), Some(key)) = (&mut fabric, &log_key) {
-                f.set_log(key.clone());
-            }
-            if let Some(f) = &mut fabric {
-                f.set_tag_max_age(tag_max_age);
-                if let Some(config) = region {
-                    let handle = tokio::runtime::Handle::current();
-                    let region = tokio::task::block_in_place(|| {
-                        handle.block_on(tinycdn_edge::Region::start(config))
-                    })?;
-                    eprintln!(
-                        "region: this edge is {}, one of {} members",
-                        region.me(),
-                        region.members().as_slice().len()
-                    );
-                    f.set_region(region);
-                }
-            }
-            let mut proxy = proxy.map(|c| Proxy::new(c, cache.clone())).transpose()?;
-            if let Some(i) = &images {
-                if let Some(f) = &mut fabric {
-                    f.set_images(i.clone());
-                }
-                if let Some(p) = &mut proxy {
-                    p.set_images(i.clone());
-                }
-            }
-            if let Some(p) = &proxy {
+            let handle = tokio::runtime::Handle::current();
+            let edge = tokio::task::block_in_place(|| handle.block_on(Edge::start(config)))
+                .map_err(|e| start_error(file.as_deref(), e))?;
+            if let Some((n, dropped)) = edge.stored_responses() {
                 eprintln!(
-                    "{} stored responses reloaded from the cache disk{}",
-                    p.stored_responses(),
-                    match p.dropped_at_start() {
+                    "{n} stored responses reloaded from the cache disk{}",
+                    match dropped {
                         0 => String::new(),
-                        n => format!(" ({n} unreadable or incomplete ones dropped)"),
+                        d => format!(" ({d} unreadable or incomplete ones dropped)"),
                     }
                 );
             }
-            let api_proxy = api_proxy
-                .map(|c| Proxy::new(c, cache.clone()).map(Arc::new))
-                .transpose()?;
-            let edge = Edge::with_images(cache, fabric, proxy, mounts, images);
-            if !sites.is_empty() {
-                let shared = api_origin
-                    .as_ref()
-                    .and(api_proxy.or_else(|| edge.shared_proxy()));
-                edge.set_sites(
-                    Sites::new(
-                        sites,
-                        site_api,
-                        shared,
-                        Duration::from_secs(site_grace),
-                        allow_external,
-                    )?
-                    .with_trusted_proxies(site_trusted),
-                );
-            }
-            edge.set_pop(&pop);
-            edge.set_admin(admin_policy);
-            edge.start_root()?;
             Ok(edge)
         },
         admin,
+        reload,
     )
+}
+
+/// What a reload needs of the command line: the flags given, which override the file again.
+struct ReloadArgs {
+    argv: Vec<std::ffi::OsString>,
+}
+
+impl ReloadArgs {
+    fn capture() -> Self {
+        Self {
+            argv: std::env::args_os().collect(),
+        }
+    }
+
+    /// The file read again, the same flags over it.
+    fn effective(&self, path: &Path) -> Result<EdgeConfig> {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(&self.argv)?;
+        let crate::cli::Command::Edge(a) = &cli.command else {
+            bail!("not an edge command line");
+        };
+        let mut a = a.clone();
+        a.config = Some(path.to_owned());
+        effective(&a)
+    }
 }
 
 /// Runs `tinycdn purge`.

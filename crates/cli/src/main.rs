@@ -14,6 +14,7 @@ mod logs;
 mod output;
 mod replay;
 mod report;
+mod serve;
 mod site;
 mod trust;
 mod variants;

@@ -10,6 +10,22 @@ use tinycdn_volume::{Progress, VolumeError};
 /// Exit code for an integrity problem.
 pub const EXIT_INTEGRITY: u8 = 3;
 
+/// Exit code for bad usage: flags, a configuration file, a listener already in use.
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error in what the operator asked for (exit 2): a configuration that does not check, a
+/// file it names that cannot be used, an address already in use.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 /// A progress bar on stderr, drawn only on a terminal and never with `--json` or `--quiet`.
 pub struct Bar {
     bar: Option<ProgressBar>,
@@ -124,6 +140,9 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
             err.downcast_ref::<tinycdn_sync::PullError>(),
             Some(tinycdn_sync::PullError::Log(e)) if !matches!(e, tinycdn_sync::log::LogCheckError::Fetch(_) | tinycdn_sync::log::LogCheckError::Store(_))
         );
+    if err.chain().any(|e| e.downcast_ref::<Usage>().is_some()) {
+        return ExitCode::from(EXIT_USAGE);
+    }
     if integrity {
         ExitCode::from(EXIT_INTEGRITY)
     } else {

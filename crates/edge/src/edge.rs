@@ -185,7 +185,11 @@ impl Edge {
     /// The names of the sites served now, in file order.
     #[must_use]
     pub fn site_names(&self) -> Vec<String> {
-        self.hosts().all.iter().map(|s| s.name.to_string()).collect()
+        self.hosts()
+            .all
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect()
     }
 
     /// Before serving: the fabric's trust root followed through the rotations the cache disk
@@ -584,7 +588,11 @@ impl Edge {
         if let Some(i) = &self.images {
             i.metrics(&mut e);
         }
-        let websites: Vec<_> = hosts.all.iter().filter_map(|s| s.website.as_ref()).collect();
+        let websites: Vec<_> = hosts
+            .all
+            .iter()
+            .filter_map(|s| s.website.as_ref())
+            .collect();
         if !websites.is_empty() || self.misdirected.load(Ordering::Relaxed) > 0 {
             crate::site::metrics(
                 &mut e,

@@ -154,7 +154,9 @@ pub(crate) fn proxy(e: &mut Exposition, proxies: &[(&str, &Proxy)]) {
         per_site(&[
             ("result", "hit", &|p| n(&p.counters.hits)),
             ("result", "stale", &|p| n(&p.counters.stale_hits)),
-            ("result", "stale_on_error", &|p| n(&p.counters.stale_on_error)),
+            ("result", "stale_on_error", &|p| {
+                n(&p.counters.stale_on_error)
+            }),
             ("result", "miss", &|p| n(&p.counters.misses)),
             ("result", "revalidated", &|p| n(&p.counters.revalidated)),
             ("result", "pass", &|p| n(&p.counters.passed)),
@@ -188,7 +190,9 @@ pub(crate) fn proxy(e: &mut Exposition, proxies: &[(&str, &Proxy)]) {
         per_site(&[
             ("result", "stored", &|p| n(&p.counters.stored)),
             ("result", "too_big", &|p| n(&p.counters.not_stored_too_big)),
-            ("result", "memory_budget", &|p| n(&p.counters.not_stored_busy)),
+            ("result", "memory_budget", &|p| {
+                n(&p.counters.not_stored_busy)
+            }),
             ("result", "body_error", &|p| n(&p.counters.fill_errors)),
         ]),
     );

@@ -15,8 +15,8 @@ use tinycdn_volume::trust::Trust;
 use crate::admin::AdminPolicy;
 use crate::cache::{split_memory, ChunkCache, DiskKind};
 use crate::config::{
-    cidrs, ConfigError, EdgeConfig, HostPattern, ImagePolicyConfig, ImagesConfig,
-    RegionConfigFile, SiteConfigFile,
+    cidrs, ConfigError, EdgeConfig, HostPattern, ImagePolicyConfig, ImagesConfig, RegionConfigFile,
+    SiteConfigFile,
 };
 use crate::images::{ImageConfig, Images, SitePolicies};
 use crate::proxy::{Proxy, ProxyConfig, ProxyShared};
@@ -212,7 +212,11 @@ impl Edge {
         let cache = Arc::new(
             ChunkCache::with_policy(
                 memory,
-                config.cache.dir.as_deref().map(|d| (d, config.cache.size.0)),
+                config
+                    .cache
+                    .dir
+                    .as_deref()
+                    .map(|d| (d, config.cache.size.0)),
                 kind,
             )
             .map_err(|e| StartError::Setup(format!("cache: {e}")))?,
@@ -229,12 +233,9 @@ impl Edge {
             let trust = Trust::load(&u.trust)?;
             // An expired root is not used to fill the cache.
             trust.check_fresh(crate::proxy::unix_now().try_into().unwrap_or(i64::MAX))?;
-            let upstreams = Upstreams::with_ca(
-                &u.mirrors,
-                Duration::from_secs(u.timeout),
-                u.ca.as_deref(),
-            )
-            .map_err(|e| StartError::Setup(format!("upstream: {e}")))?;
+            let upstreams =
+                Upstreams::with_ca(&u.mirrors, Duration::from_secs(u.timeout), u.ca.as_deref())
+                    .map_err(|e| StartError::Setup(format!("upstream: {e}")))?;
             let mut f = Fabric::new(upstreams, trust, cache.clone());
             if let Some(key) = &u.log_key {
                 f.set_log(log_verifier(key)?);
@@ -360,8 +361,8 @@ impl Edge {
             for h in &s.hosts {
                 let _ = policies.insert(h, policy.clone());
             }
-            let kept = previous
-                .filter(|v| v.proxy.as_ref().map(|p| p.config()) == proxy_config.as_ref());
+            let kept =
+                previous.filter(|v| v.proxy.as_ref().map(|p| p.config()) == proxy_config.as_ref());
             if let Some(v) = kept {
                 if same_site(&v.config, s) && trusted_unchanged(self, config) {
                     sites.push(v.clone());
@@ -371,7 +372,9 @@ impl Edge {
             let proxy = match (proxy_config, kept) {
                 (None, _) => None,
                 (Some(_), Some(v)) => v.proxy.clone(),
-                (Some(pc), None) => Some(self.new_proxy(pc, &name).map_err(|e| fail(e.to_string()))?),
+                (Some(pc), None) => {
+                    Some(self.new_proxy(pc, &name).map_err(|e| fail(e.to_string()))?)
+                }
             };
             let website = match &s.website {
                 None => None,
@@ -449,8 +452,7 @@ impl Edge {
         let edge = Arc::downgrade(self);
         let name = name.to_owned();
         p.set_scope(Arc::new(move |key: &str| {
-            edge.upgrade()
-                .is_some_and(|e| e.hosts().owns(&name, key))
+            edge.upgrade().is_some_and(|e| e.hosts().owns(&name, key))
         }));
         Ok(Arc::new(p))
     }

@@ -84,7 +84,11 @@ impl VirtualHosts {
             .headers()
             .get(hyper::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().authority().map(hyper::http::uri::Authority::as_str));
+            .or_else(|| {
+                req.uri()
+                    .authority()
+                    .map(hyper::http::uri::Authority::as_str)
+            });
         self.find_host(raw)
     }
 

@@ -20,8 +20,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use rustix::net::{
-    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags,
-    SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
+    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
 };
 use thiserror::Error;
 
@@ -34,7 +34,7 @@ const MAX_SOCKETS: usize = 8;
 #[non_exhaustive]
 pub enum HandoverError {
     /// The Unix socket could not be used.
-    #[error("hand-over socket {path}: {source}")]
+    #[error("hand-over socket {path}")]
     Io {
         /// The socket's path.
         path: String,
@@ -236,7 +236,11 @@ mod tests {
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let old = std::thread::spawn(move || {
             let (mut s, _) = server.accept().expect("accept");
-            offer(&mut s, &[("public", tcp.as_fd())], Duration::from_millis(300))
+            offer(
+                &mut s,
+                &[("public", tcp.as_fd())],
+                Duration::from_millis(300),
+            )
         });
         let (_got, stream) = take(&path).expect("take");
         drop(stream);

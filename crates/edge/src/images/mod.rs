@@ -249,7 +249,10 @@ impl Images {
 
     /// Puts each site's policy in place (at start and on reload).
     pub fn set_policies(&self, table: SitePolicies) {
-        *self.policies.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        *self
+            .policies
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
     }
 
     /// Whether variants are made anew for every request (`no_store`).
