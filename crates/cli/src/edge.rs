@@ -439,6 +439,11 @@ fn start_error(file: Option<&Path>, e: StartError) -> anyhow::Error {
 pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
     let config = effective(a)?;
     if a.check {
+        tinycdn_edge::check_files(&config).map_err(|e| start_error(a.config.as_deref(), e))?;
+        if let Some(t) = &config.tls {
+            tinycdn_server::tls::acceptor(&t.cert, &t.key)
+                .map_err(|e| usage(a.config.as_deref(), e))?;
+        }
         write!(std::io::stdout().lock(), "{}", config.redacted_toml())?;
         eprintln!(
             "{}: valid: {} site(s)",

@@ -39,5 +39,5 @@ pub use mount::Mount;
 pub use proxy::{Proxy, ProxyConfig};
 pub use region::{MemberSource, Region, RegionConfig, RegionError};
 pub use site::{ApiRoute, SiteConfig, Sites};
-pub use start::{read_private, StartError};
+pub use start::{check_files, read_private, StartError};
 pub use tinycdn_fetch::{FetchError, Upstreams};

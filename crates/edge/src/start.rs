@@ -195,6 +195,36 @@ fn region(r: &RegionConfigFile, listen: &str) -> Result<crate::RegionConfig, Sta
     })
 }
 
+/// Reads every file `config` names (trust, tokens, image keys, the log key) as
+/// [`Edge::start`] would, without starting anything: what `tinycdn edge --check` adds to
+/// [`EdgeConfig::check`].
+///
+/// # Errors
+/// The first file that cannot be used.
+pub fn check_files(config: &EdgeConfig) -> Result<(), StartError> {
+    let u = &config.upstream;
+    if !u.mirrors.is_empty() {
+        Trust::load(&u.trust)?
+            .check_fresh(crate::proxy::unix_now().try_into().unwrap_or(i64::MAX))?;
+        if let Some(key) = &u.log_key {
+            log_verifier(key)?;
+        }
+    }
+    for s in &config.sites {
+        if let Some(t) = &s.purge_token_file {
+            purge_token(t)?;
+        }
+        image_policy(&s.images)?;
+        CredentialRules::new(&s.credential_headers, &s.ignore_cookies).map_err(|e| {
+            StartError::Site {
+                site: s.name(),
+                why: e.to_string(),
+            }
+        })?;
+    }
+    Ok(())
+}
+
 impl Edge {
     /// Starts an edge as `config` describes it: the cache (stored responses reloaded from its
     /// disk), the fabric with its trust, log and region, the image engine, and the sites.

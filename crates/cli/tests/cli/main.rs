@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 mod access;
 mod agent;
 mod audit;
+mod config;
 mod dashboard;
 mod drain;
 mod kubernetes;
@@ -1654,7 +1655,7 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
             "127.0.0.1:0",
         ],
         d,
-        1,
+        2,
     );
     assert!(err.contains("128") && err.contains("openssl rand"), "{err}");
     // Security flags that do not parse are refused at start, saying which value is wrong.

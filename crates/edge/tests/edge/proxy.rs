@@ -25,7 +25,7 @@ impl Drop for Front {
 }
 
 impl Front {
-    pub(crate) fn proxy(&self) -> &Proxy {
+    pub(crate) fn proxy(&self) -> std::sync::Arc<Proxy> {
         self.edge.proxy().expect("a proxy")
     }
 }
