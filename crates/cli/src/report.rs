@@ -90,6 +90,13 @@ pub(crate) fn run(
                         e.hit_ratio_requests * 100.0,
                         e.hit_ratio_bytes * 100.0
                     );
+                    for (site, r) in &e.sites {
+                        println!(
+                            "    site {site}: {:.1} % of bytes from the cache, {:.0} requests",
+                            r.hit_ratio_bytes * 100.0,
+                            r.requests
+                        );
+                    }
                 }
             }
             if let Some(s) = &report.store {

@@ -243,8 +243,32 @@ async fn listeners(
             .upgrade_socket
             .as_deref()
             .context("--take-over needs the upgrade socket (upgrade_socket, --upgrade-socket)")?;
-        let (named, stream) = handover::take(path)
-            .with_context(|| format!("taking the listeners over at {}", path.display()))?;
+        let (named, stream) = match handover::take(path) {
+            Ok(taken) => taken,
+            // Nobody to take over from (the first start of a unit that always says
+            // --take-over): bind as usual.
+            Err(handover::HandoverError::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                eprintln!(
+                    "upgrade: no edge serves at {}; binding the listeners",
+                    path.display()
+                );
+                let public = bind(&serving.listen, serving.reuse_port, "listen").await?;
+                let admin = match &serving.admin_listen {
+                    Some(addr) => Some(bind(addr, serving.reuse_port, "admin listener").await?),
+                    None => None,
+                };
+                return Ok((public, admin, None));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("taking the listeners over at {}", path.display())))
+            }
+        };
         let mut public = None;
         let mut admin = None;
         for n in named {

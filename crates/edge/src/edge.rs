@@ -643,6 +643,8 @@ impl tinycdn_server::Handler for Edge {
 
     /// The disk tier's order and use counts are written, so that a restart keeps them.
     fn drained(&self) {
+        // Background work stops first: the state written is the last one.
+        self.cache.shut_down();
         if !self.cache.save_disk_state() {
             tracing::debug!("no disk tier state written at exit");
         }

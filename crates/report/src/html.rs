@@ -137,6 +137,30 @@ fn charts(s: &mut String, r: &Report) {
                 None,
             ));
         }
+        if !e.sites.is_empty() {
+            let rows: Vec<(String, f64, String)> = e
+                .sites
+                .iter()
+                .map(|(name, r)| {
+                    (
+                        name.clone(),
+                        r.hit_ratio_bytes,
+                        format!(
+                            "{:.1} % of {} ({:.0} requests)",
+                            r.hit_ratio_bytes * 100.0,
+                            bytes(r.content_bytes),
+                            r.requests
+                        ),
+                    )
+                })
+                .collect();
+            s.push_str(&bars(
+                &format!("sites-{}", e.pop),
+                &format!("{}: byte hit ratio per site", e.pop),
+                &rows,
+                Some(1.0),
+            ));
+        }
         let _ = write!(
                 s,
                 "<table><tr><th>{}</th><th>value</th></tr><tr><td>bytes served</td><td>{}</td></tr><tr><td>bytes filled from upstream</td><td>{}</td></tr>{}</table>",

@@ -103,6 +103,21 @@ pub struct EdgeSection {
     pub proxy: BTreeMap<String, f64>,
     /// Requests by route class.
     pub requests: BTreeMap<String, f64>,
+    /// Per site (`[[site]]` of the edge's configuration), by name.
+    pub sites: BTreeMap<String, SiteRow>,
+}
+
+/// One site of an edge: its tenant's view of the cache.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SiteRow {
+    /// Responses sent.
+    pub requests: f64,
+    /// Body bytes of content responses served from the cache.
+    pub hit_bytes: f64,
+    /// Body bytes of content responses.
+    pub content_bytes: f64,
+    /// Its byte hit ratio.
+    pub hit_ratio_bytes: f64,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -154,6 +169,20 @@ impl EdgeSection {
                         .entry(x.label("result").unwrap_or("?").to_owned())
                         .or_default() += x.value;
                 }
+                "tinycdn_site_requests_total" => {
+                    if let Some(site) = x.label("site") {
+                        s.sites.entry(site.to_owned()).or_default().requests += x.value;
+                    }
+                }
+                "tinycdn_site_body_bytes_total" => {
+                    if let Some(site) = x.label("site") {
+                        let row = s.sites.entry(site.to_owned()).or_default();
+                        row.content_bytes += x.value;
+                        if x.label("result") == Some("hit") {
+                            row.hit_bytes += x.value;
+                        }
+                    }
+                }
                 "http_server_request_duration_seconds_count" => {
                     *s.requests
                         .entry(x.label("http_route").unwrap_or("?").to_owned())
@@ -177,6 +206,9 @@ impl EdgeSection {
             sum(&s.lookups, false),
             sum(&s.lookups, false) + sum(&s.lookups, true),
         );
+        for row in s.sites.values_mut() {
+            row.hit_ratio_bytes = ratio(row.hit_bytes, row.content_bytes);
+        }
         s.hit_ratio_bytes = match s.content_bytes {
             Some((hit, all)) => ratio(hit, all),
             None => ratio(
@@ -321,5 +353,36 @@ tinycdn_upstream_fetched_bytes_total 2600000
         let e = EdgeSection::from_metrics("edge", &old);
         assert_eq!(e.content_bytes, None);
         assert!((e.hit_ratio_bytes - 40_000.0 / 2_640_000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn each_site_has_its_own_byte_hit_ratio() {
+        let text = "\
+tinycdn_site_requests_total{site=\"shop\"} 10
+tinycdn_site_requests_total{site=\"blog\"} 3
+tinycdn_site_body_bytes_total{site=\"shop\",result=\"hit\"} 900
+tinycdn_site_body_bytes_total{site=\"shop\",result=\"other\"} 100
+tinycdn_site_body_bytes_total{site=\"blog\",result=\"hit\"} 0
+tinycdn_site_body_bytes_total{site=\"blog\",result=\"other\"} 500
+";
+        let e = EdgeSection::from_metrics("edge", text);
+        assert_eq!(e.sites.len(), 2);
+        let shop = &e.sites["shop"];
+        assert!((shop.hit_ratio_bytes - 0.9).abs() < 1e-9);
+        assert!((shop.requests - 10.0).abs() < 1e-9);
+        assert!(e.sites["blog"].hit_ratio_bytes.abs() < 1e-9);
+        let html = crate::html::page(
+            "t",
+            &Report {
+                generated: 0,
+                store: None,
+                edges: vec![e],
+            },
+            false,
+        );
+        assert!(
+            html.contains("byte hit ratio per site") && html.contains("shop"),
+            "{html}"
+        );
     }
 }

@@ -85,6 +85,8 @@ fn sites_by_host_each_with_its_application_mounts_and_image_policy() {
     let config = format!(
         r#"
 listen = "127.0.0.1:0"
+[limits]
+drain_delay = 0
 [upstream]
 mirrors = ["{origin}"]
 trust = ["pub.key.pub"]
@@ -177,10 +179,17 @@ origin = "{b}"
         );
     }
     assert!(metrics.contains("tinycdn_proxy_requests_total{role=\"edge\",pop=\"default\",site=\"shop\",result=\"hit\"} 1"), "{metrics}");
-    // The access log names the site of each line.
-    drop(edge);
-    let log = fs::read_to_string(d.join("logs/a.log")).unwrap_or_default();
-    assert!(log.is_empty() || log.contains("\"site\":\"shop\""), "{log}");
+    // The access log names the site of each line (flushed when the edge stops).
+    let mut edge = edge;
+    signal(&edge.child, "-TERM");
+    assert!(exit_status(&mut edge.child, Duration::from_secs(20)).success());
+    let log = fs::read_to_string(d.join("logs/a.log")).expect("the access log");
+    for site in ["shop", "blog", "fallback"] {
+        assert!(
+            log.contains(&format!("\"site\":\"{site}\"")),
+            "{site}: {log}"
+        );
+    }
 }
 
 #[test]

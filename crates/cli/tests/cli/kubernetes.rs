@@ -206,9 +206,38 @@ fn the_kubernetes_overlays_render_validate_and_name_what_tinycdn_understands() {
             flag(&a, "--advertise"),
             Some(format!("http://$(POD_IP):{port}").as_str())
         );
-        assert_eq!(
-            flag(&a, "--listen"),
-            Some(format!("0.0.0.0:{port}").as_str())
+        // The edges' configuration file parses, listens on the Services' port, and is where
+        // the StatefulSet mounts it.
+        let edge_cm = objects
+            .iter()
+            .find(|o| {
+                o["kind"] == "ConfigMap"
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("tinycdn-edge"))
+            })
+            .expect("the edges' ConfigMap");
+        let text = edge_cm["data"]["edge.toml"].as_str().expect("edge.toml");
+        let edge_config =
+            tinycdn_edge::config::EdgeConfig::parse(text, Path::new("/etc/tinycdn/edge/edge.toml"))
+                .unwrap_or_else(|e| panic!("{dir}: edge.toml: {e}"));
+        assert_eq!(edge_config.listen, format!("0.0.0.0:{port}"));
+        assert_eq!(flag(&a, "--config"), Some("/etc/tinycdn/edge/edge.toml"));
+        let mounted = edges["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .any(|v| v["configMap"]["name"] == edge_cm["metadata"]["name"]);
+        assert!(
+            mounted,
+            "{dir}: the StatefulSet mounts the edges' ConfigMap"
+        );
+        let grace = edges["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .expect("a grace period");
+        assert!(
+            grace > edge_config.limits.drain_delay + edge_config.limits.drain_timeout,
+            "{dir}: the pod's grace period covers the drain"
         );
 
         // The agent's configuration parses, and its paths are the DaemonSet's mounts.
@@ -257,12 +286,12 @@ fn the_kubernetes_overlays_render_validate_and_name_what_tinycdn_understands() {
 
         if dir == "overlays/small" {
             assert_eq!(edges["spec"]["replicas"], 1);
-            assert_eq!(flag(&a, "--cache-size"), Some("2GiB"));
-            assert_eq!(flag(&a, "--memory"), Some("256MiB"));
+            assert_eq!(edge_config.cache.size.to_string(), "2GiB");
+            assert_eq!(edge_config.cache.memory.to_string(), "256MiB");
         }
         if dir == "overlays/production" {
             assert_eq!(edges["spec"]["replicas"], 6);
-            assert_eq!(flag(&a, "--cache-size"), Some("200GiB"));
+            assert_eq!(edge_config.cache.size.to_string(), "200GiB");
         }
     }
 }

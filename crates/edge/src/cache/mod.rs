@@ -236,6 +236,8 @@ pub struct ChunkCache {
     memory: MemoryTier<ChunkId, Bytes, ByteWeight>,
     disk: Option<Disk>,
     scrub_cursor: std::sync::atomic::AtomicUsize,
+    /// Background work (the scrub) stops when this turns true ([`ChunkCache::shut_down`]).
+    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// What the cache has done.
     pub counters: CacheCounters,
 }
@@ -276,8 +278,15 @@ impl ChunkCache {
             memory: memory_tier(memory_bytes, ByteWeight),
             disk,
             scrub_cursor: std::sync::atomic::AtomicUsize::new(0),
+            shutdown: tokio::sync::watch::Sender::new(false),
             counters: CacheCounters::default(),
         })
+    }
+
+    /// Stops the background work on the cache (the scrub): the edge is draining and about to
+    /// write the disk tier's state.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// Writes the disk policy's state now (it is also written every few thousand changes and

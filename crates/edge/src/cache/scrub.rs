@@ -62,16 +62,21 @@ impl ChunkCache {
         step
     }
 
-    /// Scrubs the disk tier forever at about `bytes_per_second` (a tokio task).
+    /// Scrubs the disk tier at about `bytes_per_second` (a tokio task) until
+    /// [`ChunkCache::shut_down`].
     pub fn start_scrub(self: &Arc<Self>, bytes_per_second: u64) {
         if self.disk.is_none() || bytes_per_second == 0 {
             return;
         }
         let per_tick = (bytes_per_second / 4).max(1);
         let cache = self.clone();
+        let mut stop = self.shutdown.subscribe();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(TICK).await;
+                tokio::select! {
+                    () = tokio::time::sleep(TICK) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
                 let c = cache.clone();
                 let step = tokio::task::spawn_blocking(move || c.scrub_step(per_tick)).await;
                 if let Ok(s) = step {
