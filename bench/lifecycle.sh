@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lifecycle benchmark: a steady request rate through tinycdn edge --config and through nginx
-# proxy_cache (4 KiB cache hits from bench-app, HTTP/1.1 keep-alive, h2load --rps: wrk has no
-# fixed rate and wrk2 is not packaged), while each is
+# proxy_cache (4 KiB cache hits from bench-app, HTTP/1.1 keep-alive, wrk with bench/steady.lua:
+# each connection waits between requests, wrk has no --rate and wrk2 is not packaged), while
+# each is
 #   (a) reloaded 10 times (tinycdn: SIGHUP with a site added or removed each time; nginx:
 #       `nginx -s reload` with a server block added or removed),
 #   (b) upgraded to a new process (tinycdn: a second binary with --take-over on the upgrade
@@ -10,8 +11,8 @@
 #   (c) stopped with a replacement started beside it (both on SO_REUSEPORT, nginx's
 #       `listen ... reuseport`; the old one gets SIGTERM / `-s quit`).
 # Each change happens inside a measured window; a window with no change before it is the steady
-# state. Reported: failed requests (h2load's failed + errored + non-2xx) and p99 latency of the
-# window against steady. net.ipv4.tcp_migrate_req is set to 1 when the kernel has it (connections
+# state. Reported: failed requests (wrk's socket errors: connect, read, write, timeout; and
+# non-2xx answers) and p99 latency of the window against steady. net.ipv4.tcp_migrate_req is set to 1 when the kernel has it (connections
 # queued on a closing SO_REUSEPORT socket move to its sibling instead of being reset), and the
 # replace change is also run with it at 0 to show what it does.
 # Peers as their documentation recommends for production (bench/nginx.sh; no access log on either
@@ -24,8 +25,8 @@ rate="${2:-4000}"
 conns=32
 need() { command -v "$1" >/dev/null || { apt-get update -qq >&2; apt-get install -y -qq "$2" >&2; }; }
 need nginx nginx-light
-need h2load nghttp2-client
-cargo build --release --quiet -p tinycdn -p tinycdn-bench --manifest-path "$here/Cargo.toml"
+need wrk wrk
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet -p tinycdn -p tinycdn-bench --manifest-path "$here/Cargo.toml"
 R="$here/target/release"
 w="$here/target/bench/lifecycle"
 rm -rf "$w" && mkdir -p "$w/nginx/cache" "$w/nginx/tmp" "$w/nginx2" "$w/edge-cache"
@@ -95,37 +96,27 @@ write_nginx() { # dir extra(0|1) cache-dir
 }
 write_nginx "$w/nginx" 0 "$w/nginx/cache"
 mkdir -p "$w/nginx2/tmp"
-nginx -c "$w/nginx/nginx.conf"
+# Started by its full path: the binary upgrade (USR2) executes argv[0] again.
+NGINX=$(command -v nginx)
+"$NGINX" -c "$w/nginx/nginx.conf"
 tiny="http://127.0.0.1:$tport"; ngx="http://127.0.0.1:$nport"
 for u in "$tiny" "$ngx"; do
   for _ in $(seq 100); do curl -s -o /dev/null "$u/b/4096/hot" && break; sleep 0.05; done
   curl -s -o /dev/null "$u/b/4096/hot"
 done
 
-# One measured window: h2load at $rate req/s in total over $conns keep-alive connections for
-# $secs s, the change run in the background after a quarter of it. Appends a TSV row.
+# One measured window: wrk at $rate req/s in total over $conns keep-alive connections for $secs
+# s, the change run in the background after a quarter of it. Appends a TSV row.
 out="$w/results.tsv"; : >"$out"
 window() { # peer change(steady|reload|upgrade|replace|replace-nomigrate) url
   local p="$1" change="$2" url="$3"
-  local log="$w/h2load-$p-$change.log"
   ( sleep "$(echo "$secs / 4" | bc -l)"; "change_$p" "$change" ) >"$w/change-$p-$change.txt" 2>&1 &
   local changer=$!
-  h2load --h1 -c "$conns" -t 2 --rps "$((rate / conns))" -D "$secs" --log-file="$log" \
-    "$url/b/4096/hot" >"$w/h2load-$p-$change.txt" 2>&1 || true
+  WRK_DELAY_MS=$((conns * 1000 / rate)) wrk -t2 -c"$conns" -d"${secs}s" --latency \
+    -s "$here/bench/steady.lua" "$url/b/4096/hot" >"$w/wrk-$p-$change.txt" 2>&1 || true
   wait "$changer" || true
-  python3 - "$p" "$change" "$w/h2load-$p-$change.txt" "$log" >>"$out" <<'PY'
-import re, sys
-peer, change, summary, log = sys.argv[1:5]
-text = open(summary).read()
-m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text)
-total, started, done, ok, failed, errored, timeout = map(int, m.groups()) if m else (0,) * 7
-codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
-bad_status = sum(map(int, codes.groups()[2:])) if codes else 0
-times = sorted(int(l.split("\t")[2]) for l in open(log) if l.count("\t") >= 2)
-p99 = times[int(len(times) * 0.99)] / 1000 if times else 0
-p50 = times[len(times) // 2] / 1000 if times else 0
-print(f"{peer}\t{change}\t{done}\t{failed + errored + timeout + bad_status}\t{p50:.3f}\t{p99:.3f}")
-PY
+  printf '%s\t' "$change" >>"$out"
+  python3 "$here/bench/wrk_row.py" "$p" "$w/wrk-$p-$change.txt" >>"$out"
 }
 
 # The changes.
@@ -173,7 +164,7 @@ change_nginx() {
     replace*)
       local next="$w/nginx2"; [ "$ngx_dir" = "$w/nginx2" ] && next="$w/nginx"
       write_nginx "$next" 0 "$w/nginx/cache"
-      nginx -c "$next/nginx.conf"
+      "$NGINX" -c "$next/nginx.conf"
       sleep 0.3
       local old; old=$(nginx_master "$ngx_dir")
       nginx -c "$ngx_dir/nginx.conf" -s quit
@@ -194,19 +185,19 @@ import sys
 rows, secs, rate, migrate = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 by = {}
 for line in open(rows):
-    p, c, done, failed, p50, p99 = line.rstrip("\n").split("\t")
-    by.setdefault((p, c), []).append((int(done), int(failed), float(p50), float(p99)))
+    c, p, rps, gibs, p50, p99, bad = line.rstrip("\n").split("\t")
+    by.setdefault((p, c), []).append((float(rps) * float(secs), int(bad), float(p50), float(p99)))
 print(f"# Reload, upgrade, replace under a steady {rate} req/s ({secs} s windows)\n")
-print(f"4 KiB cache hits over 32 keep-alive HTTP/1.1 connections (h2load --rps); tcp_migrate_req was {migrate} before the run.\n")
+print(f"4 KiB cache hits over 32 keep-alive HTTP/1.1 connections (wrk with bench/steady.lua); tcp_migrate_req was {migrate} before the run.\n")
 print("| peer | change | requests | failed | p50 ms | p99 ms | p99 / steady |")
 print("|---|---|---|---|---|---|---|")
 for p in ["tinycdn", "nginx"]:
-    steady = by.get((p, "steady"), [])
-    base = sorted(x[3] for x in steady)[len(steady) // 2] if steady else 0
+    steady = sorted(x[3] for x in by.get((p, "steady"), []))
+    base = steady[len(steady) // 2] if steady else 0
     for c in ["steady", "reload", "upgrade", "replace", "replace-nomigrate"]:
         for done, failed, p50, p99 in by.get((p, c), []):
             ratio = f"{p99 / base:.2f}x" if base else "-"
             name = {"reload": "reload x10", "replace": "replace (tcp_migrate_req=1)", "replace-nomigrate": "replace (tcp_migrate_req=0)"}.get(c, c)
-            print(f"| {p} | {name} | {done} | {failed} | {p50:.2f} | {p99:.2f} | {ratio} |")
+            print(f"| {p} | {name} | {done:,.0f} | {failed} | {p50:.2f} | {p99:.2f} | {ratio} |")
 PY
 cat "$w/../lifecycle.md"

@@ -83,6 +83,12 @@ impl Drain {
         let _ = rx.wait_for(|accepting| !accepting).await;
     }
 
+    /// Whether connections are to close (step 3 has begun).
+    #[must_use]
+    pub fn is_closing(&self) -> bool {
+        !*self.inner.open.borrow()
+    }
+
     /// Resolves when connections are to close.
     pub(crate) async fn closing(&self) {
         let mut rx = self.inner.open.subscribe();

@@ -2,6 +2,7 @@
 //! clients that hold connections open or send oversized headers ([`crate::guard`]).
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +74,10 @@ impl Default for Limits {
     }
 }
 
+/// During a drain, how long an idle HTTP/1 connection is kept for a last request (answered with
+/// `Connection: close`) before it is closed.
+const DRAIN_IDLE: Duration = Duration::from_secs(2);
+
 /// Serves one connection (HTTP/1.1 or HTTP/2, detected from the first bytes) to its end, or
 /// until its watchdog closes it.
 async fn connection<I, H>(
@@ -88,6 +93,8 @@ async fn connection<I, H>(
 {
     let watch = Watch::new();
     let w = watch.clone();
+    let h2 = Arc::new(AtomicBool::new(false));
+    let (seen_h2, draining) = (h2.clone(), drain.clone());
     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let handler = handler.clone();
         let open = w.request();
@@ -95,14 +102,30 @@ async fn connection<I, H>(
         if req.headers().contains_key(hyper::header::UPGRADE) {
             req.extensions_mut().insert(slot.clone());
         }
+        let http1 = req.version() < hyper::Version::HTTP_2;
+        if !http1 {
+            seen_h2.store(true, Ordering::Relaxed);
+        }
+        let draining = draining.clone();
         async move {
-            let Some(log) = tinycdn_telemetry::access::AccessLog::global() else {
-                let resp = handler.handle(req, info).await;
-                return Ok::<_, Infallible>(resp.map(|b| open.track(b)));
+            let resp = match tinycdn_telemetry::access::AccessLog::global() {
+                None => handler.handle(req, info).await,
+                Some(log) => {
+                    let pending = crate::access::Pending::new(&req, info, log.pop.clone());
+                    let resp = handler.handle(req, info).await;
+                    crate::access::wrap(resp, pending, log)
+                }
             };
-            let pending = crate::access::Pending::new(&req, info, log.pop.clone());
-            let resp = handler.handle(req, info).await;
-            Ok(crate::access::wrap(resp, pending, log).map(|b| open.track(b)))
+            let mut resp = resp.map(|b| open.track(b));
+            // Draining: an HTTP/1 connection closes after this answer, which says so, so the
+            // client never writes another request into a connection being closed.
+            if http1 && draining.is_closing() {
+                resp.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, Infallible>(resp)
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -126,8 +149,21 @@ async fn connection<I, H>(
         _ = conn.as_mut() => return,
         why = watch.expired(&limits) => why,
         () = drain.closing() => {
-            // The process drains: what is in flight finishes (HTTP/1 answers it with
-            // `Connection: close`, HTTP/2 gets a GOAWAY), under the same limits as before.
+            // The process drains: what is in flight finishes. HTTP/2 gets a GOAWAY at once
+            // (race-free by design). An HTTP/1 connection closes after its next answer, marked
+            // `Connection: close`; one that stays idle for DRAIN_IDLE is closed then (a client
+            // writing a request at that very moment is the only one that can lose it, as with
+            // any keep-alive close).
+            if !h2.load(Ordering::Relaxed) {
+                let quick = Limits {
+                    idle_timeout: limits.idle_timeout.min(DRAIN_IDLE),
+                    ..limits
+                };
+                tokio::select! {
+                    _ = conn.as_mut() => return,
+                    _ = watch.expired(&quick) => {}
+                }
+            }
             conn.as_mut().graceful_shutdown();
             tokio::select! {
                 _ = conn.as_mut() => return,
