@@ -29,6 +29,13 @@ need wrk wrk
 [ -n "${NO_BUILD:-}" ] || cargo build --release --quiet -p tinycdn -p tinycdn-bench --manifest-path "$here/Cargo.toml"
 R="$here/target/release"
 w="$here/target/bench/lifecycle"
+# Whatever an interrupted run left listening (on SO_REUSEPORT it would share the ports).
+stale() {
+  pkill -f "master process.*$w/" 2>/dev/null || true
+  pkill -f "tinycdn edge --config $w/" 2>/dev/null || true
+  sleep 0.5
+}
+stale
 rm -rf "$w" && mkdir -p "$w/nginx/cache" "$w/nginx/tmp" "$w/nginx2" "$w/edge-cache"
 . "$here/bench/servers.sh"
 migrate=/proc/sys/net/ipv4/tcp_migrate_req
@@ -37,8 +44,7 @@ if [ -w "$migrate" ]; then migrate_was=$(cat "$migrate"); fi
 set_migrate() { if [ -n "$migrate_was" ]; then echo "$1" >"$migrate"; fi; }
 restore() {
   set_migrate "${migrate_was:-0}"
-  pkill -f "tinycdn edge --config $w/" 2>/dev/null || true
-  for c in "$w/nginx/nginx.conf" "$w/nginx2/nginx.conf"; do nginx -c "$c" -s stop 2>/dev/null || true; done
+  stale
   cleanup
 }
 trap restore EXIT
@@ -90,7 +96,8 @@ write_nginx() { # dir extra(0|1) cache-dir
           -e "s|proxy_cache_path $1/cache|proxy_cache_path $3|" \
     | sed '$d' >"$1/nginx.conf"
   if [ "$2" = 1 ]; then
-    printf '  server {\n    listen 127.0.0.1:%s reuseport;\n    server_name extra.example;\n    location / { proxy_pass http://app; proxy_cache edge; }\n  }\n' "$nport" >>"$1/nginx.conf"
+    # Listen options (reuseport) are given once per address: the first server block has them.
+    printf '  server {\n    listen 127.0.0.1:%s;\n    server_name extra.example;\n    location / { proxy_pass http://app; proxy_cache edge; }\n  }\n' "$nport" >>"$1/nginx.conf"
   fi
   echo "}" >>"$1/nginx.conf"
 }
@@ -148,6 +155,7 @@ change_nginx() {
     reload)
       for i in $(seq 10); do
         write_nginx "$ngx_dir" $((i % 2)) "$w/nginx/cache"
+        nginx -t -q -c "$ngx_dir/nginx.conf"
         nginx -c "$ngx_dir/nginx.conf" -s reload; sleep "$(echo "$secs / 24" | bc -l)"
       done
       write_nginx "$ngx_dir" 0 "$w/nginx/cache"

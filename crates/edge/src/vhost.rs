@@ -80,16 +80,7 @@ impl VirtualHosts {
     /// The site of a request: its `Host` (or, in HTTP/2, its authority) by exact name, a
     /// website's preview host, the longest wildcard, then the default site.
     pub fn find<B>(&self, req: &Request<B>) -> Option<&Arc<VirtualHost>> {
-        let raw = req
-            .headers()
-            .get(hyper::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| {
-                req.uri()
-                    .authority()
-                    .map(hyper::http::uri::Authority::as_str)
-            });
-        self.find_host(raw)
+        self.find_host(request_host(req))
     }
 
     /// The site of a `Host` field value (`None`: the request named no host).
@@ -122,6 +113,18 @@ impl VirtualHosts {
         self.find_host(Some(host))
             .is_some_and(|s| s.name.as_ref() == name)
     }
+}
+
+/// The host a request names: its `Host` field, or (HTTP/2) its URI's authority.
+pub(crate) fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    req.headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| {
+            req.uri()
+                .authority()
+                .map(hyper::http::uri::Authority::as_str)
+        })
 }
 
 /// Counters of every site ever served, by name, so that a reload does not reset them.

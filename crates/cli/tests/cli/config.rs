@@ -378,3 +378,67 @@ fn a_renewed_certificate_is_used_after_sighup_and_a_broken_pair_is_not() {
     });
     assert_ne!(curl(&first.join("ca.pem")), "200");
 }
+
+/// One tenant's purge token purges only its own stored responses, however wide the purge it
+/// asks for; another tenant's responses stay hits.
+#[test]
+fn a_sites_purge_token_purges_only_that_sites_responses() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = setup();
+    let d = dir.path();
+    let (a, b) = (app("app-a"), app("app-b"));
+    for (name, token) in [
+        ("a.token", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+        ("b.token", "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d"),
+    ] {
+        fs::write(d.join(name), format!("{token}\n")).expect("write");
+        fs::set_permissions(d.join(name), fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    write_config(
+        d,
+        &format!(
+            "listen = \"127.0.0.1:0\"\n[[site]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"{a}\"\npurge_token_file = \"a.token\"\n[[site]]\nname = \"b\"\nhosts = [\"b.test\"]\norigin = \"{b}\"\npurge_token_file = \"b.token\"\n"
+        ),
+    );
+    let edge = Served::spawn(d, &["edge", "--config", "edge.toml"]);
+    let status = |host: &str| {
+        http_full(&edge.url, "/same", &[&format!("Host: {host}")])
+            .header("cache-status")
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for host in ["a.test", "b.test"] {
+        status(host);
+        assert!(status(host).contains("hit"), "{host} stored");
+    }
+    // The widest purge there is, with a's token: every path on every host.
+    let purged = json(
+        &[
+            "purge",
+            "--edge",
+            &edge.url,
+            "--token-file",
+            "a.token",
+            "--prefix",
+            "/",
+        ],
+        d,
+    );
+    assert_eq!(purged["purged"], 1, "only a's response: {purged}");
+    assert!(status("b.test").contains("hit"), "b's response stays");
+    assert!(!status("a.test").contains("; hit"), "a's response went");
+    // b's token purges b's.
+    let purged = json(
+        &[
+            "purge",
+            "--edge",
+            &edge.url,
+            "--token-file",
+            "b.token",
+            "--url",
+            "http://b.test/same",
+        ],
+        d,
+    );
+    assert_eq!(purged["purged"], 1, "{purged}");
+}

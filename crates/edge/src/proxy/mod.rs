@@ -307,7 +307,8 @@ impl Proxy {
         self.scope = Some(scope);
     }
 
-    /// Whether a purge request carries this proxy's token (compared in constant time).
+    /// Whether a purge request carries this proxy's token (`blake3::Hash` compares in
+    /// constant time).
     #[must_use]
     pub fn purge_token_matches<B>(&self, req: &Request<B>) -> bool {
         let given = req

@@ -125,15 +125,7 @@ impl Sites {
 
     /// The site a request's host (`Host`, or the URI's authority for HTTP/2) names, if any.
     pub(crate) fn target<B>(&self, req: &hyper::Request<B>) -> Option<Target> {
-        let raw = req
-            .headers()
-            .get(hyper::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| {
-                req.uri()
-                    .authority()
-                    .map(hyper::http::uri::Authority::as_str)
-            })?;
+        let raw = crate::vhost::request_host(req)?;
         let normal = host::normalise(raw)?;
         match host::classify(&normal, self.sites.iter().map(|s| s.config.host.as_str())) {
             HostMatch::Live(h) => Some(Target {
