@@ -67,6 +67,11 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Parses `20GiB`, `512MiB`, `500MB`, `4096` (bytes), as the configuration file does.
+pub(crate) fn parse_size(s: &str) -> Result<u64> {
+    tinycdn_edge::config::size::parse(s).map_err(anyhow::Error::msg)
+}
+
 pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -176,18 +176,15 @@ fn apply_flags(c: &mut EdgeConfig, a: &EdgeArgs, g: &Given) -> Result<()> {
     set!("image_no_store", e.no_store, i.image_no_store);
     let r = &a.region;
     if g.has("advertise") {
-        c.region = match &r.advertise {
-            None => None,
-            Some(advertise) => Some(RegionConfigFile {
-                advertise: advertise.clone(),
-                peers: r.peers.clone(),
-                peers_file: r.peers_file.clone(),
-                peers_dns: r.peers_dns.clone(),
-                peers_dns_server: r.peers_dns_server.map(|s| s.to_string()),
-                refresh: r.peers_refresh,
-                peer_timeout: r.peer_timeout,
-            }),
-        };
+        c.region = r.advertise.as_ref().map(|advertise| RegionConfigFile {
+            advertise: advertise.clone(),
+            peers: r.peers.clone(),
+            peers_file: r.peers_file.clone(),
+            peers_dns: r.peers_dns.clone(),
+            peers_dns_server: r.peers_dns_server.map(|s| s.to_string()),
+            refresh: r.peers_refresh,
+            peer_timeout: r.peer_timeout,
+        });
     } else if !r.peers.is_empty() || r.peers_file.is_some() || r.peers_dns.is_some() {
         bail!("--advertise names this edge among its region's members: give them with --peer, --peers-file or --peers-dns");
     }

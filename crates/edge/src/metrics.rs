@@ -127,13 +127,20 @@ pub(crate) fn cache(e: &mut Exposition, cache: &ChunkCache) {
 }
 
 /// The proxy's lines: what it answered and how, the origin's health, stored responses.
+/// One sample of a per-site family: an extra label (`""` for none), its value, and how a site's
+/// proxy counts it.
+type Row<'a> = (&'static str, &'a str, &'a dyn Fn(&Proxy) -> u64);
+
+/// The labels and value of one sample.
+type Sample = (Vec<(&'static str, String)>, u64);
+
 pub(crate) fn proxy(e: &mut Exposition, proxies: &[(&str, &Proxy)]) {
     let Some((_, first)) = proxies.first() else {
         return;
     };
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     // Rows of one metric, a set per site: `(extra label, value of the site's proxy)`.
-    let per_site = |rows: &[(&'static str, &str, &dyn Fn(&Proxy) -> u64)]| -> Vec<(Vec<(&'static str, String)>, u64)> {
+    let per_site = |rows: &[Row<'_>]| -> Vec<Sample> {
         proxies
             .iter()
             .flat_map(|(site, p)| {

@@ -166,7 +166,7 @@ mod tests {
     fn table(entries: &[(&str, u8)]) -> HostTable<u8> {
         let mut t = HostTable::default();
         for (p, v) in entries {
-            t.insert(&HostPattern::parse(p).unwrap(), *v).unwrap();
+            t.insert(&HostPattern::parse(p).expect("pattern"), *v).expect("new");
         }
         t
     }
@@ -196,8 +196,8 @@ mod tests {
         let mut t = table(&[("shop.example", 1), ("*.shop.example", 2), ("*", 3)]);
         for p in ["shop.example", "*.shop.example", "*"] {
             assert_eq!(
-                t.insert(&HostPattern::parse(p).unwrap(), 4),
-                Err(HostPattern::parse(p).unwrap())
+                t.insert(&HostPattern::parse(p).expect("pattern"), 4),
+                Err(HostPattern::parse(p).expect("pattern"))
             );
         }
     }
@@ -220,11 +220,11 @@ mod tests {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(
-            HostPattern::parse("*.a.b").unwrap(),
+            HostPattern::parse("*.a.b").expect("pattern"),
             HostPattern::Below(".a.b".into())
         );
         assert_eq!(
-            HostPattern::parse("*.a.b").unwrap().to_string(),
+            HostPattern::parse("*.a.b").expect("pattern").to_string(),
             "*.a.b".to_owned()
         );
     }
