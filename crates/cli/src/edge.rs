@@ -209,7 +209,6 @@ fn apply_flags(c: &mut EdgeConfig, a: &EdgeArgs, g: &Given) -> Result<()> {
 /// The flags of one site (`--origin`, `--mount`, images, purge, credentials) go to the default
 /// site (`*`); each `--site` is a website site of its own.
 fn site_flags(c: &mut EdgeConfig, a: &EdgeArgs, g: &Given) -> Result<()> {
-    let i = &a.images;
     let site_level = [
         "origin",
         "origin_ca",
@@ -286,31 +285,7 @@ fn site_flags(c: &mut EdgeConfig, a: &EdgeArgs, g: &Given) -> Result<()> {
             a.credential_header.clone()
         );
         set!("ignore_cookie", d.ignore_cookies, a.ignore_cookie.clone());
-        set!(
-            "image_sign_keys",
-            d.images.sign_keys,
-            i.image_sign_keys.clone()
-        );
-        set!(
-            "image_sign_legacy",
-            d.images.legacy_signatures,
-            i.image_sign_legacy
-        );
-        set!("image_allow_any", d.images.allow_any, i.image_allow_any);
-        if g.has("image_widths") {
-            d.images.widths = i
-                .image_widths
-                .as_deref()
-                .map(|w| list("--image-widths", w))
-                .transpose()?;
-        }
-        if g.has("image_qualities") {
-            d.images.qualities = i
-                .image_qualities
-                .as_deref()
-                .map(|q| list("--image-qualities", q))
-                .transpose()?;
-        }
+        image_flags(&mut d.images, a, g)?;
     }
     // `--site HOST=VOLUME@REF`: a site each, its `--site-api` prefixes answered by the one
     // application they name.
@@ -324,11 +299,15 @@ fn site_flags(c: &mut EdgeConfig, a: &EdgeArgs, g: &Given) -> Result<()> {
             bail!("every --site-api must name the same application, and --origin's when it is given: one application per edge");
         }
     }
-    let default_images = c
-        .sites
-        .iter()
-        .find(|s| s.hosts.contains(&HostPattern::Any))
-        .map(|s| s.images.clone());
+    // Websites from `--site` take the default site's image policy, or the `--image-*` flags.
+    let default_images = match c.sites.iter().find(|s| s.hosts.contains(&HostPattern::Any)) {
+        Some(d) => d.images.clone(),
+        None => {
+            let mut p = tinycdn_edge::config::ImagePolicyConfig::default();
+            image_flags(&mut p, a, g)?;
+            p
+        }
+    };
     for w in &a.sites {
         let w: SiteConfig = w.parse()?;
         let mut site = SiteConfigFile::new(vec![HostPattern::Exact(w.host.clone())]);
@@ -342,10 +321,41 @@ fn site_flags(c: &mut EdgeConfig, a: &EdgeArgs, g: &Given) -> Result<()> {
             site.credential_headers.clone_from(&a.credential_header);
             site.ignore_cookies.clone_from(&a.ignore_cookie);
         }
-        if let Some(images) = &default_images {
-            site.images = images.clone();
-        }
+        site.images = default_images.clone();
         c.sites.push(site);
+    }
+    Ok(())
+}
+
+/// The `--image-*` flags given, on a site's image policy.
+fn image_flags(
+    p: &mut tinycdn_edge::config::ImagePolicyConfig,
+    a: &EdgeArgs,
+    g: &Given,
+) -> Result<()> {
+    let i = &a.images;
+    if g.has("image_sign_keys") {
+        p.sign_keys.clone_from(&i.image_sign_keys);
+    }
+    if g.has("image_sign_legacy") {
+        p.legacy_signatures = i.image_sign_legacy;
+    }
+    if g.has("image_allow_any") {
+        p.allow_any = i.image_allow_any;
+    }
+    if g.has("image_widths") {
+        p.widths = i
+            .image_widths
+            .as_deref()
+            .map(|w| list("--image-widths", w))
+            .transpose()?;
+    }
+    if g.has("image_qualities") {
+        p.qualities = i
+            .image_qualities
+            .as_deref()
+            .map(|q| list("--image-qualities", q))
+            .transpose()?;
     }
     Ok(())
 }

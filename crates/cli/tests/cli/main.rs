@@ -1676,7 +1676,7 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
                 "127.0.0.1:0",
             ],
             d,
-            1,
+            2,
         );
         assert!(err.contains(says), "{flag}: {err}");
     }
@@ -1696,7 +1696,7 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
     let err = fails(
         &["edge", "--origin", "ftp://app:1", "--listen", "127.0.0.1:0"],
         d,
-        1,
+        2,
     );
     assert!(err.contains("h2c://"), "{err}");
 }

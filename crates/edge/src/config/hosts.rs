@@ -166,7 +166,8 @@ mod tests {
     fn table(entries: &[(&str, u8)]) -> HostTable<u8> {
         let mut t = HostTable::default();
         for (p, v) in entries {
-            t.insert(&HostPattern::parse(p).expect("pattern"), *v).expect("new");
+            t.insert(&HostPattern::parse(p).expect("pattern"), *v)
+                .expect("new");
         }
         t
     }
