@@ -140,9 +140,9 @@ pub fn lifetime(
         if let Some(lm) = date_field(headers, "last-modified") {
             let since = date_value(headers, response_time).saturating_sub(lm);
             return Lifetime {
-                seconds: (since / 100)
-                    .saturating_mul(heuristic.percent)
-                    .min(heuristic.max_seconds),
+                // A tenth of the interval for 10 %: computed before dividing, so a file
+                // modified 50 s ago is fresh for 5 s (not 0).
+                seconds: (since.saturating_mul(heuristic.percent) / 100).min(heuristic.max_seconds),
                 heuristic: true,
             };
         }
@@ -230,6 +230,17 @@ mod tests {
                 seconds: 1_000,
                 heuristic: true
             }
+        );
+        // A recent file: 10 % of 50 s is 5 s, not 0 (the fraction is taken before rounding).
+        let recent = format_date(T0 - 50);
+        assert_eq!(
+            life(&h(&[("date", &date), ("last-modified", &recent)])).seconds,
+            5
+        );
+        let seconds = format_date(T0 - 9);
+        assert_eq!(
+            life(&h(&[("date", &date), ("last-modified", &seconds)])).seconds,
+            0
         );
         // Capped.
         let old = format_date(T0 - 100 * 86_400);

@@ -559,7 +559,10 @@ pub(crate) fn purge(
     request: &PurgeRequest,
 ) -> Result<()> {
     if request.urls.is_empty() && request.prefixes.is_empty() && request.keys.is_empty() {
-        bail!("name something to purge: --url, --prefix or --key");
+        return Err(usage(
+            None,
+            "name something to purge: --url, --prefix or --key",
+        ));
     }
     let token = token(token_file)?;
     let purged = runtime()?

@@ -99,6 +99,10 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            // `--json`: serde_json wraps the write error (its source skips the io::Error).
+            || e.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -163,5 +167,22 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
         }
         VolumeError::Changing { .. } => Some("stop whatever is writing to the directory, then publish again"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_stdout_is_a_broken_pipe_whatever_wrote_to_it() {
+        let io = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe(&anyhow::Error::new(io())));
+        let json = serde_json::Error::io(io());
+        assert!(is_broken_pipe(
+            &anyhow::Error::new(json).context("printing")
+        ));
+        let other = serde_json::Error::io(std::io::Error::from(std::io::ErrorKind::Other));
+        assert!(!is_broken_pipe(&anyhow::Error::new(other)));
     }
 }

@@ -1638,7 +1638,7 @@ fn an_edge_fronts_an_app_mounts_a_volume_and_purges_from_the_command_line() {
     let err = fails(
         &["purge", "--edge", &edge.url, "--token-file", "token"],
         d,
-        1,
+        2,
     );
     assert!(err.contains("--url, --prefix or --key"), "{err}");
     // An edge refuses a purge token that could be guessed (under 128 bits).
