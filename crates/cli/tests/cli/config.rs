@@ -291,6 +291,8 @@ fn sighup_reloads_sites_under_load_and_keeps_them_when_the_file_is_wrong() {
     });
     assert_eq!(get(&base, "b.test", "/y").1, "app-b /y");
     assert_eq!(get(&base, "a.test", "/y").1, "app-a /y");
+    // Some load after the reloads too, however fast they went.
+    std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let (served, failed) = busy.join().expect("load");
     assert!(served > 10, "{served}");
