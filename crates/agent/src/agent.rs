@@ -59,7 +59,12 @@ pub enum Outcome {
         bytes: u64,
     },
     /// The version named is the one checked out.
-    Unchanged,
+    Unchanged {
+        /// Its id (hex).
+        version: String,
+        /// Its number.
+        number: u64,
+    },
     /// Nothing changed; why.
     Failed(String),
 }
@@ -178,7 +183,12 @@ impl Agent {
                     s.updated += 1;
                     s.bytes_transferred += bytes;
                 }
-                Outcome::Unchanged => s.unchanged += 1,
+                Outcome::Unchanged { version, number } => {
+                    // Known after a restart too, not only after a switch.
+                    s.version = Some(version.clone());
+                    s.number = *number;
+                    s.unchanged += 1;
+                }
                 Outcome::Failed(why) => {
                     s.failed += 1;
                     s.consecutive_failures += 1;
@@ -243,7 +253,7 @@ impl Agent {
                         &version[..12.min(version.len())],
                         spec.checkout.display()
                     ),
-                    Outcome::Unchanged => {}
+                    Outcome::Unchanged { .. } => {}
                     Outcome::Failed(why) => eprintln!(
                         "agent: {}: {why}; {} stays as it was",
                         spec.reference,
@@ -286,7 +296,10 @@ impl Agent {
         };
         let hex = version.to_hex();
         if checked_out(&spec.checkout).0.as_deref() == Some(hex.as_str()) {
-            return Outcome::Unchanged;
+            return Outcome::Unchanged {
+                version: hex,
+                number: report.number,
+            };
         }
         let store = self.store.clone();
         let dest = spec.checkout.clone();

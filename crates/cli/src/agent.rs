@@ -95,7 +95,7 @@ fn report_once(cli: &Cli, agent: &Agent, outcomes: &[Outcome]) -> Result<ExitCod
             .map(|(s, o)| {
                 let (result, error) = match o {
                     Outcome::Updated { .. } => ("updated", None),
-                    Outcome::Unchanged => ("unchanged", None),
+                    Outcome::Unchanged { .. } => ("unchanged", None),
                     Outcome::Failed(why) => ("failed", Some(why.clone())),
                 };
                 json!({
@@ -115,7 +115,7 @@ fn report_once(cli: &Cli, agent: &Agent, outcomes: &[Outcome]) -> Result<ExitCod
                     "{}: version {number} checked out at {}",
                     s.reference, s.checkout
                 )?,
-                Outcome::Unchanged => writeln!(
+                Outcome::Unchanged { .. } => writeln!(
                     out,
                     "{}: current (version {}) at {}",
                     s.reference,

@@ -67,6 +67,8 @@ fn the_agent_keeps_a_checkout_current_and_survives_its_origin_and_restarts() {
     );
     let again = json(&["agent", "--config", "agent.toml", "--once"], d);
     assert_eq!(again["volumes"][0]["result"], "unchanged");
+    // A fresh process with the checkout already current knows its version number.
+    assert_eq!(again["volumes"][0]["number"], 1, "{again}");
 
     // Running: it follows the tag.
     let agent = Served::spawn(
