@@ -402,9 +402,7 @@ impl Edge {
             let proxy = match (proxy_config, kept) {
                 (None, _) => None,
                 (Some(_), Some(v)) => v.proxy.clone(),
-                (Some(pc), None) => {
-                    Some(self.new_proxy(pc, &name).map_err(|e| fail(e.to_string()))?)
-                }
+                (Some(pc), None) => Some(self.new_proxy(pc).map_err(|e| fail(e.to_string()))?),
             };
             let website = match &s.website {
                 None => None,
@@ -466,11 +464,10 @@ impl Edge {
         })
     }
 
-    /// A proxy for the site `name`, storing with every other site's, purging only its own.
+    /// A site's proxy, storing with every other site's, purging only what its token covers.
     fn new_proxy(
         self: &Arc<Self>,
         config: ProxyConfig,
-        name: &str,
     ) -> Result<Arc<Proxy>, crate::proxy::origin::OriginError> {
         let shared = self
             .proxy_store
@@ -479,11 +476,14 @@ impl Edge {
         if let Some(i) = &self.images {
             p.set_images(i.clone());
         }
-        let edge = Arc::downgrade(self);
-        let name = name.to_owned();
-        p.set_scope(Arc::new(move |key: &str| {
-            edge.upgrade().is_some_and(|e| e.hosts().owns(&name, key))
-        }));
+        // A purge removes what the sites sharing its token store, nothing of the others'.
+        if let Some(token) = p.config().purge_token.clone() {
+            let edge = Arc::downgrade(self);
+            p.set_scope(Arc::new(move |key: &str| {
+                edge.upgrade()
+                    .is_some_and(|e| e.hosts().purgeable_with(&token, key))
+            }));
+        }
         Ok(Arc::new(p))
     }
 }

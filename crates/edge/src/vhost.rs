@@ -106,12 +106,14 @@ impl VirtualHosts {
             .and_then(|&i| self.all.get(i))
     }
 
-    /// Whether the key of a stored response (`scheme://host/path`) belongs to the site `name`.
-    pub fn owns(&self, name: &str, key: &str) -> bool {
+    /// Whether the key of a stored response (`scheme://host/path`) belongs to a site whose
+    /// purge token is `token`: what a purge with that token may remove.
+    pub fn purgeable_with(&self, token: &str, key: &str) -> bool {
         let origin = tinycdn_cache_policy::key::origin_of(key);
         let host = origin.split_once("://").map_or(origin, |(_, h)| h);
         self.find_host(Some(host))
-            .is_some_and(|s| s.name.as_ref() == name)
+            .and_then(|s| s.proxy.as_ref())
+            .is_some_and(|p| p.config().purge_token.as_deref() == Some(token))
     }
 }
 

@@ -523,7 +523,7 @@ impl EdgeConfig {
             self.upgrade_socket != other.upgrade_socket,
         );
         differs("pop", self.pop != other.pop);
-        differs("tls", self.tls.is_some() != other.tls.is_some());
+        differs("tls", self.tls != other.tls);
         differs("admin", self.admin != other.admin);
         differs("limits", self.limits != other.limits);
         differs("cache", self.cache != other.cache);
