@@ -419,13 +419,19 @@ impl Edge {
             return self.own_route(&req, &target).await.into_response(head);
         }
         let Some(site) = site else {
-            if route::parse(path).is_err() {
+            if matches!(route::parse(path), Err(_) | Ok(Route::Home)) {
                 self.misdirected.fetch_add(1, Ordering::Relaxed);
-                return Reply::text(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "this edge serves no site at that host\n",
-                )
-                .into_response(head);
+                // A client on this machine is its operator: name the hosts served. Others
+                // learn nothing about the other sites.
+                let text = if info.peer.ip().is_loopback() {
+                    format!(
+                        "this edge serves no site at that host; it serves: {}\n",
+                        hosts.names().join(", ")
+                    )
+                } else {
+                    "this edge serves no site at that host\n".to_owned()
+                };
+                return Reply::text(StatusCode::MISDIRECTED_REQUEST, text).into_response(head);
             }
             let target = req
                 .uri()
@@ -495,6 +501,7 @@ impl Edge {
         };
         match (route, &self.fabric) {
             (Route::Health, _) => Reply::text(StatusCode::OK, "ok\n"),
+            (Route::Home, _) => Reply::text(StatusCode::OK, route::home("edge")),
             (Route::Ready, _) => tinycdn_server::respond::readiness(self.draining()),
             (Route::Metrics, _) => {
                 let mut r = Reply::text(StatusCode::OK, self.render_metrics());

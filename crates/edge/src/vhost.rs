@@ -77,6 +77,14 @@ impl VirtualHosts {
         }
     }
 
+    /// Every host pattern the sites answer, in file order (for the 421 a local client gets).
+    pub fn names(&self) -> Vec<String> {
+        self.all
+            .iter()
+            .flat_map(|s| s.config.hosts.iter().map(ToString::to_string))
+            .collect()
+    }
+
     /// The site of a request: its `Host` (or, in HTTP/2, its authority) by exact name, a
     /// website's preview host, the longest wildcard, then the default site.
     pub fn find<B>(&self, req: &Request<B>) -> Option<&Arc<VirtualHost>> {

@@ -12,6 +12,7 @@
 //! /n                   the signed snapshot of every current tag
 //! /ts                  the signed timestamp naming the newest snapshot
 //! /r/N                 trust root version N (decimal), for nodes walking root rotations
+//! /                    a short index of these routes (first contact: the URL a server prints)
 //! /metrics             Prometheus metrics
 //! /healthz             liveness
 //! /readyz              readiness (503 while the process drains)
@@ -89,6 +90,8 @@ pub enum Route {
     Health,
     /// Readiness: 503 while the process drains.
     Ready,
+    /// `/`: a short index of the routes, so the URL a server prints answers something useful.
+    Home,
 }
 
 impl Route {
@@ -107,7 +110,7 @@ impl Route {
             | Route::Timestamp
             | Route::Root(_) => "metadata",
             Route::LogCheckpoint | Route::LogTile(_) | Route::LogLookup(_) => "log",
-            Route::Metrics | Route::Status | Route::StatusJson => "metrics",
+            Route::Metrics | Route::Status | Route::StatusJson | Route::Home => "metrics",
             Route::Health | Route::Ready => "health",
         }
     }
@@ -150,6 +153,19 @@ impl RouteError {
             400
         }
     }
+}
+
+/// The text `/` answers on an origin or an edge: where to look next.
+#[must_use]
+pub fn home(role: &str) -> String {
+    format!(
+        "tinycdn {role}\n\n\
+         /v/VOLUME@REF/PATH   a file of a volume version (REF: a tag or a version-hash prefix)\n\
+         /status              status page (/status.json for machines)\n\
+         /metrics             Prometheus metrics\n\
+         /healthz, /readyz    liveness, readiness\n\
+         /m/ /s/ /t/ /o/ /x/ /d/ /n /ts /r/ /log/   signed metadata and chunks for pulls and edges\n"
+    )
 }
 
 fn decode(segment: &str) -> Result<String, RouteError> {
@@ -209,6 +225,9 @@ pub fn parse(target: &str) -> Result<Route, RouteError> {
     }
     let path = target.split_once('?').map_or(target, |(p, _)| p);
     let rest = path.strip_prefix('/').ok_or(RouteError::BadSegment)?;
+    if rest.is_empty() {
+        return Ok(Route::Home);
+    }
     let raw: Vec<&str> = rest.split('/').collect();
     let segments: Vec<String> = raw.iter().map(|s| decode(s)).collect::<Result<_, _>>()?;
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -291,6 +310,9 @@ mod tests {
     fn routes() {
         let h = "ab".repeat(32);
         assert_eq!(parse("/metrics"), Ok(Route::Metrics));
+        assert_eq!(parse("/"), Ok(Route::Home));
+        assert_eq!(parse("/?x=1"), Ok(Route::Home));
+        assert_eq!(parse("//"), Err(RouteError::BadSegment));
         assert!(matches!(parse(&format!("/m/{h}")), Ok(Route::Manifest(_))));
         assert!(matches!(
             parse(&format!("/x/{h}")),

@@ -60,6 +60,33 @@ fn scheme_of(s: &str) -> Option<&str> {
     .then_some(scheme)
 }
 
+/// A `--store` value without `scheme://`: a directory, unless it looks like a URL typed wrong
+/// (`s3:bucket`, `./store?region=x`), which would otherwise quietly become a local folder.
+fn local(s: &str) -> Result<Location, ObjStoreError> {
+    if let Some((head, _)) = s.split_once(':') {
+        let lower = head.to_ascii_lowercase();
+        if lower == "file" || SCHEMES.iter().any(|(name, _)| *name == lower) {
+            return Err(ObjStoreError::BadUrl {
+                url: s.to_owned(),
+                why: format!(
+                    "looks like a {lower} URL without `//`; hint: write {lower}://BUCKET/PREFIX \
+                     (or ./{s} for a directory of that name)"
+                ),
+            });
+        }
+    }
+    if s.contains(['?', '#']) {
+        return Err(ObjStoreError::BadUrl {
+            url: s.to_owned(),
+            why: "a store path with `?` or `#` looks like a URL with a query; hint: set options \
+                  in the environment (AWS_ENDPOINT_URL, AWS_REGION, ...) and name a directory \
+                  without them"
+                .into(),
+        });
+    }
+    Ok(Location::Local(PathBuf::from(s)))
+}
+
 impl Location {
     /// Parses a `--store` value: a path, `file:///abs/path`, or `s3://bucket/prefix` and the other
     /// [`SCHEMES`]. Any other `scheme://` is refused rather than taken for a directory name.
@@ -74,7 +101,7 @@ impl Location {
                     why: "is empty".into(),
                 });
             }
-            return Ok(Self::Local(PathBuf::from(s)));
+            return local(s);
         };
         let lower = scheme.to_ascii_lowercase();
         let rest = &s[scheme.len() + 3..];
@@ -221,6 +248,12 @@ mod tests {
             "s3://b/p?region=x",
             "file://relative",
             "",
+            "s3:bucket",
+            "S3:bucket/prefix",
+            "gs:b",
+            "file:store",
+            "./st?x=1",
+            "store#frag",
         ] {
             assert!(
                 matches!(Location::parse(bad), Err(ObjStoreError::BadUrl { .. })),

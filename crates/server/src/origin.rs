@@ -244,6 +244,7 @@ impl Origin {
                 );
                 return r;
             }
+            Route::Home => return Reply::text(StatusCode::OK, tinycdn_http::route::home("origin")),
             Route::Status => {
                 let html =
                     tinycdn_report::html::page("tinycdn origin", &self.status_report().await, true);

@@ -271,7 +271,10 @@ fn sighup_reloads_sites_under_load_and_keeps_them_when_the_file_is_wrong() {
     write_config(d, &format!("listen = \"127.0.0.1:0\"\n{site_a}"));
     let edge = Served::spawn(d, &["edge", "--config", "edge.toml"]);
     let base = edge.url.clone();
-    assert_eq!(get(&base, "b.test", "/").0, 421, "no site at b.test yet");
+    let (status, body, _) = get(&base, "b.test", "/");
+    assert_eq!(status, 421, "no site at b.test yet");
+    // The client is local, so it learns which hosts the edge does serve.
+    assert!(body.contains("it serves: a.test"), "{body}");
     let stop = Arc::new(AtomicBool::new(false));
     let busy = load(base.clone(), "a.test", stop.clone());
     // Add a site.

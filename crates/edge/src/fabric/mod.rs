@@ -235,9 +235,12 @@ impl Fabric {
     pub(crate) async fn serve_route<B>(self: &Arc<Self>, req: &Request<B>, route: Route) -> Reply {
         let h = req.headers();
         match route {
-            Route::Health | Route::Ready | Route::Metrics | Route::Status | Route::StatusJson => {
-                Reply::text(StatusCode::NOT_FOUND, "no such resource\n")
-            }
+            Route::Health
+            | Route::Ready
+            | Route::Metrics
+            | Route::Status
+            | Route::StatusJson
+            | Route::Home => Reply::text(StatusCode::NOT_FOUND, "no such resource\n"),
             Route::Manifest(id) => match self.manifest(id).await {
                 Ok((_, bytes, _)) => in_memory(
                     h,
