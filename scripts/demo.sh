@@ -10,7 +10,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The image codecs build from source and need nasm for their SIMD (as .ci/run installs it).
 command -v nasm >/dev/null || { apt-get update -qq && apt-get install -y -qq nasm; }
-cargo build --release --quiet --locked --manifest-path "$here/Cargo.toml" -p tinycdn
+cargo build --release --quiet --locked --manifest-path "$here/Cargo.toml" -p tinycdn --bin tinycdn
 tinycdn="$here/target/release/tinycdn"
 media="$("$here/scripts/fetch-media.sh")"
 demo="$here/target/demo"
