@@ -1,4 +1,8 @@
 //! The command-line interface: what the user can type, validated by clap.
+//!
+//! A field's doc comment is its `--help` text; fields without one (flattened argument groups,
+//! subcommands) are described by their type.
+#![allow(missing_docs)]
 
 use std::path::PathBuf;
 
@@ -69,7 +73,7 @@ pub struct ServerArgs {
     /// Write an access log line per response to this file (`-`: stdout); reopened on SIGHUP.
     #[arg(long, value_name = "PATH|-")]
     pub access_log: Option<PathBuf>,
-    /// `json` (the schema in the README) or nginx's `combined`.
+    /// `json` (the schema in docs/operations/observability.md) or nginx's `combined`.
     #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = ["json", "combined"])]
     pub access_log_format: String,
     /// Lines that may wait for the writer; more are dropped (counted), never delaying requests.
@@ -130,10 +134,7 @@ pub struct ImageArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create an empty local store.
-    Init {
-        #[command(flatten)]
-        store: StoreArg,
-    },
+    Init(InitArgs),
     /// Manage signing keys.
     Key {
         #[command(subcommand)]
@@ -146,105 +147,20 @@ pub enum Command {
     },
     /// Add a signature to a version's manifest, its delta index and the tag that names it
     /// (co-signing when the trust root's targets threshold is above one; offline signing).
-    Sign {
-        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
-        reference: String,
-        #[command(flatten)]
-        store: StoreArg,
-        /// The secret key.
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-    },
+    Sign(SignArgs),
     /// Re-sign the store's snapshot of every current tag with a new expiry, and a timestamp
     /// naming it (run from cron or CI before the last one expires).
-    Snapshot {
-        #[command(flatten)]
-        store: StoreArg,
-        /// The secret key (of the trust root's snapshot role).
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// Days the snapshot stays valid.
-        #[arg(long, value_name = "DAYS", default_value_t = 7)]
-        lifetime_days: u32,
-        /// The timestamp role's secret key (default: --key).
-        #[arg(long, value_name = "FILE")]
-        timestamp_key: Option<PathBuf>,
-        /// Hours the timestamp stays valid.
-        #[arg(long, value_name = "HOURS", default_value_t = 24)]
-        timestamp_lifetime_hours: u32,
-    },
+    Snapshot(SnapshotArgs),
     /// Re-sign only the timestamp naming the store's newest snapshot (the frequent job of the
     /// online timestamp key, e.g. hourly from cron).
-    Timestamp {
-        #[command(flatten)]
-        store: StoreArg,
-        /// The secret key (of the trust root's timestamp role).
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// Hours the timestamp stays valid.
-        #[arg(long, value_name = "HOURS", default_value_t = 24)]
-        lifetime_hours: u32,
-    },
+    Timestamp(TimestampArgs),
     /// Binary deltas between two versions of a file (standalone, for CI pipelines).
     Delta {
         #[command(subcommand)]
         command: DeltaCommand,
     },
     /// Publish a directory as a new signed version of a volume.
-    Publish {
-        /// The directory to publish.
-        source: PathBuf,
-        #[command(flatten)]
-        store: StoreArg,
-        /// The volume name.
-        #[arg(long)]
-        volume: String,
-        /// Point this tag at the published version.
-        #[arg(long)]
-        tag: Option<String>,
-        /// The publisher's secret key file.
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// Creation time to record, in Unix seconds (default: SOURCE_DATE_EPOCH, else now); the
-        /// same tree, parent and time always give the same version id.
-        #[arg(long, value_name = "SECONDS")]
-        created: Option<i64>,
-        /// Chunk sizes in bytes as MIN,AVG,MAX (default 65536,262144,1048576).
-        #[arg(long, value_name = "MIN,AVG,MAX")]
-        chunk_sizes: Option<String>,
-        /// Make no binary deltas from the previous version.
-        #[arg(long)]
-        no_deltas: bool,
-        /// CPU seconds publish may spend making deltas; files past the budget travel as chunks.
-        #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
-        delta_cpu_budget: f64,
-        /// Files larger than this get no delta (memory is about 5x the file while one is made).
-        #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
-        delta_max_file: u64,
-        /// Days the re-signed snapshot of every tag stays valid (nodes under a trust root refuse
-        /// an expired one; refresh it with `tinycdn snapshot`).
-        #[arg(long, value_name = "DAYS", default_value_t = 7)]
-        snapshot_lifetime_days: u32,
-        /// Hours the re-signed timestamp stays valid (refresh it with `tinycdn timestamp`).
-        #[arg(long, value_name = "HOURS", default_value_t = 24)]
-        timestamp_lifetime_hours: u32,
-        /// Make image variants at publish, as this TOML file lists (paths, widths, formats,
-        /// quality), into `.tinycdn-variants/` of the volume: signed with it, synced with it,
-        /// served by edges without transforming.
-        #[arg(long, value_name = "FILE")]
-        variants: Option<PathBuf>,
-        /// The volume is a website: refuse the publish if its `_headers` or `_redirects` does
-        /// not parse (the error names the line).
-        #[arg(long)]
-        site: bool,
-        /// With `--site`: let `_redirects` send clients to other hosts.
-        #[arg(long, requires = "site")]
-        allow_external_redirects: bool,
-        /// With `--site`: add a cache-first service worker at `/sw.js` precaching the site's
-        /// files (as `tinycdn site sw` writes it); the pages register it themselves.
-        #[arg(long, requires = "site")]
-        pwa: bool,
-    },
+    Publish(PublishArgs),
     /// Static sites from volumes: check a site's rules, generate its service worker, diff two
     /// versions as a site.
     Site {
@@ -252,164 +168,43 @@ pub enum Command {
         command: SiteCommand,
     },
     /// List volumes, their versions and tags.
-    Volumes {
-        #[command(flatten)]
-        store: StoreArg,
-    },
+    Volumes(VolumesArgs),
     /// Show a version's manifest: files, sizes, hashes, parent and signer.
-    Show {
-        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
-        reference: String,
-        #[command(flatten)]
-        store: StoreArg,
-        #[command(flatten)]
-        trust: TrustArg,
-    },
+    Show(ShowArgs),
     /// Write one file of a version to stdout, verified.
-    Cat {
-        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
-        reference: String,
-        /// The path inside the volume.
-        path: String,
-        #[command(flatten)]
-        store: StoreArg,
-        #[command(flatten)]
-        trust: TrustArg,
-    },
+    Cat(CatArgs),
     /// Materialise a version read-only and switch DEST (a symlink) to it atomically.
-    Checkout {
-        /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
-        reference: String,
-        /// The symlink to create or switch.
-        dest: PathBuf,
-        #[command(flatten)]
-        store: StoreArg,
-        #[command(flatten)]
-        trust: TrustArg,
-    },
+    Checkout(CheckoutArgs),
     /// Verify every object; report and quarantine damaged ones.
-    Fsck {
-        #[command(flatten)]
-        store: StoreArg,
-        #[command(flatten)]
-        trust: TrustArg,
-        /// Fetch damaged and missing manifests and objects again from `--from` mirrors
-        /// (verified, then swapped in atomically), then check again.
-        #[arg(long, requires = "from")]
-        repair: bool,
-        /// A mirror to repair from (origin, edge or vault served); repeat for several.
-        #[arg(long = "from", value_name = "URL", requires = "repair")]
-        from: Vec<String>,
-    },
+    Fsck(FsckArgs),
     /// The immutable vault: an append-only, verified copy of an origin, and restoring from it.
     Vault {
         #[command(subcommand)]
         command: VaultCommand,
     },
     /// Drop versions beyond the newest N of each volume and every object nothing kept references.
-    Gc {
-        #[command(flatten)]
-        store: StoreArg,
-        /// Versions to keep per volume (tagged and checked-out versions are always kept).
-        #[arg(long, default_value_t = 3)]
-        keep: usize,
-    },
+    Gc(GcArgs),
     /// Pull a version from mirrors into the store, fetching only the chunks it lacks or deltas
     /// from files it has.
-    Pull {
-        /// `VOLUME@TAG` or `VOLUME@<64-hex version id>`.
-        reference: String,
-        /// A mirror (`http://HOST:PORT`, origin or edge); repeat for several.
-        #[arg(long = "from", value_name = "URL", required = true)]
-        from: Vec<String>,
-        /// A public key file whose signatures are accepted; repeat for several. Required.
-        #[arg(long, value_name = "FILE", required = true)]
-        trust: Vec<PathBuf>,
-        #[command(flatten)]
-        store: StoreArg,
-        /// Check the version out here afterwards (atomic switch).
-        #[arg(long, value_name = "DEST")]
-        checkout: Option<PathBuf>,
-        /// Keep this many versions per volume afterwards (gc).
-        #[arg(long)]
-        keep: Option<usize>,
-        /// Range requests in flight at once.
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-        /// Seconds a mirror request may take.
-        #[arg(long, default_value_t = 30)]
-        timeout: u64,
-        /// The origin's transparency log key (`NAME+ID+KEY` or a file): the newest checkpoint
-        /// must extend the last one this store accepted (else exit 3, nothing installed).
-        #[arg(long, value_name = "KEY|FILE")]
-        log_key: Option<String>,
-        /// Refuse a version the log does not prove was published (needs `--log-key`).
-        #[arg(long, requires = "log_key")]
-        require_log: bool,
-    },
+    Pull(PullArgs),
     /// Keep a node's volumes current: follow their tags from mirrors (with pull's trust
     /// checks), check out atomically, keep N versions; serve /metrics, /healthz and /readyz.
-    Agent {
-        /// The agent's configuration (`agent.toml`; see the README's "Node agent").
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// One round, then exit: 0 when every volume is checked out and current, 1 otherwise
-        /// (for an init container or a cron job).
-        #[arg(long)]
-        once: bool,
-        /// Listen here instead of the file's `listen` (`127.0.0.1:0` picks a free port; the URL
-        /// is printed on stdout).
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<String>,
-    },
+    Agent(AgentArgs),
     /// Serve the store over HTTP as an origin (HTTP/1.1 and h2c on one port).
-    Serve {
-        #[command(flatten)]
-        store: StoreArg,
-        /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
-        #[arg(long, default_value = "127.0.0.1:7070")]
-        listen: String,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Serve(ServeArgs),
     /// Run an edge cache: in front of tinycdn origins or parent edges (`--upstream`), in front of
     /// any HTTP application as an RFC 9111 shared cache (`--origin`), or both, with volumes
     /// mounted at the application's paths (`--mount`).
     Edge(Box<EdgeArgs>),
     /// Purge stored responses from an edge that fronts an application, by URL, URL prefix or
     /// surrogate key.
-    Purge {
-        /// The edge (`http://HOST:PORT`).
-        #[arg(long, value_name = "URL")]
-        edge: String,
-        /// The file holding the edge's purge token (as given to `--purge-token-file`).
-        #[arg(long, value_name = "FILE")]
-        token_file: PathBuf,
-        /// A URL to purge: absolute (`http://host/path?q`) or a path on every host; repeatable.
-        #[arg(long = "url", value_name = "URL")]
-        urls: Vec<String>,
-        /// A URL prefix to purge, absolute or a path; repeatable.
-        #[arg(long = "prefix", value_name = "PREFIX")]
-        prefixes: Vec<String>,
-        /// A surrogate key (`Surrogate-Key`/`Cache-Tag` of the responses) to purge; repeatable.
-        #[arg(long = "key", value_name = "KEY")]
-        keys: Vec<String>,
-        /// Mark for revalidation instead of dropping (still usable under stale-if-error).
-        #[arg(long)]
-        soft: bool,
-    },
+    Purge(PurgeArgs),
     /// Make an image variant offline, with the edge's code: resize, crop, re-encode (for CI
     /// pipelines; the same parameters as `?w=&h=&fit=&fmt=&q=` on an edge URL).
     Image(Box<ImageArgs>),
     /// Sign an image variant URL for an edge started with `--image-sign-keys` (HMAC-SHA256 over
     /// the path and query; prints the URL with `sig=` added).
-    SignUrl {
-        /// The URL or path with its query (`/img/a.jpg?w=640`).
-        url: String,
-        /// A key file (one key per line; the first signs).
-        #[arg(long, value_name = "FILE")]
-        key_file: PathBuf,
-    },
+    SignUrl(SignUrlArgs),
     /// The transparency log of everything that changed what nodes serve: show, verify, prove.
     Log {
         #[command(subcommand)]
@@ -417,105 +212,16 @@ pub enum Command {
     },
     /// Read access logs: rank what matters, simulate caches at many sizes, and answer how big
     /// the cache must be, what to move into volumes and what it saves.
-    Audit {
-        /// Access logs (plain or gzip; many files are read in time order).
-        #[arg(value_name = "LOG", required = true)]
-        logs: Vec<PathBuf>,
-        /// `auto` (detected from the first lines), `nginx` (combined, with `$request_time` and
-        /// `$upstream_response_time` when appended), `common`, `json` (tinycdn's), `cloudfront`.
-        #[arg(long, value_name = "FORMAT", default_value = "auto",
-              value_parser = ["auto", "nginx", "common", "json", "cloudfront"])]
-        format: String,
-        /// Cache sizes to simulate: bytes, sizes (`256MiB`) or shares of the working set (`1%`),
-        /// comma-separated (default: 0.1 % to 30 % of the working set).
-        #[arg(long, value_name = "LIST")]
-        cache_sizes: Option<String>,
-        /// Policies to simulate (default all but the edge variants): lru, fifo, sieve, s3-fifo,
-        /// w-tinylfu, belady, edge (the edge's two tiers as it ships), and edge-fifo,
-        /// edge-sieve, edge-s3-fifo (its disk tier under each policy it offers).
-        #[arg(long, value_name = "LIST")]
-        policies: Option<String>,
-        /// Rows in each ranking.
-        #[arg(long, value_name = "N", default_value_t = 20)]
-        top: usize,
-        /// SHARDS sampling: the share of objects simulated (1: exact).
-        #[arg(long, value_name = "RATE", default_value_t = 1.0)]
-        sample: f64,
-        /// Requests simulated at most; past it the sampling rate halves (bounded memory).
-        #[arg(long, value_name = "N", default_value_t = 16_000_000)]
-        sample_budget: usize,
-        /// Object hit ratios to size the cache for.
-        #[arg(
-            long,
-            value_name = "RATIO",
-            value_delimiter = ',',
-            default_value = "0.8,0.9,0.95"
-        )]
-        target_hit: Vec<f64>,
-        /// Simulation threads (default: the cores).
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-        /// The edge's memory tier as a share of its disk tier in the `edge` policies (default
-        /// 5 %, as `--memory 512MiB` is to `--cache-size 10GiB`).
-        #[arg(long, value_name = "SHARE")]
-        edge_memory: Option<String>,
-        /// Also write the audit as one self-contained HTML page (`-`: stdout): miss-ratio
-        /// curves, answers, top objects, size and popularity distributions.
-        #[arg(long, value_name = "FILE")]
-        report: Option<PathBuf>,
-    },
+    Audit(AuditArgs),
     /// Replay a log's GET requests against one or more base URLs (the origin, then the edge)
     /// and compare time to first byte, total time (p50/p90/p99), hit ratio and bytes.
-    Replay {
-        /// Access logs (plain or gzip; many files are read in time order).
-        #[arg(value_name = "LOG", required = true)]
-        logs: Vec<PathBuf>,
-        /// A base URL to replay against (`http://HOST:PORT[/PREFIX]`); repeat to compare, the
-        /// first being the baseline. Targets are replayed one after the other, never at once.
-        #[arg(long = "target", value_name = "URL", required = true)]
-        targets: Vec<String>,
-        /// The log's format, as for `audit`.
-        #[arg(long, value_name = "FORMAT", default_value = "auto",
-              value_parser = ["auto", "nginx", "common", "json", "cloudfront"])]
-        format: String,
-        /// Requests started per second (`0`: as fast as `--concurrency` allows).
-        #[arg(long, value_name = "N", default_value_t = 100.0)]
-        rate: f64,
-        /// Seconds per target at most.
-        #[arg(long, value_name = "S")]
-        duration: Option<f64>,
-        /// GET requests replayed at most (the first ones of the log).
-        #[arg(long, value_name = "N", default_value_t = 10_000)]
-        limit: usize,
-        /// Requests in flight at most.
-        #[arg(long, value_name = "N", default_value_t = 16)]
-        concurrency: usize,
-        /// Seconds one request may take.
-        #[arg(long, value_name = "S", default_value_t = 10.0)]
-        timeout: f64,
-        /// Send the `Host` the log recorded (JSON and CloudFront logs have it).
-        #[arg(long)]
-        keep_host: bool,
-    },
+    Replay(ReplayArgs),
     /// The cost model as a report: hit ratio per PoP and tier (from edges' metrics), the delta
     /// economy and the storage duplication factor per volume and version; HTML with SVG charts
     /// (`-o`), or `--json`.
-    Report {
-        /// A store to report on.
-        #[arg(long, value_name = "DIR")]
-        store: Option<PathBuf>,
-        /// An edge (or origin) whose metrics to read; repeat for a fleet.
-        #[arg(long = "edge", value_name = "URL")]
-        edges: Vec<String>,
-        /// Write the HTML page here (`-`: stdout).
-        #[arg(short = 'o', long = "out", value_name = "FILE")]
-        out: Option<PathBuf>,
-    },
+    Report(ReportArgs),
     /// Logical bytes, physical bytes, the duplication factor and the delta cost model.
-    Stats {
-        #[command(flatten)]
-        store: StoreArg,
-    },
+    Stats(StatsArgs),
 }
 
 /// Vault commands.
@@ -811,7 +517,7 @@ pub enum DeltaCommand {
 #[derive(Debug, Clone, Args)]
 pub struct EdgeArgs {
     /// The edge's configuration file (`edge.toml`: listeners, cache, upstreams, any number of
-    /// sites by host; see the README's "Configuration file"). Flags given as well override it.
+    /// sites by host; see docs/operations/configuration.md). Flags given as well override it.
     /// SIGHUP reads it again.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -1057,4 +763,382 @@ pub struct ImageEdgeArgs {
     /// does).
     #[arg(long)]
     pub image_no_store: bool,
+}
+
+/// The arguments of `tinycdn init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+/// The arguments of `tinycdn sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+    pub reference: String,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The secret key.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+}
+
+/// The arguments of `tinycdn snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The secret key (of the trust root's snapshot role).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Days the snapshot stays valid.
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub lifetime_days: u32,
+    /// The timestamp role's secret key (default: --key).
+    #[arg(long, value_name = "FILE")]
+    pub timestamp_key: Option<PathBuf>,
+    /// Hours the timestamp stays valid.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub timestamp_lifetime_hours: u32,
+}
+
+/// The arguments of `tinycdn timestamp`.
+#[derive(Debug, Args)]
+pub struct TimestampArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The secret key (of the trust root's timestamp role).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Hours the timestamp stays valid.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub lifetime_hours: u32,
+}
+
+/// The arguments of `tinycdn publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The directory to publish.
+    pub source: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The volume name.
+    #[arg(long)]
+    pub volume: String,
+    /// Point this tag at the published version.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The publisher's secret key file.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Creation time to record, in Unix seconds (default: SOURCE_DATE_EPOCH, else now); the
+    /// same tree, parent and time always give the same version id.
+    #[arg(long, value_name = "SECONDS")]
+    pub created: Option<i64>,
+    /// Chunk sizes in bytes as MIN,AVG,MAX (default 65536,262144,1048576).
+    #[arg(long, value_name = "MIN,AVG,MAX")]
+    pub chunk_sizes: Option<String>,
+    /// Make no binary deltas from the previous version.
+    #[arg(long)]
+    pub no_deltas: bool,
+    /// CPU seconds publish may spend making deltas; files past the budget travel as chunks.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub delta_cpu_budget: f64,
+    /// Files larger than this get no delta (memory is about 5x the file while one is made).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub delta_max_file: u64,
+    /// Days the re-signed snapshot of every tag stays valid (nodes under a trust root refuse
+    /// an expired one; refresh it with `tinycdn snapshot`).
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub snapshot_lifetime_days: u32,
+    /// Hours the re-signed timestamp stays valid (refresh it with `tinycdn timestamp`).
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub timestamp_lifetime_hours: u32,
+    /// Make image variants at publish, as this TOML file lists (paths, widths, formats,
+    /// quality), into `.tinycdn-variants/` of the volume: signed with it, synced with it,
+    /// served by edges without transforming.
+    #[arg(long, value_name = "FILE")]
+    pub variants: Option<PathBuf>,
+    /// The volume is a website: refuse the publish if its `_headers` or `_redirects` does
+    /// not parse (the error names the line).
+    #[arg(long)]
+    pub site: bool,
+    /// With `--site`: let `_redirects` send clients to other hosts.
+    #[arg(long, requires = "site")]
+    pub allow_external_redirects: bool,
+    /// With `--site`: add a cache-first service worker at `/sw.js` precaching the site's
+    /// files (as `tinycdn site sw` writes it); the pages register it themselves.
+    #[arg(long, requires = "site")]
+    pub pwa: bool,
+}
+
+/// The arguments of `tinycdn volumes`.
+#[derive(Debug, Args)]
+pub struct VolumesArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+/// The arguments of `tinycdn show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+    pub reference: String,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub trust: TrustArg,
+}
+
+/// The arguments of `tinycdn cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+    pub reference: String,
+    /// The path inside the volume.
+    pub path: String,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub trust: TrustArg,
+}
+
+/// The arguments of `tinycdn checkout`.
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    /// `VOLUME@TAG` or `VOLUME@<version hash prefix>`.
+    pub reference: String,
+    /// The symlink to create or switch.
+    pub dest: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub trust: TrustArg,
+}
+
+/// The arguments of `tinycdn fsck`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub trust: TrustArg,
+    /// Fetch damaged and missing manifests and objects again from `--from` mirrors
+    /// (verified, then swapped in atomically), then check again.
+    #[arg(long, requires = "from")]
+    pub repair: bool,
+    /// A mirror to repair from (origin, edge or vault served); repeat for several.
+    #[arg(long = "from", value_name = "URL", requires = "repair")]
+    pub from: Vec<String>,
+}
+
+/// The arguments of `tinycdn gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Versions to keep per volume (tagged and checked-out versions are always kept).
+    #[arg(long, default_value_t = 3)]
+    pub keep: usize,
+}
+
+/// The arguments of `tinycdn pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// `VOLUME@TAG` or `VOLUME@<64-hex version id>`.
+    pub reference: String,
+    /// A mirror (`http://HOST:PORT`, origin or edge); repeat for several.
+    #[arg(long = "from", value_name = "URL", required = true)]
+    pub from: Vec<String>,
+    /// A public key file whose signatures are accepted; repeat for several. Required.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub trust: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Check the version out here afterwards (atomic switch).
+    #[arg(long, value_name = "DEST")]
+    pub checkout: Option<PathBuf>,
+    /// Keep this many versions per volume afterwards (gc).
+    #[arg(long)]
+    pub keep: Option<usize>,
+    /// Range requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Seconds a mirror request may take.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// The origin's transparency log key (`NAME+ID+KEY` or a file): the newest checkpoint
+    /// must extend the last one this store accepted (else exit 3, nothing installed).
+    #[arg(long, value_name = "KEY|FILE")]
+    pub log_key: Option<String>,
+    /// Refuse a version the log does not prove was published (needs `--log-key`).
+    #[arg(long, requires = "log_key")]
+    pub require_log: bool,
+}
+
+/// The arguments of `tinycdn agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent's configuration (`agent.toml`; see docs/operations/scale.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// One round, then exit: 0 when every volume is checked out and current, 1 otherwise
+    /// (for an init container or a cron job).
+    #[arg(long)]
+    pub once: bool,
+    /// Listen here instead of the file's `listen` (`127.0.0.1:0` picks a free port; the URL
+    /// is printed on stdout).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// The arguments of `tinycdn serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Address to listen on (`127.0.0.1:0` picks a free port; the URL is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub listen: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// The arguments of `tinycdn purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// The edge (`http://HOST:PORT`).
+    #[arg(long, value_name = "URL")]
+    pub edge: String,
+    /// The file holding the edge's purge token (as given to `--purge-token-file`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// A URL to purge: absolute (`http://host/path?q`) or a path on every host; repeatable.
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// A URL prefix to purge, absolute or a path; repeatable.
+    #[arg(long = "prefix", value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+    /// A surrogate key (`Surrogate-Key`/`Cache-Tag` of the responses) to purge; repeatable.
+    #[arg(long = "key", value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Mark for revalidation instead of dropping (still usable under stale-if-error).
+    #[arg(long)]
+    pub soft: bool,
+}
+
+/// The arguments of `tinycdn sign-url`.
+#[derive(Debug, Args)]
+pub struct SignUrlArgs {
+    /// The URL or path with its query (`/img/a.jpg?w=640`).
+    pub url: String,
+    /// A key file (one key per line; the first signs).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+}
+
+/// The arguments of `tinycdn audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Access logs (plain or gzip; many files are read in time order).
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
+    /// `auto` (detected from the first lines), `nginx` (combined, with `$request_time` and
+    /// `$upstream_response_time` when appended), `common`, `json` (tinycdn's), `cloudfront`.
+    #[arg(long, value_name = "FORMAT", default_value = "auto",
+          value_parser = ["auto", "nginx", "common", "json", "cloudfront"])]
+    pub format: String,
+    /// Cache sizes to simulate: bytes, sizes (`256MiB`) or shares of the working set (`1%`),
+    /// comma-separated (default: 0.1 % to 30 % of the working set).
+    #[arg(long, value_name = "LIST")]
+    pub cache_sizes: Option<String>,
+    /// Policies to simulate (default all but the edge variants): lru, fifo, sieve, s3-fifo,
+    /// w-tinylfu, belady, edge (the edge's two tiers as it ships), and edge-fifo,
+    /// edge-sieve, edge-s3-fifo (its disk tier under each policy it offers).
+    #[arg(long, value_name = "LIST")]
+    pub policies: Option<String>,
+    /// Rows in each ranking.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// SHARDS sampling: the share of objects simulated (1: exact).
+    #[arg(long, value_name = "RATE", default_value_t = 1.0)]
+    pub sample: f64,
+    /// Requests simulated at most; past it the sampling rate halves (bounded memory).
+    #[arg(long, value_name = "N", default_value_t = 16_000_000)]
+    pub sample_budget: usize,
+    /// Object hit ratios to size the cache for.
+    #[arg(
+        long,
+        value_name = "RATIO",
+        value_delimiter = ',',
+        default_value = "0.8,0.9,0.95"
+    )]
+    pub target_hit: Vec<f64>,
+    /// Simulation threads (default: the cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// The edge's memory tier as a share of its disk tier in the `edge` policies (default
+    /// 5 %, as `--memory 512MiB` is to `--cache-size 10GiB`).
+    #[arg(long, value_name = "SHARE")]
+    pub edge_memory: Option<String>,
+    /// Also write the audit as one self-contained HTML page (`-`: stdout): miss-ratio
+    /// curves, answers, top objects, size and popularity distributions.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// The arguments of `tinycdn replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Access logs (plain or gzip; many files are read in time order).
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
+    /// A base URL to replay against (`http://HOST:PORT[/PREFIX]`); repeat to compare, the
+    /// first being the baseline. Targets are replayed one after the other, never at once.
+    #[arg(long = "target", value_name = "URL", required = true)]
+    pub targets: Vec<String>,
+    /// The log's format, as for `audit`.
+    #[arg(long, value_name = "FORMAT", default_value = "auto",
+          value_parser = ["auto", "nginx", "common", "json", "cloudfront"])]
+    pub format: String,
+    /// Requests started per second (`0`: as fast as `--concurrency` allows).
+    #[arg(long, value_name = "N", default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds per target at most.
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// GET requests replayed at most (the first ones of the log).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub limit: usize,
+    /// Requests in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Seconds one request may take.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Send the `Host` the log recorded (JSON and CloudFront logs have it).
+    #[arg(long)]
+    pub keep_host: bool,
+}
+
+/// The arguments of `tinycdn report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A store to report on.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// An edge (or origin) whose metrics to read; repeat for a fleet.
+    #[arg(long = "edge", value_name = "URL")]
+    pub edges: Vec<String>,
+    /// Write the HTML page here (`-`: stdout).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// The arguments of `tinycdn stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
 }

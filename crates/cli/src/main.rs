@@ -3,26 +3,16 @@
 //! Exit codes: 0 success; 1 the operation failed; 2 bad usage; 3 an integrity problem (a signature
 //! that does not verify, corrupt or missing data, `fsck` found damage, expired trust, a rollback).
 
-mod agent;
-mod audit;
-mod cli;
 mod commands;
-mod edge;
-mod image;
-mod log;
+mod context;
 mod logs;
 mod output;
-mod replay;
-mod report;
-mod serve;
-mod site;
-mod trust;
-mod variants;
-mod vault;
+mod serving;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use tinycdn_cli::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -7,6 +7,23 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tinycdn_store::StoreError;
 use tinycdn_volume::{Progress, VolumeError};
 
+/// `println!` that returns an error instead of panicking when stdout is closed.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
+pub(crate) use out;
+
+/// Prints a JSON document on stdout (`--json`).
+pub fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 /// Exit code for an integrity problem.
 pub const EXIT_INTEGRITY: u8 = 3;
 
@@ -65,6 +82,19 @@ impl Progress for Bar {
             b.finish_and_clear();
         }
     }
+}
+
+/// A time in Unix seconds for humans: RFC 3339 in UTC (`2026-12-07T21:46:13Z`).
+pub fn time(unix: i64) -> String {
+    let Ok(secs) = u64::try_from(unix) else {
+        return format!("{unix} (before 1970)");
+    };
+    std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(secs))
+        .map_or_else(
+            || format!("{unix} (Unix seconds)"),
+            |t| humantime::format_rfc3339_seconds(t).to_string(),
+        )
 }
 
 /// Bytes for humans (binary units).
@@ -139,7 +169,7 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
         }),
     };
     let integrity = integrity
-        || crate::log::is_integrity(err)
+        || log_integrity(err)
         || matches!(
             err.downcast_ref::<tinycdn_sync::PullError>(),
             Some(tinycdn_sync::PullError::Log(e)) if !matches!(e, tinycdn_sync::log::LogCheckError::Fetch(_) | tinycdn_sync::log::LogCheckError::Store(_))
@@ -168,6 +198,39 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
         VolumeError::Changing { .. } => Some("stop whatever is writing to the directory, then publish again"),
         _ => None,
     }
+}
+
+/// Exit code for log failures that are integrity problems.
+#[must_use]
+fn log_integrity(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<tinycdn_volume::log::LogError>().is_some_and(|l| {
+            !matches!(l, tinycdn_volume::log::LogError::MissingKey | tinycdn_volume::log::LogError::Exists(_) | tinycdn_volume::log::LogError::Empty)
+        }) || matches!(
+                e.downcast_ref::<tinycdn_volume::VolumeError>(),
+                Some(tinycdn_volume::VolumeError::Log(l))
+                    if !matches!(**l, tinycdn_volume::log::LogError::MissingKey | tinycdn_volume::log::LogError::Exists(_) | tinycdn_volume::log::LogError::Empty)
+            )
+            || matches!(
+                e.downcast_ref::<tinycdn_sync::log::LogCheckError>(),
+                Some(
+                    tinycdn_sync::log::LogCheckError::SplitView(_)
+                        | tinycdn_sync::log::LogCheckError::NotLogged(_)
+                        | tinycdn_sync::log::LogCheckError::Tiles(_)
+                )
+            )
+            || e.downcast_ref::<tinycdn_tlog::CheckpointError>().is_some()
+            || matches!(
+                e.downcast_ref::<tinycdn_sync::vault::VaultError>(),
+                Some(
+                    tinycdn_sync::vault::VaultError::Log(
+                        tinycdn_sync::log::LogCheckError::SplitView(_)
+                            | tinycdn_sync::log::LogCheckError::NotLogged(_)
+                            | tinycdn_sync::log::LogCheckError::Tiles(_)
+                    ) | tinycdn_sync::vault::VaultError::Volume(tinycdn_volume::VolumeError::Log(_))
+                )
+            )
+    })
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ where
         ),
         None => None,
     };
-    crate::commands::runtime()?.block_on(async {
+    crate::context::runtime()?.block_on(async {
         let log = start_access_log(serving)?;
         let _tracing = match &serving.otlp {
             Some((endpoint, sample)) => Some(tinycdn_telemetry::trace::init(

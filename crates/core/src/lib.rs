@@ -20,6 +20,7 @@ pub mod root;
 pub mod sign;
 pub mod snapshot;
 pub mod tag;
+pub mod time;
 pub mod timestamp;
 
 pub use error::{DecodeError, NameError, SignatureError};

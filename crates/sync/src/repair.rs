@@ -19,7 +19,7 @@ use crate::PullError;
 const MAX_METADATA: u64 = 64 << 20;
 
 /// What a repair did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RepairReport {
     /// Manifests fetched again.
     pub manifests: Vec<String>,

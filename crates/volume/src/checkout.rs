@@ -28,7 +28,7 @@ use crate::{Progress, VolumeError};
 const KEEP_VERSION_DIRS: usize = 2;
 
 /// What a checkout did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CheckoutReport {
     /// The destination symlink.
     pub dest: PathBuf,

@@ -52,7 +52,7 @@ impl Default for DeltaOptions {
 }
 
 /// What delta making did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeltaReport {
     /// Changed files considered (with a predecessor and missing chunks).
     pub candidates: u64,
@@ -67,7 +67,13 @@ pub struct DeltaReport {
     /// Missing chunk bytes the kept deltas replace.
     pub replaced_bytes: u64,
     /// CPU time spent, kept and rejected.
+    #[serde(rename = "cpu_seconds", serialize_with = "seconds")]
     pub cpu: Duration,
+}
+
+/// A duration as fractional seconds (`cpu_seconds` in `--json`).
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 /// CPU time of this process so far.

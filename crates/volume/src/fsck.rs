@@ -12,7 +12,7 @@ use crate::trust::{SignatureReport, Trust};
 use crate::{Progress, VolumeError};
 
 /// One thing fsck found wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// `corrupt`, `missing`, `chunk-mismatch`, `bad-signature` or `dangling-tag`.
     pub kind: &'static str,
@@ -23,7 +23,7 @@ pub struct Problem {
 }
 
 /// What fsck checked and found.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct FsckReport {
     /// File objects verified.
     pub objects: u64,

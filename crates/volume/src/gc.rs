@@ -16,7 +16,7 @@ use crate::read::FileRef;
 use crate::{Progress, VolumeError};
 
 /// What gc removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
     /// Versions dropped, as `volume version-number`.
     pub versions_removed: Vec<String>,

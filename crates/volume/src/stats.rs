@@ -9,7 +9,7 @@ use tinycdn_store::Store;
 use crate::VolumeError;
 
 /// Per-volume figures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VolumeStats {
     /// The volume.
     pub name: String,

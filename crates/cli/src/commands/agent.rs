@@ -10,10 +10,16 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use tinycdn_agent::{Agent, Config, Outcome};
 
-use crate::cli::Cli;
-use crate::commands::{print_json, runtime};
+use crate::context::runtime;
+use crate::context::Ctx;
+use crate::output::print_json;
 
-pub(crate) fn run(cli: &Cli, path: &Path, once: bool, listen: Option<&str>) -> Result<ExitCode> {
+/// Runs `tinycdn agent`.
+pub fn run(ctx: &Ctx, a: &crate::cli::AgentArgs) -> Result<ExitCode> {
+    agent(ctx, &a.config, a.once, a.listen.as_deref())
+}
+
+fn agent(ctx: &Ctx, path: &Path, once: bool, listen: Option<&str>) -> Result<ExitCode> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the agent's configuration {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -26,7 +32,7 @@ pub(crate) fn run(cli: &Cli, path: &Path, once: bool, listen: Option<&str>) -> R
         .as_deref()
         .map(|k| -> Result<tinycdn_sync::LogPolicy> {
             Ok(tinycdn_sync::LogPolicy {
-                verifier: crate::log::verifier(k)?,
+                verifier: crate::commands::log::verifier(k)?,
                 require: config.require_log,
             })
         })
@@ -46,7 +52,7 @@ pub(crate) fn run(cli: &Cli, path: &Path, once: bool, listen: Option<&str>) -> R
     let rt = runtime()?;
     if once {
         let outcomes = rt.block_on(agent.round());
-        return report_once(cli, &agent, &outcomes);
+        return report_once(ctx, &agent, &outcomes);
     }
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&listen)
@@ -65,7 +71,7 @@ pub(crate) fn run(cli: &Cli, path: &Path, once: bool, listen: Option<&str>) -> R
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let rounds = tokio::spawn(agent.clone().run_until(stopped));
         let drain = tinycdn_server::Drain::new();
-        let signals = tokio::spawn(crate::serve::drain_on_signal(
+        let signals = tokio::spawn(crate::serving::drain_on_signal(
             drain.clone(),
             agent.clone(),
             Duration::ZERO,
@@ -85,10 +91,10 @@ pub(crate) fn run(cli: &Cli, path: &Path, once: bool, listen: Option<&str>) -> R
 }
 
 /// The outcome of `--once`: one line per volume (or JSON); exit 1 when any failed.
-fn report_once(cli: &Cli, agent: &Agent, outcomes: &[Outcome]) -> Result<ExitCode> {
+fn report_once(ctx: &Ctx, agent: &Agent, outcomes: &[Outcome]) -> Result<ExitCode> {
     let status = agent.status();
     let failed = outcomes.iter().any(|o| matches!(o, Outcome::Failed(_)));
-    if cli.json {
+    if ctx.json {
         let volumes: Vec<_> = status
             .iter()
             .zip(outcomes)

@@ -5,22 +5,20 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use serde_json::json;
+use anyhow::{bail, Result};
 use tinycdn_edge::config::{
     size, EdgeConfig, HostPattern, RegionConfigFile, SiteConfigFile, Size, TlsConfig,
 };
-use tinycdn_edge::proxy::purge::PurgeRequest;
 use tinycdn_edge::{ApiRoute, Edge, Mount, SiteConfig, StartError};
 
-use crate::cli::{Cli, EdgeArgs};
-use crate::commands::{print_json, runtime};
+use crate::cli::EdgeArgs;
+use crate::commands::trust::private_file;
+use crate::context::Ctx;
 use crate::output::Usage;
-use crate::serve::{run_server_with, Reload, Serving};
-use crate::trust::private_file;
+use crate::serving::{run_server_with, Reload, Serving};
 
 /// Reads a token file (like a secret key: refused when other users can read it).
-fn token(path: &Path) -> Result<String> {
+pub(crate) fn token(path: &Path) -> Result<String> {
     let text = private_file(path, "token")?;
     let token = text.trim();
     if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -443,7 +441,12 @@ fn start_error(file: Option<&Path>, e: StartError) -> anyhow::Error {
 }
 
 /// Runs `tinycdn edge` until stopped.
-pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
+pub fn run(_ctx: &Ctx, a: &EdgeArgs) -> Result<std::process::ExitCode> {
+    edge(a)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn edge(a: &EdgeArgs) -> Result<()> {
     let config = effective(a)?;
     if a.check {
         tinycdn_edge::check_files(&config).map_err(|e| start_error(a.config.as_deref(), e))?;
@@ -503,6 +506,7 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             }
         }) as Reload<Edge>
     });
+    let on_disk = config.cache.dir.is_some();
     run_server_with(
         &serving,
         &what,
@@ -510,7 +514,12 @@ pub(crate) fn edge(a: &EdgeArgs) -> Result<()> {
             let handle = tokio::runtime::Handle::current();
             let edge = tokio::task::block_in_place(|| handle.block_on(Edge::start(config)))
                 .map_err(|e| start_error(file.as_deref(), e))?;
-            if let Some((n, dropped)) = edge.stored_responses() {
+            if !on_disk {
+                eprintln!(
+                    "the cache is in memory only: it starts empty after a restart \
+                     (give --cache-dir DIR to keep it on disk)"
+                );
+            } else if let Some((n, dropped)) = edge.stored_responses() {
                 eprintln!(
                     "{n} stored responses reloaded from the cache disk{}",
                     match dropped {
@@ -549,38 +558,4 @@ impl ReloadArgs {
         a.config = Some(path.to_owned());
         effective(&a)
     }
-}
-
-/// Runs `tinycdn purge`.
-pub(crate) fn purge(
-    cli: &Cli,
-    edge: &str,
-    token_file: &Path,
-    request: &PurgeRequest,
-) -> Result<()> {
-    if request.urls.is_empty() && request.prefixes.is_empty() && request.keys.is_empty() {
-        return Err(usage(
-            None,
-            "name something to purge: --url, --prefix or --key",
-        ));
-    }
-    let token = token(token_file)?;
-    let purged = runtime()?
-        .block_on(tinycdn_edge::proxy::purge::send(edge, &token, request))
-        .with_context(|| format!("purging at {edge}"))?;
-    if cli.json {
-        print_json(&json!({ "purged": purged, "soft": request.soft }))?;
-    } else {
-        writeln!(
-            std::io::stdout().lock(),
-            "{} {purged} stored response{}",
-            if request.soft {
-                "marked stale"
-            } else {
-                "purged"
-            },
-            if purged == 1 { "" } else { "s" }
-        )?;
-    }
-    Ok(())
 }

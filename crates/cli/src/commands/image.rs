@@ -9,9 +9,10 @@ use serde_json::json;
 use tinycdn_image::params::{self, FormatChoice};
 use tinycdn_image::{inspect, own_format, transform, Limits};
 
-use crate::cli::{Cli, ImageArgs};
-use crate::commands::print_json;
+use crate::cli::ImageArgs;
+use crate::context::Ctx;
 use crate::output;
+use crate::output::print_json;
 
 /// The query an edge URL would carry for these arguments: parsed by the same code, so the CLI
 /// takes exactly what the edge takes.
@@ -34,7 +35,12 @@ fn query(a: &ImageArgs) -> String {
 }
 
 /// `tinycdn image PATH … -o OUT`.
-pub fn image(cli: &Cli, a: &ImageArgs) -> Result<()> {
+pub fn run(ctx: &Ctx, a: &ImageArgs) -> Result<std::process::ExitCode> {
+    image(ctx, a)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn image(ctx: &Ctx, a: &ImageArgs) -> Result<()> {
     if a.fmt.as_deref() == Some("auto") {
         bail!("--fmt auto needs a client's Accept header: name a format (jpeg, webp, avif, png)");
     }
@@ -67,7 +73,7 @@ pub fn image(cli: &Cli, a: &ImageArgs) -> Result<()> {
         "parameters": n.to_string(),
         "milliseconds": (ms * 10.0).round() / 10.0,
     });
-    if cli.json && a.out.as_os_str() != "-" {
+    if ctx.json && a.out.as_os_str() != "-" {
         print_json(&report)?;
     } else {
         eprintln!(
@@ -88,7 +94,12 @@ pub fn image(cli: &Cli, a: &ImageArgs) -> Result<()> {
 
 /// `tinycdn sign-url URL --key-file F`: the URL must be absolute (`https://HOST/PATH?QUERY`),
 /// since the signature covers its host.
-pub fn sign_url(url: &str, key_file: &Path) -> Result<()> {
+pub fn sign_url(_ctx: &Ctx, a: &crate::cli::SignUrlArgs) -> Result<std::process::ExitCode> {
+    sign(&a.url, &a.key_file)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn sign(url: &str, key_file: &Path) -> Result<()> {
     let text = std::fs::read_to_string(key_file)
         .with_context(|| format!("reading {}", key_file.display()))?;
     let keys = tinycdn_image::policy::parse_keys(&text);

@@ -17,8 +17,10 @@ use tinycdn_tlog::{Checkpoint, Hash, LogVerifier};
 use tinycdn_volume::log;
 use tinycdn_volume::reference::Reference;
 
-use crate::cli::{Cli, LogCommand, LogSource};
-use crate::commands::{print_json, runtime};
+use crate::cli::{LogCommand, LogSource};
+use crate::context::runtime;
+use crate::context::Ctx;
+use crate::output::print_json;
 
 /// A verifier key given inline (`NAME+ID+KEY`) or as a file holding it.
 pub(crate) fn verifier(arg: &str) -> Result<LogVerifier> {
@@ -86,7 +88,7 @@ fn entry_text(e: &LogEntry) -> String {
 }
 
 /// Runs a `tinycdn log` command.
-pub(crate) fn run(cli: &Cli, command: &LogCommand) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, command: &LogCommand) -> Result<ExitCode> {
     match command {
         LogCommand::Init { store, name } => {
             let s = tinycdn_objstore::open(&store.store)?;
@@ -105,18 +107,18 @@ pub(crate) fn run(cli: &Cli, command: &LogCommand) -> Result<ExitCode> {
             source,
             start,
             limit,
-        } => show(cli, &open(source)?, *start, *limit)?,
+        } => show(ctx, &open(source)?, *start, *limit)?,
         LogCommand::Verify {
             source,
             against,
             save,
-        } => return verify(cli, &open(source)?, against.as_deref(), save.as_deref()),
-        LogCommand::Prove { reference, source } => prove(cli, &open(source)?, reference)?,
+        } => return verify(ctx, &open(source)?, against.as_deref(), save.as_deref()),
+        LogCommand::Prove { reference, source } => prove(ctx, &open(source)?, reference)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(cli: &Cli, source: &Source, start: u64, limit: u64) -> Result<()> {
+fn show(ctx: &Ctx, source: &Source, start: u64, limit: u64) -> Result<()> {
     let (cp, list) = match source {
         Source::Local(store) => log::entries(store, start, limit)?,
         Source::Remote(boxed) => runtime()?.block_on(async {
@@ -132,13 +134,13 @@ fn show(cli: &Cli, source: &Source, start: u64, limit: u64) -> Result<()> {
             anyhow::Ok((cp, list))
         })?,
     };
-    if cli.json {
+    if ctx.json {
         return print_json(&json!({
             "checkpoint": checkpoint_json(&cp),
             "entries": list.iter().map(|(i, e)| entry_json(*i, e)).collect::<Vec<_>>(),
         }));
     }
-    if !cli.quiet {
+    if !ctx.quiet {
         eprintln!("log {}: {} entries, root {}", cp.origin, cp.size, cp.root);
     }
     let mut out = std::io::stdout().lock();
@@ -149,7 +151,7 @@ fn show(cli: &Cli, source: &Source, start: u64, limit: u64) -> Result<()> {
 }
 
 fn verify(
-    cli: &Cli,
+    ctx: &Ctx,
     source: &Source,
     against: Option<&Path>,
     save: Option<&Path>,
@@ -190,7 +192,7 @@ fn verify(
     if let Some(path) = save {
         write_file_atomic(path, &note, 0o644, true)?;
     }
-    if cli.json {
+    if ctx.json {
         print_json(&json!({
             "checkpoint": checkpoint_json(&cp),
             "kinds": kinds.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<String, Value>>(),
@@ -221,7 +223,7 @@ fn verify(
     Ok(ExitCode::SUCCESS)
 }
 
-fn prove(cli: &Cli, source: &Source, reference: &str) -> Result<()> {
+fn prove(ctx: &Ctx, source: &Source, reference: &str) -> Result<()> {
     let (cp, index, entry, proof): (Checkpoint, u64, LogEntry, Vec<Hash>) = match source {
         Source::Local(store) => {
             let id = match reference.parse::<VersionId>() {
@@ -255,7 +257,7 @@ fn prove(cli: &Cli, source: &Source, reference: &str) -> Result<()> {
             })?
         }
     };
-    if cli.json {
+    if ctx.json {
         print_json(&json!({
             "checkpoint": checkpoint_json(&cp),
             "index": index,
@@ -274,37 +276,4 @@ fn prove(cli: &Cli, source: &Source, reference: &str) -> Result<()> {
         println!("proof: {} hashes, verified", proof.len());
         Ok(())
     }
-}
-
-/// Exit code for log failures that are integrity problems.
-#[must_use]
-pub(crate) fn is_integrity(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<log::LogError>().is_some_and(|l| {
-            !matches!(l, log::LogError::MissingKey | log::LogError::Exists(_) | log::LogError::Empty)
-        }) || matches!(
-                e.downcast_ref::<tinycdn_volume::VolumeError>(),
-                Some(tinycdn_volume::VolumeError::Log(l))
-                    if !matches!(**l, log::LogError::MissingKey | log::LogError::Exists(_) | log::LogError::Empty)
-            )
-            || matches!(
-                e.downcast_ref::<tinycdn_sync::log::LogCheckError>(),
-                Some(
-                    tinycdn_sync::log::LogCheckError::SplitView(_)
-                        | tinycdn_sync::log::LogCheckError::NotLogged(_)
-                        | tinycdn_sync::log::LogCheckError::Tiles(_)
-                )
-            )
-            || e.downcast_ref::<tinycdn_tlog::CheckpointError>().is_some()
-            || matches!(
-                e.downcast_ref::<tinycdn_sync::vault::VaultError>(),
-                Some(
-                    tinycdn_sync::vault::VaultError::Log(
-                        tinycdn_sync::log::LogCheckError::SplitView(_)
-                            | tinycdn_sync::log::LogCheckError::NotLogged(_)
-                            | tinycdn_sync::log::LogCheckError::Tiles(_)
-                    ) | tinycdn_sync::vault::VaultError::Volume(tinycdn_volume::VolumeError::Log(_))
-                )
-            )
-    })
 }

@@ -14,8 +14,28 @@ use tinycdn_replay::{replay, Options, Plan, Summary};
 use crate::logs::{format_of, in_time_order};
 use crate::output::{bytes, Bar};
 
+/// Runs `tinycdn replay`.
+pub fn run(
+    ctx: &crate::context::Ctx,
+    a: &crate::cli::ReplayArgs,
+) -> Result<std::process::ExitCode> {
+    replay_all(&Args {
+        logs: &a.logs,
+        format: &a.format,
+        targets: &a.targets,
+        rate: a.rate,
+        duration: a.duration,
+        limit: a.limit,
+        concurrency: a.concurrency,
+        timeout: a.timeout,
+        keep_host: a.keep_host,
+        json: ctx.json,
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 /// What `replay` was asked.
-pub struct Args<'a> {
+struct Args<'a> {
     pub logs: &'a [PathBuf],
     pub format: &'a str,
     pub targets: &'a [String],
@@ -48,7 +68,7 @@ fn speedup(first: f64, other: f64) -> Option<f64> {
 }
 
 /// Runs the replay.
-pub fn run(a: &Args<'_>) -> Result<()> {
+fn replay_all(a: &Args<'_>) -> Result<()> {
     if a.targets.is_empty() {
         bail!("name at least one --target URL\nhint: the origin first, then the edge: --target http://origin:8080 --target http://edge:8081");
     }
@@ -81,7 +101,7 @@ pub fn run(a: &Args<'_>) -> Result<()> {
         timeout: Duration::from_secs_f64(a.timeout),
         keep_host: a.keep_host,
     };
-    let rt = crate::commands::runtime()?;
+    let rt = crate::context::runtime()?;
     let mut results: Vec<Summary> = Vec::new();
     for t in a.targets {
         let pb = bar(!a.json, t, plan.requests.len() as u64);

@@ -9,16 +9,17 @@ use tinycdn_report::{html, EdgeSection, Report, StoreSection};
 use tinycdn_store::local::write_file_atomic;
 use tinycdn_store::Store;
 
-use crate::cli::Cli;
-use crate::commands::{print_json, runtime};
+use crate::context::runtime;
+use crate::context::Ctx;
+use crate::output::print_json;
 
 /// Runs `tinycdn report`.
-pub(crate) fn run(
-    cli: &Cli,
-    store: Option<&Path>,
-    edges: &[String],
-    out: Option<&Path>,
-) -> Result<()> {
+pub fn run(ctx: &Ctx, a: &crate::cli::ReportArgs) -> Result<std::process::ExitCode> {
+    report(ctx, a.store.as_deref(), &a.edges, a.out.as_deref())?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn report(ctx: &Ctx, store: Option<&Path>, edges: &[String], out: Option<&Path>) -> Result<()> {
     if store.is_none() && edges.is_empty() {
         bail!("give --store DIR, --edge URL, or both");
     }
@@ -54,7 +55,7 @@ pub(crate) fn run(
             &String::from_utf8_lossy(&text),
         ));
     }
-    if cli.json {
+    if ctx.json {
         print_json(&serde_json::to_value(&report)?)?;
     }
     match out {
@@ -70,11 +71,11 @@ pub(crate) fn run(
                 0o644,
                 true,
             )?;
-            if !cli.quiet {
+            if !ctx.quiet {
                 eprintln!("wrote {}", p.display());
             }
         }
-        None if !cli.json => {
+        None if !ctx.json => {
             let (req, by) = report.fleet_hit_ratio();
             if !report.edges.is_empty() {
                 println!(

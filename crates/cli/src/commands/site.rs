@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -12,8 +13,10 @@ use tinycdn_store::Store;
 use tinycdn_volume::read::{copy_file, find_file, FileRef};
 use tinycdn_volume::trust::OpenedVersion;
 
-use crate::commands::print_json;
+use crate::cli::SiteCommand;
+use crate::context::{open_version, Ctx};
 use crate::output::bytes;
+use crate::output::print_json;
 
 /// The rules of a site directory (missing files are no rules).
 ///
@@ -49,6 +52,49 @@ fn rules(redirects: Option<&str>, headers: Option<&str>, allow_external: bool) -
             .unwrap_or_default(),
         spa: false,
     })
+}
+
+/// Runs `tinycdn site …`.
+pub fn run(ctx: &Ctx, command: &SiteCommand) -> Result<ExitCode> {
+    match command {
+        SiteCommand::Check {
+            dir,
+            allow_external_redirects,
+        } => check(dir, *allow_external_redirects, ctx.json)?,
+        SiteCommand::Sw {
+            reference,
+            store,
+            trust,
+            out,
+            worker_path,
+        } => {
+            let (store, r, v) = open_version(&store.store, &trust.trust, reference)?;
+            sw(
+                &store,
+                &v,
+                &r.to_string(),
+                worker_path,
+                out.as_deref(),
+                ctx.json,
+            )?;
+        }
+        SiteCommand::Diff {
+            from,
+            to,
+            store,
+            trust,
+        } => {
+            let (store_a, ra, va) = open_version(&store.store, &trust.trust, from)?;
+            let (_, rb, vb) = open_version(&store.store, &trust.trust, to)?;
+            diff(
+                &store_a,
+                (&va, &ra.to_string()),
+                (&vb, &rb.to_string()),
+                ctx.json,
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `site check DIR`.

@@ -11,9 +11,11 @@ use tinycdn_core::sign::{PublicKey, SecretKey, SignatureSet};
 use tinycdn_store::local::write_file_atomic;
 use tinycdn_volume::trust::{load_root, root_from_json, root_to_json};
 
-use crate::cli::{Cli, TrustCommand};
-use crate::commands::{now, print_json};
+use crate::cli::TrustCommand;
+use crate::context::Ctx;
+use crate::output::print_json;
 use crate::output::EXIT_INTEGRITY;
+use tinycdn_core::time::unix_now;
 
 const DAY: i64 = 86_400;
 
@@ -89,7 +91,7 @@ fn role_with(
 }
 
 /// Runs a `trust` subcommand.
-pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
+pub fn run(ctx: &Ctx, command: &TrustCommand) -> Result<ExitCode> {
     match command {
         TrustCommand::Init {
             key,
@@ -98,14 +100,14 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
             force,
         } => {
             let k = secret_key(key)?;
-            let expires = now() + i64::from(*expires_in_days) * DAY;
+            let expires = unix_now() + i64::from(*expires_in_days) * DAY;
             let mut root = SignedRoot {
                 root: Root::single(&k.public(), expires).normalize()?,
                 signatures: SignatureSet::default(),
             };
             root.sign(&k);
             write_root(out, &root, *force)?;
-            report(cli, out, &root, None)
+            report(ctx, out, &root, None)
         }
         TrustCommand::Rotate {
             root,
@@ -144,7 +146,7 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
             }
             let next = Root {
                 version: old.version + 1,
-                expires: now() + i64::from(*expires_in_days) * DAY,
+                expires: unix_now() + i64::from(*expires_in_days) * DAY,
                 keys,
                 root: root_role,
                 targets,
@@ -160,7 +162,7 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
                 signed.sign(&secret_key(k)?);
             }
             write_root(out, &signed, false)?;
-            report(cli, out, &signed, Some(&current))
+            report(ctx, out, &signed, Some(&current))
         }
         TrustCommand::Publish { file, store } => {
             // publish_root checks the signatures (exit 3 when they fall short).
@@ -174,7 +176,7 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
                     version - 1
                 );
             }
-            if cli.json {
+            if ctx.json {
                 print_json(&json!({ "version": version, "predecessor_checked": chained }))?;
             } else {
                 println!("published trust root version {version} (served as /r/{version})");
@@ -185,19 +187,19 @@ pub fn run(cli: &Cli, command: &TrustCommand) -> Result<ExitCode> {
             let mut root = read_unchecked(file)?;
             root.sign(&secret_key(key)?);
             write_root(file, &root, true)?;
-            report(cli, file, &root, None)
+            report(ctx, file, &root, None)
         }
         TrustCommand::Show { file, previous } => {
             let root = read_unchecked(file)?;
             let previous = previous.as_deref().map(load_root).transpose()?;
-            report(cli, file, &root, previous.as_ref())
+            report(ctx, file, &root, previous.as_ref())
         }
     }
 }
 
 /// Prints a root and whether it is usable; exit 3 when it is not (yet).
 fn report(
-    cli: &Cli,
+    ctx: &Ctx,
     path: &Path,
     root: &SignedRoot,
     previous: Option<&SignedRoot>,
@@ -205,7 +207,7 @@ fn report(
     let r = &root.root;
     let self_ok = root.verify_self();
     let successor = previous.map(|p| p.verify_successor(root));
-    let expired = r.expired(now());
+    let expired = r.expired(unix_now());
     let usable = self_ok.is_ok() && successor.as_ref().is_none_or(Result::is_ok) && !expired;
     let role = |role: &Role| {
         json!({
@@ -213,7 +215,7 @@ fn report(
             "keys": role.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
         })
     };
-    if cli.json {
+    if ctx.json {
         print_json(&json!({
             "file": path,
             "version": r.version,
@@ -229,10 +231,10 @@ fn report(
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "{}: trust root version {}, expires {} (Unix seconds){}",
+            "{}: trust root version {}, expires {}{}",
             path.display(),
             r.version,
-            r.expires,
+            crate::output::time(r.expires),
             if expired { ", EXPIRED" } else { "" }
         )?;
         for (name, role) in r.roles() {

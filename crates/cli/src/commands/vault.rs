@@ -11,8 +11,10 @@ use tinycdn_store::Store;
 use tinycdn_sync::repair::RepairReport;
 use tinycdn_volume::trust::Trust;
 
-use crate::cli::{Cli, VaultCommand};
-use crate::commands::{print_json, runtime};
+use crate::cli::VaultCommand;
+use crate::context::runtime;
+use crate::context::Ctx;
+use crate::output::print_json;
 use crate::output::{Bar, EXIT_INTEGRITY};
 
 /// Fetches what fsck found missing or quarantined from `from`.
@@ -33,8 +35,8 @@ pub(crate) fn repair(
 }
 
 /// The text lines of a repair (stderr, before fsck's own report).
-pub(crate) fn print_repair(cli: &Cli, r: &RepairReport) -> Result<()> {
-    if cli.json || cli.quiet {
+pub(crate) fn print_repair(ctx: &Ctx, r: &RepairReport) -> Result<()> {
+    if ctx.json || ctx.quiet {
         return Ok(());
     }
     let mut err = std::io::stderr().lock();
@@ -51,7 +53,8 @@ pub(crate) fn print_repair(cli: &Cli, r: &RepairReport) -> Result<()> {
 }
 
 /// Runs a `tinycdn vault` command.
-pub(crate) fn run(cli: &Cli, command: &VaultCommand, bar: &Bar) -> Result<ExitCode> {
+pub fn run(ctx: &Ctx, command: &VaultCommand) -> Result<ExitCode> {
+    let bar = &ctx.bar;
     match command {
         VaultCommand::Sync {
             from,
@@ -61,7 +64,7 @@ pub(crate) fn run(cli: &Cli, command: &VaultCommand, bar: &Bar) -> Result<ExitCo
             concurrency,
             timeout,
         } => {
-            let verifier = crate::log::verifier(log_key)?;
+            let verifier = crate::commands::log::verifier(log_key)?;
             let trust = Trust::load(trust)?;
             let vault = Arc::new(Store::init(to)?);
             let upstreams = Arc::new(Upstreams::new(
@@ -76,7 +79,7 @@ pub(crate) fn run(cli: &Cli, command: &VaultCommand, bar: &Bar) -> Result<ExitCo
                 *concurrency,
                 bar,
             ))?;
-            if cli.json {
+            if ctx.json {
                 print_json(&json!({
                     "log_before": r.log_before, "log_after": r.log_after,
                     "versions_copied": r.versions_copied, "versions_missing": r.versions_missing,
@@ -104,7 +107,7 @@ pub(crate) fn run(cli: &Cli, command: &VaultCommand, bar: &Bar) -> Result<ExitCo
             let trust = Trust::load(trust)?;
             let r = tinycdn_volume::restore::restore(&vault, to, &trust, bar)?;
             let clean = r.fsck.is_clean();
-            if cli.json {
+            if ctx.json {
                 print_json(&json!({
                     "copied": r.copied, "bytes": r.bytes, "clean": clean,
                     "log_size": r.log.size,

@@ -13,7 +13,7 @@
 //! origin = "http://app:3000"
 //! ```
 //!
-//! Every flag of `tinycdn edge` has its key here (the README's "Configuration file" lists them);
+//! Every flag of `tinycdn edge` has its key here (docs/operations/configuration.md lists them);
 //! flags given on the command line override the file. Unknown keys are refused, so that a
 //! misspelt `sise` is not silently the default; an error names the key and its line. Files
 //! named in the configuration (certificates, trust, tokens, keys) are read when the edge starts

@@ -17,8 +17,28 @@ use crate::logs::{format_of, in_time_order};
 use crate::output::Bar;
 use report::Report;
 
+/// Runs `tinycdn audit`.
+pub fn run(ctx: &crate::context::Ctx, a: &crate::cli::AuditArgs) -> Result<std::process::ExitCode> {
+    audit(&Args {
+        logs: &a.logs,
+        format: &a.format,
+        cache_sizes: a.cache_sizes.as_deref(),
+        policies: a.policies.as_deref(),
+        top: a.top,
+        sample: a.sample,
+        sample_budget: a.sample_budget,
+        target_hit: &a.target_hit,
+        threads: a.threads,
+        edge_memory: a.edge_memory.as_deref(),
+        report: a.report.as_deref(),
+        json: ctx.json,
+        quiet: ctx.quiet,
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 /// What `audit` was asked.
-pub struct Args<'a> {
+struct Args<'a> {
     pub logs: &'a [PathBuf],
     pub format: &'a str,
     pub cache_sizes: Option<&'a str>,
@@ -59,7 +79,8 @@ fn cache_sizes(list: Option<&str>, working_set: u64) -> Result<Vec<u64>> {
                 .with_context(|| format!("--cache-sizes: {item:?} is not a percentage"))?;
             (working_set as f64 * share / 100.0) as u64
         } else {
-            crate::commands::parse_size(item)
+            tinycdn_edge::config::size::parse(item)
+                .map_err(anyhow::Error::msg)
                 .with_context(|| format!("--cache-sizes: {item:?} is not a size"))?
         };
         out.push(v.max(1));
@@ -94,7 +115,7 @@ fn size_for(points: &[&Point], target: f64) -> Option<u64> {
 }
 
 /// Runs the audit.
-pub fn run(a: &Args<'_>) -> Result<()> {
+fn audit(a: &Args<'_>) -> Result<()> {
     if a.logs.is_empty() {
         bail!("name at least one log");
     }

@@ -71,10 +71,16 @@ impl Report<'_> {
             .into_iter()
             .filter_map(|r| {
                 let prefix = mount_prefix(&r.key).to_owned();
-                (prefix != "/" && seen.insert(prefix.clone())).then_some((prefix, r))
+                (worth_a_mount(&prefix) && seen.insert(prefix.clone())).then_some((prefix, r))
             })
             .take(self.top.min(10))
             .collect()
+    }
+
+    /// The largest cache size simulated.
+    fn largest(&self) -> Option<u64> {
+        let k = self.answer_policy()?;
+        self.curve(k).into_iter().map(|p| p.cache_bytes).max()
     }
 
     /// The egress a hit ratio saves at the largest simulated size of the answer policy.
@@ -179,6 +185,12 @@ impl Report<'_> {
                 row.key
             );
         }
+        if r.total.requests > 0 && r.total.time_s == 0.0 {
+            eprintln!(
+                "warning: the log records no request times (nginx's combined format lacks \
+                 $request_time; tinycdn's json log has them): the latency impact below is all zeros"
+            );
+        }
         for (title, order) in [
             ("requests", Order::Requests),
             ("transfer", Order::Transfer),
@@ -238,9 +250,11 @@ impl Report<'_> {
                         bytes(s)
                     ),
                     None => println!(
-                        "cache for a {:.0} % hit ratio ({}): more than the largest size simulated",
+                        "cache for a {:.0} % hit ratio ({}): more than the largest size simulated ({}; \
+                         try larger ones with --cache-sizes)",
                         t * 100.0,
-                        k.name()
+                        k.name(),
+                        self.largest().map_or_else(|| "none".to_owned(), bytes)
                     ),
                 }
             }
@@ -273,5 +287,30 @@ impl Report<'_> {
             self.read.lines as f64 / self.read_s.max(1e-9),
             self.sim_s
         );
+    }
+}
+
+/// Whether a path prefix can become a volume mounted in front of an application: not the root,
+/// not the edge's own routes (`/.tinycdn/…`, volume files under `/v/`), and named so that a
+/// volume may carry the name (no segment starting with a dot).
+fn worth_a_mount(prefix: &str) -> bool {
+    let name = prefix.trim_matches('/').replace('/', "-");
+    prefix != "/"
+        && !prefix.starts_with("/v/")
+        && !prefix.split('/').any(|s| s.starts_with('.'))
+        && tinycdn_core::names::VolumeName::new(&name).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_a_mount;
+
+    #[test]
+    fn the_edges_own_routes_and_unnameable_prefixes_are_never_advised() {
+        assert!(worth_a_mount("/media/"));
+        assert!(worth_a_mount("/static/img/"));
+        for bad in ["/", "/.tinycdn/", "/v/", "/v/site@stable/", "/a/.hidden/"] {
+            assert!(!worth_a_mount(bad), "{bad}");
+        }
     }
 }

@@ -45,9 +45,10 @@ struct Rule {
 }
 
 /// What was made.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 pub struct Made {
     /// The directory holding `.tinycdn-variants/` (removed when dropped).
+    #[serde(skip)]
     pub dir: tempfile::TempDir,
     /// Variants in the volume.
     pub variants: u64,
