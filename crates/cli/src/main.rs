@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             if output::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", output::render(&err));
             if let Some(hint) = output::hint(&err) {
                 eprintln!("hint: {hint}");
             }

@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tinycdn_store::StoreError;
-use tinycdn_volume::{Progress, VolumeError};
+use tinycdn_core::error::{Classified, ErrorClass};
+use tinycdn_volume::Progress;
 
 /// `println!` that returns an error instead of panicking when stdout is closed.
 macro_rules! out {
@@ -113,17 +113,6 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-fn volume_error(err: &anyhow::Error) -> Option<&VolumeError> {
-    err.chain().find_map(|e| {
-        e.downcast_ref::<VolumeError>().or_else(|| {
-            match e.downcast_ref::<tinycdn_sync::PullError>() {
-                Some(tinycdn_sync::PullError::Volume(v)) => Some(v),
-                _ => None,
-            }
-        })
-    })
-}
-
 /// Whether the error is only stdout closing early (`tinycdn cat … | head`).
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -136,101 +125,82 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// The exit code for an error.
-pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    let integrity = match volume_error(err) {
-        Some(
-            VolumeError::Signature(_)
-            | VolumeError::Damaged { .. }
-            | VolumeError::Expired { .. }
-            | VolumeError::Root(_)
-            | VolumeError::RootConflict { .. },
-        ) => true,
-        Some(VolumeError::Store(s)) => {
-            matches!(s, StoreError::Corrupt { .. } | StoreError::Decode { .. })
-        }
-        _ => err.chain().any(|e| {
-            matches!(
-                e.downcast_ref::<StoreError>(),
-                Some(StoreError::Corrupt { .. })
-            ) || matches!(
-                e.downcast_ref::<tinycdn_core::root::RootError>(),
-                Some(tinycdn_core::root::RootError::Rollback { .. })
-            ) || matches!(
-                e.downcast_ref::<tinycdn_sync::PullError>(),
-                Some(
-                    tinycdn_sync::PullError::Signature(_)
-                        | tinycdn_sync::PullError::Rebuild(_)
-                        | tinycdn_sync::PullError::Rollback { .. }
-                        | tinycdn_sync::PullError::Root(_)
-                        | tinycdn_sync::PullError::Snapshot { .. }
-                )
-            )
-        }),
-    };
-    let integrity = integrity
-        || log_integrity(err)
-        || matches!(
-            err.downcast_ref::<tinycdn_sync::PullError>(),
-            Some(tinycdn_sync::PullError::Log(e)) if !matches!(e, tinycdn_sync::log::LogCheckError::Fetch(_) | tinycdn_sync::log::LogCheckError::Store(_))
-        );
+/// The class of an error: the first error in its chain that knows its class (every library
+/// error does, exhaustively), or `Usage` anywhere in it. Errors of the standalone crates (the
+/// transparency log's) are integrity problems; anything else is a plain failure.
+pub fn class(err: &anyhow::Error) -> ErrorClass {
     if err.chain().any(|e| e.downcast_ref::<Usage>().is_some()) {
-        return ExitCode::from(EXIT_USAGE);
+        return ErrorClass::Usage;
     }
-    if integrity {
-        ExitCode::from(EXIT_INTEGRITY)
-    } else {
-        ExitCode::FAILURE
+    err.chain()
+        .find_map(|e| classified(e).map(Classified::class).or_else(|| tlog(e)))
+        .unwrap_or(ErrorClass::Failure)
+}
+
+/// The library error `e` is, as the trait every library error implements.
+fn classified<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classified> {
+    macro_rules! try_types {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(x) = e.downcast_ref::<$t>() { return Some(x); })*
+        };
+    }
+    try_types!(
+        tinycdn_sync::vault::VaultError,
+        tinycdn_sync::PullError,
+        tinycdn_sync::log::LogCheckError,
+        tinycdn_volume::VolumeError,
+        tinycdn_volume::log::LogError,
+        tinycdn_objstore::ObjStoreError,
+        tinycdn_store::StoreError,
+        tinycdn_fetch::FetchError,
+        tinycdn_core::root::RootError,
+        tinycdn_core::SignatureError,
+        tinycdn_core::DecodeError,
+        tinycdn_core::NameError,
+        tinycdn_core::chunking::ChunkParamsError,
+    );
+    None
+}
+
+/// The transparency log crate stands alone (no tinycdn error model): a checkpoint, tile or
+/// proof that does not verify is an integrity problem.
+fn tlog(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
+    (e.is::<tinycdn_tlog::CheckpointError>()
+        || e.is::<tinycdn_tlog::tile::TileError>()
+        || e.is::<tinycdn_tlog::proof::ProofError>())
+    .then_some(ErrorClass::Integrity)
+}
+
+/// The exit code for an error: 2 bad usage, 3 integrity, 1 anything else.
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    match class(err) {
+        ErrorClass::Usage => ExitCode::from(EXIT_USAGE),
+        ErrorClass::Integrity => ExitCode::from(EXIT_INTEGRITY),
+        ErrorClass::Transient | ErrorClass::Failure => ExitCode::FAILURE,
     }
 }
 
-/// A `hint:` line for errors where the next step is not obvious.
+/// A `hint:` line for errors where the next step is not obvious: the first in the chain.
 pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
-    let store = err.chain().find_map(|e| e.downcast_ref::<StoreError>());
-    if store.is_some_and(StoreError::is_disk_full) {
-        return Some("the disk is full; free space (`tinycdn gc`) and run the command again: nothing was half-written");
-    }
-    match volume_error(err)? {
-        VolumeError::Signature(_) => Some("check that --trust names the publisher's .pub file"),
-        VolumeError::Store(e) if e.is_disk_full() => {
-            Some("the disk is full; free space (`tinycdn gc`) and run the command again: nothing was half-written")
-        }
-        VolumeError::Changing { .. } => Some("stop whatever is writing to the directory, then publish again"),
-        _ => None,
-    }
+    err.chain()
+        .find_map(|e| classified(e).and_then(Classified::hint))
 }
 
-/// Exit code for log failures that are integrity problems.
-#[must_use]
-fn log_integrity(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<tinycdn_volume::log::LogError>().is_some_and(|l| {
-            !matches!(l, tinycdn_volume::log::LogError::MissingKey | tinycdn_volume::log::LogError::Exists(_) | tinycdn_volume::log::LogError::Empty)
-        }) || matches!(
-                e.downcast_ref::<tinycdn_volume::VolumeError>(),
-                Some(tinycdn_volume::VolumeError::Log(l))
-                    if !matches!(**l, tinycdn_volume::log::LogError::MissingKey | tinycdn_volume::log::LogError::Exists(_) | tinycdn_volume::log::LogError::Empty)
-            )
-            || matches!(
-                e.downcast_ref::<tinycdn_sync::log::LogCheckError>(),
-                Some(
-                    tinycdn_sync::log::LogCheckError::SplitView(_)
-                        | tinycdn_sync::log::LogCheckError::NotLogged(_)
-                        | tinycdn_sync::log::LogCheckError::Tiles(_)
-                )
-            )
-            || e.downcast_ref::<tinycdn_tlog::CheckpointError>().is_some()
-            || matches!(
-                e.downcast_ref::<tinycdn_sync::vault::VaultError>(),
-                Some(
-                    tinycdn_sync::vault::VaultError::Log(
-                        tinycdn_sync::log::LogCheckError::SplitView(_)
-                            | tinycdn_sync::log::LogCheckError::NotLogged(_)
-                            | tinycdn_sync::log::LogCheckError::Tiles(_)
-                    ) | tinycdn_sync::vault::VaultError::Volume(tinycdn_volume::VolumeError::Log(_))
-                )
-            )
-    })
+/// The error and its causes on one line, each cause once: a cause whose text its parent
+/// already includes (`{source}` in the message) is not repeated.
+pub fn render(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 #[cfg(test)]
@@ -247,5 +217,42 @@ mod tests {
         ));
         let other = serde_json::Error::io(std::io::Error::from(std::io::ErrorKind::Other));
         assert!(!is_broken_pipe(&anyhow::Error::new(other)));
+    }
+
+    #[test]
+    fn a_cause_the_message_already_holds_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+        let err = anyhow::Error::new(tinycdn_store::StoreError::Io {
+            op: "create",
+            path: "/s/x".into(),
+            source: io,
+        });
+        let line = render(&err);
+        assert_eq!(line.matches("entity already exists").count(), 1, "{line}");
+        let wrapped = anyhow::Error::new(std::io::Error::other("inner")).context("outer");
+        assert_eq!(render(&wrapped), "outer: inner");
+    }
+
+    #[test]
+    fn classes_come_from_the_outermost_library_error() {
+        use tinycdn_volume::VolumeError;
+        let corrupt = tinycdn_store::StoreError::Corrupt {
+            key: "objects/ab".into(),
+            actual: "cd".into(),
+        };
+        let err = anyhow::Error::new(VolumeError::Store(corrupt)).context("checking out");
+        assert_eq!(class(&err), ErrorClass::Integrity);
+        let name = tinycdn_core::names::VolumeName::new("a/b").expect_err("refused");
+        assert_eq!(
+            class(&anyhow::Error::new(VolumeError::Name(name))),
+            ErrorClass::Failure
+        );
+        let reference = VolumeError::BadReference {
+            reference: "vol@@x".into(),
+        };
+        assert_eq!(class(&anyhow::Error::new(reference)), ErrorClass::Usage);
+        assert_eq!(class(&anyhow::anyhow!("plain")), ErrorClass::Failure);
+        let usage = anyhow::Error::new(Usage("bad flag".into())).context("starting");
+        assert_eq!(class(&usage), ErrorClass::Usage);
     }
 }

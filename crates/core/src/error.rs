@@ -192,3 +192,73 @@ pub enum SignatureError {
         signers: String,
     },
 }
+
+/// What kind of failure an error is. Every library error says which (exhaustively, so a new
+/// variant must choose); the binary maps classes to exit codes and a service to retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Data failed verification or the trust state forbids it: a bad or missing signature,
+    /// corrupt bytes, a rollback, an expired or forked snapshot, root or log (exit 3).
+    Integrity,
+    /// What was asked is malformed: a bad name, reference, URL, flag value or configuration
+    /// (exit 2).
+    Usage,
+    /// May succeed when tried again: unreachable mirrors, a lease held by another writer, a
+    /// concurrent write (exit 1).
+    Transient,
+    /// Any other failure: I/O, something that does not exist, a full disk (exit 1).
+    Failure,
+}
+
+/// An error that knows its [`ErrorClass`] and, where the next step is not obvious, a hint.
+pub trait Classified: std::error::Error {
+    /// The class of this error.
+    fn class(&self) -> ErrorClass;
+    /// One line on what to do next, printed after the error as `hint: …`.
+    fn hint(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+impl Classified for NameError {
+    fn class(&self) -> ErrorClass {
+        // Names come from flags and from the files of a tree alike: refused input (exit 1, as
+        // documented), not a malformed command line.
+        ErrorClass::Failure
+    }
+}
+
+impl Classified for DecodeError {
+    fn class(&self) -> ErrorClass {
+        // Also what building a manifest from a tree says when the tree breaks a rule (two names
+        // differing only in case): refused input. Stored bytes that do not decode are the
+        // store's `Decode`, an integrity problem.
+        ErrorClass::Failure
+    }
+}
+
+impl Classified for SignatureError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Integrity
+    }
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Untrusted { .. } | Self::Unsigned { .. } | Self::BelowThreshold { .. } => {
+                Some("check that --trust names the publisher's .pub file or the current trust root")
+            }
+            Self::BadKey { .. } | Self::Invalid { .. } => None,
+        }
+    }
+}
+
+impl Classified for crate::chunking::ChunkParamsError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Usage
+    }
+}
+
+impl Classified for crate::root::RootError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Integrity
+    }
+}

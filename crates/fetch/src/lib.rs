@@ -517,3 +517,23 @@ impl Upstreams {
         })
     }
 }
+
+impl tinycdn_core::error::Classified for FetchError {
+    fn class(&self) -> tinycdn_core::error::ErrorClass {
+        use tinycdn_core::error::ErrorClass;
+        match self {
+            Self::NotFound { .. } => ErrorClass::Failure,
+            Self::Exhausted { .. } => ErrorClass::Transient,
+            Self::BadUpstream(_) | Self::Tls(_) => ErrorClass::Usage,
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Exhausted {
+                not_found: false, ..
+            } => Some("no mirror answered: check that every --from URL (the origin or an edge) is running and reachable from here"),
+            _ => None,
+        }
+    }
+}

@@ -23,7 +23,7 @@ pub enum ObjStoreError {
         why: String,
     },
     /// The object store client could not be configured (credentials, region, endpoint).
-    #[error("{url}: {source}\nhint: credentials and endpoints come from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL (and AWS_ALLOW_HTTP=true for http://); GOOGLE_APPLICATION_CREDENTIALS; AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY")]
+    #[error("{url}: {source}")]
     Config {
         /// The store URL.
         url: String,
@@ -37,4 +37,27 @@ pub enum ObjStoreError {
     /// A store-level error (missing marker, I/O).
     #[error(transparent)]
     Store(#[from] tinycdn_store::StoreError),
+}
+
+impl tinycdn_core::error::Classified for ObjStoreError {
+    fn class(&self) -> tinycdn_core::error::ErrorClass {
+        use tinycdn_core::error::ErrorClass;
+        match self {
+            Self::UnsupportedScheme { .. } | Self::BadUrl { .. } | Self::Config { .. } => {
+                ErrorClass::Usage
+            }
+            Self::Runtime(_) => ErrorClass::Failure,
+            Self::Store(e) => e.class(),
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Config { .. } => Some(
+                "credentials and endpoints come from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL (and AWS_ALLOW_HTTP=true for http://); GOOGLE_APPLICATION_CREDENTIALS; AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY",
+            ),
+            Self::Store(e) => e.hint(),
+            _ => None,
+        }
+    }
 }

@@ -11,7 +11,7 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use object_store::{PutMode, UpdateVersion};
@@ -31,11 +31,7 @@ struct Record {
     expires: u64,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use tinycdn_core::time::unix_now_u64 as now;
 
 fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -7,10 +7,4 @@ pub mod model;
 
 pub use model::{EdgeSection, Report, StoreSection};
 
-/// Unix seconds now.
-#[must_use]
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub use tinycdn_core::time::unix_now as now;

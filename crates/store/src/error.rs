@@ -16,7 +16,7 @@ pub enum StoreError {
         key: String,
     },
     /// An object's bytes do not hash to its name: it was damaged on disk.
-    #[error("{key} is corrupt: its bytes hash to {actual}, not to its name (run `tinycdn fsck` to quarantine it)")]
+    #[error("{key} is corrupt: its bytes hash to {actual}, not to its name")]
     Corrupt {
         /// The key.
         key: String,
@@ -75,7 +75,7 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Another writer holds the store's lease and kept it for longer than this one would wait.
-    #[error("{store} is being written by {holder} (waited {waited_secs} s)\nhint: a writer that died frees the lease when it expires (TINYCDN_LEASE_TTL seconds after its last renewal)")]
+    #[error("{store} is being written by {holder} (waited {waited_secs} s)")]
     Locked {
         /// The store.
         store: String,
@@ -105,5 +105,36 @@ impl StoreError {
         matches!(self, Self::Io { source, .. }
             if source.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
             || source.raw_os_error() == Some(rustix::io::Errno::DQUOT.raw_os_error()))
+    }
+}
+
+impl tinycdn_core::error::Classified for StoreError {
+    fn class(&self) -> tinycdn_core::error::ErrorClass {
+        use tinycdn_core::error::ErrorClass;
+        match self {
+            Self::Corrupt { .. } | Self::Decode { .. } => ErrorClass::Integrity,
+            Self::Conflict { .. } | Self::Remote { .. } | Self::Locked { .. } => {
+                ErrorClass::Transient
+            }
+            Self::NotFound { .. }
+            | Self::Io { .. }
+            | Self::NotAStore { .. }
+            | Self::NotEmpty { .. }
+            | Self::BadKey { .. } => ErrorClass::Failure,
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Io { .. } if self.is_disk_full() => Some("the disk is full; free space (`tinycdn gc`) and run the command again: nothing was half-written"),
+            Self::Locked { .. } => Some(
+                "a writer that died frees the lease when it expires (TINYCDN_LEASE_TTL seconds after its last renewal)",
+            ),
+            Self::Remote { .. } => Some(
+                "object storage reads its credentials and endpoint from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL (AWS_ALLOW_HTTP=true for http://); GOOGLE_APPLICATION_CREDENTIALS; AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY",
+            ),
+            Self::Corrupt { .. } => Some("`tinycdn fsck` quarantines it; `fsck --repair --from URL` fetches it again"),
+            _ => None,
+        }
     }
 }

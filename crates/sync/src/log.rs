@@ -334,3 +334,22 @@ pub async fn witness(
     })?;
     Ok(cp)
 }
+
+impl tinycdn_core::error::Classified for LogCheckError {
+    fn class(&self) -> tinycdn_core::error::ErrorClass {
+        use tinycdn_core::error::ErrorClass;
+        match self {
+            Self::Fetch(e) => e.class(),
+            Self::Store(e) => e.class(),
+            Self::SplitView(_) | Self::NotLogged(_) | Self::Tiles(_) => ErrorClass::Integrity,
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Fetch(e) => e.hint(),
+            Self::Store(e) => e.hint(),
+            _ => None,
+        }
+    }
+}

@@ -41,11 +41,7 @@ impl VerifiedMetadata {
     }
 }
 
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub(crate) use tinycdn_core::time::unix_now;
 
 /// The version of the record this store pinned under `key` (0 when none).
 fn pinned_version(

@@ -744,3 +744,36 @@ pub async fn pull_logged(
     report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
     Ok(report)
 }
+
+impl tinycdn_core::error::Classified for PullError {
+    fn class(&self) -> tinycdn_core::error::ErrorClass {
+        use tinycdn_core::error::ErrorClass;
+        match self {
+            Self::Fetch(e) => e.class(),
+            Self::Store(e) => e.class(),
+            Self::Volume(e) => e.class(),
+            Self::Log(e) => e.class(),
+            Self::Decode(e) => e.class(),
+            Self::Signature(_)
+            | Self::Rollback { .. }
+            | Self::Snapshot { .. }
+            | Self::Root(_)
+            | Self::Rebuild(_) => ErrorClass::Integrity,
+            Self::BadReference(_) => ErrorClass::Usage,
+            Self::Conflict { .. } => ErrorClass::Failure,
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Fetch(e) => e.hint(),
+            Self::Store(e) => e.hint(),
+            Self::Volume(e) => e.hint(),
+            Self::Log(e) => e.hint(),
+            Self::Signature(_) => {
+                Some("check that --trust names the publisher's .pub file or the current trust root")
+            }
+            _ => None,
+        }
+    }
+}

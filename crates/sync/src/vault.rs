@@ -273,3 +273,25 @@ async fn keep_record(
         Ok(())
     })
 }
+
+impl tinycdn_core::error::Classified for VaultError {
+    fn class(&self) -> tinycdn_core::error::ErrorClass {
+        match self {
+            Self::Log(e) => e.class(),
+            Self::Pull(e) => e.class(),
+            Self::Store(e) => e.class(),
+            Self::Fetch(e) => e.class(),
+            Self::Volume(e) => e.class(),
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Log(e) => e.hint(),
+            Self::Pull(e) => e.hint(),
+            Self::Store(e) => e.hint(),
+            Self::Fetch(e) => e.hint(),
+            Self::Volume(e) => e.hint(),
+        }
+    }
+}

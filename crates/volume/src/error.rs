@@ -99,7 +99,7 @@ pub enum VolumeError {
         source: std::io::Error,
     },
     /// The manifest references content the store lacks or holds damaged.
-    #[error("{reference} is damaged: {why} (run `tinycdn fsck`)")]
+    #[error("{reference} is damaged: {why}")]
     Damaged {
         /// The volume version.
         reference: String,
@@ -146,6 +146,48 @@ impl VolumeError {
             op,
             path: path.to_owned(),
             source,
+        }
+    }
+}
+
+impl tinycdn_core::error::Classified for VolumeError {
+    fn class(&self) -> tinycdn_core::error::ErrorClass {
+        use tinycdn_core::error::ErrorClass;
+        match self {
+            Self::Store(e) => e.class(),
+            Self::Name(e) => e.class(),
+            Self::ChunkParams(e) => e.class(),
+            Self::Log(e) => e.class(),
+            Self::Decode(e) => e.class(),
+            Self::Signature(_)
+            | Self::Damaged { .. }
+            | Self::Expired { .. }
+            | Self::Root(_)
+            | Self::RootConflict { .. } => ErrorClass::Integrity,
+            Self::BadReference { .. } | Self::Ambiguous { .. } => ErrorClass::Usage,
+            Self::Changing { .. } => ErrorClass::Transient,
+            Self::UnknownReference { .. }
+            | Self::NoSuchFile { .. }
+            | Self::Source { .. }
+            | Self::Unsupported { .. }
+            | Self::Destination { .. }
+            | Self::Io { .. }
+            | Self::NoSnapshot => ErrorClass::Failure,
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Store(e) => e.hint(),
+            Self::Signature(_) => Some("check that --trust names the publisher's .pub file or the current trust root"),
+            Self::Changing { .. } => Some("stop whatever is writing to the directory, then publish again"),
+            Self::Damaged { .. } => Some("`tinycdn fsck` finds every damaged object; `fsck --repair --from URL` fetches them again"),
+            Self::Io { source, .. }
+                if source.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) =>
+            {
+                Some("the disk is full; free space (`tinycdn gc`) and run the command again: nothing was half-written")
+            }
+            _ => None,
         }
     }
 }

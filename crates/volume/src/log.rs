@@ -620,3 +620,19 @@ pub fn check_extends(
     verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof).map_err(LogError::from)?;
     Ok((old, cp))
 }
+
+impl tinycdn_core::error::Classified for LogError {
+    fn class(&self) -> tinycdn_core::error::ErrorClass {
+        use tinycdn_core::error::ErrorClass;
+        match self {
+            Self::MissingKey | Self::Exists(_) | Self::Empty => ErrorClass::Failure,
+            Self::BadKey(_)
+            | Self::Checkpoint(_)
+            | Self::Tile(_)
+            | Self::Proof(_)
+            | Self::Entry(_)
+            | Self::Inconsistent(_)
+            | Self::NotLogged(_) => ErrorClass::Integrity,
+        }
+    }
+}

@@ -35,7 +35,10 @@ impl std::str::FromStr for Reference {
         let (volume, spec) = s.split_once('@').ok_or_else(|| VolumeError::BadReference {
             reference: s.to_owned(),
         })?;
-        if spec.is_empty() {
+        // A tag name, or hex digits of a version id: anything else (`vol@@x`) is malformed.
+        let hex =
+            !spec.is_empty() && spec.len() <= 64 && spec.chars().all(|c| c.is_ascii_hexdigit());
+        if spec.is_empty() || (TagName::new(spec).is_err() && !hex) {
             return Err(VolumeError::BadReference {
                 reference: s.to_owned(),
             });
@@ -107,12 +110,19 @@ impl Reference {
             .into_iter()
             .map(|t| t.record.tag.to_string())
             .collect();
+        let short_hex =
+            self.spec.len() < MIN_PREFIX && self.spec.chars().all(|c| c.is_ascii_hexdigit());
         let hint = if versions.is_empty() {
             format!(" (the store has no volume {:?})", self.volume.as_str())
         } else if tags.is_empty() {
             format!(" (the volume has {} versions and no tags)", versions.len())
         } else {
             format!(" (tags: {})", tags.join(", "))
+        };
+        let hint = if short_hex && !versions.is_empty() {
+            format!("{hint}; a version hash prefix needs at least {MIN_PREFIX} hex digits")
+        } else {
+            hint
         };
         Err(VolumeError::UnknownReference {
             reference: self.to_string(),
@@ -176,6 +186,12 @@ mod tests {
         assert!("nope".parse::<Reference>().is_err());
         assert!("vol@".parse::<Reference>().is_err());
         assert!("../x@y".parse::<Reference>().is_err());
+        assert!(matches!(
+            "vol@@x".parse::<Reference>(),
+            Err(VolumeError::BadReference { .. })
+        ));
+        let hex: Reference = "vol@66".parse().expect("a short hex spec may be a tag");
+        assert_eq!(hex.spec, "66");
     }
 }
 

@@ -65,8 +65,13 @@ fn read_unchecked(path: &Path) -> Result<SignedRoot> {
 }
 
 fn write_root(path: &Path, root: &SignedRoot, force: bool) -> Result<()> {
-    write_file_atomic(path, root_to_json(root).as_bytes(), 0o644, force)
-        .with_context(|| format!("writing {}", path.display()))
+    write_file_atomic(path, root_to_json(root).as_bytes(), 0o644, force).with_context(|| {
+        if force {
+            format!("writing {}", path.display())
+        } else {
+            format!("writing {} (use --force to replace it)", path.display())
+        }
+    })
 }
 
 fn role_with(

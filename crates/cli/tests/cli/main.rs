@@ -347,9 +347,16 @@ fn hostile_names_and_special_files_are_refused() {
         "nothing was published"
     );
 
-    for r in ["nope", "site-media@", "../x@stable", "site-media@missing"] {
+    // A malformed reference is bad usage (2); a refused name or one that names nothing, 1.
+    for r in ["nope", "site-media@", "site-media@@x"] {
+        let err = fails(&["cat", r, "x", "--store", "store"], d, 2);
+        assert!(err.contains("is not a reference"), "{err}");
+    }
+    for r in ["../x@stable", "site-media@missing"] {
         fails(&["cat", r, "x", "--store", "store"], d, 1);
     }
+    let err = fails(&["cat", "site-media@66", "x", "--store", "store"], d, 1);
+    assert!(err.contains("at least 4 hex digits"), "{err}");
     let err = fails(
         &[
             "cat",
