@@ -27,10 +27,10 @@ use tinycdn_volume::trust::Trust;
 
 use crate::cache::ChunkCache;
 use crate::fabric::Fabric;
-use crate::metrics::{self, Exposition, Kind};
 use crate::mount::{Mount, RESERVED_PREFIX};
 use crate::proxy::Proxy;
 use tinycdn_fetch::Upstreams;
+use tinycdn_telemetry::{Exposition, Kind};
 
 use crate::admin::{AdminPolicy, Side, PEER_ROUTE};
 use crate::config::{EdgeConfig, HostPattern, SiteConfigFile};
@@ -581,7 +581,7 @@ impl Edge {
                 .map(|(r, n)| (vec![("result", (*r).to_owned())], n.load(Ordering::Relaxed)))
                 .collect(),
         );
-        metrics::cache(&mut e, &self.cache);
+        crate::cache::metrics::render(&mut e, &self.cache);
         if let Some(f) = &self.fabric {
             f.metrics(&mut e);
         }
@@ -591,7 +591,7 @@ impl Edge {
             .iter()
             .filter_map(|s| Some((s.name.as_ref(), s.proxy.as_deref()?)))
             .collect();
-        metrics::proxy(&mut e, &proxies);
+        crate::proxy::metrics::render(&mut e, &proxies);
         if let Some(i) = &self.images {
             i.metrics(&mut e);
         }

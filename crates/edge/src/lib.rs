@@ -23,7 +23,6 @@ pub mod config;
 pub mod edge;
 pub mod fabric;
 pub mod images;
-mod metrics;
 pub mod mount;
 pub mod proxy;
 pub mod region;

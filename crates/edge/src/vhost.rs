@@ -12,10 +12,10 @@ use tinycdn_site::host::{classify, normalise, HostMatch};
 
 use crate::config::hosts::host_of;
 use crate::config::{HostPattern, HostTable, SiteConfigFile};
-use crate::metrics::{Exposition, Kind};
 use crate::mount::Mount;
 use crate::proxy::Proxy;
 use crate::site::Sites;
+use tinycdn_telemetry::{Exposition, Kind};
 
 /// One site as it serves: its application, its mounts, its website, its fields.
 #[derive(Debug)]
@@ -88,7 +88,7 @@ impl VirtualHosts {
     /// The site of a request: its `Host` (or, in HTTP/2, its authority) by exact name, a
     /// website's preview host, the longest wildcard, then the default site.
     pub fn find<B>(&self, req: &Request<B>) -> Option<&Arc<VirtualHost>> {
-        self.find_host(request_host(req))
+        self.find_host(crate::site::request_host(req))
     }
 
     /// The site of a `Host` field value (`None`: the request named no host).
@@ -123,18 +123,6 @@ impl VirtualHosts {
             .and_then(|s| s.proxy.as_ref())
             .is_some_and(|p| p.config().purge_token.as_deref() == Some(token))
     }
-}
-
-/// The host a request names: its `Host` field, or (HTTP/2) its URI's authority.
-pub(crate) fn request_host<B>(req: &Request<B>) -> Option<&str> {
-    req.headers()
-        .get(hyper::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| {
-            req.uri()
-                .authority()
-                .map(hyper::http::uri::Authority::as_str)
-        })
 }
 
 /// Counters of every site ever served, by name, so that a reload does not reset them.

@@ -67,20 +67,7 @@ enum OriginContent {
 impl Content for OriginContent {
     fn body(self, segments: Vec<Segment>) -> Body {
         match self {
-            Self::Memory(bytes) => {
-                let mut out = Vec::new();
-                for s in &segments {
-                    match s {
-                        Segment::Literal(b) => out.extend_from_slice(b),
-                        Segment::Range(r) => {
-                            let start = usize::try_from(r.start).unwrap_or(usize::MAX);
-                            let end = usize::try_from(r.end).unwrap_or(usize::MAX);
-                            out.extend_from_slice(bytes.get(start..=end).unwrap_or_default());
-                        }
-                    }
-                }
-                body::full(out)
-            }
+            Self::Memory(bytes) => crate::respond::InMemory(bytes).body(segments),
             Self::File(path) => body::file_segments(path, segments),
             Self::Store { store, key } => body::blocking_segments(
                 move |r| {

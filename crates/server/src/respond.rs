@@ -116,6 +116,27 @@ pub trait Content {
     fn body(self, segments: Vec<Segment>) -> Body;
 }
 
+/// Bytes held in memory, as [`Content`]: ranges are zero-copy slices of them.
+pub struct InMemory(pub bytes::Bytes);
+
+impl Content for InMemory {
+    fn body(self, segments: Vec<Segment>) -> Body {
+        let len = self.0.len();
+        let parts = segments
+            .into_iter()
+            .map(|s| match s {
+                Segment::Literal(b) => bytes::Bytes::from(b),
+                Segment::Range(r) => {
+                    let start = usize::try_from(r.start).unwrap_or(usize::MAX).min(len);
+                    let end = usize::try_from(r.end).map_or(len, |e| e.saturating_add(1).min(len));
+                    self.0.slice(start..end.max(start))
+                }
+            })
+            .collect();
+        body::parts(parts)
+    }
+}
+
 /// Evaluates preconditions and `Range` and builds the reply.
 #[must_use]
 pub fn represent<C: Content>(req: &HeaderMap, rep: &Representation, content: C) -> Reply {

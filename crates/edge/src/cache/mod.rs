@@ -14,6 +14,7 @@
 //!   disk tier at a bounded rate and drops what no longer matches.
 
 mod meta;
+pub(crate) mod metrics;
 mod scrub;
 
 pub use scrub::ScrubStep;

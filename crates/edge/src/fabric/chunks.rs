@@ -17,7 +17,7 @@ use tinycdn_http::range::{self, RangeOutcome};
 use tinycdn_region::PeerChunk;
 use tinycdn_server::body::{self, Body};
 use tinycdn_server::compress;
-use tinycdn_server::respond::{header_str, represent, Content, Reply, Representation};
+use tinycdn_server::respond::{header_str, represent, Content, InMemory, Reply, Representation};
 
 use super::{fetch_reply, Fabric};
 use crate::region::FillSource;
@@ -98,7 +98,7 @@ impl Fabric {
         match self.variants.get(content.hash, coding, load).await {
             Ok(bytes) => {
                 let v = compress::variant(rep, coding, bytes.len() as u64);
-                represent(req, &v, Memory(bytes))
+                represent(req, &v, InMemory(bytes))
             }
             Err(e) => Reply::text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
         }
@@ -164,28 +164,6 @@ fn locate(file: &FileContent, pos: u64) -> Option<(usize, u64)> {
         .enumerate()
         .find(|(_, (off, c))| pos < off + u64::from(c.len))
         .map(|(i, (off, _))| (i, off))
-}
-
-/// Bytes held in memory.
-pub(crate) struct Memory(pub(crate) Bytes);
-
-impl Content for Memory {
-    /// The ranges as slices of the held bytes: no copy.
-    fn body(self, segments: Vec<Segment>) -> Body {
-        let len = self.0.len();
-        let parts = segments
-            .into_iter()
-            .map(|s| match s {
-                Segment::Literal(b) => Bytes::from(b),
-                Segment::Range(r) => {
-                    let start = usize::try_from(r.start).unwrap_or(usize::MAX).min(len);
-                    let end = usize::try_from(r.end).map_or(len, |e| e.saturating_add(1).min(len));
-                    self.0.slice(start..end.max(start))
-                }
-            })
-            .collect();
-        body::parts(parts)
-    }
 }
 
 /// A file's bytes, chunk by chunk from the cache or upstream, with read-ahead.

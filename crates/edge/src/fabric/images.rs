@@ -18,9 +18,10 @@ use tinycdn_image::probe::SourceFormat;
 use tinycdn_image::{published_path, variant_name};
 use tinycdn_server::respond::{header_str, represent, Reply, Representation};
 
-use super::{Fabric, Memory, Prepared};
+use super::{Fabric, Prepared};
 use crate::images::{normalise, Failure, Images};
 use tinycdn_fetch::FetchError;
+use tinycdn_server::respond::InMemory as Memory;
 
 /// Where a request's file is: version, whether the URL pinned it, volume, reference.
 pub(super) type At<'a> = (VersionId, bool, &'a VolumeName, &'a str);
@@ -99,7 +100,7 @@ impl Fabric {
             Some(Memo::Made(m)) => {
                 if let Some(bytes) = self.cache.memory_get(&m.1) {
                     images.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    return represent(req.headers(), &m.0, Memory(bytes));
+                    return with_status(represent(req.headers(), &m.0, Memory(bytes)), true);
                 }
             }
             Some(Memo::Published(v, rep)) => {
@@ -138,6 +139,8 @@ impl Fabric {
             )
             .reply();
         }
+        // RFC 9211 `Cache-Status`: a hit when every chunk of the source was already held.
+        let source_held = p.content.chunks.iter().all(|c| self.cache.contains(&c.id));
         let load = async {
             self.whole_file(&p.content, p.exec)
                 .await
@@ -156,7 +159,7 @@ impl Fabric {
                     len: v.meta.len,
                     extra,
                 };
-                let r = represent(req.headers(), &rep, Memory(v.bytes));
+                let r = with_status(represent(req.headers(), &rep, Memory(v.bytes)), source_held);
                 if !images.keeps_nothing() {
                     remember(p, (n, vary), Memo::Made(Arc::new((rep, v.meta.hash))));
                 }
@@ -165,4 +168,17 @@ impl Fabric {
             Err(f) => f.reply(),
         }
     }
+}
+
+/// The reply with its `Cache-Status`: `hit`, or `fwd=miss` when the source was fetched.
+fn with_status(mut reply: Reply, hit: bool) -> Reply {
+    reply.headers.insert(
+        "cache-status",
+        hyper::header::HeaderValue::from_static(if hit {
+            "tinycdn; hit"
+        } else {
+            "tinycdn; fwd=miss"
+        }),
+    );
+    reply
 }

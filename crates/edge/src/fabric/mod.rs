@@ -36,12 +36,11 @@ use tinycdn_http::cache_control::{TagPolicy, IMMUTABLE};
 use tinycdn_http::route::Route;
 use tinycdn_http::EntityTag;
 use tinycdn_server::compress;
-use tinycdn_server::respond::{represent, Reply, Representation};
+use tinycdn_server::respond::{represent, InMemory, Reply, Representation};
 use tinycdn_volume::read::find_file;
 use tinycdn_volume::trust::Trust;
 
 use crate::cache::ChunkCache;
-pub(crate) use chunks::Memory;
 use tinycdn_fetch::{FetchError, Upstreams};
 
 /// Largest manifest, signature set or tag accepted from upstream.
@@ -110,12 +109,7 @@ pub struct Fabric {
     pub(crate) bad_stored_roots: std::sync::atomic::AtomicU64,
 }
 
-/// Seconds since the Unix epoch (expiry checks).
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+use tinycdn_core::time::unix_now;
 
 /// The status and text a client gets for a failed fetch: what failed, never which upstream (the
 /// whole error is logged).
@@ -167,7 +161,7 @@ fn in_memory(req: &HeaderMap, bytes: Bytes, etag: String, media: &str, cc: Strin
         len: bytes.len() as u64,
         extra: Vec::new(),
     };
-    represent(req, &rep, Memory(bytes))
+    represent(req, &rep, InMemory(bytes))
 }
 
 /// Metadata held in memory, tagged by the BLAKE3 of its bytes.

@@ -29,8 +29,8 @@ use tinycdn_server::respond::Reply;
 use tokio::sync::OnceCell;
 
 use crate::cache::ChunkCache;
-use crate::metrics::{Exposition, Kind};
 use pool::{Pool, PoolError};
+use tinycdn_telemetry::{Exposition, Kind};
 
 /// How the edge makes variants.
 #[derive(Debug, Clone)]

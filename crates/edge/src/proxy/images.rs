@@ -24,8 +24,8 @@ use super::forward::Target;
 use super::respond::{finish_head, text};
 use super::store::{Entry, Lookup};
 use super::{unix_now, Proxy};
-use crate::fabric::Memory;
 use crate::images::{normalise, source_format, Failure, Images};
+use tinycdn_server::respond::InMemory as Memory;
 
 /// Extensions of paths whose queries may ask for image variants.
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "avif", "gif", "jfif"];

@@ -13,6 +13,7 @@
 pub mod fill;
 pub mod forward;
 pub mod images;
+pub(crate) mod metrics;
 pub mod origin;
 pub mod purge;
 pub mod respond;
@@ -54,12 +55,7 @@ const UNCACHEABLE_KEYS: usize = 100_000;
 /// How long a key whose response may not be shared skips collapsing (Varnish's hit-for-miss).
 const UNCACHEABLE_FOR: Duration = Duration::from_secs(60);
 
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use tinycdn_core::time::unix_now_u64 as unix_now;
 
 /// Whether `ip` (an IPv4-mapped IPv6 address taken as the IPv4 one) is in one of `nets`.
 pub(crate) fn trusted(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {

@@ -125,7 +125,7 @@ impl Sites {
 
     /// The site a request's host (`Host`, or the URI's authority for HTTP/2) names, if any.
     pub(crate) fn target<B>(&self, req: &hyper::Request<B>) -> Option<Target> {
-        let raw = crate::vhost::request_host(req)?;
+        let raw = request_host(req)?;
         let normal = host::normalise(raw)?;
         match host::classify(&normal, self.sites.iter().map(|s| s.config.host.as_str())) {
             HostMatch::Live(h) => Some(Target {
@@ -148,7 +148,7 @@ impl Sites {
 /// The site role's Prometheus lines, every site's websites together; `misdirected`: requests
 /// for a host no site is at.
 pub(crate) fn metrics<'a>(
-    e: &mut crate::metrics::Exposition,
+    e: &mut tinycdn_telemetry::Exposition,
     websites: impl Iterator<Item = &'a Sites>,
     misdirected: u64,
 ) {
@@ -163,7 +163,7 @@ pub(crate) fn metrics<'a>(
     e.metric(
         "tinycdn_site_responses_total",
         "Website requests by how they were answered: served (the pinned or current version), grace (a file of a superseded version, for a page that started on it), preview (a preview host), misdirected (a host no site is at).",
-        crate::metrics::Kind::Counter,
+        tinycdn_telemetry::Kind::Counter,
         [
             ("served", sum[0]),
             ("grace", sum[1]),
@@ -198,4 +198,16 @@ impl SiteState {
 #[must_use]
 pub fn preview_host(host: &str, version: &VersionId) -> String {
     format!("{}.{host}", host::preview_label(version.as_bytes()))
+}
+
+/// The host a request names: its `Host` field, or (HTTP/2) its URI's authority.
+pub(crate) fn request_host<B>(req: &hyper::Request<B>) -> Option<&str> {
+    req.headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| {
+            req.uri()
+                .authority()
+                .map(hyper::http::uri::Authority::as_str)
+        })
 }

@@ -32,11 +32,7 @@ const NOT_FOR_404: [HeaderName; 6] = [
     header::IF_UNMODIFIED_SINCE,
 ];
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use tinycdn_core::time::unix_now_u64 as unix_now;
 
 /// The site path of a request path: `/`, or `/` and a checked volume path, keeping a trailing
 /// `/` (a directory); hostile paths are refused as the fabric refuses them.
