@@ -6,6 +6,7 @@
 pub mod cache_control;
 pub mod conditional;
 pub mod etag;
+pub mod hosts;
 pub mod invariants;
 pub mod multipart;
 pub mod negotiate;

@@ -13,7 +13,7 @@
 pub mod fill;
 pub mod forward;
 pub mod images;
-pub(crate) mod metrics;
+pub mod metrics;
 pub mod origin;
 pub mod purge;
 pub mod respond;
@@ -37,12 +37,12 @@ use tinycdn_cache_policy::{
 use tinycdn_server::body::Body;
 use tinycdn_server::ConnInfo;
 
-use crate::cache::ChunkCache;
 use fill::{Fill, Outcome, Reader};
 use forward::{is_upgrade, Target};
 use origin::{Origin, OriginError};
 use respond::{from_entry, from_fill, text, Ctx};
 use store::{Entry, Lookup, Responses};
+use tinycdn_edge_cache::cache::ChunkCache;
 
 /// The longest primary key (scheme, host, path and query) the cache keeps; a longer URL is
 /// answered 414. Keys are held in memory three times per stored response, so their length is
@@ -55,10 +55,10 @@ const UNCACHEABLE_KEYS: usize = 100_000;
 /// How long a key whose response may not be shared skips collapsing (Varnish's hit-for-miss).
 const UNCACHEABLE_FOR: Duration = Duration::from_secs(60);
 
-pub(crate) use tinycdn_core::time::unix_now_u64 as unix_now;
+pub use tinycdn_core::time::unix_now_u64 as unix_now;
 
 /// Whether `ip` (an IPv4-mapped IPv6 address taken as the IPv4 one) is in one of `nets`.
-pub(crate) fn trusted(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
+pub fn trusted(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
     let ip = ip.to_canonical();
     nets.iter().any(|n| n.contains(&ip))
 }
@@ -234,7 +234,7 @@ pub struct Proxy {
     via: String,
     /// What it has done.
     pub counters: ProxyCounters,
-    images: Option<Arc<crate::images::Images>>,
+    images: Option<Arc<tinycdn_edge_cache::images::Images>>,
     purge_failures: purge::Failures,
 }
 
@@ -332,7 +332,7 @@ impl Proxy {
     }
 
     /// Serves image variants of the application's images (`/a.jpg?w=…`) with `images`.
-    pub fn set_images(&mut self, images: Arc<crate::images::Images>) {
+    pub fn set_images(&mut self, images: Arc<tinycdn_edge_cache::images::Images>) {
         self.images = Some(images);
     }
 

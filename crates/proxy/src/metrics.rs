@@ -6,7 +6,6 @@ use tinycdn_telemetry::{Exposition, Kind};
 
 use super::Proxy;
 
-/// The proxy's lines: what it answered and how, the origin's health, stored responses.
 /// One sample of a per-site family: an extra label (`""` for none), its value, and how a site's
 /// proxy counts it.
 type Row<'a> = (&'static str, &'a str, &'a dyn Fn(&Proxy) -> u64);
@@ -14,7 +13,8 @@ type Row<'a> = (&'static str, &'a str, &'a dyn Fn(&Proxy) -> u64);
 /// The labels and value of one sample.
 type Sample = (Vec<(&'static str, String)>, u64);
 
-pub(crate) fn render(e: &mut Exposition, proxies: &[(&str, &Proxy)]) {
+/// The proxy's families, one set of samples per site (`proxies`: site name and its proxy).
+pub fn render(e: &mut Exposition, proxies: &[(&str, &Proxy)]) {
     let Some((_, first)) = proxies.first() else {
         return;
     };

@@ -7,7 +7,7 @@ use tinycdn_telemetry::{Exposition, Kind};
 use super::ChunkCache;
 
 /// The chunk cache's lines: lookups by tier, coalesced waiters, evictions, write errors, bytes.
-pub(crate) fn render(e: &mut Exposition, cache: &ChunkCache) {
+pub fn render(e: &mut Exposition, cache: &ChunkCache) {
     let c = &cache.counters;
     e.metric(
         "tinycdn_cache_chunks_total",

@@ -20,17 +20,17 @@ use tinycdn_server::respond::{value, Reply};
 
 use super::fill::{Head, Reader, Step};
 use super::store::Entry;
-use crate::cache::ChunkCache;
+use tinycdn_edge_cache::cache::ChunkCache;
 
 /// The name this cache gives itself in `Cache-Status`.
-pub(crate) const CACHE_NAME: &str = "tinycdn";
+pub const CACHE_NAME: &str = "tinycdn";
 
 /// Response fields for the cache's own use, never sent on (surrogate keys).
 const INTERNAL: [&str; 2] = ["surrogate-key", "cache-tag"];
 
 /// What every response of the proxy gets: `Via` and our `Cache-Status` entry, surrogate keys
 /// removed.
-pub(crate) fn finish_head(headers: &mut HeaderMap, req: &Parts, via: &str, status: &CacheStatus) {
+pub fn finish_head(headers: &mut HeaderMap, req: &Parts, via: &str, status: &CacheStatus) {
     for f in INTERNAL {
         headers.remove(f);
     }
@@ -44,7 +44,7 @@ pub(crate) fn finish_head(headers: &mut HeaderMap, req: &Parts, via: &str, statu
 
 /// A short text answer that caches must not store ([`Reply::text`]), with `Via` and
 /// `Cache-Status`.
-pub(crate) fn text(
+pub fn text(
     status: StatusCode,
     msg: &str,
     req: &Parts,
@@ -66,7 +66,7 @@ fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response<Body> {
 /// The body of `segments` of a stored body: straight from memory without a copy when every chunk
 /// it needs is there, else streamed, each chunk from memory or from disk verified by its hash (a
 /// chunk that cannot be had ends the body with an error: nothing unverified is sent).
-pub(crate) fn stored_body(
+pub fn stored_body(
     cache: &Arc<ChunkCache>,
     chunks: &Arc<[(ChunkId, u32)]>,
     segments: Vec<Segment>,
@@ -212,19 +212,17 @@ fn segments_len(segments: &[Segment]) -> u64 {
 }
 
 /// Everything a response needs from the edge.
-pub(crate) struct Ctx<'a> {
+pub struct Ctx<'a> {
+    /// The request being answered.
     pub req: &'a Parts,
+    /// This edge's `Via` entry.
     pub via: &'a str,
+    /// The chunk cache holding stored bodies.
     pub cache: &'a Arc<ChunkCache>,
 }
 
 /// Answers from a stored response that is `age` seconds old.
-pub(crate) fn from_entry(
-    ctx: &Ctx<'_>,
-    entry: &Entry,
-    age: u64,
-    cs: &CacheStatus,
-) -> Response<Body> {
+pub fn from_entry(ctx: &Ctx<'_>, entry: &Entry, age: u64, cs: &CacheStatus) -> Response<Body> {
     let rec = &entry.record;
     let mut headers = entry.hit_headers.clone();
     headers.insert(header::AGE, HeaderValue::from(age));
@@ -261,7 +259,7 @@ pub(crate) fn from_entry(
 
 /// Answers from a fill as its body arrives. `leader`: this request started the fill and gets the
 /// response exactly as the origin sent it (less hop-by-hop fields).
-pub(crate) fn from_fill(
+pub fn from_fill(
     ctx: &Ctx<'_>,
     head: &Head,
     reader: Reader,

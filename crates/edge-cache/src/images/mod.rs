@@ -211,7 +211,7 @@ pub struct Images {
 }
 
 /// Image policies by host: each site's own (`[site.images]`).
-pub type SitePolicies = crate::config::HostTable<Arc<Policy>>;
+pub type SitePolicies = tinycdn_http::hosts::HostTable<Arc<Policy>>;
 
 /// The source format a media type names, when the edge makes variants of it.
 #[must_use]
@@ -277,7 +277,7 @@ impl Images {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let site = table.get(crate::config::hosts::host_of(host).as_deref());
+        let site = table.get(tinycdn_http::hosts::host_of(host).as_deref());
         let policy = site.map_or(&self.config.policy, |p| p.as_ref());
         policy.check(host, path, split).map_err(|e| {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -433,7 +433,7 @@ impl Images {
     }
 
     /// The engine's Prometheus lines.
-    pub(crate) fn metrics(&self, e: &mut Exposition) {
+    pub fn metrics(&self, e: &mut Exposition) {
         let c = &self.counters;
         let l = |v: &AtomicU64| v.load(Ordering::Relaxed);
         e.metric(

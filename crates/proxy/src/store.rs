@@ -11,15 +11,15 @@ use http::header::HeaderMap;
 use tinycdn_cache_policy::key::Vary;
 use tinycdn_cache_policy::{Heuristic, Record, ResponseDirectives, Stored};
 
-use crate::cache::ChunkCache;
+use tinycdn_edge_cache::cache::ChunkCache;
 
 /// Variants kept per primary key (the responses a `Vary` selects among); past it the oldest
 /// goes.
-pub(crate) const MAX_VARIANTS: usize = 32;
+pub const MAX_VARIANTS: usize = 32;
 
 /// A stored response with what is derived from its record.
 #[derive(Debug)]
-pub(crate) struct Entry {
+pub struct Entry {
     /// The record (also its disk form).
     pub record: Record,
     /// Its directives for this cache.
@@ -41,7 +41,7 @@ pub(crate) struct Entry {
 
 /// Surrogate keys a response names: `Surrogate-Key` (space-separated, Fastly's form) and
 /// `Cache-Tag` (comma-separated, Cloudflare's form).
-pub(crate) fn surrogate_keys(headers: &HeaderMap) -> Vec<String> {
+pub fn surrogate_keys(headers: &HeaderMap) -> Vec<String> {
     let mut keys = Vec::new();
     for (name, sep) in [("surrogate-key", ' '), ("cache-tag", ',')] {
         for v in headers.get_all(name) {
@@ -83,6 +83,7 @@ impl Entry {
             + 512) as u64
     }
 
+    /// An entry for `record`, its directives parsed once, fresh by `heuristic` when silent.
     pub fn new(record: Record, heuristic: Heuristic) -> Self {
         let (directives, targeted) = ResponseDirectives::for_shared_cache(&record.headers);
         let facts = Stored::new(
@@ -162,7 +163,7 @@ impl Entry {
 }
 
 /// What the index holds for a request.
-pub(crate) enum Lookup {
+pub enum Lookup {
     /// A stored response selected for it.
     Found(Arc<Entry>),
     /// Responses for the URI, none for these request fields: the key of this request's variant
@@ -238,11 +239,11 @@ impl Index {
 
 /// What the index of stored responses may hold in memory: long keys and large header sets
 /// cannot grow it past this however many `--max-entries` allows (the oldest keys go).
-pub(crate) const MAX_INDEX_BYTES: u64 = 256 << 20;
+pub const MAX_INDEX_BYTES: u64 = 256 << 20;
 
 /// The proxy's stored responses.
 #[derive(Debug)]
-pub(crate) struct Responses {
+pub struct Responses {
     index: RwLock<Index>,
     cache: Arc<ChunkCache>,
     max_entries: usize,
@@ -255,7 +256,7 @@ pub(crate) struct Responses {
 }
 
 /// The collapsing key of a request's variant: the primary key and its secondary key under `vary`.
-pub(crate) fn variant_key(key: &str, vary: &Vary, request: &HeaderMap) -> String {
+pub fn variant_key(key: &str, vary: &Vary, request: &HeaderMap) -> String {
     format!("{key}\0{:?}", vary.secondary_key(request))
 }
 
@@ -315,6 +316,11 @@ impl Responses {
     /// Number of stored responses.
     pub fn len(&self) -> usize {
         self.read().entries
+    }
+
+    /// Whether no response is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// What the index holds in memory ([`Entry::cost`]).

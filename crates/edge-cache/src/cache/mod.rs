@@ -14,7 +14,7 @@
 //!   disk tier at a bounded rate and drops what no longer matches.
 
 mod meta;
-pub(crate) mod metrics;
+pub mod metrics;
 mod scrub;
 
 pub use scrub::ScrubStep;
@@ -238,7 +238,7 @@ pub struct ChunkCache {
     disk: Option<Disk>,
     scrub_cursor: std::sync::atomic::AtomicUsize,
     /// Background work (the scrub) stops when this turns true ([`ChunkCache::shut_down`]).
-    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
     /// What the cache has done.
     pub counters: CacheCounters,
 }

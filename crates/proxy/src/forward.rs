@@ -30,7 +30,7 @@ use super::origin::{source_text, OriginBody, OriginError};
 use super::respond::{finish_head, text};
 use super::store::{Entry, Selector};
 use super::{unix_now, Proxy};
-use crate::cache::ChunkCache;
+use tinycdn_edge_cache::cache::ChunkCache;
 
 /// The client's conditionals and `Range`: never sent on a fill, which asks for the whole
 /// representation (the edge answers them itself).
@@ -48,7 +48,7 @@ const TUNNEL_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What a request is for, as the origin is asked.
 #[derive(Debug, Clone)]
-pub(crate) struct Target {
+pub struct Target {
     /// The primary cache key.
     pub key: String,
     /// `http` or `https` (as the client connected).
@@ -65,16 +65,19 @@ pub(crate) struct Target {
 
 /// How a request is sent on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
+pub enum Mode {
     /// A fill: `GET`, the client's conditionals and `Range` dropped, `Accept-Encoding` reduced to
     /// its class.
     Fill,
     /// As the client sent it (`upgrade`: with its `Connection: upgrade` and `Upgrade`).
-    Pass { upgrade: bool },
+    Pass {
+        /// Whether the request asks to upgrade the connection.
+        upgrade: bool,
+    },
 }
 
 /// The status a failed origin exchange is answered with.
-pub(crate) fn failure_status(e: &OriginError) -> StatusCode {
+pub fn failure_status(e: &OriginError) -> StatusCode {
     match e {
         OriginError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::BAD_GATEWAY,
@@ -82,7 +85,7 @@ pub(crate) fn failure_status(e: &OriginError) -> StatusCode {
 }
 
 /// Whether a request asks to switch protocols (HTTP/1.1 `Upgrade`, RFC 9110 §7.8).
-pub(crate) fn is_upgrade(headers: &HeaderMap, version: Version) -> bool {
+pub fn is_upgrade(headers: &HeaderMap, version: Version) -> bool {
     version == Version::HTTP_11
         && headers.contains_key(header::UPGRADE)
         && tinycdn_cache_policy::directives::field_value(headers, "connection").is_some_and(|c| {
@@ -580,14 +583,14 @@ impl Proxy {
 }
 
 /// An empty request body.
-pub(crate) fn empty_body() -> OriginBody {
+pub fn empty_body() -> OriginBody {
     http_body_util::Empty::<Bytes>::new()
         .map_err(|never| match never {})
         .boxed()
 }
 
 /// A copy of a request head (extensions left behind).
-pub(crate) fn clone_parts(p: &Parts) -> Parts {
+pub fn clone_parts(p: &Parts) -> Parts {
     let mut b = Request::builder()
         .method(p.method.clone())
         .uri(p.uri.clone())

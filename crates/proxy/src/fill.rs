@@ -27,14 +27,14 @@ use tokio::sync::{watch, Notify};
 use super::store::Entry;
 
 /// Unread bytes a streaming fill may hold before it waits for its readers.
-pub(crate) const STREAM_WINDOW: u64 = 4 << 20;
+pub const STREAM_WINDOW: u64 = 4 << 20;
 /// Unread bytes a streaming fill may hold whatever the others hold.
-pub(crate) const MIN_STREAM_WINDOW: u64 = 64 << 10;
+pub const MIN_STREAM_WINDOW: u64 = 64 << 10;
 
 /// The bytes all fills being stored may hold in memory at once. A fill that would go past it
 /// streams its body instead of storing it.
 #[derive(Debug)]
-pub(crate) struct Budget {
+pub struct Budget {
     used: AtomicU64,
     /// Unread bytes streaming fills hold.
     streaming: AtomicU64,
@@ -42,6 +42,7 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
+    /// A budget of `max` bytes of bodies held in memory by fills being stored.
     pub fn new(max: u64) -> Arc<Self> {
         Arc::new(Self {
             used: AtomicU64::new(0),
@@ -63,7 +64,7 @@ impl Budget {
 
 /// What a fill learned from the response head.
 #[derive(Debug)]
-pub(crate) struct Head {
+pub struct Head {
     /// Status.
     pub status: StatusCode,
     /// Fields as the requester who started the fill gets them (hop-by-hop removed).
@@ -94,7 +95,7 @@ impl Head {
 
 /// How the exchange went, as far as the response head.
 #[derive(Debug, Clone)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// A response; its body follows.
     Head(Arc<Head>),
     /// A validation answered 304: the stored response, freshened.
@@ -122,7 +123,7 @@ struct State {
 
 /// One origin exchange shared by collapsed requests.
 #[derive(Debug)]
-pub(crate) struct Fill {
+pub struct Fill {
     state: Mutex<State>,
     changed: watch::Sender<u64>,
     progress: Notify,
@@ -144,6 +145,7 @@ impl Drop for Fill {
 }
 
 impl Fill {
+    /// A fill charging what it holds to `budget`.
     pub fn new(budget: Arc<Budget>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State::default()),
@@ -321,7 +323,7 @@ impl Fill {
 }
 
 /// One request's position in a fill's body.
-pub(crate) struct Reader {
+pub struct Reader {
     fill: Arc<Fill>,
     pos: Arc<AtomicUsize>,
     rx: watch::Receiver<u64>,
@@ -329,7 +331,7 @@ pub(crate) struct Reader {
 
 /// What a reader takes next.
 #[derive(Debug)]
-pub(crate) enum Step {
+pub enum Step {
     /// A frame.
     Frame(Bytes),
     /// The fill ended stored and let its frames go: the rest is the stored entry's, from the

@@ -88,7 +88,7 @@ const FAILURE_ADDRESSES: usize = 10_000;
 
 /// Failed purge attempts per client address, per minute.
 #[derive(Debug, Default)]
-pub(crate) struct Failures(Mutex<HashMap<IpAddr, (u64, u32)>>);
+pub struct Failures(Mutex<HashMap<IpAddr, (u64, u32)>>);
 
 impl Failures {
     fn minute() -> u64 {

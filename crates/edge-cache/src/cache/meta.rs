@@ -13,7 +13,7 @@ use super::{chunk_key, ChunkCache, Disk};
 
 /// A file's cost on disk: its bytes rounded up to whole blocks (an empty file still takes an
 /// inode and a directory entry: one block).
-pub(crate) fn blocks(len: u64) -> u64 {
+pub fn blocks(len: u64) -> u64 {
     const BLOCK: u64 = 4096;
     len.div_ceil(BLOCK).max(1) * BLOCK
 }

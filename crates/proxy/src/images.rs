@@ -24,7 +24,7 @@ use super::forward::Target;
 use super::respond::{finish_head, text};
 use super::store::{Entry, Lookup};
 use super::{unix_now, Proxy};
-use crate::images::{normalise, source_format, Failure, Images};
+use tinycdn_edge_cache::images::{normalise, source_format, Failure, Images};
 use tinycdn_server::respond::InMemory as Memory;
 
 /// Extensions of paths whose queries may ask for image variants.

@@ -317,7 +317,7 @@ impl Origin {
 }
 
 /// An error and its sources, as one line.
-pub(crate) fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(inner) = cur {
