@@ -9,6 +9,7 @@
 //! Fetched chunks and deltas are staged in the store as they arrive (`staging/`), so an interrupted pull
 //! resumes without fetching them again; staging is cleared once the version is complete.
 
+mod error;
 pub mod log;
 pub mod metadata;
 pub mod plan;
@@ -16,4 +17,5 @@ pub mod pull;
 pub mod repair;
 pub mod vault;
 
-pub use pull::{pull, pull_logged, LogPolicy, PullError, PullReport};
+pub use error::PullError;
+pub use pull::{pull, pull_logged, LogPolicy, PullReport};

@@ -8,7 +8,8 @@ use tinycdn_fetch::{FetchError, Upstreams};
 use tinycdn_store::{Durability, Store, StoreError};
 use tinycdn_volume::trust::{follow_stored, Trust, MAX_ROTATIONS, PINNED_ROOT_KEY as ROOT_KEY};
 
-use crate::pull::{blocking, explain, PullError};
+use crate::pull::{blocking, explain};
+use crate::PullError;
 
 /// Where a store keeps the newest snapshot it pulled under a trust root.
 const SNAPSHOT_KEY: &str = "trust/snapshot";

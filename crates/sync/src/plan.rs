@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use tinycdn_core::delta_index::DeltaEntry;
 use tinycdn_core::manifest::FileContent;
 use tinycdn_core::{ChunkId, FileId};
 
@@ -104,6 +105,42 @@ pub fn runs(pieces: &[Piece], max_bytes: u64) -> Vec<Run> {
     out
 }
 
+/// Bytes of `pieces` that must come from a mirror.
+#[must_use]
+pub fn remote_bytes(pieces: &[Piece]) -> u64 {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Remote { len, .. } => u64::from(*len),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The delta to rebuild a file with, among the signed index's `candidates` producing it: the
+/// smallest one smaller than the file's `remote` bytes whose base the store holds (`has_base`:
+/// whether the store has that object, as the plain or the executable copy). Returns the delta
+/// and whether its base is the executable copy; `None` leaves the file to its chunks.
+pub fn choose_delta<'a>(
+    candidates: impl IntoIterator<Item = &'a DeltaEntry>,
+    remote: u64,
+    mut has_base: impl FnMut(&FileId, bool, u64) -> bool,
+) -> Option<(DeltaEntry, bool)> {
+    let mut best: Option<(DeltaEntry, bool)> = None;
+    for e in candidates {
+        if e.delta_size >= remote || best.is_some_and(|(b, _)| b.delta_size <= e.delta_size) {
+            continue;
+        }
+        if let Some(exec) = [false, true]
+            .into_iter()
+            .find(|&exec| has_base(&e.base, exec, e.base_size))
+        {
+            best = Some((*e, exec));
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +186,36 @@ mod tests {
             5,
             "a cap smaller than two chunks fetches them one by one"
         );
+    }
+
+    fn entry(base: u8, delta_size: u64) -> DeltaEntry {
+        DeltaEntry {
+            base: FileId::of(&[base]),
+            base_size: 100,
+            target: FileId::of(b"target"),
+            target_size: 1000,
+            delta: FileId::of(&[base, 1]),
+            delta_size,
+            method: 0,
+            replaces: 1000,
+            cpu_micros: 1,
+        }
+    }
+
+    #[test]
+    fn the_smallest_delta_whose_base_is_held_wins_if_smaller_than_the_chunks() {
+        let (a, b, c) = (entry(1, 300), entry(2, 100), entry(3, 50));
+        let held = |base: &FileId, exec: bool, _: u64| {
+            (*base == a.base && !exec) || (*base == b.base && exec)
+        };
+        // `c` is smallest but its base is not held; `b`'s base is held as the executable copy.
+        assert_eq!(choose_delta([&a, &b, &c], 1000, held), Some((b, true)));
+        // Nothing smaller than the chunks it would replace.
+        assert_eq!(choose_delta([&a, &b, &c], 100, held), None);
+        assert_eq!(
+            choose_delta([&a, &b], 1000, |_: &FileId, _: bool, _: u64| false),
+            None
+        );
+        assert_eq!(remote_bytes(&[]), 0);
     }
 }
