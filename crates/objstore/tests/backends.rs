@@ -175,10 +175,10 @@ fn stores_under_different_prefixes_do_not_see_each_other() {
     let server = S3Server::start(Kind::S3sFs);
     let a = Store::init_backend(Box::new(server.backend("eu", small()))).expect("init a");
     let b = Store::init_backend(Box::new(server.backend("eu-west", small()))).expect("init b");
-    a.backend()
+    a.raw_backend()
         .write("tags/v/t", b"a", Durability::Immediate)
         .expect("write");
-    assert!(b.backend().list("tags").expect("list").is_empty());
+    assert!(b.raw_backend().list("tags").expect("list").is_empty());
     // Init is idempotent on a store, refuses a prefix that holds other things, and open needs
     // the marker.
     Store::init_backend(Box::new(server.backend("eu", small()))).expect("init again");

@@ -250,7 +250,10 @@ impl StoreSection {
                     new_chunk_bytes: new,
                 });
             }
-            volumes.push(VolumeSection { name, versions });
+            volumes.push(VolumeSection {
+                name: name.to_string(),
+                versions,
+            });
         }
         Ok(Self {
             logical_bytes: stats.logical_bytes,

@@ -12,7 +12,7 @@ use tinycdn_http::cache_control::{TagPolicy, IMMUTABLE};
 use tinycdn_http::multipart::Segment;
 use tinycdn_http::route::{self, Route};
 use tinycdn_http::EntityTag;
-use tinycdn_store::{Store, StoreError};
+use tinycdn_store::{Key, Store, StoreError};
 use tinycdn_volume::read::find_file;
 use tinycdn_volume::reference::Reference;
 use tinycdn_volume::VolumeError;
@@ -61,7 +61,7 @@ enum Source {
 enum OriginContent {
     Memory(Bytes),
     File(std::path::PathBuf),
-    Store { store: Arc<Store>, key: String },
+    Store { store: Arc<Store>, key: Key },
 }
 
 impl Content for OriginContent {
@@ -72,8 +72,7 @@ impl Content for OriginContent {
             Self::Store { store, key } => body::blocking_segments(
                 move |r| {
                     store
-                        .backend()
-                        .read_range(
+                        .read_key_range(
                             &key,
                             r.start,
                             usize::try_from(r.len()).unwrap_or(usize::MAX),
@@ -253,7 +252,7 @@ impl Origin {
             }
             Route::Manifest(id) => self.manifest_rep(id).await,
             Route::Signatures(id) => {
-                let key = format!("signatures/{id}");
+                let key = Key::Signatures(id);
                 self.raw_rep(
                     key,
                     "application/vnd.tinycdn.signatures",
@@ -262,14 +261,14 @@ impl Origin {
                 .await
             }
             Route::Tag { volume, tag } => {
-                let key = format!("tags/{volume}/{tag}");
+                let key = Key::Tag { volume, tag };
                 self.raw_rep(key, "application/vnd.tinycdn.tag", self.tag_policy.header())
                     .await
             }
             Route::Object { id, exec } => self.object_rep(id, exec).await,
             Route::Snapshot => {
                 self.raw_rep(
-                    "snapshot".into(),
+                    Key::Snapshot,
                     "application/vnd.tinycdn.snapshot",
                     self.tag_policy.header(),
                 )
@@ -277,7 +276,7 @@ impl Origin {
             }
             Route::Root(version) => {
                 self.raw_rep(
-                    tinycdn_store::Store::root_key(version),
+                    Key::Root(version),
                     "application/vnd.tinycdn.root",
                     IMMUTABLE.into(),
                 )
@@ -285,7 +284,7 @@ impl Origin {
             }
             Route::Timestamp => {
                 self.raw_rep(
-                    "timestamp".into(),
+                    Key::Timestamp,
                     "application/vnd.tinycdn.timestamp",
                     self.tag_policy.header(),
                 )
@@ -319,11 +318,11 @@ impl Origin {
                 .await
             }
             Route::DeltaIndex(id) => {
-                let key = format!("delta-indexes/{id}");
+                let key = Key::DeltaIndex(id);
                 self.raw_rep(key, DELTA_INDEX_TYPE, IMMUTABLE.into()).await
             }
             Route::Delta { base, target } => {
-                let key = Store::delta_key(&base, &target);
+                let key = Key::Delta { base, target };
                 self.raw_rep(key, DELTA_TYPE, IMMUTABLE.into()).await
             }
             Route::File {
@@ -344,10 +343,9 @@ impl Origin {
         };
         if let Source::Object { id, exec } = source {
             if let Some(coding) = compress::negotiate(req.headers(), &rep.media_type, rep.len) {
-                let key = Store::object_key(&id, exec);
+                let key = Key::Object { id, exec };
                 let load = self.blocking(move |s| {
-                    s.backend()
-                        .read(&key)
+                    s.read_key(&key)
                         .map(Bytes::from)
                         .map_err(|e| std::io::Error::other(e.to_string()))
                 });
@@ -381,12 +379,12 @@ impl Origin {
 
     async fn raw_rep(
         &self,
-        key: String,
+        key: Key,
         media_type: &str,
         cache_control: String,
     ) -> Result<(Representation, Source), Reply> {
         let bytes = self
-            .blocking(move |s| s.backend().read(&key))
+            .blocking(move |s| s.read_key(&key))
             .await
             .map_err(store_reply)?;
         Ok((
@@ -436,9 +434,9 @@ impl Origin {
     }
 
     async fn object_rep(&self, id: FileId, exec: bool) -> Result<(Representation, Source), Reply> {
-        let key = Store::object_key(&id, exec);
+        let key = Key::Object { id, exec };
         let size = self
-            .blocking(move |s| s.backend().size(&key))
+            .blocking(move |s| s.key_size(&key))
             .await
             .map_err(store_reply)?
             .ok_or_else(|| Reply::text(StatusCode::NOT_FOUND, "no such object\n"))?;
@@ -549,8 +547,8 @@ impl Origin {
         match source {
             Source::Memory(b) => OriginContent::Memory(b),
             Source::Object { id, exec } => {
-                let key = Store::object_key(&id, exec);
-                match self.store.backend().local_path(&key) {
+                let key = Key::Object { id, exec };
+                match self.store.local_path(&key) {
                     Some(path) => OriginContent::File(path),
                     None => OriginContent::Store {
                         store: self.store.clone(),

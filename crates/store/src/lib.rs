@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod key;
 pub mod local;
 pub mod memory;
 pub mod store;
@@ -12,6 +13,7 @@ pub mod testing;
 
 pub use backend::{check_key, Backend, BufferedWrite, Durability, Lease, PendingWrite};
 pub use error::StoreError;
+pub use key::{Key, Prefix};
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
 pub use store::{CheckoutRecord, Store, StoreLock};

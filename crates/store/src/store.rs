@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use tinycdn_core::delta_index::SignedDeltaIndex;
 use tinycdn_core::manifest::Manifest;
-use tinycdn_core::names::VolumeName;
+use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::root::SignedRoot;
 use tinycdn_core::sign::SignatureSet;
 use tinycdn_core::snapshot::SignedSnapshot;
@@ -38,6 +38,7 @@ use tinycdn_core::timestamp::SignedTimestamp;
 use tinycdn_core::{ChunkId, FileId, VersionId};
 
 use crate::backend::{Backend, Durability};
+use crate::key::{Key, Prefix};
 use crate::local::LocalBackend;
 use crate::StoreError;
 
@@ -58,10 +59,12 @@ pub struct CheckoutRecord {
 impl CheckoutRecord {
     fn key(dest: &Path) -> String {
         use std::os::unix::ffi::OsStrExt;
-        format!(
-            "checkouts/{}",
-            blake3::hash(dest.as_os_str().as_bytes()).to_hex()
+        Key::Checkout(
+            blake3::hash(dest.as_os_str().as_bytes())
+                .to_hex()
+                .to_string(),
         )
+        .to_string()
     }
 
     fn to_bytes(&self) -> Vec<u8> {
@@ -126,10 +129,6 @@ pub struct StoreLock {
 pub struct Store {
     backend: Box<dyn Backend>,
     root: Option<PathBuf>,
-}
-
-fn fanout(prefix: &str, hex: &str) -> String {
-    format!("{prefix}/{}/{hex}", &hex[..2])
 }
 
 impl Store {
@@ -240,10 +239,97 @@ impl Store {
         self.root.as_deref()
     }
 
-    /// The backend underneath.
+    /// The raw backend, for tests that check the layout itself (feature `testing`): the one
+    /// escape hatch past [`Key`]. Nothing else outside this crate reaches the backend, so the
+    /// layout has one owner.
+    #[cfg(any(test, feature = "testing"))]
     #[must_use]
-    pub fn backend(&self) -> &dyn Backend {
+    pub fn raw_backend(&self) -> &dyn Backend {
         self.backend.as_ref()
+    }
+
+    // ---- keys by name: the layout is `Key`'s; nothing else spells a path ----
+
+    /// The bytes stored under `key`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; I/O errors.
+    pub fn read_key(&self, key: &Key) -> Result<Vec<u8>, StoreError> {
+        self.backend.read(&key.to_string())
+    }
+
+    /// The bytes under `key`, or `None` when there are none.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn read_key_if_any(&self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.backend.read(&key.to_string()) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `bytes` under `key`, atomically, durable as `durability` says.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write_key(
+        &self,
+        key: &Key,
+        bytes: &[u8],
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        self.backend.write(&key.to_string(), bytes, durability)
+    }
+
+    /// The size of what `key` holds, `None` when absent.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn key_size(&self, key: &Key) -> Result<Option<u64>, StoreError> {
+        self.backend.size(&key.to_string())
+    }
+
+    /// Removes `key` (absent is fine).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn delete_key(&self, key: &Key) -> Result<(), StoreError> {
+        self.backend.delete(&key.to_string())
+    }
+
+    /// Every key under a top folder of the layout (names that are no key of this layout, such
+    /// as a stray file, are left out).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn keys(&self, prefix: Prefix) -> Result<Vec<Key>, StoreError> {
+        Ok(self
+            .backend
+            .list(prefix.as_str())?
+            .iter()
+            .filter_map(|k| Key::parse(k))
+            .collect())
+    }
+
+    /// `len` bytes of `key` from `offset`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; I/O errors.
+    pub fn read_key_range(
+        &self,
+        key: &Key,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.backend.read_range(&key.to_string(), offset, len)
+    }
+
+    /// The file holding `key`'s bytes on a local store (for hardlinks and `sendfile`).
+    #[must_use]
+    pub fn local_path(&self, key: &Key) -> Option<PathBuf> {
+        self.backend.local_path(&key.to_string())
     }
 
     /// Makes every completed bulk write durable.
@@ -296,21 +382,15 @@ impl Store {
     /// are kept apart (suffix `.x`, mode 0555) so that hardlinks carry the right mode.
     #[must_use]
     pub fn object_key(id: &FileId, exec: bool) -> String {
-        let key = fanout("objects", &id.to_hex());
-        if exec {
-            format!("{key}.x")
-        } else {
-            key
-        }
+        Key::Object { id: *id, exec }.to_string()
     }
 
     /// The file id and mode class a key names, for keys under `objects/`.
     #[must_use]
     pub fn parse_object_key(key: &str) -> Option<(FileId, bool)> {
-        let name = key.strip_prefix("objects/")?.rsplit('/').next()?;
-        match name.strip_suffix(".x") {
-            Some(hex) => Some((hex.parse().ok()?, true)),
-            None => Some((name.parse().ok()?, false)),
+        match Key::parse(key)? {
+            Key::Object { id, exec } => Some((id, exec)),
+            _ => None,
         }
     }
 
@@ -410,7 +490,21 @@ impl Store {
     /// # Errors
     /// I/O errors.
     pub fn object_keys(&self) -> Result<Vec<String>, StoreError> {
-        self.backend.list("objects")
+        self.backend.list(Prefix::Objects.as_str())
+    }
+
+    /// The size of a name [`Store::object_keys`] listed (a stray name included), `None` when
+    /// it is gone.
+    ///
+    /// # Errors
+    /// [`StoreError::BadKey`] for a name outside `objects/`; I/O errors.
+    pub fn object_key_size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        if !key.starts_with("objects/") {
+            return Err(StoreError::BadKey {
+                key: key.to_owned(),
+            });
+        }
+        self.backend.size(key)
     }
 
     // ---- manifests ----
@@ -425,14 +519,13 @@ impl Store {
         signatures: &SignatureSet,
     ) -> Result<VersionId, StoreError> {
         let id = VersionId::of(manifest_bytes);
-        let hex = id.to_hex();
         self.backend.write(
-            &format!("signatures/{hex}"),
+            &Key::Signatures(id).to_string(),
             &signatures.to_bytes(),
             Durability::Immediate,
         )?;
         self.backend.write(
-            &format!("manifests/{hex}"),
+            &Key::Manifest(id).to_string(),
             manifest_bytes,
             Durability::Immediate,
         )?;
@@ -444,7 +537,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`], [`StoreError::Corrupt`], [`StoreError::Decode`].
     pub fn read_manifest(&self, id: &VersionId) -> Result<(Manifest, SignatureSet), StoreError> {
-        let key = format!("manifests/{id}");
+        let key = Key::Manifest(*id).to_string();
         let bytes = self.backend.read(&key)?;
         let actual = VersionId::of(&bytes);
         if actual != *id {
@@ -457,7 +550,7 @@ impl Store {
             key,
             source: Box::new(source),
         })?;
-        let sig_key = format!("signatures/{id}");
+        let sig_key = Key::Signatures(*id).to_string();
         let signatures = match self.backend.read(&sig_key) {
             Ok(b) => SignatureSet::from_bytes(&b).map_err(|source| StoreError::Decode {
                 key: sig_key,
@@ -487,8 +580,8 @@ impl Store {
     /// # Errors
     /// I/O errors.
     pub fn delete_manifest(&self, id: &VersionId) -> Result<(), StoreError> {
-        self.backend.delete(&format!("manifests/{id}"))?;
-        self.backend.delete(&format!("signatures/{id}"))
+        self.backend.delete(&Key::Manifest(*id).to_string())?;
+        self.backend.delete(&Key::Signatures(*id).to_string())
     }
 
     // ---- deltas ----
@@ -496,7 +589,11 @@ impl Store {
     /// The key of the delta from `base` to `target`.
     #[must_use]
     pub fn delta_key(base: &FileId, target: &FileId) -> String {
-        format!("deltas/{base}/{target}")
+        Key::Delta {
+            base: *base,
+            target: *target,
+        }
+        .to_string()
     }
 
     /// Stores a delta's bytes (durable at the next barrier).
@@ -541,7 +638,7 @@ impl Store {
     /// I/O errors.
     pub fn put_delta_index(&self, index: &SignedDeltaIndex) -> Result<(), StoreError> {
         self.backend.write(
-            &format!("delta-indexes/{}", index.index.version),
+            &Key::DeltaIndex(index.index.version).to_string(),
             &index.to_bytes(),
             Durability::Immediate,
         )
@@ -556,7 +653,7 @@ impl Store {
         version: &VersionId,
     ) -> Result<Option<SignedDeltaIndex>, StoreError> {
         self.read_record(
-            &format!("delta-indexes/{version}"),
+            &Key::DeltaIndex(*version).to_string(),
             SignedDeltaIndex::from_bytes,
         )
     }
@@ -584,7 +681,7 @@ impl Store {
     /// The key of a published trust root version.
     #[must_use]
     pub fn root_key(version: u64) -> String {
-        format!("roots/{version:020}")
+        Key::Root(version).to_string()
     }
 
     /// Publishes a trust root version durably (signatures are the caller's to check).
@@ -619,8 +716,11 @@ impl Store {
     /// # Errors
     /// I/O errors.
     pub fn put_timestamp(&self, timestamp: &SignedTimestamp) -> Result<(), StoreError> {
-        self.backend
-            .write("timestamp", &timestamp.to_bytes(), Durability::Immediate)
+        self.backend.write(
+            &Key::Timestamp.to_string(),
+            &timestamp.to_bytes(),
+            Durability::Immediate,
+        )
     }
 
     /// The store's timestamp, if it has one (signatures not checked here).
@@ -628,7 +728,7 @@ impl Store {
     /// # Errors
     /// I/O or decode errors.
     pub fn read_timestamp(&self) -> Result<Option<SignedTimestamp>, StoreError> {
-        self.read_record("timestamp", SignedTimestamp::from_bytes)
+        self.read_record(&Key::Timestamp.to_string(), SignedTimestamp::from_bytes)
     }
 
     /// Stores the signed snapshot of every current tag durably.
@@ -636,8 +736,11 @@ impl Store {
     /// # Errors
     /// I/O errors.
     pub fn put_snapshot(&self, snapshot: &SignedSnapshot) -> Result<(), StoreError> {
-        self.backend
-            .write("snapshot", &snapshot.to_bytes(), Durability::Immediate)
+        self.backend.write(
+            &Key::Snapshot.to_string(),
+            &snapshot.to_bytes(),
+            Durability::Immediate,
+        )
     }
 
     /// The store's snapshot, if it has one (signatures not checked here).
@@ -645,7 +748,7 @@ impl Store {
     /// # Errors
     /// I/O or decode errors.
     pub fn read_snapshot(&self) -> Result<Option<SignedSnapshot>, StoreError> {
-        self.read_record("snapshot", SignedSnapshot::from_bytes)
+        self.read_record(&Key::Snapshot.to_string(), SignedSnapshot::from_bytes)
     }
 
     // ---- version index ----
@@ -660,7 +763,11 @@ impl Store {
         number: u64,
         id: &VersionId,
     ) -> Result<(), StoreError> {
-        let key = format!("versions/{volume}/{number:020}");
+        let key = Key::Version {
+            volume: volume.clone(),
+            number,
+        }
+        .to_string();
         let hex = id.to_hex();
         // Created, never replaced: of two publishers that chose the same number, one wins.
         if self.backend.write_new(&key, hex.as_bytes())? {
@@ -676,19 +783,21 @@ impl Store {
     ///
     /// # Errors
     /// I/O errors.
-    pub fn delete_version(&self, volume: &str, number: u64) -> Result<(), StoreError> {
-        self.backend
-            .delete(&format!("versions/{volume}/{number:020}"))
+    pub fn delete_version(&self, volume: &VolumeName, number: u64) -> Result<(), StoreError> {
+        self.delete_key(&Key::Version {
+            volume: volume.clone(),
+            number,
+        })
     }
 
     /// A volume's versions, oldest first.
     ///
     /// # Errors
     /// I/O errors, or an index entry that does not parse.
-    pub fn versions(&self, volume: &str) -> Result<Vec<(u64, VersionId)>, StoreError> {
+    pub fn versions(&self, volume: &VolumeName) -> Result<Vec<(u64, VersionId)>, StoreError> {
         let mut out = Vec::new();
-        for key in self.backend.list(&format!("versions/{volume}"))? {
-            let Some(number) = key.rsplit('/').next().and_then(|n| n.parse::<u64>().ok()) else {
+        for key in self.backend.list(&Key::versions_of(volume))? {
+            let Some(Key::Version { number, .. }) = Key::parse(&key) else {
                 continue;
             };
             let bytes = self.backend.read(&key)?;
@@ -713,12 +822,15 @@ impl Store {
     ///
     /// # Errors
     /// I/O errors.
-    pub fn volumes(&self) -> Result<Vec<String>, StoreError> {
-        let mut out: Vec<String> = self
+    pub fn volumes(&self) -> Result<Vec<VolumeName>, StoreError> {
+        let mut out: Vec<VolumeName> = self
             .backend
             .list("versions")?
             .iter()
-            .filter_map(|k| k.split('/').nth(1).map(str::to_owned))
+            .filter_map(|k| match Key::parse(k) {
+                Some(Key::Version { volume, .. }) => Some(volume),
+                _ => None,
+            })
             .collect();
         out.dedup();
         Ok(out)
@@ -732,7 +844,7 @@ impl Store {
     /// I/O errors.
     pub fn put_tag(&self, tag: &SignedTag) -> Result<(), StoreError> {
         self.backend.write(
-            &format!("tags/{}/{}", tag.record.volume, tag.record.tag),
+            &Self::tag_key(&tag.record.volume, &tag.record.tag),
             &tag.to_bytes(),
             Durability::Immediate,
         )
@@ -745,7 +857,7 @@ impl Store {
     /// [`StoreError::Conflict`] when another publisher moved it in between; I/O errors.
     pub fn put_tag_if(&self, tag: &SignedTag, expected: Option<&str>) -> Result<(), StoreError> {
         self.backend.write_if(
-            &format!("tags/{}/{}", tag.record.volume, tag.record.tag),
+            &Self::tag_key(&tag.record.volume, &tag.record.tag),
             &tag.to_bytes(),
             expected,
         )
@@ -757,10 +869,10 @@ impl Store {
     /// I/O or decode errors.
     pub fn read_tag_versioned(
         &self,
-        volume: &str,
-        tag: &str,
+        volume: &VolumeName,
+        tag: &TagName,
     ) -> Result<Option<(SignedTag, String)>, StoreError> {
-        let key = format!("tags/{volume}/{tag}");
+        let key = Self::tag_key(volume, tag);
         let Some((bytes, token)) = self.backend.read_versioned(&key)? else {
             return Ok(None);
         };
@@ -775,17 +887,29 @@ impl Store {
     ///
     /// # Errors
     /// I/O or decode errors.
-    pub fn read_tag(&self, volume: &str, tag: &str) -> Result<Option<SignedTag>, StoreError> {
-        self.read_record(&format!("tags/{volume}/{tag}"), SignedTag::from_bytes)
+    pub fn read_tag(
+        &self,
+        volume: &VolumeName,
+        tag: &TagName,
+    ) -> Result<Option<SignedTag>, StoreError> {
+        self.read_record(&Self::tag_key(volume, tag), SignedTag::from_bytes)
+    }
+
+    fn tag_key(volume: &VolumeName, tag: &TagName) -> String {
+        Key::Tag {
+            volume: volume.clone(),
+            tag: tag.clone(),
+        }
+        .to_string()
     }
 
     /// Every tag of a volume.
     ///
     /// # Errors
     /// I/O or decode errors.
-    pub fn tags(&self, volume: &str) -> Result<Vec<SignedTag>, StoreError> {
+    pub fn tags(&self, volume: &VolumeName) -> Result<Vec<SignedTag>, StoreError> {
         let mut out = Vec::new();
-        for key in self.backend.list(&format!("tags/{volume}"))? {
+        for key in self.backend.list(&Key::tags_of(volume))? {
             // A tag removed between the listing and the read is simply not current.
             if let Some(tag) = self.read_record(&key, SignedTag::from_bytes)? {
                 out.push(tag);
@@ -838,7 +962,7 @@ impl Store {
     /// # Errors
     /// I/O errors.
     pub fn quarantine(&self, key: &str) -> Result<String, StoreError> {
-        let to = format!("quarantine/{key}");
+        let to = format!("quarantine/{key}"); // Key::Quarantined of whatever was damaged
         self.backend.rename(key, &to)?;
         Ok(to)
     }
@@ -866,7 +990,7 @@ mod tests {
         ));
         assert!(store.verify_object(&id, false).expect("verify"));
         store
-            .backend()
+            .raw_backend()
             .write(
                 &Store::object_key(&id, false),
                 b"abcdeX",

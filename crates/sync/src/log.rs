@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use tinycdn_core::log_entry::{Event, LogEntry};
 use tinycdn_core::VersionId;
 use tinycdn_fetch::{FetchError, Upstreams};
-use tinycdn_store::{Durability, Store, StoreError};
+use tinycdn_store::{Durability, Key, Store, StoreError};
 use tinycdn_tlog::reader::{tiles_for_consistency, tiles_for_inclusion};
 use tinycdn_tlog::tile::{tile_in_tree, TileKind};
 use tinycdn_tlog::{
@@ -287,11 +287,11 @@ fn parse_index(b: &[u8]) -> Option<u64> {
 }
 
 /// Where a node keeps the last checkpoint of a log it accepted.
-fn seen_key(verifier: &LogVerifier) -> String {
-    format!(
-        "log/seen/{}",
+fn seen_key(verifier: &LogVerifier) -> Key {
+    Key::Log(format!(
+        "seen/{}",
         blake3::hash(verifier.key().as_bytes()).to_hex()
-    )
+    ))
 }
 
 /// The last checkpoint of this log that the store accepted.
@@ -299,13 +299,12 @@ fn seen_key(verifier: &LogVerifier) -> String {
 /// # Errors
 /// Store errors; a stored checkpoint that no longer verifies is an error, not forgotten.
 pub fn seen(store: &Store, verifier: &LogVerifier) -> Result<Option<Checkpoint>, LogCheckError> {
-    match store.backend().read(&seen_key(verifier)) {
-        Ok(note) => verifier
+    match store.read_key_if_any(&seen_key(verifier))? {
+        Some(note) => verifier
             .open(&note)
             .map(Some)
             .map_err(|e| LogCheckError::Tiles(format!("the stored checkpoint: {e}"))),
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
+        None => Ok(None),
     }
 }
 
@@ -328,9 +327,7 @@ pub async fn witness(
         }
     }
     tokio::task::block_in_place(|| {
-        store
-            .backend()
-            .write(&seen_key(verifier), &note, Durability::Immediate)
+        store.write_key(&seen_key(verifier), &note, Durability::Immediate)
     })?;
     Ok(cp)
 }

@@ -5,16 +5,16 @@ use tinycdn_core::root::SignedRoot;
 use tinycdn_core::snapshot::SignedSnapshot;
 use tinycdn_core::timestamp::{FreshnessError, SignedTimestamp};
 use tinycdn_fetch::{FetchError, Upstreams};
-use tinycdn_store::{Durability, Store, StoreError};
+use tinycdn_store::{Durability, Key, Store, StoreError};
 use tinycdn_volume::trust::{follow_stored, Trust, MAX_ROTATIONS, PINNED_ROOT_KEY as ROOT_KEY};
 
 use crate::pull::{blocking, explain};
 use crate::PullError;
 
 /// Where a store keeps the newest snapshot it pulled under a trust root.
-const SNAPSHOT_KEY: &str = "trust/snapshot";
+const SNAPSHOT_KEY: Key = Key::PinnedSnapshot;
 /// Where a store keeps the newest timestamp it pulled under a trust root.
-const TIMESTAMP_KEY: &str = "trust/timestamp";
+const TIMESTAMP_KEY: Key = Key::PinnedTimestamp;
 /// Largest timestamp accepted (a few hundred bytes, plus signatures).
 const MAX_TIMESTAMP: u64 = 64 << 10;
 
@@ -29,13 +29,13 @@ pub(crate) struct VerifiedMetadata {
 impl VerifiedMetadata {
     /// Pins the snapshot and timestamp in the store (the caller holds the lock).
     pub(crate) fn pin(&self, store: &Store) -> Result<(), StoreError> {
-        store.backend().write(
-            SNAPSHOT_KEY,
+        store.write_key(
+            &SNAPSHOT_KEY,
             &self.snapshot.to_bytes(),
             Durability::Immediate,
         )?;
-        store.backend().write(
-            TIMESTAMP_KEY,
+        store.write_key(
+            &TIMESTAMP_KEY,
             &self.timestamp.to_bytes(),
             Durability::Immediate,
         )
@@ -47,15 +47,11 @@ pub(crate) use tinycdn_core::time::unix_now;
 /// The version of the record this store pinned under `key` (0 when none).
 fn pinned_version(
     store: &Store,
-    key: &str,
+    key: &Key,
     version: impl Fn(&[u8]) -> Option<u64>,
 ) -> Result<u64, PullError> {
-    let pinned = blocking(|| match store.backend().read(key) {
-        Ok(b) => Ok(version(&b).unwrap_or(0)),
-        Err(e) if e.is_not_found() => Ok(0),
-        Err(e) => Err(e),
-    })?;
-    Ok(pinned)
+    let pinned = blocking(|| store.read_key_if_any(key))?;
+    Ok(pinned.and_then(|b| version(&b)).unwrap_or(0))
 }
 
 /// The mirrors' current metadata, TUF's way: first the newest timestamp any mirror offers
@@ -69,12 +65,12 @@ pub(crate) async fn current_metadata(
     upstreams: &Upstreams,
     trust: &Trust,
 ) -> Result<VerifiedMetadata, PullError> {
-    let pinned_ts = pinned_version(store, TIMESTAMP_KEY, |b| {
+    let pinned_ts = pinned_version(store, &TIMESTAMP_KEY, |b| {
         SignedTimestamp::from_bytes(b)
             .ok()
             .map(|t| t.timestamp.version)
     })?;
-    let pinned_snap = pinned_version(store, SNAPSHOT_KEY, |b| {
+    let pinned_snap = pinned_version(store, &SNAPSHOT_KEY, |b| {
         SignedSnapshot::from_bytes(b)
             .ok()
             .map(|s| s.snapshot.version)
@@ -174,19 +170,13 @@ pub(crate) async fn update_root(
     }
     blocking(|| -> Result<(), PullError> {
         let _lock = store.lock()?;
-        let held = match store.backend().read(ROOT_KEY) {
-            Ok(b) => Some(b),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
-        };
+        let held = store.read_key_if_any(&ROOT_KEY)?;
         if let Some(pinned) = held.as_deref().and_then(|b| SignedRoot::from_bytes(b).ok()) {
             current.check_not_older(&pinned)?;
         }
         let bytes = current.to_bytes();
         if held.as_deref() != Some(&bytes[..]) {
-            store
-                .backend()
-                .write(ROOT_KEY, &bytes, Durability::Immediate)?;
+            store.write_key(&ROOT_KEY, &bytes, Durability::Immediate)?;
         }
         Ok(())
     })?;

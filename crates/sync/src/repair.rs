@@ -45,7 +45,7 @@ pub async fn repair(
     let mut versions: Vec<(String, u64, VersionId)> = Vec::new();
     for volume in blocking(|| store.volumes())? {
         for (n, id) in blocking(|| store.versions(&volume))? {
-            versions.push((volume.clone(), n, id));
+            versions.push((volume.to_string(), n, id));
         }
     }
     for (volume, number, id) in &versions {

@@ -17,7 +17,7 @@ use tinycdn_core::names::{TagName, VolumeName};
 use tinycdn_core::tag::SignedTag;
 use tinycdn_core::VersionId;
 use tinycdn_fetch::{FetchError, Upstreams};
-use tinycdn_store::{Durability, Store, StoreError};
+use tinycdn_store::{Durability, Key, Store, StoreError};
 use tinycdn_tlog::tile::{parse_bundle, tile_in_tree, TileKind};
 use tinycdn_tlog::LogVerifier;
 use tinycdn_volume::trust::Trust;
@@ -149,8 +149,8 @@ pub async fn sync(
             report.tags_kept += 1;
         }
     }
-    for (path, key) in [("/n", "snapshot"), ("/ts", "timestamp")] {
-        keep_record(&vault, &upstreams, trust, path, key).await?;
+    for (path, key) in [("/n", Key::Snapshot), ("/ts", Key::Timestamp)] {
+        keep_record(&vault, &upstreams, trust, path, &key).await?;
     }
     report.bytes_transferred = upstreams.fetched_bytes() - start_bytes;
     Ok(report)
@@ -210,14 +210,12 @@ async fn keep_tag(
     };
     blocking(|| -> Result<bool, VaultError> {
         let _lock = vault.lock()?;
-        let history = format!("history/tags/{v}/{t}/{}", signed.record_hash());
-        let new = vault.backend().size(&history)?.is_none();
+        let history = Key::History(format!("tags/{v}/{t}/{}", signed.record_hash()));
+        let new = vault.key_size(&history)?.is_none();
         if new {
-            vault
-                .backend()
-                .write(&history, &bytes, Durability::Immediate)?;
+            vault.write_key(&history, &bytes, Durability::Immediate)?;
         }
-        let current = vault.read_tag(v.as_str(), t.as_str())?;
+        let current = vault.read_tag(&v, &t)?;
         if current.is_none_or(|c| c.is_older_than(&signed)) {
             vault.put_tag(&signed)?;
         }
@@ -232,10 +230,10 @@ async fn keep_record(
     upstreams: &Upstreams,
     trust: &Trust,
     path: &str,
-    key: &str,
+    key: &Key,
 ) -> Result<(), VaultError> {
     let version = |b: &[u8]| -> Option<u64> {
-        if key == "snapshot" {
+        if *key == Key::Snapshot {
             let s = tinycdn_core::snapshot::SignedSnapshot::from_bytes(b).ok()?;
             s.verify(trust.ring()).ok()?;
             Some(s.snapshot.version)
@@ -256,19 +254,13 @@ async fn keep_record(
     let got = version(&bytes).unwrap_or(0);
     blocking(|| -> Result<(), VaultError> {
         let _lock = vault.lock()?;
-        let history = format!("history/{key}/{got:020}");
-        if vault.backend().size(&history)?.is_none() {
-            vault
-                .backend()
-                .write(&history, &bytes, Durability::Immediate)?;
+        let history = Key::History(format!("{key}/{got:020}"));
+        if vault.key_size(&history)?.is_none() {
+            vault.write_key(&history, &bytes, Durability::Immediate)?;
         }
-        let current = match vault.backend().read(key) {
-            Ok(b) => version(&b),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let current = vault.read_key_if_any(key)?.and_then(|b| version(&b));
         if current.is_none_or(|c| c < got) {
-            vault.backend().write(key, &bytes, Durability::Immediate)?;
+            vault.write_key(key, &bytes, Durability::Immediate)?;
         }
         Ok(())
     })

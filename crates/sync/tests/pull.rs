@@ -131,7 +131,11 @@ async fn pulls_only_what_changed_and_nothing_when_current() {
         .expect("fsck")
         .is_clean());
     assert!(
-        local.backend().list("staging").expect("list").is_empty(),
+        local
+            .raw_backend()
+            .list("staging")
+            .expect("list")
+            .is_empty(),
         "staging is cleared"
     );
 }
@@ -160,7 +164,7 @@ async fn an_interrupted_pull_resumes_from_staged_chunks() {
         let bytes = &clip[start..start + c.len as usize];
         let hex = c.id.to_hex();
         local
-            .backend()
+            .raw_backend()
             .write(
                 &format!("staging/{}/{hex}", &hex[..2]),
                 bytes,
@@ -326,7 +330,7 @@ async fn scattered_edits_travel_as_a_verified_delta_and_bad_deltas_fall_back_to_
         assert!(r.chunks_fetched > 1);
         assert_eq!(read_file(node, "libapp.so"), new);
         assert!(fsck(node, &trust(), &NoProgress).expect("fsck").is_clean());
-        assert!(node.backend().list("staging").expect("list").is_empty());
+        assert!(node.raw_backend().list("staging").expect("list").is_empty());
     }
 }
 
@@ -368,7 +372,10 @@ async fn a_mirror_serving_an_older_tag_is_refused() {
         "{err}"
     );
     let tag = local
-        .read_tag("site", "stable")
+        .read_tag(
+            &tinycdn_core::names::VolumeName::new("site").expect("volume name"),
+            &tinycdn_core::names::TagName::new("stable").expect("tag name"),
+        )
         .expect("read")
         .expect("tag");
     assert_eq!(tag.record.number, 2, "the tag did not move back");
@@ -404,7 +411,13 @@ async fn a_full_disk_mid_pull_keeps_nothing_half_written() {
         local.volumes().expect("volumes").is_empty(),
         "no version is visible"
     );
-    assert!(local.read_tag("site", "stable").expect("read").is_none());
+    assert!(local
+        .read_tag(
+            &tinycdn_core::names::VolumeName::new("site").expect("volume name"),
+            &tinycdn_core::names::TagName::new("stable").expect("tag name")
+        )
+        .expect("read")
+        .is_none());
     assert!(fsck(&local, &trust(), &NoProgress)
         .expect("fsck")
         .is_clean());
@@ -446,7 +459,7 @@ async fn pull_past_a_liar(
         fsck(node, trust, &NoProgress).expect("fsck").is_clean(),
         "{what}"
     );
-    assert!(node.backend().list("staging").expect("list").is_empty());
+    assert!(node.raw_backend().list("staging").expect("list").is_empty());
 }
 
 /// Hostile mirrors ranked before an honest one (slowed down so the liars are tried first): wrong
@@ -565,7 +578,7 @@ async fn hostile_mirrors_under_a_trust_root_change_nothing() {
         let node = Arc::new(Store::init(&dir.path().join(format!("node{i}"))).expect("init"));
         pull_past_a_liar(&node, url, &good, &trust, what, &new).await;
         assert_eq!(
-            node.backend().read("trust/timestamp").expect("pinned"),
+            node.raw_backend().read("trust/timestamp").expect("pinned"),
             std::fs::read(world.honest_store.join("timestamp")).expect("honest"),
             "{what}: the honest timestamp is pinned"
         );

@@ -84,7 +84,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn place_file(&mut self, file: FileRef<'_>, dst: &Path) -> Result<(), VolumeError> {
-        if let Some(src) = self.store.backend().local_path(&file.object_key()) {
+        if let Some(src) = self.store.local_path(&file.key()) {
             if fs::hard_link(&src, dst).is_ok() {
                 self.report.linked += 1;
                 return Ok(());

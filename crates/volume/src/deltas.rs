@@ -193,7 +193,7 @@ fn renamed_from<'m>(
 /// Reads a whole object and checks its hash.
 fn read_verified(store: &Store, file: &FileRef<'_>) -> Result<Vec<u8>, VolumeError> {
     let key = file.object_key();
-    let bytes = store.backend().read(&key)?;
+    let bytes = store.read_key(&file.key())?;
     let actual = FileId::of(&bytes);
     if actual != file.content.hash {
         return Err(tinycdn_store::StoreError::Corrupt {

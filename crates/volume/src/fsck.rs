@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use rayon::prelude::*;
 use tinycdn_core::manifest::FileContent;
 use tinycdn_core::{FileId, VersionId};
-use tinycdn_store::{Store, StoreError};
+use tinycdn_store::{Key, Store, StoreError};
 
 use crate::trust::{SignatureReport, Trust};
 use crate::{Progress, VolumeError};
@@ -78,7 +78,7 @@ pub fn fsck(
     let keys = store.object_keys()?;
     let sizes: Vec<u64> = keys
         .iter()
-        .map(|k| Ok(store.backend().size(k)?.unwrap_or(0)))
+        .map(|k| Ok(store.object_key_size(k)?.unwrap_or(0)))
         .collect::<Result<_, StoreError>>()?;
     report.objects = keys.len() as u64;
     report.bytes = sizes.iter().sum();
@@ -136,7 +136,7 @@ pub fn fsck(
                 good_manifests.insert(id);
             }
             Err(e @ (StoreError::Corrupt { .. } | StoreError::Decode { .. })) => {
-                let key = format!("manifests/{id}");
+                let key = Key::Manifest(id).to_string();
                 report.quarantined.push(store.quarantine(&key)?);
                 report.problems.push(Problem {
                     kind: "corrupt",

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use tinycdn_core::VersionId;
-use tinycdn_store::Store;
+use tinycdn_store::{Key, Prefix, Store};
 
 use crate::checkout::versions_dir;
 use crate::read::FileRef;
@@ -75,7 +75,7 @@ pub fn gc(store: &Store, keep: usize, progress: &dyn Progress) -> Result<GcRepor
                 store.delete_version(&volume, *number)?;
                 report.versions_removed.push(format!("{volume} {number}"));
                 removed.push(tinycdn_core::log_entry::Event::Gc {
-                    volume: volume.clone(),
+                    volume: volume.to_string(),
                     number: *number,
                     version: *id.as_bytes(),
                 });
@@ -115,31 +115,27 @@ pub fn gc(store: &Store, keep: usize, progress: &dyn Progress) -> Result<GcRepor
             );
         }
     }
-    for key in store.backend().list("delta-indexes")? {
-        let listed = key
-            .rsplit('/')
-            .next()
-            .and_then(|h| h.parse::<VersionId>().ok());
-        if listed.is_none_or(|id| !kept.contains(&id)) {
-            store.backend().delete(&key)?;
+    for key in store.keys(Prefix::DeltaIndexes)? {
+        if !matches!(&key, Key::DeltaIndex(id) if kept.contains(id)) {
+            store.delete_key(&key)?;
         }
     }
-    for key in store.backend().list("deltas")? {
-        if !live_deltas.contains(&key) {
-            report.bytes_freed += store.backend().size(&key)?.unwrap_or(0);
-            store.backend().delete(&key)?;
+    for key in store.keys(Prefix::Deltas)? {
+        if !live_deltas.contains(&key.to_string()) {
+            report.bytes_freed += store.key_size(&key)?.unwrap_or(0);
+            store.delete_key(&key)?;
         }
     }
     // Chunks staged by pulls that were interrupted: under the lock no pull is running.
-    for key in store.backend().list("staging")? {
-        store.backend().delete(&key)?;
+    for key in store.keys(Prefix::Staging)? {
+        store.delete_key(&key)?;
     }
-    let keys = store.object_keys()?;
+    let keys = store.keys(Prefix::Objects)?;
     progress.start("collecting", keys.len() as u64);
     for key in keys {
-        if !live.contains(&key) {
-            report.bytes_freed += store.backend().size(&key)?.unwrap_or(0);
-            store.backend().delete(&key)?;
+        if !live.contains(&key.to_string()) {
+            report.bytes_freed += store.key_size(&key)?.unwrap_or(0);
+            store.delete_key(&key)?;
             report.objects_removed += 1;
         }
         progress.advance(1);

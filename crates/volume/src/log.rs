@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use tinycdn_core::log_entry::{EntryError, Event, LogEntry};
 use tinycdn_core::VersionId;
-use tinycdn_store::{Durability, Store, StoreError};
+use tinycdn_store::{Durability, Key, Store};
 use tinycdn_tlog::tile::{bundle_prefix, tile_in_tree, TileError};
 use tinycdn_tlog::{
     verify_consistency, verify_inclusion, Appender, Checkpoint, CheckpointError, Hash, LogSigner,
@@ -96,30 +96,36 @@ pub fn timestamp_event(t: &tinycdn_core::timestamp::SignedTimestamp) -> Event {
     }
 }
 
-fn tile_key(kind: TileKind, index: u64) -> String {
+fn tile_key(kind: TileKind, index: u64) -> Key {
     let full = TileId {
         kind,
         index,
         width: 256,
     };
-    format!("log/{}", full.path())
+    Key::Log(full.path())
 }
 
-fn index_key(version: &VersionId) -> String {
-    format!("log/index/{}", version.to_hex())
+fn index_key(version: &VersionId) -> Key {
+    Key::Log(format!("index/{}", version.to_hex()))
 }
 
-fn read_opt(store: &Store, key: &str) -> Result<Option<Vec<u8>>, VolumeError> {
-    match store.backend().read(key) {
-        Ok(b) => Ok(Some(b)),
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+/// `log/key`: the log's signing key.
+fn signing_key() -> Key {
+    Key::Log("key".to_owned())
+}
+
+/// `log/checkpoint`: the signed checkpoint, written last.
+fn checkpoint_key() -> Key {
+    Key::Log("checkpoint".to_owned())
+}
+
+fn read_opt(store: &Store, key: &Key) -> Result<Option<Vec<u8>>, VolumeError> {
+    Ok(store.read_key_if_any(key)?)
 }
 
 /// The log's signer, if the store has one.
 fn signer(store: &Store) -> Result<Option<LogSigner>, VolumeError> {
-    let Some(bytes) = read_opt(store, KEY)? else {
+    let Some(bytes) = read_opt(store, &signing_key())? else {
         return Ok(None);
     };
     let text = String::from_utf8(bytes).map_err(|_| LogError::BadKey("not UTF-8".into()))?;
@@ -147,7 +153,7 @@ pub fn init(store: &Store, name: Option<&str>) -> Result<String, VolumeError> {
         }
         return Ok(s.verifier_key());
     }
-    if read_opt(store, CHECKPOINT)?.is_some() {
+    if read_opt(store, &checkpoint_key())?.is_some() {
         return Err(LogError::MissingKey.into());
     }
     let mut seed = [0u8; 32];
@@ -163,9 +169,7 @@ pub fn init(store: &Store, name: Option<&str>) -> Result<String, VolumeError> {
     };
     let s = LogSigner::new(&name, seed).map_err(LogError::from)?;
     let text = format!("{KEY_PREFIX}{name} {}\n", hex::encode(seed));
-    store
-        .backend()
-        .write(KEY, text.as_bytes(), Durability::Immediate)?;
+    store.write_key(&signing_key(), text.as_bytes(), Durability::Immediate)?;
     Ok(s.verifier_key())
 }
 
@@ -184,7 +188,7 @@ pub fn verifier_key(store: &Store) -> Result<Option<String>, VolumeError> {
 /// # Errors
 /// A checkpoint that does not verify; store errors.
 pub fn checkpoint(store: &Store) -> Result<Option<(Checkpoint, Vec<u8>)>, VolumeError> {
-    let Some(note) = read_opt(store, CHECKPOINT)? else {
+    let Some(note) = read_opt(store, &checkpoint_key())? else {
         return Ok(None);
     };
     let cp = match signer(store)? {
@@ -213,7 +217,7 @@ pub fn mirrored_checkpoint(
     store: &Store,
     verifier: &LogVerifier,
 ) -> Result<Option<Checkpoint>, VolumeError> {
-    read_opt(store, CHECKPOINT)?
+    read_opt(store, &checkpoint_key())?
         .map(|note| verifier.open(&note).map_err(|e| LogError::from(e).into()))
         .transpose()
 }
@@ -249,9 +253,7 @@ pub fn mirror_append(
         .into());
     }
     for (id, bytes) in tiles {
-        store
-            .backend()
-            .write(&tile_key(id.kind, id.index), &bytes, Durability::AtBarrier)?;
+        store.write_key(&tile_key(id.kind, id.index), &bytes, Durability::AtBarrier)?;
     }
     for (i, e) in entries.iter().enumerate() {
         if let Ok(LogEntry {
@@ -260,22 +262,20 @@ pub fn mirror_append(
         }) = LogEntry::parse(e)
         {
             let at = (size + i as u64).to_string();
-            store.backend().write(
+            store.write_key(
                 &index_key(&VersionId::from_bytes(version)),
                 at.as_bytes(),
                 Durability::AtBarrier,
             )?;
         }
     }
-    store.backend().write(
-        &format!("history/log/checkpoint/{:020}", new.size),
+    store.write_key(
+        &Key::History(format!("log/checkpoint/{:020}", new.size)),
         note,
         Durability::AtBarrier,
     )?;
     store.barrier()?;
-    store
-        .backend()
-        .write(CHECKPOINT, note, Durability::Immediate)?;
+    store.write_key(&checkpoint_key(), note, Durability::Immediate)?;
     Ok(new)
 }
 
@@ -342,17 +342,13 @@ pub fn append(store: &Store, events: Vec<Event>) -> Result<Checkpoint, VolumeErr
         })
         .collect();
     for (id, bytes) in log.append(&lines).map_err(LogError::from)? {
-        store
-            .backend()
-            .write(&tile_key(id.kind, id.index), &bytes, Durability::AtBarrier)?;
+        store.write_key(&tile_key(id.kind, id.index), &bytes, Durability::AtBarrier)?;
     }
     for (i, event) in events.iter().enumerate() {
         if let Event::Publish { version, .. } = event {
             let key = index_key(&VersionId::from_bytes(*version));
             let at = (size + i as u64).to_string();
-            store
-                .backend()
-                .write(&key, at.as_bytes(), Durability::AtBarrier)?;
+            store.write_key(&key, at.as_bytes(), Durability::AtBarrier)?;
         }
     }
     store.barrier()?;
@@ -363,9 +359,7 @@ pub fn append(store: &Store, events: Vec<Event>) -> Result<Checkpoint, VolumeErr
         extensions: Vec::new(),
     };
     let note = s.sign(&cp).map_err(LogError::from)?;
-    store
-        .backend()
-        .write(CHECKPOINT, &note, Durability::Immediate)?;
+    store.write_key(&checkpoint_key(), &note, Durability::Immediate)?;
     Ok(cp)
 }
 
@@ -574,7 +568,7 @@ fn unlogged(store: &Store, events: &[Event], report: &mut LogReport) -> Result<(
             }
         }
         for t in store.tags(&volume)? {
-            let key = (volume.clone(), t.record.tag.to_string());
+            let key = (volume.to_string(), t.record.tag.to_string());
             if tags.get(&key) != Some(t.record.version.as_bytes()) {
                 report.unlogged.push(format!(
                     "{volume}@{} -> {}",

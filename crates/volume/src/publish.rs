@@ -398,7 +398,7 @@ fn ingest(
 /// # Errors
 /// Store errors.
 pub fn head(store: &Store, volume: &VolumeName) -> Result<Option<(u64, VersionId)>, VolumeError> {
-    Ok(store.versions(volume.as_str())?.last().copied())
+    Ok(store.versions(volume)?.last().copied())
 }
 
 /// Publishes `opts.source` as the next version of `opts.volume`.
@@ -422,12 +422,12 @@ pub fn publish(
         check_not_confusable(
             "volume name",
             opts.volume.as_str(),
-            existing.iter().map(String::as_str),
+            existing.iter().map(VolumeName::as_str),
         )?;
     }
     if let Some(tag) = &opts.tag {
         let tags: Vec<String> = store
-            .tags(opts.volume.as_str())?
+            .tags(&opts.volume)?
             .into_iter()
             .map(|t| t.record.tag.to_string())
             .collect();
@@ -560,7 +560,7 @@ pub fn publish(
     let mut tag_token = None;
     if let Some(tag) = &opts.tag {
         let (current, token) = store
-            .read_tag_versioned(opts.volume.as_str(), tag.as_str())?
+            .read_tag_versioned(&opts.volume, tag)?
             .map_or((None, None), |(t, token)| (Some(t), Some(token)));
         tag_token = token;
         if current

@@ -34,7 +34,16 @@ impl<'m> FileRef<'m> {
     /// The store key of the object holding this file.
     #[must_use]
     pub fn object_key(&self) -> String {
-        Store::object_key(&self.content.hash, self.exec)
+        self.key().to_string()
+    }
+
+    /// The store [`Key`](tinycdn_store::Key) of the object holding this file.
+    #[must_use]
+    pub fn key(&self) -> tinycdn_store::Key {
+        tinycdn_store::Key::Object {
+            id: self.content.hash,
+            exec: self.exec,
+        }
     }
 }
 

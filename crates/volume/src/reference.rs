@@ -68,7 +68,7 @@ impl Reference {
     /// Unknown or ambiguous references; store errors.
     pub fn resolve(&self, store: &Store) -> Result<Resolved, VolumeError> {
         if let Ok(tag) = TagName::new(&self.spec) {
-            if let Some(signed) = store.read_tag(self.volume.as_str(), tag.as_str())? {
+            if let Some(signed) = store.read_tag(&self.volume, &tag)? {
                 return Ok(Resolved {
                     id: signed.record.version,
                     number: signed.record.number,
@@ -76,7 +76,7 @@ impl Reference {
                 });
             }
         }
-        let versions = store.versions(self.volume.as_str())?;
+        let versions = store.versions(&self.volume)?;
         let is_hex =
             self.spec.len() >= MIN_PREFIX && self.spec.chars().all(|c| c.is_ascii_hexdigit());
         if is_hex {
@@ -106,7 +106,7 @@ impl Reference {
             }
         }
         let tags: Vec<String> = store
-            .tags(self.volume.as_str())?
+            .tags(&self.volume)?
             .into_iter()
             .map(|t| t.record.tag.to_string())
             .collect();

@@ -4,27 +4,35 @@
 
 use std::path::Path;
 
-use tinycdn_store::{Durability, Store};
+use tinycdn_store::{Durability, Key, Prefix, Store};
 
 use crate::fsck::{fsck, FsckReport};
 use crate::log::LogReport;
 use crate::trust::Trust;
 use crate::{Progress, VolumeError};
 
-/// What a vault holds that an origin serves (`history/` stays in the vault).
-const PREFIXES: &[&str] = &[
-    "objects",
-    "manifests",
-    "signatures",
-    "versions",
-    "tags",
-    "delta-indexes",
-    "deltas",
-    "roots",
-    "log/tile",
-    "log/index",
+/// What a vault holds that an origin serves (`history/` stays in the vault; of `log/`, the
+/// tiles, the index and the checkpoint: never a signing key or a node's seen checkpoints).
+const PREFIXES: &[Prefix] = &[
+    Prefix::Objects,
+    Prefix::Manifests,
+    Prefix::Signatures,
+    Prefix::Versions,
+    Prefix::Tags,
+    Prefix::DeltaIndexes,
+    Prefix::Deltas,
+    Prefix::Roots,
+    Prefix::Log,
 ];
-const SINGLE: &[&str] = &["snapshot", "timestamp", "log/checkpoint"];
+
+/// Whether a key the vault lists under [`PREFIXES`] is one an origin serves (the checkpoint
+/// is copied last, after the tiles it signs).
+fn served(key: &Key) -> bool {
+    match key {
+        Key::Log(path) => path.starts_with("tile/") || path.starts_with("index/"),
+        _ => true,
+    }
+}
 
 /// What a restore did.
 #[derive(Debug)]
@@ -58,26 +66,30 @@ pub fn restore(
     }
     let target = Store::init(dest)?;
     let lock = target.lock()?;
-    let mut keys: Vec<String> = Vec::new();
+    let mut keys: Vec<Key> = Vec::new();
     for prefix in PREFIXES {
-        keys.extend(vault.backend().list(prefix)?);
+        keys.extend(vault.keys(*prefix)?.into_iter().filter(served));
     }
-    for key in SINGLE {
-        if vault.backend().size(key)?.is_some() {
-            keys.push((*key).to_owned());
+    for key in [
+        Key::Snapshot,
+        Key::Timestamp,
+        Key::Log("checkpoint".to_owned()),
+    ] {
+        if vault.key_size(&key)?.is_some() {
+            keys.push(key);
         }
     }
     progress.start("restoring", keys.len() as u64);
     let (mut copied, mut bytes) = (0u64, 0u64);
     for key in &keys {
-        let data = vault.backend().read(key)?;
+        let data = vault.read_key(key)?;
         // Bulk data at the barrier, records immediately: the checkpoint and tags go last.
-        let durability = if key.starts_with("objects/") || key.starts_with("deltas/") {
+        let durability = if matches!(key, Key::Object { .. } | Key::Delta { .. }) {
             Durability::AtBarrier
         } else {
             Durability::Immediate
         };
-        target.backend().write(key, &data, durability)?;
+        target.write_key(key, &data, durability)?;
         copied += 1;
         bytes += data.len() as u64;
         progress.advance(1);

@@ -115,7 +115,7 @@ pub fn stats(store: &Store) -> Result<StoreStats, VolumeError> {
     for name in store.volumes()? {
         let versions = store.versions(&name)?;
         let mut v = VolumeStats {
-            name: name.clone(),
+            name: name.to_string(),
             versions: versions.len() as u64,
             latest: 0,
             latest_bytes: 0,
@@ -156,7 +156,7 @@ pub fn stats(store: &Store) -> Result<StoreStats, VolumeError> {
     let mut physical = 0u64;
     for key in store.object_keys()? {
         objects += 1;
-        physical += store.backend().size(&key)?.unwrap_or(0);
+        physical += store.object_key_size(&key)?.unwrap_or(0);
     }
     let unique: u64 = chunks.values().map(|l| u64::from(*l)).sum();
     Ok(StoreStats {

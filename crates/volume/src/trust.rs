@@ -120,7 +120,7 @@ pub fn follow_stored(store: &Store, root: SignedRoot) -> Result<SignedRoot, Volu
 }
 
 /// Where a store keeps the newest trust root a pull used (pinned: never replaced by an older one).
-pub const PINNED_ROOT_KEY: &str = "trust/root";
+pub const PINNED_ROOT_KEY: tinycdn_store::Key = tinycdn_store::Key::PinnedRoot;
 
 /// Publishes a trust root in the store (`roots/<version>`, served as `/r/VERSION`) so that nodes
 /// holding an older root walk to it by themselves. The root must be signed by its own root
@@ -377,11 +377,9 @@ impl Trust {
             return Ok(self);
         };
         let newest = follow_stored(store, given)?;
-        let pinned = match store.backend().read(PINNED_ROOT_KEY) {
-            Ok(b) => SignedRoot::from_bytes(&b).ok(),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
-        };
+        let pinned = store
+            .read_key_if_any(&tinycdn_store::Key::PinnedRoot)?
+            .and_then(|b| SignedRoot::from_bytes(&b).ok());
         if let Some(p) = pinned {
             newest.check_not_older(&p)?;
         }

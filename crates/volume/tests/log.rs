@@ -148,11 +148,11 @@ fn a_fork_or_rollback_does_not_extend() {
     publish_file(&a, &key, b"one");
     let b = Store::with_backend(Box::new(MemoryBackend::new()));
     // Same log key in both: a log operator who shows two views.
-    for k in a.backend().list("log").expect("list") {
-        b.backend()
+    for k in a.raw_backend().list("log").expect("list") {
+        b.raw_backend()
             .write(
                 &k,
-                &a.backend().read(&k).expect("read"),
+                &a.raw_backend().read(&k).expect("read"),
                 tinycdn_store::Durability::Immediate,
             )
             .expect("copy");

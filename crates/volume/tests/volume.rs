@@ -145,7 +145,7 @@ fn disk_full_at_any_write_leaves_a_consistent_store() {
     // Count the writes a full publish makes.
     let probe = Store::with_backend(Box::new(MemoryBackend::new()));
     publish_ok(&probe, src.path(), &key);
-    let writes = probe.backend().list("objects").expect("list").len() + 4;
+    let writes = probe.raw_backend().list("objects").expect("list").len() + 4;
     for budget in 0..writes as i64 {
         let inner: Arc<MemoryBackend> = Arc::new(MemoryBackend::new());
         let failing = Store::with_backend(Box::new(FailingBackend::new(inner.clone(), budget)));
@@ -316,7 +316,7 @@ fn gc_drops_the_deltas_of_removed_versions_only() {
         assert_eq!(r.deltas.kept, 1, "{:?}", r.deltas);
         versions.push(r);
     }
-    let deltas = |s: &Store| s.backend().list("deltas").expect("list");
+    let deltas = |s: &Store| s.raw_backend().list("deltas").expect("list");
     assert_eq!(deltas(&store).len(), 2);
     // Keep the newest version only (the tag points at it): version 2's index and delta go.
     tinycdn_volume::gc::gc(&store, 1, &NoProgress).expect("gc");

@@ -1089,7 +1089,11 @@ fn pull_killed_at_random_points_resumes_cleanly() {
     assert_eq!(cat.stdout, fs::read(big.join("clip5.mp4")).expect("read"));
     let store = tinycdn_store::Store::open(&d.join("node")).expect("open");
     assert!(
-        store.backend().list("staging").expect("list").is_empty(),
+        store
+            .raw_backend()
+            .list("staging")
+            .expect("list")
+            .is_empty(),
         "no staged chunk is left after the pull that completed"
     );
 }

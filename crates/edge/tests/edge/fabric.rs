@@ -703,7 +703,7 @@ async fn expired_metadata_is_refused_clearly_but_pinned_content_is_served() {
         .expect("frozen mirror");
     let store = Store::open(&world.honest_store).expect("open");
     let (_, version) = *store
-        .versions("site")
+        .versions(&tinycdn_core::names::VolumeName::new("site").expect("name"))
         .expect("versions")
         .last()
         .expect("v2");

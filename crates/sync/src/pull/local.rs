@@ -10,20 +10,19 @@ use tinycdn_core::delta_index::DeltaEntry;
 use tinycdn_core::tag::SignedTag;
 use tinycdn_core::{ChunkId, FileId};
 use tinycdn_fetch::{FetchError, Upstreams};
-use tinycdn_store::{Durability, Store, StoreError};
+use tinycdn_store::{Durability, Key, Prefix, Store, StoreError};
 use tinycdn_volume::read::FileRef;
 
 use crate::error::PullError;
 use crate::metadata::VerifiedMetadata;
 use crate::plan::{LocalChunk, Piece};
 
-pub(super) fn staging_key(id: &ChunkId) -> String {
-    let hex = id.to_hex();
-    format!("staging/{}/{hex}", &hex[..2])
+pub(super) fn staging_key(id: &ChunkId) -> Key {
+    Key::StagedChunk(*id)
 }
 
-fn staged_delta_key(hash: &FileId) -> String {
-    format!("staging/deltas/{hash}")
+fn staged_delta_key(hash: &FileId) -> Key {
+    Key::StagedDelta(*hash)
 }
 
 /// The last step of a pull (the caller holds the lock): the tag and the metadata that vouched
@@ -73,7 +72,7 @@ pub(super) async fn apply_delta(
     target_exec: bool,
 ) -> Result<u64, String> {
     let staged = staged_delta_key(&e.delta);
-    let (delta, fetched) = match blocking(|| store.backend().read(&staged)) {
+    let (delta, fetched) = match blocking(|| store.read_key(&staged)) {
         Ok(b) if FileId::of(&b) == e.delta => (Bytes::from(b), 0),
         _ => {
             let b = upstreams
@@ -85,7 +84,7 @@ pub(super) async fn apply_delta(
                 )
                 .await
                 .map_err(|err| err.to_string())?;
-            blocking(|| store.backend().write(&staged, &b, Durability::AtBarrier))
+            blocking(|| store.write_key(&staged, &b, Durability::AtBarrier))
                 .map_err(|err| err.to_string())?;
             let n = b.len() as u64;
             (b, n)
@@ -93,8 +92,10 @@ pub(super) async fn apply_delta(
     };
     blocking(|| -> Result<(), String> {
         let base = store
-            .backend()
-            .read(&Store::object_key(&e.base, base_exec))
+            .read_key(&Key::Object {
+                id: e.base,
+                exec: base_exec,
+            })
             .map_err(|err| err.to_string())?;
         let header = tinycdn_delta::Delta::from_bytes(&delta).map_err(|err| err.to_string())?;
         if header.header.target != e.target {
@@ -111,8 +112,8 @@ pub(super) async fn apply_delta(
 
 /// Removes every staged chunk (the caller holds the store lock).
 fn clear_staging(store: &Store) -> Result<(), StoreError> {
-    for key in store.backend().list("staging")? {
-        store.backend().delete(&key)?;
+    for key in store.keys(Prefix::Staging)? {
+        store.delete_key(&key)?;
     }
     Ok(())
 }
@@ -182,8 +183,7 @@ impl Read for Rebuild<'_> {
                 Piece::Staged { id, .. } | Piece::Remote { id, .. } => {
                     let b = self
                         .store
-                        .backend()
-                        .read(&staging_key(&id))
+                        .read_key(&staging_key(&id))
                         .map_err(|e| std::io::Error::other(e.to_string()))?;
                     if ChunkId::of(&b) != id {
                         self.unverified = true;

@@ -227,7 +227,7 @@ impl Pull<'_> {
         let tag_name = TagName::new(spec).map_err(|_| PullError::BadReference(spec.to_owned()))?;
         // The newest copy of this tag the store has seen: a mirror offering an older one is
         // stale or hostile, and the next mirror is tried.
-        let seen = blocking(|| store.read_tag(volume.as_str(), tag_name.as_str()))?
+        let seen = blocking(|| store.read_tag(volume, &tag_name))?
             .filter(|s| s.verify(trust.ring()).is_ok());
         // Under a trust root, the tag must be the one the current snapshot lists.
         let (pin, fresh) = match trust.root() {
@@ -379,7 +379,7 @@ impl Pull<'_> {
             )));
         }
         let store = &self.store;
-        if let Some((number, local)) = blocking(|| store.versions(volume.as_str()))?
+        if let Some((number, local)) = blocking(|| store.versions(volume))?
             .into_iter()
             .find(|(n, _)| *n == manifest.version)
         {
@@ -417,7 +417,7 @@ impl Pull<'_> {
             let mut ps = pieces(f.content, &index);
             for p in &mut ps {
                 if let Piece::Remote { id, len, .. } = *p {
-                    let staged = blocking(|| store.backend().size(&staging_key(&id)))?;
+                    let staged = blocking(|| store.key_size(&staging_key(&id)))?;
                     if staged == Some(u64::from(len)) {
                         *p = Piece::Staged { id, len };
                     }
@@ -630,11 +630,7 @@ async fn fetch_run(
     let mut at = 0usize;
     for (id, len) in chunks {
         let end = at + *len as usize;
-        blocking(|| {
-            store
-                .backend()
-                .write(&staging_key(id), &bytes[at..end], Durability::AtBarrier)
-        })?;
+        blocking(|| store.write_key(&staging_key(id), &bytes[at..end], Durability::AtBarrier))?;
         at = end;
     }
     Ok(())
