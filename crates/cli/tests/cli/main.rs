@@ -18,6 +18,7 @@ mod region;
 mod site;
 mod site_browser;
 mod site_edge;
+mod snapshots;
 mod status;
 mod support;
 mod traces;
