@@ -31,6 +31,14 @@ pub enum ObjStoreError {
         #[source]
         source: object_store::Error,
     },
+    /// This build leaves out the service the URL names.
+    #[error("{url}: this tinycdn was built without the `{feature}` cargo feature")]
+    NotBuilt {
+        /// The store URL.
+        url: String,
+        /// The feature that adds the service.
+        feature: &'static str,
+    },
     /// The runtime that drives requests could not start.
     #[error("could not start the object store client: {0}")]
     Runtime(#[source] std::io::Error),
@@ -43,9 +51,10 @@ impl tinycdn_core::error::Classified for ObjStoreError {
     fn class(&self) -> tinycdn_core::error::ErrorClass {
         use tinycdn_core::error::ErrorClass;
         match self {
-            Self::UnsupportedScheme { .. } | Self::BadUrl { .. } | Self::Config { .. } => {
-                ErrorClass::Usage
-            }
+            Self::UnsupportedScheme { .. }
+            | Self::BadUrl { .. }
+            | Self::Config { .. }
+            | Self::NotBuilt { .. } => ErrorClass::Usage,
             Self::Runtime(_) => ErrorClass::Failure,
             Self::Store(e) => e.class(),
         }

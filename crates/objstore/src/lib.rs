@@ -75,6 +75,7 @@ impl Options {
         }
     }
 
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
     pub(crate) fn retry(&self) -> object_store::RetryConfig {
         object_store::RetryConfig {
             max_retries: self.retries,
@@ -108,11 +109,20 @@ pub fn client(location: &Location, options: &Options) -> Result<Option<Client>, 
     else {
         return Ok(None);
     };
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
     let config = |source| ObjStoreError::Config {
         url: url.clone(),
         source,
     };
+    #[cfg(not(any(feature = "s3", feature = "gcs", feature = "azure")))]
+    let _ = (bucket, options);
+    #[cfg(not(all(feature = "s3", feature = "gcs", feature = "azure")))]
+    let missing = |feature: &'static str| ObjStoreError::NotBuilt {
+        url: url.clone(),
+        feature,
+    };
     let store: Arc<dyn ObjectStore> = match service {
+        #[cfg(feature = "s3")]
         Service::S3 => Arc::new(
             object_store::aws::AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
@@ -120,6 +130,7 @@ pub fn client(location: &Location, options: &Options) -> Result<Option<Client>, 
                 .build()
                 .map_err(config)?,
         ),
+        #[cfg(feature = "gcs")]
         Service::Gcs => Arc::new(
             object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
@@ -127,6 +138,7 @@ pub fn client(location: &Location, options: &Options) -> Result<Option<Client>, 
                 .build()
                 .map_err(config)?,
         ),
+        #[cfg(feature = "azure")]
         Service::Azure => Arc::new(
             object_store::azure::MicrosoftAzureBuilder::from_env()
                 .with_container_name(bucket)
@@ -134,6 +146,12 @@ pub fn client(location: &Location, options: &Options) -> Result<Option<Client>, 
                 .build()
                 .map_err(config)?,
         ),
+        #[cfg(not(feature = "s3"))]
+        Service::S3 => return Err(missing("s3")),
+        #[cfg(not(feature = "gcs"))]
+        Service::Gcs => return Err(missing("gcs")),
+        #[cfg(not(feature = "azure"))]
+        Service::Azure => return Err(missing("azure")),
         Service::Memory => Arc::new(object_store::memory::InMemory::new()),
     };
     Ok(Some(Client {

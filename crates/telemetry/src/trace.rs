@@ -3,18 +3,11 @@
 //! (a parent's decision is kept), with W3C `traceparent` read from requests and written on every
 //! upstream request. Without an endpoint no subscriber is installed and spans cost a branch.
 
-use std::time::Duration;
-
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, Sampler, SdkTracerProvider};
-use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::layer::SubscriberExt;
 
 /// How a node exports its traces.
 #[derive(Debug, Clone)]
@@ -61,8 +54,30 @@ impl Tracing {
 /// Installs the exporter and the `tracing` subscriber. Call inside the tokio runtime.
 ///
 /// # Errors
-/// [`TraceError`].
+/// [`TraceError`]; without the `otlp` feature, [`TraceError::Exporter`] always.
+#[cfg(not(feature = "otlp"))]
 pub fn init(config: &TraceConfig) -> Result<Tracing, TraceError> {
+    Err(TraceError::Exporter {
+        endpoint: config.endpoint.clone(),
+        why: "this tinycdn was built without the `otlp` cargo feature".into(),
+    })
+}
+
+/// Installs the exporter and the `tracing` subscriber. Call inside the tokio runtime.
+///
+/// # Errors
+/// [`TraceError`].
+#[cfg(feature = "otlp")]
+pub fn init(config: &TraceConfig) -> Result<Tracing, TraceError> {
+    use std::time::Duration;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry::KeyValue;
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+    use opentelemetry_sdk::trace::{BatchConfigBuilder, Sampler};
+    use opentelemetry_sdk::Resource;
+    use tracing_subscriber::layer::SubscriberExt;
     let endpoint = format!("{}/v1/traces", config.endpoint.trim_end_matches('/'));
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
