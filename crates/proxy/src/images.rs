@@ -14,18 +14,16 @@ use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
 use tinycdn_cache_policy::key::{origin_of, primary_key};
 use tinycdn_cache_policy::{decide, CacheStatus, RequestDirectives, Reuse};
-use tinycdn_http::EntityTag;
 use tinycdn_image::params::{FormatChoice, Split};
 use tinycdn_image::variant_name;
 use tinycdn_server::body::Body;
-use tinycdn_server::respond::{represent, Reply, Representation};
+use tinycdn_server::respond::Reply;
 
 use super::forward::Target;
 use super::respond::{finish_head, text};
 use super::store::{Entry, Lookup};
 use super::{unix_now, Proxy};
-use tinycdn_edge_cache::images::{normalise, source_format, Failure, Images};
-use tinycdn_server::respond::InMemory as Memory;
+use tinycdn_edge_cache::images::{normalise, source_format, Failure, Images, Sending, Variant};
 
 /// Extensions of paths whose queries may ask for image variants.
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "avif", "gif", "jfif"];
@@ -211,7 +209,7 @@ impl Proxy {
         );
         let vary = split.params.format == FormatChoice::Auto;
         let source_was_cached = entry.is_some() && body.is_none();
-        let (bytes, etag, media_type) = match &entry {
+        let variant = match &entry {
             Some(e) => {
                 let name = variant_name(e.record.body_hash.as_bytes(), &n);
                 let load = async {
@@ -223,7 +221,7 @@ impl Proxy {
                     }
                 };
                 match images.variant(name, n, load).await {
-                    Ok(v) => (v.bytes, v.meta.hash.to_hex(), v.meta.format.media_type()),
+                    Ok(v) => v,
                     Err(f) => return fail(f),
                 }
             }
@@ -232,10 +230,7 @@ impl Proxy {
                     return fail(Failure::Status(502, "the source image vanished".into()));
                 };
                 match images.run(n, b).await {
-                    Ok(o) => {
-                        let etag = blake3::hash(&o.bytes).to_hex().to_string();
-                        (Bytes::from(o.bytes), etag, o.format.media_type())
-                    }
+                    Ok(o) => Variant::made(o),
                     Err(f) => return fail(f),
                 }
             }
@@ -254,18 +249,13 @@ impl Proxy {
                 },
                 str::to_owned,
             );
-        let mut extra = vec![("age", age.to_string())];
-        if vary {
-            extra.push(("vary", "Accept".into()));
-        }
-        let rep = Representation {
-            etag: EntityTag::strong(etag),
-            media_type: media_type.to_owned(),
+        let sending = Sending {
             cache_control,
-            len: bytes.len() as u64,
-            extra,
+            extra: vec![("age", age.to_string())],
+            vary,
         };
-        let mut r: Response<Body> = into(represent(&parts.headers, &rep, Memory(bytes)), head);
+        let (reply, _) = variant.answer(&parts.headers, sending);
+        let mut r: Response<Body> = into(reply, head);
         let cs = CacheStatus {
             hit: source_was_cached,
             ..CacheStatus::default()

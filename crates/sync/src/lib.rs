@@ -10,6 +10,7 @@
 //! resumes without fetching them again; staging is cleared once the version is complete.
 
 mod error;
+mod fetched;
 pub mod log;
 pub mod metadata;
 pub mod plan;

@@ -8,7 +8,7 @@ use tinycdn_fetch::{FetchError, Upstreams};
 use tinycdn_store::{Durability, Key, Store, StoreError};
 use tinycdn_volume::trust::{follow_stored, Trust, MAX_ROTATIONS, PINNED_ROOT_KEY as ROOT_KEY};
 
-use crate::pull::{blocking, explain};
+use crate::fetched::{blocking, explain};
 use crate::PullError;
 
 /// Where a store keeps the newest snapshot it pulled under a trust root.

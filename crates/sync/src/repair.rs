@@ -13,7 +13,7 @@ use tinycdn_volume::read::FileRef;
 use tinycdn_volume::trust::Trust;
 use tinycdn_volume::Progress;
 
-use crate::pull::blocking;
+use crate::fetched::blocking;
 use crate::PullError;
 
 const MAX_METADATA: u64 = 64 << 20;

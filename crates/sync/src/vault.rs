@@ -23,8 +23,9 @@ use tinycdn_tlog::LogVerifier;
 use tinycdn_volume::trust::Trust;
 use tinycdn_volume::Progress;
 
+use crate::fetched::blocking;
 use crate::log::{LogCheckError, RemoteLog};
-use crate::pull::{blocking, pull};
+use crate::pull::pull;
 use crate::PullError;
 
 const MAX_RECORD: u64 = 1 << 20;

@@ -18,14 +18,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::StatusCode;
 use tinycdn_core::ChunkId;
+use tinycdn_http::EntityTag;
 use tinycdn_image::params::{Format, Split};
 use tinycdn_image::policy::Policy;
 use tinycdn_image::probe::SourceFormat;
 use tinycdn_image::{inspect, transform, Limits, Normalised, Output};
-use tinycdn_server::respond::Reply;
+use tinycdn_server::respond::{represent, InMemory, Reply, Representation};
 use tokio::sync::OnceCell;
 
 use crate::cache::ChunkCache;
@@ -122,7 +123,45 @@ pub struct Variant {
     pub meta: Meta,
 }
 
+/// How a variant is sent, taken from its source: its caching, fields such as `Age`, and whether
+/// the format was negotiated (then `Vary: Accept`).
+#[derive(Debug, Clone)]
+pub struct Sending {
+    /// The source's `Cache-Control`.
+    pub cache_control: String,
+    /// Fields the source's answer carries over (`Age`, `X-Tinycdn-Version`, …).
+    pub extra: Vec<(&'static str, String)>,
+    /// Whether `fmt=auto` chose the format from `Accept`.
+    pub vary: bool,
+}
+
 impl Variant {
+    /// The variant a transform made.
+    #[must_use]
+    pub fn made(out: Output) -> Self {
+        Self::of(out)
+    }
+
+    /// The answer to a request with `headers` (preconditions and ranges apply) and the
+    /// representation sent: a strong entity tag of the variant's own bytes, its format's media
+    /// type, and the source's caching. Volume files and application images are both answered
+    /// here.
+    #[must_use]
+    pub fn answer(self, headers: &HeaderMap, sending: Sending) -> (Reply, Representation) {
+        let mut extra = sending.extra;
+        if sending.vary {
+            extra.push(("vary", "Accept".into()));
+        }
+        let rep = Representation {
+            etag: EntityTag::strong(self.meta.hash.to_hex()),
+            media_type: self.meta.format.media_type().to_owned(),
+            cache_control: sending.cache_control,
+            len: self.meta.len,
+            extra,
+        };
+        (represent(headers, &rep, InMemory(self.bytes)), rep)
+    }
+
     fn of(out: Output) -> Self {
         let bytes = Bytes::from(out.bytes);
         let meta = Meta {

@@ -12,14 +12,13 @@ use hyper::Request;
 use tinycdn_core::manifest::FileContent;
 use tinycdn_core::names::{VolumeName, VolumePath};
 use tinycdn_core::VersionId;
-use tinycdn_http::EntityTag;
 use tinycdn_image::params::{FormatChoice, Split};
 use tinycdn_image::probe::SourceFormat;
 use tinycdn_image::{published_path, variant_name};
 use tinycdn_server::respond::{header_str, represent, Reply, Representation};
 
 use super::{Fabric, Prepared};
-use crate::images::{normalise, Failure, Images};
+use crate::images::{normalise, Failure, Images, Sending};
 use tinycdn_fetch::FetchError;
 use tinycdn_server::respond::InMemory as Memory;
 
@@ -148,22 +147,17 @@ impl Fabric {
         };
         match images.variant(name, n, load).await {
             Ok(v) => {
-                let mut extra = p.rep.extra.clone();
-                if vary {
-                    extra.push(("vary", "Accept".into()));
-                }
-                let rep = Representation {
-                    etag: EntityTag::strong(v.meta.hash.to_hex()),
-                    media_type: v.meta.format.media_type().to_owned(),
+                let hash = v.meta.hash;
+                let sending = Sending {
                     cache_control: p.rep.cache_control.clone(),
-                    len: v.meta.len,
-                    extra,
+                    extra: p.rep.extra.clone(),
+                    vary,
                 };
-                let r = with_status(represent(req.headers(), &rep, Memory(v.bytes)), source_held);
+                let (r, rep) = v.answer(req.headers(), sending);
                 if !images.keeps_nothing() {
-                    remember(p, (n, vary), Memo::Made(Arc::new((rep, v.meta.hash))));
+                    remember(p, (n, vary), Memo::Made(Arc::new((rep, hash))));
                 }
-                r
+                with_status(r, source_held)
             }
             Err(f) => f.reply(),
         }

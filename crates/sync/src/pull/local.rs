@@ -9,11 +9,11 @@ use bytes::Bytes;
 use tinycdn_core::delta_index::DeltaEntry;
 use tinycdn_core::tag::SignedTag;
 use tinycdn_core::{ChunkId, FileId};
-use tinycdn_fetch::{FetchError, Upstreams};
+use tinycdn_fetch::Upstreams;
 use tinycdn_store::{Durability, Key, Prefix, Store, StoreError};
 use tinycdn_volume::read::FileRef;
 
-use crate::error::PullError;
+use crate::fetched::blocking;
 use crate::metadata::VerifiedMetadata;
 use crate::plan::{LocalChunk, Piece};
 
@@ -39,27 +39,6 @@ pub(super) fn record_tag_and_clear(
         f.pin(store)?;
     }
     clear_staging(store)
-}
-
-/// When no mirror sent metadata that verifies, fetches it once more without the check to report
-/// *why* (a signature below the threshold, an untrusted signer) rather than only that it failed.
-pub(crate) async fn explain(
-    upstreams: &Upstreams,
-    path: &str,
-    limit: u64,
-    fetched: Result<Bytes, FetchError>,
-    check: impl Fn(&[u8]) -> Result<(), PullError>,
-) -> Result<Bytes, PullError> {
-    match fetched {
-        Err(e @ FetchError::Exhausted { .. }) => {
-            let Ok(bytes) = upstreams.fetch(path, None, limit, |_| true).await else {
-                return Err(e.into());
-            };
-            check(&bytes)?;
-            Ok(bytes)
-        }
-        other => Ok(other?),
-    }
 }
 
 /// Fetches (or takes from staging) one delta, verifies it against its signed hash, applies it to
@@ -116,10 +95,6 @@ fn clear_staging(store: &Store) -> Result<(), StoreError> {
         store.delete_key(&key)?;
     }
     Ok(())
-}
-
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }
 
 /// Maps every chunk of every file the store holds to where it is.

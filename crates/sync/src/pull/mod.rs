@@ -23,10 +23,10 @@ use tinycdn_volume::trust::Trust;
 use tinycdn_volume::Progress;
 
 pub use crate::error::PullError;
+use crate::fetched::{blocking, explain};
 use crate::metadata::{current_metadata, update_root, VerifiedMetadata};
 use crate::plan::{choose_delta, pieces, remote_bytes, runs, Piece};
 use local::{apply_delta, local_index, record_tag_and_clear, staging_key, Rebuild};
-pub(crate) use local::{blocking, explain};
 
 /// Largest manifest, signature set or tag accepted.
 const MAX_METADATA: u64 = 64 << 20;
