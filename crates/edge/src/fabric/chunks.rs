@@ -61,7 +61,7 @@ impl Fabric {
                 }
             }
         }
-        let mut reply = represent(
+        let reply = represent(
             req.headers(),
             rep,
             Chunks {
@@ -70,15 +70,7 @@ impl Fabric {
                 exec,
             },
         );
-        reply.headers.insert(
-            "cache-status",
-            hyper::header::HeaderValue::from_static(if hit {
-                "tinycdn; hit"
-            } else {
-                "tinycdn; fwd=miss"
-            }),
-        );
-        reply
+        super::images::with_status(reply, hit)
     }
 
     /// A compressed variant of a compressible file, made once from its verified chunks.

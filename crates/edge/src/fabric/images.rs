@@ -164,8 +164,9 @@ impl Fabric {
     }
 }
 
-/// The reply with its `Cache-Status`: `hit`, or `fwd=miss` when the source was fetched.
-fn with_status(mut reply: Reply, hit: bool) -> Reply {
+/// The reply with its RFC 9211 `Cache-Status`: `hit`, or `fwd=miss` when what it is made of
+/// (the file's first chunk asked for, a variant's source) had to be fetched.
+pub(super) fn with_status(mut reply: Reply, hit: bool) -> Reply {
     reply.headers.insert(
         "cache-status",
         hyper::header::HeaderValue::from_static(if hit {
