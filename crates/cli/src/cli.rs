@@ -29,7 +29,7 @@ pub struct StoreArg {
     /// The store: a directory, or an object store by URL (`s3://bucket/prefix`, `gs://…`,
     /// `az://…`; credentials and endpoint from the environment, as the service's own tools read
     /// them).
-    #[arg(long, env = "TINYCDN_STORE", value_name = "DIR|URL")]
+    #[arg(long, env = "TINYCDN_STORE", hide_env_values = true, value_name = "DIR|URL")]
     pub store: tinycdn_objstore::Location,
 }
 
@@ -133,7 +133,7 @@ pub struct ImageArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create an empty local store.
+    /// Create an empty store: a local directory, or a prefix in object storage.
     Init(InitArgs),
     /// Manage signing keys.
     Key {
