@@ -29,7 +29,12 @@ pub struct StoreArg {
     /// The store: a directory, or an object store by URL (`s3://bucket/prefix`, `gs://…`,
     /// `az://…`; credentials and endpoint from the environment, as the service's own tools read
     /// them).
-    #[arg(long, env = "TINYCDN_STORE", hide_env_values = true, value_name = "DIR|URL")]
+    #[arg(
+        long,
+        env = "TINYCDN_STORE",
+        hide_env_values = true,
+        value_name = "DIR|URL"
+    )]
     pub store: tinycdn_objstore::Location,
 }
 
