@@ -421,16 +421,7 @@ impl Edge {
         let Some(site) = site else {
             if matches!(route::parse(path), Err(_) | Ok(Route::Home)) {
                 self.misdirected.fetch_add(1, Ordering::Relaxed);
-                // A client on this machine is its operator: name the hosts served. Others
-                // learn nothing about the other sites.
-                let text = if info.peer.ip().is_loopback() {
-                    format!(
-                        "this edge serves no site at that host; it serves: {}\n",
-                        hosts.names().join(", ")
-                    )
-                } else {
-                    "this edge serves no site at that host\n".to_owned()
-                };
+                let text = misdirected(info.peer.ip(), || hosts.names());
                 return Reply::text(StatusCode::MISDIRECTED_REQUEST, text).into_response(head);
             }
             let target = req
@@ -654,6 +645,37 @@ impl tinycdn_server::Handler for Edge {
         self.cache.shut_down();
         if !self.cache.save_disk_state() {
             tracing::debug!("no disk tier state written at exit");
+        }
+    }
+}
+
+/// The body of the 421 for a host no site takes. A client on this machine is its operator and
+/// learns the hosts served; anyone else learns nothing about the other sites.
+fn misdirected(peer: std::net::IpAddr, names: impl FnOnce() -> Vec<String>) -> String {
+    if peer.to_canonical().is_loopback() {
+        format!(
+            "this edge serves no site at that host; it serves: {}\n",
+            names().join(", ")
+        )
+    } else {
+        "this edge serves no site at that host\n".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod misdirected_tests {
+    use super::misdirected;
+
+    #[test]
+    fn only_a_local_client_learns_the_hosts_served() {
+        let names = || vec!["a.test".to_owned(), "*.b.test".to_owned()];
+        for local in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            let text = misdirected(local.parse().expect("ip"), names);
+            assert!(text.contains("a.test, *.b.test"), "{local}: {text}");
+        }
+        for remote in ["10.0.0.7", "203.0.113.9", "::ffff:192.0.2.1", "2001:db8::1"] {
+            let text = misdirected(remote.parse().expect("ip"), names);
+            assert!(!text.contains("a.test"), "{remote}: {text}");
         }
     }
 }

@@ -454,6 +454,14 @@ fn tampering_and_wrong_keys_are_caught() {
         report["quarantined"][0],
         format!("quarantine/objects/{}/{}", &hash[..2], hash)
     );
+    // In text, damage (the object now missing) points to the repair.
+    let text = run(&["fsck", "--store", "store"], d);
+    assert_eq!(text.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&text.stderr).contains("fsck --repair --from"),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
     // Re-publishing the same tree restores the object.
     publish(d, "media", "stable");
     assert_eq!(json(&["fsck", "--store", "store"], d)["clean"], true);
@@ -1112,9 +1120,20 @@ fn trust_roots_enforce_thresholds_rotation_and_expiry() {
         &["trust", "init", "--key", "pub.key", "--out", "trust.json"],
         d,
     );
+    // A root is never replaced by accident; the error says how to mean it.
+    let again = fails(
+        &["trust", "init", "--key", "pub.key", "--out", "trust.json"],
+        d,
+        1,
+    );
+    assert!(again.contains("--force"), "{again}");
     publish(d, "site", "stable");
     let server = Served::start(d, &[]);
     let url = server.url.clone();
+    // The URL a server prints answers with its routes, not an error.
+    let (status, home) = http_get(&format!("{url}/"));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&home).contains("/v/VOLUME@REF/PATH"));
     let pull = |node: &str, trust: &str| {
         run(
             &[
