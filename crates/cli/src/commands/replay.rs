@@ -2,7 +2,6 @@
 //! the edge), with first-byte and total times, hit ratio and bytes side by side.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,41 +10,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tinycdn_replay::{replay, Options, Plan, Summary};
 
+use crate::cli::ReplayArgs;
+use crate::context::Ctx;
 use crate::logs::{format_of, in_time_order};
 use crate::output::{bytes, Bar};
 
 /// Runs `tinycdn replay`.
-pub fn run(
-    ctx: &crate::context::Ctx,
-    a: &crate::cli::ReplayArgs,
-) -> Result<std::process::ExitCode> {
-    replay_all(&Args {
-        logs: &a.logs,
-        format: &a.format,
-        targets: &a.targets,
-        rate: a.rate,
-        duration: a.duration,
-        limit: a.limit,
-        concurrency: a.concurrency,
-        timeout: a.timeout,
-        keep_host: a.keep_host,
-        json: ctx.json,
-    })?;
+pub fn run(ctx: &Ctx, a: &ReplayArgs) -> Result<std::process::ExitCode> {
+    replay_all(ctx, a)?;
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-/// What `replay` was asked.
-struct Args<'a> {
-    pub logs: &'a [PathBuf],
-    pub format: &'a str,
-    pub targets: &'a [String],
-    pub rate: f64,
-    pub duration: Option<f64>,
-    pub limit: usize,
-    pub concurrency: usize,
-    pub timeout: f64,
-    pub keep_host: bool,
-    pub json: bool,
 }
 
 fn bar(enabled: bool, target: &str, total: u64) -> ProgressBar {
@@ -68,7 +41,7 @@ fn speedup(first: f64, other: f64) -> Option<f64> {
 }
 
 /// Runs the replay.
-fn replay_all(a: &Args<'_>) -> Result<()> {
+fn replay_all(ctx: &Ctx, a: &ReplayArgs) -> Result<()> {
     if a.targets.is_empty() {
         bail!("name at least one --target URL\nhint: the origin first, then the edge: --target http://origin:8080 --target http://edge:8081");
     }
@@ -80,10 +53,10 @@ fn replay_all(a: &Args<'_>) -> Result<()> {
     {
         bail!("--duration and --timeout take seconds above zero");
     }
-    let format = format_of(a.format, a.logs)?;
-    let files = in_time_order(a.logs, format)?;
+    let format = format_of(&a.format, &a.logs)?;
+    let files = in_time_order(&a.logs, format)?;
     let mut plan = Plan::new(a.limit);
-    let read = crate::logs::read(&files, format, &Bar::new(!a.json), |r| {
+    let read = crate::logs::read(&files, format, &Bar::new(!ctx.json), |r| {
         plan.push(r);
         true
     })?;
@@ -103,8 +76,8 @@ fn replay_all(a: &Args<'_>) -> Result<()> {
     };
     let rt = crate::context::runtime()?;
     let mut results: Vec<Summary> = Vec::new();
-    for t in a.targets {
-        let pb = bar(!a.json, t, plan.requests.len() as u64);
+    for t in &a.targets {
+        let pb = bar(!ctx.json, t, plan.requests.len() as u64);
         let tick = pb.clone();
         let s = rt.block_on(replay(
             t,
@@ -113,7 +86,7 @@ fn replay_all(a: &Args<'_>) -> Result<()> {
             Arc::new(move || tick.inc(1)),
         ))?;
         pb.finish_and_clear();
-        if !a.json {
+        if !ctx.json {
             eprintln!(
                 "{t}: {} requests in {:.1} s, {} errors",
                 s.requests, s.seconds, s.errors
@@ -121,7 +94,7 @@ fn replay_all(a: &Args<'_>) -> Result<()> {
         }
         results.push(s);
     }
-    if a.json {
+    if ctx.json {
         print_json(&plan, &read, &results)?;
     } else {
         print_text(&plan, &results);

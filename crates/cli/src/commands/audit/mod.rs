@@ -6,7 +6,6 @@ mod report;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use tinycdn_audit::parse::Request;
@@ -17,41 +16,13 @@ use crate::logs::{format_of, in_time_order};
 use crate::output::Bar;
 use report::Report;
 
-/// Runs `tinycdn audit`.
-pub fn run(ctx: &crate::context::Ctx, a: &crate::cli::AuditArgs) -> Result<std::process::ExitCode> {
-    audit(&Args {
-        logs: &a.logs,
-        format: &a.format,
-        cache_sizes: a.cache_sizes.as_deref(),
-        policies: a.policies.as_deref(),
-        top: a.top,
-        sample: a.sample,
-        sample_budget: a.sample_budget,
-        target_hit: &a.target_hit,
-        threads: a.threads,
-        edge_memory: a.edge_memory.as_deref(),
-        report: a.report.as_deref(),
-        json: ctx.json,
-        quiet: ctx.quiet,
-    })?;
-    Ok(std::process::ExitCode::SUCCESS)
-}
+use crate::cli::AuditArgs;
+use crate::context::Ctx;
 
-/// What `audit` was asked.
-struct Args<'a> {
-    pub logs: &'a [PathBuf],
-    pub format: &'a str,
-    pub cache_sizes: Option<&'a str>,
-    pub policies: Option<&'a str>,
-    pub top: usize,
-    pub sample: f64,
-    pub sample_budget: usize,
-    pub target_hit: &'a [f64],
-    pub threads: Option<usize>,
-    pub edge_memory: Option<&'a str>,
-    pub report: Option<&'a std::path::Path>,
-    pub json: bool,
-    pub quiet: bool,
+/// Runs `tinycdn audit`.
+pub fn run(ctx: &Ctx, a: &AuditArgs) -> Result<std::process::ExitCode> {
+    audit(ctx, a)?;
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn hash_key(r: &Request<'_>) -> u64 {
@@ -115,20 +86,20 @@ fn size_for(points: &[&Point], target: f64) -> Option<u64> {
 }
 
 /// Runs the audit.
-fn audit(a: &Args<'_>) -> Result<()> {
+fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<()> {
     if a.logs.is_empty() {
         bail!("name at least one log");
     }
-    let format = format_of(a.format, a.logs)?;
-    let files = in_time_order(a.logs, format)?;
-    let kinds: Vec<Kind> = match a.policies {
+    let format = format_of(&a.format, &a.logs)?;
+    let files = in_time_order(&a.logs, format)?;
+    let kinds: Vec<Kind> = match a.policies.as_deref() {
         Some(p) => p
             .split(',')
             .map(|s| s.trim().parse().map_err(anyhow::Error::msg))
             .collect::<Result<_>>()?,
         None => Kind::ALL.to_vec(),
     };
-    let kinds = match a.edge_memory {
+    let kinds = match a.edge_memory.as_deref() {
         Some(m) => {
             let permille = edge_memory(m)?;
             kinds
@@ -138,7 +109,7 @@ fn audit(a: &Args<'_>) -> Result<()> {
         }
         None => kinds,
     };
-    let bar = Bar::new(!a.json);
+    let bar = Bar::new(!ctx.json);
     let started = std::time::Instant::now();
     let mut ranking = Ranking::new(1 << 20);
     let mut trace = TraceBuilder::new(a.sample, a.sample_budget);
@@ -154,7 +125,7 @@ fn audit(a: &Args<'_>) -> Result<()> {
     let read_s = started.elapsed().as_secs_f64();
     let trace = trace.finish();
     let working_set = trace.working_set();
-    let sizes = cache_sizes(a.cache_sizes, working_set)?;
+    let sizes = cache_sizes(a.cache_sizes.as_deref(), working_set)?;
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
@@ -176,11 +147,11 @@ fn audit(a: &Args<'_>) -> Result<()> {
         trace_requests: trace.len(),
         trace_rate: trace.rate(),
         top: a.top,
-        target_hit: a.target_hit,
+        target_hit: &a.target_hit,
         read_s,
         sim_s,
     };
-    if let Some(path) = a.report {
+    if let Some(path) = a.report.as_deref() {
         let d = html::Distributions {
             popularity: trace.popularity(),
             sizes: trace.size_buckets(),
@@ -191,14 +162,14 @@ fn audit(a: &Args<'_>) -> Result<()> {
             std::io::stdout().lock().write_all(page.as_bytes())?;
         } else {
             tinycdn_store::local::write_file_atomic(path, page.as_bytes(), 0o644, true)?;
-            if !a.quiet {
+            if !ctx.quiet {
                 eprintln!("wrote {}", path.display());
             }
         }
     }
-    if a.json {
+    if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report.json())?);
-    } else if a.report.is_none_or(|p| p.as_os_str() != "-") {
+    } else if a.report.as_deref().is_none_or(|p| p.as_os_str() != "-") {
         report.text();
     }
     Ok(())
