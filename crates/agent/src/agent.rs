@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use tinycdn_fetch::Upstreams;
 use tinycdn_store::Store;
-use tinycdn_sync::LogPolicy;
+use tinycdn_sync::{LogPolicy, PullError};
 use tinycdn_volume::reference::Reference;
-use tinycdn_volume::trust::Trust;
+use tinycdn_volume::trust::{OpenedVersion, Trust};
 use tinycdn_volume::NoProgress;
 
 use crate::config::{Config, VolumeSpec};
@@ -202,18 +202,7 @@ impl Agent {
             .iter()
             .any(|o| matches!(o, Outcome::Updated { .. }))
         {
-            let store = self.store.clone();
-            let keep = self.config.keep;
-            let gc =
-                tokio::task::block_in_place(|| tinycdn_volume::gc::gc(&store, keep, &NoProgress));
-            let mut r = lock(&self.rounds);
-            match gc {
-                Ok(report) => r.gc_removed += report.versions_removed.len() as u64,
-                Err(e) => {
-                    r.gc_failures += 1;
-                    eprintln!("agent: gc failed: {e}");
-                }
-            }
+            tokio::task::block_in_place(|| self.gc());
         }
         let mut r = lock(&self.rounds);
         r.finished += 1;
@@ -260,25 +249,32 @@ impl Agent {
         }
     }
 
-    /// Pulls one volume and switches its checkout when the version changed.
-    async fn sync(&self, spec: &VolumeSpec) -> Outcome {
+    /// The node's store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Pulls what `reference` names now through the agent's path (its mirrors, its trust
+    /// root or keys with their rollback and freeze checks, the transparency log when
+    /// configured, deltas from versions the store holds) and opens it verified. A newer trust
+    /// root the mirrors published is used from then on. Call inside a multi-threaded runtime.
+    ///
+    /// # Errors
+    /// The pull's error ([`PullError`]), or the version failing to open.
+    pub async fn pull(&self, reference: &Reference) -> Result<Pulled, PullError> {
         let trust = lock(&self.trust).clone();
-        let report = match tinycdn_sync::pull_logged(
+        let report = tinycdn_sync::pull_logged(
             self.store.clone(),
             self.upstreams.clone(),
             &trust,
-            &spec.reference.volume,
-            &spec.reference.spec,
+            &reference.volume,
+            &reference.spec,
             self.config.concurrency,
             &NoProgress,
             self.log.as_ref(),
         )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => return Outcome::Failed(format!("pull: {e}")),
-        };
-        // A newer trust root (a rotation the mirrors published) is used from now on.
+        .await?;
         let trust = match report.root.clone() {
             Some(root) => {
                 let t = Trust::from_root(root);
@@ -287,36 +283,73 @@ impl Agent {
             }
             None => trust,
         };
-        let Some(version) = report.version else {
-            return Outcome::Failed("pull: no version".into());
+        let id = report
+            .version
+            .ok_or_else(|| PullError::BadReference(reference.spec.clone()))?;
+        let store = self.store.clone();
+        let pinned = Reference {
+            volume: reference.volume.clone(),
+            spec: id.to_hex(),
         };
-        let hex = version.to_hex();
+        let opened = tokio::task::block_in_place(|| pinned.open(&store, &trust))?;
+        Ok(Pulled {
+            version: opened,
+            number: report.number,
+            bytes_transferred: report.bytes_transferred,
+        })
+    }
+
+    /// Collects versions beyond `keep` (never a tagged or checked-out one), counting the
+    /// outcome in the agent's metrics.
+    pub fn gc(&self) {
+        let gc = tinycdn_volume::gc::gc(&self.store, self.config.keep, &NoProgress);
+        let mut r = lock(&self.rounds);
+        match gc {
+            Ok(report) => r.gc_removed += report.versions_removed.len() as u64,
+            Err(e) => {
+                r.gc_failures += 1;
+                eprintln!("agent: gc failed: {e}");
+            }
+        }
+    }
+
+    /// Pulls one volume and switches its checkout when the version changed.
+    async fn sync(&self, spec: &VolumeSpec) -> Outcome {
+        let pulled = match self.pull(&spec.reference).await {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(format!("pull: {e}")),
+        };
+        let hex = pulled.version.id.to_hex();
         if checked_out(&spec.checkout).0.as_deref() == Some(hex.as_str()) {
             return Outcome::Unchanged {
                 version: hex,
-                number: report.number,
+                number: pulled.number,
             };
         }
         let store = self.store.clone();
-        let dest = spec.checkout.clone();
-        let volume = spec.reference.volume.clone();
         let switched = tokio::task::block_in_place(|| {
-            let pinned = Reference {
-                volume,
-                spec: hex.clone(),
-            };
-            let opened = pinned.open(&store, &trust)?;
-            tinycdn_volume::checkout::checkout(&store, &opened, &dest, &NoProgress)
+            tinycdn_volume::checkout::checkout(&store, &pulled.version, &spec.checkout, &NoProgress)
         });
         match switched {
             Ok(_) => Outcome::Updated {
                 version: hex,
-                number: report.number,
-                bytes: report.bytes_transferred,
+                number: pulled.number,
+                bytes: pulled.bytes_transferred,
             },
             Err(e) => Outcome::Failed(format!("checkout: {e}")),
         }
     }
+}
+
+/// A version pulled and opened by [`Agent::pull`].
+#[derive(Debug)]
+pub struct Pulled {
+    /// The version, its signatures verified.
+    pub version: OpenedVersion,
+    /// Its number.
+    pub number: u64,
+    /// Bytes read from the mirrors.
+    pub bytes_transferred: u64,
 }
 
 /// The version a checkout symlink points at (its directory's name) and whether that directory

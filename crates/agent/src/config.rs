@@ -11,7 +11,15 @@
 //! [[volume]]
 //! ref = "site-media@stable"
 //! checkout = "/srv/media/site-media"        # a symlink switched atomically
+//!
+//! [csi]                                     # with `--csi-endpoint`: volumes for pods
+//! dir = "/var/lib/tinycdn/csi"              # checkouts pods mount (same filesystem as the store)
+//! kubelet_dir = "/var/lib/kubelet"          # targets must be under its pods/ folder
+//! publish_wait = 30                         # seconds a publish waits for a pull
+//! refresh = 30                              # seconds between tag checks on republish
 //! ```
+//!
+//! With a `[csi]` table (it may be empty: every key has a default) no `[[volume]]` is needed.
 //!
 //! Relative paths are taken from the configuration file's folder. Unknown keys are refused, so
 //! that a misspelt `intervall` is not silently the default.
@@ -62,6 +70,18 @@ struct Raw {
     concurrency: usize,
     #[serde(default)]
     volume: Vec<RawVolume>,
+    #[serde(default)]
+    csi: Option<RawCsi>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCsi {
+    dir: Option<String>,
+    kubelet_dir: Option<String>,
+    node_id: Option<String>,
+    publish_wait: Option<u64>,
+    refresh: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +122,25 @@ pub struct VolumeSpec {
     pub checkout: PathBuf,
 }
 
+/// The CSI node plugin's settings (`[csi]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsiConfig {
+    /// Where the checkouts pods mount and the plugin's records live. On the store's filesystem,
+    /// files are hardlinked from the store rather than copied.
+    pub dir: PathBuf,
+    /// The kubelet's root: publish targets must be under its `pods/` folder.
+    pub kubelet_dir: PathBuf,
+    /// The node's id for `NodeGetInfo` (default: the host name).
+    pub node_id: Option<String>,
+    /// Seconds a publish waits for its pull before answering `Unavailable` (the pull goes on).
+    pub publish_wait: u64,
+    /// Seconds between checks of a followed tag when pods are republished.
+    pub refresh: u64,
+}
+
+/// The longest a publish waits for a pull: under the kubelet's own 2-minute deadline.
+pub const MAX_PUBLISH_WAIT: u64 = 110;
+
 /// A checked `agent.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -127,6 +166,10 @@ pub struct Config {
     pub concurrency: usize,
     /// The volumes.
     pub volumes: Vec<VolumeSpec>,
+    /// The CSI node plugin's settings (defaults when the file has no `[csi]`).
+    pub csi: CsiConfig,
+    /// Whether the file has a `[csi]` table.
+    pub csi_configured: bool,
 }
 
 impl Config {
@@ -194,10 +237,10 @@ impl Config {
         if raw.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("listen", "expected IP:PORT (0.0.0.0:9400)"));
         }
-        if raw.volume.is_empty() {
+        if raw.volume.is_empty() && raw.csi.is_none() {
             return Err(invalid(
                 "volume",
-                "add at least one [[volume]] with ref and checkout",
+                "add at least one [[volume]] with ref and checkout (or a [csi] table)",
             ));
         }
         if raw.volume.len() > MAX_VOLUMES {
@@ -234,7 +277,10 @@ impl Config {
                 checkout,
             });
         }
+        let csi = csi(raw.csi.as_ref(), &store, raw.interval, &path)?;
         Ok(Self {
+            csi_configured: raw.csi.is_some(),
+            csi,
             store,
             from: raw.from,
             trust: raw.trust.iter().map(|t| path(t)).collect(),
@@ -248,6 +294,66 @@ impl Config {
             volumes,
         })
     }
+}
+
+/// The `[csi]` table checked, with defaults for what it leaves out.
+fn csi(
+    raw: Option<&RawCsi>,
+    store: &str,
+    interval: u64,
+    path: &dyn Fn(&str) -> PathBuf,
+) -> Result<CsiConfig, ConfigError> {
+    let invalid = |field: &str, why: String| ConfigError::Invalid {
+        field: format!("csi.{field}"),
+        why,
+    };
+    let absolute = |field: &str, p: PathBuf| {
+        if p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            Err(invalid(field, format!("{} has '..' in it", p.display())))
+        } else {
+            Ok(p)
+        }
+    };
+    let dir = match raw.and_then(|r| r.dir.as_deref()) {
+        Some("") => return Err(invalid("dir", "empty".into())),
+        Some(d) => path(d),
+        // Beside a local store, so that checkouts hardlink its files.
+        None if !store.contains("://") => Path::new(store)
+            .parent()
+            .map_or_else(|| PathBuf::from("/var/lib/tinycdn/csi"), |p| p.join("csi")),
+        None => PathBuf::from("/var/lib/tinycdn/csi"),
+    };
+    let kubelet_dir = match raw.and_then(|r| r.kubelet_dir.as_deref()) {
+        Some("") => return Err(invalid("kubelet_dir", "empty".into())),
+        Some(d) => path(d),
+        None => PathBuf::from("/var/lib/kubelet"),
+    };
+    let node_id = raw.and_then(|r| r.node_id.clone());
+    if let Some(id) = &node_id {
+        if id.is_empty() || id.len() > 128 {
+            return Err(invalid("node_id", "must be 1 to 128 bytes".into()));
+        }
+    }
+    let publish_wait = raw.and_then(|r| r.publish_wait).unwrap_or(30);
+    if publish_wait == 0 || publish_wait > MAX_PUBLISH_WAIT {
+        return Err(invalid(
+            "publish_wait",
+            format!("must be 1 to {MAX_PUBLISH_WAIT} seconds (the kubelet gives up at 120)"),
+        ));
+    }
+    let refresh = raw.and_then(|r| r.refresh).unwrap_or(interval);
+    if refresh == 0 || refresh > MAX_INTERVAL {
+        return Err(invalid("refresh", "must be 1 to 86400 seconds".into()));
+    }
+    Ok(CsiConfig {
+        dir: absolute("dir", dir)?,
+        kubelet_dir: absolute("kubelet_dir", kubelet_dir)?,
+        node_id,
+        publish_wait,
+        refresh,
+    })
 }
 
 #[cfg(test)]
@@ -320,6 +426,41 @@ checkout = "www"
         let no_volumes = GOOD.split("[[volume]]").next().expect("head");
         assert!(error(no_volumes).starts_with("volume:"));
         assert!(error("store = ").contains("line 1"));
+    }
+
+    #[test]
+    fn a_csi_table_stands_in_for_volumes_and_has_defaults() {
+        let no_volumes = GOOD.split("[[volume]]").next().expect("head");
+        let c = Config::parse(&format!("{no_volumes}\n[csi]\n"), Path::new("/etc/tinycdn"))
+            .expect("parses");
+        assert!(c.csi_configured);
+        assert!(c.volumes.is_empty());
+        assert_eq!(c.csi.dir, PathBuf::from("/etc/tinycdn/csi"));
+        assert_eq!(c.csi.kubelet_dir, PathBuf::from("/var/lib/kubelet"));
+        assert_eq!(c.csi.refresh, 5, "the interval");
+        assert_eq!(c.csi.publish_wait, 30);
+        let set = format!(
+            "{no_volumes}\n[csi]\ndir = \"/srv/csi\"\nkubelet_dir = \"k\"\nnode_id = \"n1\"\npublish_wait = 2\nrefresh = 9\n"
+        );
+        let c = Config::parse(&set, Path::new("/etc")).expect("parses");
+        assert_eq!(c.csi.dir, PathBuf::from("/srv/csi"));
+        assert_eq!(c.csi.kubelet_dir, PathBuf::from("/etc/k"));
+        assert_eq!(c.csi.node_id.as_deref(), Some("n1"));
+        assert_eq!((c.csi.publish_wait, c.csi.refresh), (2, 9));
+        for (bad, field) in [
+            ("publish_wait = 0", "csi.publish_wait"),
+            ("publish_wait = 200", "csi.publish_wait"),
+            ("refresh = 0", "csi.refresh"),
+            ("node_id = \"\"", "csi.node_id"),
+            ("dir = \"\"", "csi.dir"),
+            ("kubelet_dir = \"/a/../b\"", "csi.kubelet_dir"),
+        ] {
+            let e = error(&format!("{no_volumes}\n[csi]\n{bad}\n"));
+            assert!(e.starts_with(field), "{bad}: {e}");
+        }
+        assert!(error(&format!("{no_volumes}\n[csi]\ndri = \"x\"\n")).contains("dri"));
+        let c = Config::parse(GOOD, Path::new("/etc")).expect("parses");
+        assert!(!c.csi_configured);
     }
 
     proptest::proptest! {

@@ -195,6 +195,12 @@ pub enum Command {
     /// Keep a node's volumes current: follow their tags from mirrors (with pull's trust
     /// checks), check out atomically, keep N versions; serve /metrics, /healthz and /readyz.
     Agent(AgentArgs),
+    /// Talk to a CSI node plugin (`tinycdn agent --csi-endpoint`) as a kubelet would: probe
+    /// it, publish and unpublish volumes by hand.
+    Csi {
+        #[command(subcommand)]
+        command: CsiCommand,
+    },
     /// Serve the store over HTTP as an origin (HTTP/1.1 and h2c on one port).
     Serve(ServeArgs),
     /// Run an edge cache: in front of tinycdn origins or parent edges (`--upstream`), in front of
@@ -996,6 +1002,66 @@ pub struct AgentArgs {
     /// is printed on stdout).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Also serve the Kubernetes CSI node plugin (driver `volumes.tinycdn.dev`) on this Unix
+    /// socket (`unix:///csi/csi.sock`), with the file's `[csi]` settings.
+    #[arg(long, value_name = "ENDPOINT", conflicts_with = "once")]
+    pub csi_endpoint: Option<String>,
+}
+
+/// `tinycdn csi` subcommands. Exit 0 on success; otherwise the gRPC status and message on
+/// stderr and exit 1 (2 for a malformed command line).
+#[derive(Debug, Subcommand)]
+pub enum CsiCommand {
+    /// The plugin's name, version, readiness, node id and capabilities.
+    Probe(CsiEndpointArgs),
+    /// `NodePublishVolume`: mount a volume read-only at DIR, as a kubelet does for an inline
+    /// `csi` volume with `readOnly: true`.
+    Publish(CsiPublishArgs),
+    /// `NodeUnpublishVolume`: unmount DIR and remove it.
+    Unpublish(CsiTargetArgs),
+    /// `NodeGetVolumeStats`: the size of what is mounted at DIR and whether it is healthy.
+    Stats(CsiTargetArgs),
+}
+
+/// The plugin's socket.
+#[derive(Debug, Args)]
+pub struct CsiEndpointArgs {
+    /// The plugin's socket: `unix:///PATH`.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub endpoint: String,
+    /// Seconds to wait for an answer.
+    #[arg(long, value_name = "SECS", default_value_t = 130)]
+    pub timeout: u64,
+}
+
+/// A published volume: its id and target.
+#[derive(Debug, Args)]
+pub struct CsiTargetArgs {
+    #[command(flatten)]
+    pub endpoint: CsiEndpointArgs,
+    /// The volume's id (the kubelet uses `csi-<hash>`).
+    #[arg(long, value_name = "ID")]
+    pub volume_id: String,
+    /// The mount's target folder (under the kubelet's `pods/`).
+    #[arg(long, value_name = "DIR")]
+    pub target: PathBuf,
+}
+
+/// `tinycdn csi publish`.
+#[derive(Debug, Args)]
+pub struct CsiPublishArgs {
+    #[command(flatten)]
+    pub target: CsiTargetArgs,
+    /// A volume attribute, as a pod's `volumeAttributes` (repeat: `volume=site-media`,
+    /// `ref=stable`).
+    #[arg(long = "attribute", value_name = "KEY=VALUE", value_parser = parse_attribute)]
+    pub attributes: Vec<(String, String)>,
+}
+
+fn parse_attribute(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 /// The arguments of `tinycdn serve`.

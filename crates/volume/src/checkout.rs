@@ -77,6 +77,21 @@ fn remove_tree(path: &Path) -> Result<(), VolumeError> {
     }
 }
 
+/// Removes a checkout: the `dest` symlink, then every version directory beside it. Files a
+/// reader holds open stay readable (they are unlinked, not changed); the store's record of
+/// the checkout is forgotten by the next gc, which may then collect the version.
+///
+/// # Errors
+/// I/O errors other than the checkout being gone already.
+pub fn remove_checkout(dest: &Path) -> Result<(), VolumeError> {
+    match fs::remove_file(dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(VolumeError::io("remove", dest)(e)),
+    }
+    remove_tree(&versions_dir(dest))
+}
+
 struct Builder<'a> {
     store: &'a Store,
     report: CheckoutReport,

@@ -12,20 +12,46 @@ use tinycdn_agent::{Agent, Config, Outcome};
 
 use crate::context::runtime;
 use crate::context::Ctx;
-use crate::output::print_json;
+use crate::output::{print_json, Usage};
 
 /// Runs `tinycdn agent`.
 pub fn run(ctx: &Ctx, a: &crate::cli::AgentArgs) -> Result<ExitCode> {
-    agent(ctx, &a.config, a.once, a.listen.as_deref())
+    agent(
+        ctx,
+        &a.config,
+        a.once,
+        a.listen.as_deref(),
+        a.csi_endpoint.as_deref(),
+    )
 }
 
-fn agent(ctx: &Ctx, path: &Path, once: bool, listen: Option<&str>) -> Result<ExitCode> {
+fn agent(
+    ctx: &Ctx,
+    path: &Path,
+    once: bool,
+    listen: Option<&str>,
+    csi: Option<&str>,
+) -> Result<ExitCode> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the agent's configuration {}", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
     let config = Config::parse(&text, &base)
         .with_context(|| format!("{} is not a usable agent configuration", path.display()))?;
+    if config.volumes.is_empty() && csi.is_none() {
+        return Err(Usage(format!(
+            "{} has no [[volume]]: the agent has nothing to keep current without --csi-endpoint",
+            path.display()
+        ))
+        .into());
+    }
+    let csi = csi
+        .map(tinycdn_csi::endpoint::parse)
+        .transpose()
+        .map_err(|e| Usage(e.to_string()))?;
     let trust = tinycdn_volume::trust::Trust::load(&config.trust)?;
     let log = config
         .log_key
@@ -69,6 +95,9 @@ fn agent(ctx: &Ctx, path: &Path, once: bool, listen: Option<&str>) -> Result<Exi
         // SIGTERM/SIGINT: the round under way finishes (within 30 s), none starts, the
         // endpoints close, exit 0.
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let csi = csi
+            .map(|socket| start_csi(&agent, socket, stopped.clone()))
+            .transpose()?;
         let rounds = tokio::spawn(agent.clone().run_until(stopped));
         let drain = tinycdn_server::Drain::new();
         let signals = tokio::spawn(crate::serving::drain_on_signal(
@@ -83,11 +112,46 @@ fn agent(ctx: &Ctx, path: &Path, once: bool, listen: Option<&str>) -> Result<Exi
         if tokio::time::timeout(Duration::from_secs(30), rounds).await.is_err() {
             eprintln!("agent: the round under way did not finish within 30 s: exiting");
         }
+        if let Some(csi) = csi {
+            // Calls under way finish; the pods' mounts stay (a new agent takes them over).
+            if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(30), csi).await {
+                eprintln!("agent: csi: {e}");
+            }
+        }
         signals.abort();
         eprintln!("agent: stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the CSI node plugin on `socket`: its state rebuilt from its records and the mount
+/// table, then served until `stop` turns true.
+fn start_csi(
+    agent: &Arc<Agent>,
+    socket: std::path::PathBuf,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let (driver, found) = tinycdn_csi::Driver::start(agent.clone())
+        .map_err(|f| anyhow::anyhow!("csi: {}", f.message))?;
+    let listener = tinycdn_csi::service::bind(&socket)
+        .map_err(|e| Usage(format!("csi: cannot listen on {}: {e}", socket.display())))?;
+    eprintln!(
+        "agent: csi: driver {} on unix://{} (node {}); {} mounts kept, {} stale records dropped, {} unused folders removed",
+        tinycdn_csi::DRIVER,
+        socket.display(),
+        driver.node_id(),
+        found.kept,
+        found.dropped,
+        found.folders_removed
+    );
+    let driver = Arc::new(driver);
+    Ok(tokio::spawn(async move {
+        tinycdn_csi::service::serve(driver, listener, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+    }))
 }
 
 /// The outcome of `--once`: one line per volume (or JSON); exit 1 when any failed.

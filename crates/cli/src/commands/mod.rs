@@ -10,6 +10,7 @@ mod agent;
 mod audit;
 mod cat;
 mod checkout;
+mod csi;
 mod delta;
 mod edge;
 mod fsck;
@@ -62,6 +63,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Gc(a) => gc::run(ctx, a),
         Command::Pull(a) => pull::run(ctx, a),
         Command::Agent(a) => agent::run(ctx, a),
+        Command::Csi { command } => csi::run(ctx, command),
         Command::Serve(a) => serve::run(ctx, a),
         Command::Edge(a) => edge::run(ctx, a),
         Command::Purge(a) => purge::run(ctx, a),
