@@ -207,7 +207,8 @@ impl Node for Plugin {
 }
 
 /// Listens on the Unix socket at `path` (inside a Tokio runtime). A stale socket file (a
-/// plugin that was killed) is replaced; anything else there is refused; the socket is `0660`.
+/// plugin that was killed) is replaced; a live one or anything else there is refused; the
+/// socket is `0660`.
 ///
 /// # Errors
 /// The socket cannot be made.
@@ -217,6 +218,12 @@ pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, std::io::Error> {
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("another plugin serves on {}", path.display()),
+                ));
+            }
             std::fs::remove_file(path)?;
         }
         Ok(_) => {

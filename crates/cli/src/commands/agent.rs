@@ -85,6 +85,13 @@ fn agent(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        // SIGTERM/SIGINT: the round under way finishes (within 30 s), none starts, the
+        // endpoints close, exit 0.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        // The plugin's socket listens before the URL is printed: a caller may dial it then.
+        let csi = csi
+            .map(|socket| start_csi(&agent, socket, stopped.clone()))
+            .transpose()?;
         writeln!(std::io::stdout().lock(), "http://{addr}")?;
         std::io::stdout().flush()?;
         eprintln!(
@@ -92,12 +99,6 @@ fn agent(
             agent.config().volumes.len(),
             agent.config().interval
         );
-        // SIGTERM/SIGINT: the round under way finishes (within 30 s), none starts, the
-        // endpoints close, exit 0.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let csi = csi
-            .map(|socket| start_csi(&agent, socket, stopped.clone()))
-            .transpose()?;
         let rounds = tokio::spawn(agent.clone().run_until(stopped));
         let drain = tinycdn_server::Drain::new();
         let signals = tokio::spawn(crate::serving::drain_on_signal(

@@ -9,6 +9,7 @@ mod access;
 mod agent;
 mod audit;
 mod config;
+mod csi;
 mod dashboard;
 mod drain;
 mod kubernetes;
