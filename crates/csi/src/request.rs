@@ -361,6 +361,8 @@ mod tests {
         }
     }
 
+    type Mutation = Box<dyn Fn(&mut NodePublishVolumeRequest)>;
+
     fn refused(req: &NodePublishVolumeRequest) -> String {
         publish(req, Path::new(KUBELET)).expect_err("refused").0
     }
@@ -387,7 +389,7 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(Box<dyn Fn(&mut NodePublishVolumeRequest)>, &str)> = vec![
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|r| r.volume_id.clear()), "volume_id is required"),
             (Box::new(|r| r.volume_id = "x".repeat(129)), "at most 128"),
             (Box::new(|r| r.volume_id = "a b".into()), "printable"),

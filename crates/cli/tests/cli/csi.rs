@@ -166,6 +166,9 @@ impl Node {
     }
 }
 
+/// A change to a good publish request that makes it bad.
+type Mutation = Box<dyn Fn(&mut tinycdn_csi::proto::NodePublishVolumeRequest)>;
+
 /// The mount at `path` in this process's mount table: (root, options).
 fn mount_at(path: &Path) -> Option<(PathBuf, Vec<String>)> {
     let text = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
@@ -255,10 +258,7 @@ fn a_kubelets_calls_mount_verified_volumes_read_only_shared_by_pods() {
     // Argument errors: each field named, nothing mounted.
     let t1 = node.target("p1");
     let good = Client::request("csi-1", &t1, attributes("site-media", "stable"));
-    let bad: Vec<(
-        Box<dyn Fn(&mut tinycdn_csi::proto::NodePublishVolumeRequest)>,
-        &str,
-    )> = vec![
+    let bad: Vec<(Mutation, &str)> = vec![
         (Box::new(|r| r.volume_id.clear()), "volume_id"),
         (Box::new(|r| r.target_path.clear()), "target_path"),
         (

@@ -146,8 +146,17 @@ fn the_kubernetes_overlays_render_validate_and_name_what_tinycdn_understands() {
                 c["resources"]["requests"].is_object(),
                 "{what} has requests"
             );
+            // Only the CSI plugin mounts, so only it is privileged (in its own namespace).
+            let privileged = workload == "agent" && c["name"] == "agent";
             assert_eq!(
-                c["securityContext"]["allowPrivilegeEscalation"], false,
+                c["securityContext"]["allowPrivilegeEscalation"], privileged,
+                "{what}"
+            );
+            assert_eq!(
+                c["securityContext"]["privileged"]
+                    .as_bool()
+                    .unwrap_or(false),
+                privileged,
                 "{what}"
             );
             assert!(
@@ -254,17 +263,8 @@ fn the_kubernetes_overlays_render_validate_and_name_what_tinycdn_understands() {
         let config = tinycdn_agent::Config::parse(text, Path::new("/etc/tinycdn/agent"))
             .unwrap_or_else(|e| panic!("{dir}: agent.toml: {e}"));
         assert!(config.store.starts_with("/var/lib/tinycdn/"));
-        for v in &config.volumes {
-            assert!(v.checkout.starts_with("/var/lib/tinycdn/checkouts"));
-        }
-        let app = named(&objects, "Deployment", "app");
-        let host = app["spec"]["template"]["spec"]["volumes"]
-            .as_array()
-            .expect("volumes")
-            .iter()
-            .find(|v| v["name"] == "checkouts")
-            .expect("the checkouts volume");
-        assert_eq!(host["hostPath"]["path"], "/var/lib/tinycdn/checkouts");
+        csi_driver(dir, &objects, &config);
+        restricted_apps(dir, &objects);
 
         // The trust key in the ConfigMap is a key tinycdn loads.
         let trust_cm = objects
@@ -292,6 +292,168 @@ fn the_kubernetes_overlays_render_validate_and_name_what_tinycdn_understands() {
         if dir == "overlays/production" {
             assert_eq!(edges["spec"]["replicas"], 6);
             assert_eq!(edge_config.cache.size.to_string(), "200GiB");
+        }
+    }
+}
+
+/// The CSI driver: its `CSIDriver` object as the issue names it, the DaemonSet's plugin socket
+/// shared with the registrar, the kubelet's pods folder mounted Bidirectional where `[csi]`
+/// expects it, and the app's inline volume accepted by the plugin's own request checks.
+fn csi_driver(dir: &str, objects: &[Value], config: &tinycdn_agent::Config) {
+    let driver = named(objects, "CSIDriver", tinycdn_csi::DRIVER);
+    let spec = &driver["spec"];
+    assert_eq!(spec["attachRequired"], false, "{dir}");
+    assert_eq!(spec["podInfoOnMount"], true, "{dir}");
+    assert_eq!(
+        spec["volumeLifecycleModes"],
+        serde_json::json!(["Ephemeral"])
+    );
+    assert_eq!(spec["requiresRepublish"], true, "{dir}");
+    assert_eq!(spec["fsGroupPolicy"], "None", "{dir}");
+    assert!(
+        driver["metadata"].get("namespace").is_none(),
+        "cluster-scoped"
+    );
+
+    assert!(config.csi_configured, "{dir}: agent.toml has [csi]");
+    assert!(
+        config.csi.dir.starts_with("/var/lib/tinycdn/"),
+        "beside the store"
+    );
+    let agent = named(objects, "DaemonSet", "agent");
+    assert_eq!(agent["metadata"]["namespace"], "tinycdn-system");
+    let pod = &agent["spec"]["template"]["spec"];
+    let container = |name: &str| {
+        pod["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{dir}: no {name} container"))
+    };
+    let host_path = |volume: &str| {
+        pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == volume)
+            .and_then(|v| v["hostPath"]["path"].as_str())
+            .unwrap_or_else(|| panic!("{dir}: no hostPath volume {volume}"))
+            .to_owned()
+    };
+    let mount = |c: &Value, path: &str| {
+        c["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .find(|m| m["mountPath"] == path)
+            .cloned()
+            .unwrap_or_else(|| panic!("{dir}: nothing mounted at {path}"))
+    };
+    let plugin = container("agent");
+    let endpoint = flag(&args(plugin), "--csi-endpoint")
+        .expect("--csi-endpoint")
+        .to_owned();
+    let socket = tinycdn_csi::endpoint::parse(&endpoint).expect("a unix:// endpoint");
+    let socket_dir = socket.parent().expect("folder").to_str().expect("utf-8");
+    let plugin_dir = host_path(mount(plugin, socket_dir)["name"].as_str().expect("name"));
+    let registrar = container("registrar");
+    let r = args(registrar);
+    assert!(
+        r.contains(&format!("--csi-address={}", socket.display())),
+        "{r:?}"
+    );
+    assert!(
+        r.contains(&format!(
+            "--kubelet-registration-path={plugin_dir}/{}",
+            socket.file_name().expect("name").to_string_lossy()
+        )),
+        "{dir}: the registrar tells the kubelet the socket's path on the host: {r:?}"
+    );
+    assert_eq!(
+        plugin_dir,
+        format!("/var/lib/kubelet/plugins/{}", tinycdn_csi::DRIVER)
+    );
+    let pods = config.csi.kubelet_dir.join("pods");
+    let pods = pods.to_str().expect("utf-8");
+    let m = mount(plugin, pods);
+    assert_eq!(m["mountPropagation"], "Bidirectional", "{dir}");
+    assert_eq!(host_path(m["name"].as_str().expect("name")), pods);
+    let liveness_port = &plugin["livenessProbe"]["httpGet"]["port"];
+    let probe = container("livenessprobe");
+    let health = args(probe)
+        .iter()
+        .find_map(|a| a.strip_prefix("--health-port=").map(str::to_owned))
+        .expect("--health-port");
+    let named_port = plugin["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .find(|p| &p["name"] == liveness_port)
+        .map(|p| p["containerPort"].to_string());
+    assert_eq!(
+        named_port.as_deref(),
+        Some(health.as_str()),
+        "{dir}: liveness through the sidecar"
+    );
+
+    // The app mounts site-media@stable through the driver, read-only.
+    let app = named(objects, "Deployment", "app");
+    let volume = app["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["csi"].is_object())
+        .expect("a csi volume");
+    assert_eq!(volume["csi"]["driver"], tinycdn_csi::DRIVER);
+    assert_eq!(volume["csi"]["readOnly"], true);
+    let attrs = &volume["csi"]["volumeAttributes"];
+    let key = format!(
+        "{}@{}",
+        attrs["volume"].as_str().expect("volume"),
+        attrs["ref"].as_str().expect("ref")
+    );
+    let source =
+        tinycdn_csi::request::Source::parse_key(&key).expect("attributes the plugin takes");
+    assert_eq!(source.key(), "site-media@stable");
+}
+
+/// Every pod in a namespace that enforces Pod Security *restricted* meets its rules: no host
+/// paths, not root, the runtime's seccomp profile, every capability dropped, no escalation.
+fn restricted_apps(dir: &str, objects: &[Value]) {
+    let restricted: Vec<&str> = objects
+        .iter()
+        .filter(|o| {
+            o["kind"] == "Namespace"
+                && o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        })
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(restricted, ["media"], "{dir}");
+    for o in objects.iter().filter(|o| {
+        matches!(
+            o["kind"].as_str(),
+            Some("Deployment" | "StatefulSet" | "DaemonSet")
+        ) && o["metadata"]["namespace"] == "media"
+    }) {
+        let what = format!("{dir}: {}", o["metadata"]["name"]);
+        let pod = &o["spec"]["template"]["spec"];
+        for v in pod["volumes"].as_array().into_iter().flatten() {
+            assert!(v.get("hostPath").is_none(), "{what}: hostPath {v}");
+        }
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+            "{what}"
+        );
+        for c in pod["containers"].as_array().expect("containers") {
+            let non_root = c["securityContext"]["runAsNonRoot"] == true
+                || pod["securityContext"]["runAsNonRoot"] == true;
+            assert!(non_root, "{what}/{}: runAsNonRoot", c["name"]);
+            assert_eq!(
+                c["securityContext"]["capabilities"]["drop"],
+                serde_json::json!(["ALL"])
+            );
+            assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
         }
     }
 }
