@@ -138,7 +138,16 @@ impl Driver {
             .try_lock()
             .map_err(|e| internal("start", e))?;
         for r in records {
-            if mountinfo::at(&mounts, &r.target).is_some() {
+            if let Some(m) = mountinfo::at(&mounts, &r.target) {
+                if !crate::mount::is_restricted(m, r.noexec) {
+                    // Killed between the bind and the remount: finish the remount.
+                    eprintln!(
+                        "agent: csi: {} was left writable (a crash mid-publish); made read-only",
+                        r.target.display()
+                    );
+                    crate::mount::restrict(&r.target, r.noexec)
+                        .map_err(|e| internal(&format!("remount {}", r.target.display()), e))?;
+                }
                 published.insert(r.target.clone(), r);
                 found.kept += 1;
             } else {
@@ -367,11 +376,18 @@ impl Driver {
                 ),
             ));
         }
-        if mountinfo::at(&read_mounts()?, &p.target).is_none() {
-            return Err(internal(
-                &p.target.display().to_string(),
-                "the mount is gone (unmounted by hand?); unpublish and publish again",
-            ));
+        match mountinfo::at(&read_mounts()?, &p.target) {
+            None => {
+                return Err(internal(
+                    &p.target.display().to_string(),
+                    "the mount is gone (unmounted by hand?); unpublish and publish again",
+                ))
+            }
+            Some(m) if !crate::mount::is_restricted(m, p.noexec) => {
+                crate::mount::restrict(&p.target, p.noexec)
+                    .map_err(|e| internal(&format!("remount {}", p.target.display()), e))?;
+            }
+            Some(_) => {}
         }
         let folder = self.folder(&p.source);
         if self.fresh(&folder) {

@@ -319,6 +319,27 @@ fn a_kubelets_calls_mount_verified_volumes_read_only_shared_by_pods() {
     assert_eq!(e.code(), Code::NotFound);
     assert!(mount_at(&t1).is_none() && !t1.exists());
 
+    // A version whose top-level names collide with the mount's own links is refused.
+    fs::create_dir_all(d.join("weird")).expect("mkdir");
+    fs::write(d.join("weird/..data"), "x").expect("write");
+    ok(
+        &[
+            "publish", "weird", "--store", "store", "--volume", "weird", "--tag", "stable",
+            "--key", "pub.key",
+        ],
+        d,
+    );
+    let mut req = good.clone();
+    req.volume_context.insert("volume".into(), "weird".into());
+    let status = node.publish_status(req);
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("reserved"),
+        "{}",
+        status.message()
+    );
+    assert!(mount_at(&t1).is_none());
+
     // Unknown volume or tag: NOT_FOUND.
     assert_eq!(
         node.publish("csi-9", "p9", "no-such-volume", "stable"),
@@ -471,7 +492,20 @@ fn a_tag_is_followed_inside_the_mount_and_a_killed_plugin_harms_no_pod() {
         fs::read_to_string(t1.join("site/new.txt")).expect("read"),
         "new\n"
     );
+    // As if the plugin had been killed between its bind and its remount: the mount writable.
+    let status = Command::new("mount")
+        .args(["-o", "remount,bind,rw"])
+        .arg(&t1)
+        .status()
+        .expect("mount runs");
+    assert!(status.success());
+    assert!(!mount_at(&t1).expect("mounted").1.contains(&"ro".to_owned()));
     node.restart();
+    // The new plugin made it read-only, nosuid, nodev again before serving.
+    let (_, options) = mount_at(&t1).expect("still mounted");
+    for o in ["ro", "nosuid", "nodev"] {
+        assert!(options.contains(&o.to_owned()), "{o} in {options:?}");
+    }
     node.publish("csi-1", "p1", "site-media", "stable")
         .expect("known after restart");
     node.unpublish("csi-1", "p1").expect("unpublish");
