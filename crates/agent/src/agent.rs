@@ -69,6 +69,12 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// More metric families for the agent's `/metrics` (the CSI plugin's).
+pub trait MetricsSource: Send + Sync {
+    /// Adds its families.
+    fn metrics(&self, e: &mut tinycdn_telemetry::Exposition);
+}
+
 /// Keeps a node's volumes current.
 pub struct Agent {
     store: Arc<Store>,
@@ -78,6 +84,7 @@ pub struct Agent {
     config: Config,
     status: Mutex<Vec<VolumeStatus>>,
     rounds: Mutex<Rounds>,
+    extra: Mutex<Vec<Arc<dyn MetricsSource>>>,
 }
 
 /// When rounds ran.
@@ -140,7 +147,17 @@ impl Agent {
             config,
             status: Mutex::new(status),
             rounds: Mutex::new(Rounds::default()),
+            extra: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Serves `source`'s metric families on `/metrics` too.
+    pub fn add_metrics(&self, source: Arc<dyn MetricsSource>) {
+        lock(&self.extra).push(source);
+    }
+
+    pub(crate) fn extra_metrics(&self) -> Vec<Arc<dyn MetricsSource>> {
+        lock(&self.extra).clone()
     }
 
     /// The configuration.

@@ -179,6 +179,9 @@ impl Agent {
             Kind::Counter,
             vec![(vec![], r.gc_failures)],
         );
+        for source in self.extra_metrics() {
+            source.metrics(&mut e);
+        }
         e.render("agent", "default", None)
     }
 }

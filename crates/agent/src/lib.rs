@@ -11,5 +11,5 @@ pub mod agent;
 pub mod config;
 mod http;
 
-pub use agent::{Agent, Outcome, Pulled, VolumeStatus};
+pub use agent::{Agent, MetricsSource, Outcome, Pulled, VolumeStatus};
 pub use config::{Config, ConfigError, CsiConfig, VolumeSpec};

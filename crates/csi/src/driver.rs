@@ -57,6 +57,21 @@ pub struct Driver {
     /// Published targets; held across every mount, unmount and record change.
     published: tokio::sync::Mutex<HashMap<PathBuf, Record>>,
     folders: Mutex<HashMap<String, Arc<Folder>>>,
+    counters: Arc<Mutex<Counters>>,
+}
+
+/// What `/metrics` shows of the plugin.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Calls by (call, code).
+    calls: HashMap<(&'static str, String), u64>,
+    /// Targets published now.
+    published: u64,
+    /// Pulls by result.
+    pulls_ok: u64,
+    pulls_failed: u64,
+    /// Folders switched to a new version (a followed tag moved).
+    switches: u64,
 }
 
 /// What a start found.
@@ -111,6 +126,7 @@ impl Driver {
             volumes,
             published: tokio::sync::Mutex::new(HashMap::new()),
             folders: Mutex::new(HashMap::new()),
+            counters: Arc::new(Mutex::new(Counters::default())),
         };
         let recovered = driver.recover()?;
         Ok((driver, recovered))
@@ -162,7 +178,19 @@ impl Driver {
                 found.dropped += 1;
             }
         }
-        let used: Vec<&str> = published.values().map(|r| r.source.as_str()).collect();
+        lock(&self.counters).published = published.len() as u64;
+        // A folder is in use when a record names it or something has it mounted (a record
+        // lost by hand must not take a running pod's files with it).
+        let mounted: Vec<String> = mounts
+            .iter()
+            .filter(|m| made_here(&m.root))
+            .filter_map(|m| m.root.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        let used: Vec<&str> = published
+            .values()
+            .map(|r| r.source.as_str())
+            .chain(mounted.iter().map(String::as_str))
+            .collect();
         if let Ok(entries) = std::fs::read_dir(&self.volumes) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -200,6 +228,7 @@ impl Driver {
         state.pulling = Some(rx.clone());
         let agent = self.agent.clone();
         let folder = folder.clone();
+        let counters = self.counters.clone();
         tokio::spawn(async move {
             let what = folder.source.key();
             let before = layout::current(&folder.dir);
@@ -211,26 +240,37 @@ impl Driver {
                         .map(|()| pulled.version.id)
                 }),
             };
-            let mut state = lock(&folder.inner);
-            state.pulling = None;
-            let outcome = match result {
-                Ok(id) => {
+            let switched = matches!(&result, Ok(id) if before.is_some_and(|b| b != *id));
+            // One lock at a time: the metrics and gc take these in other orders.
+            {
+                let mut state = lock(&folder.inner);
+                state.pulling = None;
+                if result.is_ok() {
                     state.checked = Some(Instant::now());
-                    if before.is_some_and(|b| b != id) {
-                        eprintln!(
-                            "agent: csi: {what} is now {} in every pod using it",
-                            id.short()
-                        );
-                        let agent = agent.clone();
-                        tokio::task::spawn_blocking(move || agent.gc());
-                    }
-                    Ok(())
                 }
-                Err(f) => {
-                    eprintln!("agent: csi: {}", f.message);
-                    Err(f)
+            }
+            {
+                let mut counted = lock(&counters);
+                if result.is_ok() {
+                    counted.pulls_ok += 1;
+                } else {
+                    counted.pulls_failed += 1;
                 }
-            };
+                counted.switches += u64::from(switched);
+            }
+            match &result {
+                Ok(id) if switched => {
+                    eprintln!(
+                        "agent: csi: {what} is now {} in every pod using it",
+                        id.short()
+                    );
+                    let agent = agent.clone();
+                    tokio::task::spawn_blocking(move || agent.gc());
+                }
+                Err(f) => eprintln!("agent: csi: {}", f.message),
+                Ok(_) => {}
+            }
+            let outcome = result.map(|_| ());
             tx.send_replace(Some(outcome));
         });
         rx
@@ -312,6 +352,7 @@ impl Driver {
             };
             self.mount(&record, &folder.dir)?;
             published.insert(p.target.clone(), record);
+            lock(&self.counters).published = published.len() as u64;
             return Ok(());
         }
         Err(Failure::new(
@@ -423,7 +464,7 @@ impl Driver {
         }
         let mounts = read_mounts()?;
         if let Some(m) = mountinfo::at(&mounts, target) {
-            if record.is_none() && !m.root.starts_with(&self.volumes) {
+            if record.is_none() && !made_here(&m.root) {
                 return Err(Failure::new(
                     Code::FailedPrecondition,
                     format!("{} is a mount this plugin did not make", target.display()),
@@ -442,6 +483,7 @@ impl Driver {
             .delete(target)
             .map_err(|e| internal("drop the record", e))?;
         published.remove(target);
+        lock(&self.counters).published = published.len() as u64;
         if let Some(r) = record {
             if !published.values().any(|o| o.source == r.source) {
                 self.drop_folder(&r.source);
@@ -511,6 +553,14 @@ impl Driver {
         Ok(stats)
     }
 
+    /// Counts a call's outcome for `/metrics`.
+    pub fn count(&self, call: &'static str, code: tonic::Code) {
+        *lock(&self.counters)
+            .calls
+            .entry((call, crate::status::code_name(code)))
+            .or_default() += 1;
+    }
+
     /// Whether the plugin can work: its folders are there.
     #[must_use]
     pub fn healthy(&self) -> bool {
@@ -524,6 +574,19 @@ impl Driver {
     }
 }
 
+/// Whether a mount's root is one of the plugin's folders (`…/volumes/VOLUME@REF`): the root is
+/// the path inside its filesystem, which is not the plugin's path when its folder is on another
+/// filesystem or bind-mounted into its container.
+fn made_here(root: &Path) -> bool {
+    root.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "volumes")
+        && root
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| Source::parse_key(n).is_ok())
+}
+
 /// The host's name, for `NodeGetInfo` when `node_id` is not set.
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -531,4 +594,56 @@ fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+impl tinycdn_agent::MetricsSource for Driver {
+    fn metrics(&self, e: &mut tinycdn_telemetry::Exposition) {
+        use tinycdn_telemetry::Kind;
+        let folders = lock(&self.folders).len() as u64;
+        let c = lock(&self.counters);
+        let mut calls: Vec<_> = c
+            .calls
+            .iter()
+            .map(|((call, code), n)| {
+                (
+                    vec![("call", (*call).to_owned()), ("code", code.clone())],
+                    *n,
+                )
+            })
+            .collect();
+        calls.sort();
+        e.metric(
+            "tinycdn_csi_calls_total",
+            "CSI calls by call (publish, unpublish, stats) and gRPC code.",
+            Kind::Counter,
+            calls,
+        );
+        e.metric(
+            "tinycdn_csi_published",
+            "Targets (pods' volumes) published now.",
+            Kind::Gauge,
+            vec![(vec![], c.published)],
+        );
+        e.metric(
+            "tinycdn_csi_pulls_total",
+            "Pulls for pods' volumes by result.",
+            Kind::Counter,
+            vec![
+                (vec![("result", "ok".to_owned())], c.pulls_ok),
+                (vec![("result", "failed".to_owned())], c.pulls_failed),
+            ],
+        );
+        e.metric(
+            "tinycdn_csi_switches_total",
+            "Folders switched to a new version in place (a followed tag moved).",
+            Kind::Counter,
+            vec![(vec![], c.switches)],
+        );
+        e.metric(
+            "tinycdn_csi_folders",
+            "VOLUME@REF folders on the node.",
+            Kind::Gauge,
+            vec![(vec![], folders)],
+        );
+    }
 }

@@ -42,6 +42,17 @@ impl Plugin {
     }
 }
 
+impl Plugin {
+    /// Counts a call's outcome; the failure as a status.
+    fn counted<T>(&self, call: &'static str, result: Result<T, Failure>) -> Result<T, Status> {
+        self.driver.count(
+            call,
+            result.as_ref().map_or_else(|f| f.code, |_| tonic::Code::Ok),
+        );
+        result.map_err(Status::from)
+    }
+}
+
 /// The caller's deadline from its `grpc-timeout` header (gRPC over HTTP/2: digits and a unit,
 /// `H M S m u n`).
 #[must_use]
@@ -134,9 +145,11 @@ impl Node for Plugin {
         req: Request<NodePublishVolumeRequest>,
     ) -> Result<Response<NodePublishVolumeResponse>, Status> {
         let wait = self.driver.wait(caller_deadline(&req));
-        let p =
-            request::publish(req.get_ref(), self.driver.kubelet_dir()).map_err(Failure::from)?;
-        self.driver.publish(p, wait).await?;
+        let result = match request::publish(req.get_ref(), self.driver.kubelet_dir()) {
+            Ok(p) => self.driver.publish(p, wait).await,
+            Err(e) => Err(e.into()),
+        };
+        self.counted("publish", result)?;
         Ok(Response::new(NodePublishVolumeResponse {}))
     }
 
@@ -144,9 +157,11 @@ impl Node for Plugin {
         &self,
         req: Request<NodeUnpublishVolumeRequest>,
     ) -> Result<Response<NodeUnpublishVolumeResponse>, Status> {
-        let (id, target) =
-            request::unpublish(req.get_ref(), self.driver.kubelet_dir()).map_err(Failure::from)?;
-        self.driver.unpublish(&id, &target).await?;
+        let result = match request::unpublish(req.get_ref(), self.driver.kubelet_dir()) {
+            Ok((id, target)) => self.driver.unpublish(&id, &target).await,
+            Err(e) => Err(e.into()),
+        };
+        self.counted("unpublish", result)?;
         Ok(Response::new(NodeUnpublishVolumeResponse {}))
     }
 
@@ -154,9 +169,11 @@ impl Node for Plugin {
         &self,
         req: Request<NodeGetVolumeStatsRequest>,
     ) -> Result<Response<NodeGetVolumeStatsResponse>, Status> {
-        let (id, path) =
-            request::stats(req.get_ref(), self.driver.kubelet_dir()).map_err(Failure::from)?;
-        let s = self.driver.stats(&id, &path).await?;
+        let result = match request::stats(req.get_ref(), self.driver.kubelet_dir()) {
+            Ok((id, path)) => self.driver.stats(&id, &path).await,
+            Err(e) => Err(e.into()),
+        };
+        let s = self.counted("stats", result)?;
         let usage = |used: u64, unit: Unit| VolumeUsage {
             // The volume is read-only and exactly its version's size.
             available: 0,

@@ -49,6 +49,20 @@ impl From<crate::request::Invalid> for Failure {
     }
 }
 
+/// A gRPC code as the spec spells it (`NOT_FOUND`).
+#[must_use]
+pub fn code_name(code: Code) -> String {
+    let camel = format!("{code:?}");
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
 /// The code for a class of error.
 fn code_of(class: ErrorClass) -> Code {
     match class {
@@ -94,6 +108,13 @@ pub fn layout_failure(what: &str, e: &LayoutError) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_spelt_as_the_spec_does() {
+        assert_eq!(code_name(Code::Ok), "OK");
+        assert_eq!(code_name(Code::NotFound), "NOT_FOUND");
+        assert_eq!(code_name(Code::FailedPrecondition), "FAILED_PRECONDITION");
+    }
 
     #[test]
     fn pull_errors_become_the_codes_a_kubelet_acts_on() {

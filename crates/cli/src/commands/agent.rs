@@ -147,6 +147,7 @@ fn start_csi(
         found.folders_removed
     );
     let driver = Arc::new(driver);
+    agent.add_metrics(driver.clone());
     Ok(tokio::spawn(async move {
         tinycdn_csi::service::serve(driver, listener, async move {
             let _ = stop.wait_for(|s| *s).await;

@@ -53,21 +53,12 @@ async fn connect(a: &CsiEndpointArgs) -> Result<Client> {
         .with_context(|| format!("cannot connect to the plugin at {}", path.display()))
 }
 
-/// A gRPC code as the spec spells it (`NOT_FOUND`).
-fn code_name(code: tonic::Code) -> String {
-    let camel = format!("{code:?}");
-    let mut out = String::new();
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
-
 fn failed(status: &tonic::Status) -> ExitCode {
-    eprintln!("error: {}: {}", code_name(status.code()), status.message());
+    eprintln!(
+        "error: {}: {}",
+        tinycdn_csi::status::code_name(status.code()),
+        status.message()
+    );
     ExitCode::FAILURE
 }
 

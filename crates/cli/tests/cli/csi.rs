@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use tinycdn_csi::Client;
+use tinycdn_telemetry::scrape;
 use tonic::Code;
 
 use super::support::*;
@@ -393,6 +394,28 @@ fn a_kubelets_calls_mount_verified_volumes_read_only_shared_by_pods() {
     assert_eq!(s.usage[0].used, i64::try_from(media_bytes).expect("size"));
     assert!(!s.volume_condition.expect("condition").abnormal);
 
+    // The agent's /metrics count the calls and the mounts.
+    let url = node.agent.as_ref().expect("agent").url.clone();
+    let (status, body) = http_get(&format!("{url}/metrics"));
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(
+        scrape::sum(&text, "tinycdn_csi_published", &[]),
+        3.0,
+        "{text}"
+    );
+    let invalid = [("call", "publish"), ("code", "INVALID_ARGUMENT")];
+    assert!(
+        scrape::sum(&text, "tinycdn_csi_calls_total", &invalid) >= 8.0,
+        "{text}"
+    );
+    let found = [("call", "publish"), ("code", "NOT_FOUND")];
+    assert_eq!(
+        scrape::sum(&text, "tinycdn_csi_calls_total", &found),
+        2.0,
+        "{text}"
+    );
+
     // Unpublish: the target goes; twice is fine; the folder goes with its last pod.
     node.unpublish("csi-1", "p1").expect("unpublish");
     assert!(mount_at(&t1).is_none() && !t1.exists());
@@ -500,6 +523,13 @@ fn a_tag_is_followed_inside_the_mount_and_a_killed_plugin_harms_no_pod() {
         .expect("mount runs");
     assert!(status.success());
     assert!(!mount_at(&t1).expect("mounted").1.contains(&"ro".to_owned()));
+    // As if the node had rebooted under pod 2: its mount is gone, its record is not.
+    let t2 = node.target("p2");
+    assert!(Command::new("umount")
+        .arg(&t2)
+        .status()
+        .expect("umount")
+        .success());
     node.restart();
     // The new plugin made it read-only, nosuid, nodev again before serving.
     let (_, options) = mount_at(&t1).expect("still mounted");
@@ -509,12 +539,31 @@ fn a_tag_is_followed_inside_the_mount_and_a_killed_plugin_harms_no_pod() {
     node.publish("csi-1", "p1", "site-media", "stable")
         .expect("known after restart");
     node.unpublish("csi-1", "p1").expect("unpublish");
+    // Pod 2's record was dropped at start; its unpublish still clears the target.
     node.unpublish("csi-2", "p2").expect("unpublish");
+    assert!(!t2.exists());
     assert!(mount_at(&t1).is_none() && !t1.exists());
     assert!(node.folders().is_empty());
     // Nothing uses version 1 now: the agent's gc (keep = 1) collects it.
     let versions = json(&["volumes", "--store", "node/store"], d).to_string();
     assert!(!versions.contains("\"number\":1,"), "{versions}");
+
+    // Records lost by hand while a pod runs: the next start keeps the mounted folder (the pod's
+    // files stay), and an unpublish still unmounts what the plugin made.
+    node.publish("csi-5", "p5", "site-media", "stable")
+        .expect("publish");
+    let agent = node.agent.take().expect("agent");
+    signal(&agent.child, "-KILL");
+    drop(agent);
+    fs::remove_dir_all(d.join("node/csi/publications")).expect("records gone");
+    node.restart();
+    let t5 = node.target("p5");
+    assert_eq!(
+        fs::read_to_string(t5.join("site/new.txt")).expect("still there"),
+        "new\n"
+    );
+    node.unpublish("csi-5", "p5").expect("unpublish");
+    assert!(mount_at(&t5).is_none() && !t5.exists());
 }
 
 #[test]
