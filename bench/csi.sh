@@ -49,7 +49,7 @@ id1=$("$T" -q --json publish "$w/src/v1" --store origin --volume media --tag sta
   python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 id2=$("$T" -q --json publish "$w/src/v2" --store origin --volume media --tag stable --key pub.key |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
-coproc ORIGIN { "$T" serve --store origin --listen 127.0.0.1:0 2>/dev/null; }
+coproc ORIGIN { exec "$T" serve --store origin --listen 127.0.0.1:0 2>/dev/null; }
 pids+=("$ORIGIN_PID")
 read -r origin <&"${ORIGIN[0]}"
 cat > agent.toml <<EOF
@@ -65,7 +65,7 @@ kubelet_dir = "kubelet"
 publish_wait = 110
 refresh = 1
 EOF
-coproc AGENT { "$T" agent --config agent.toml --csi-endpoint "unix://$r/csi.sock" 2>"$r/agent.err"; }
+coproc AGENT { exec "$T" agent --config agent.toml --csi-endpoint "unix://$r/csi.sock" 2>"$r/agent.err"; }
 pids+=("$AGENT_PID")
 read -r _ <&"${AGENT[0]}"
 
