@@ -135,10 +135,8 @@ fn stats(ctx: &Ctx, s: &tinycdn_csi::proto::NodeGetVolumeStatsResponse) -> Resul
             "bytes": bytes, "inodes": inodes, "abnormal": abnormal, "message": message,
         }))?;
     } else {
-        out!(
-            "{bytes} bytes, {inodes} entries; {}",
-            if abnormal { "ABNORMAL: " } else { "" }.to_owned() + &message
-        );
+        let state = if abnormal { "ABNORMAL: " } else { "" };
+        out!("{bytes} bytes, {inodes} entries; {state}{message}");
     }
     Ok(if abnormal {
         ExitCode::FAILURE
